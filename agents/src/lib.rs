@@ -1,0 +1,1 @@
+//! Agents over heads (Decision Transformer, behaviour policies); filled by the agents work.

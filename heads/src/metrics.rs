@@ -1,0 +1,146 @@
+//! The metrics of the Fourier-head paper, computed on the host: KL divergence, smoothness, expected-bin MSE.
+//!
+//! PMFs are row-major `[batch, m]` slices.
+
+use std::f64::consts::PI;
+
+use crate::error::HeadError;
+use crate::head::bin_centres;
+
+fn check_rows(what: &'static str, len: usize, m: usize) -> Result<usize, HeadError> {
+    if m == 0 || len % m != 0 {
+        return Err(HeadError::Shape { what, expected: m, got: len });
+    }
+    Ok(len / m)
+}
+
+/// Row-wise softmax of logits `[batch, m]`, in f64.
+pub fn softmax_rows(logits: &[f32], m: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(logits.len());
+    for row in logits.chunks(m) {
+        let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+        let e: Vec<f64> = row.iter().map(|&x| (x as f64 - max).exp()).collect();
+        let s: f64 = e.iter().sum();
+        out.extend(e.iter().map(|x| x / s));
+    }
+    out
+}
+
+/// `KL(true ‖ pred)` averaged over the batch: `(1/B) Σ_b Σ_i t_i (log t_i − log(p_i + 1e-10))`; terms with
+/// `t_i = 0` count 0.
+pub fn kl_divergence(truth: &[f64], pred: &[f64], m: usize) -> Result<f64, HeadError> {
+    let rows = check_rows("true PMF row length", truth.len(), m)?;
+    if pred.len() != truth.len() {
+        return Err(HeadError::Shape { what: "predicted PMF size", expected: truth.len(), got: pred.len() });
+    }
+    let total: f64 = truth
+        .iter()
+        .zip(pred)
+        .filter(|(t, _)| **t > 0.0)
+        .map(|(&t, &p)| t * (t.ln() - (p + 1e-10).ln()))
+        .sum();
+    Ok(total / rows as f64)
+}
+
+/// `scipy.ndimage.gaussian_filter1d(y, sigma, mode="wrap", radius=len-1)`.
+pub fn gaussian_filter_wrap(y: &[f64], sigma: f64) -> Vec<f64> {
+    let m = y.len();
+    if m == 0 {
+        return Vec::new();
+    }
+    let r = (m - 1) as i64;
+    let mut w: Vec<f64> = (-r..=r).map(|k| (-0.5 * (k * k) as f64 / (sigma * sigma)).exp()).collect();
+    let s: f64 = w.iter().sum();
+    w.iter_mut().for_each(|x| *x /= s);
+    (0..m as i64)
+        .map(|i| {
+            (-r..=r)
+                .zip(&w)
+                .map(|(k, wk)| wk * y[(i + k).rem_euclid(m as i64) as usize])
+                .sum()
+        })
+        .collect()
+}
+
+/// Smoothness of one PMF: `Σ_{σ=1}^{100} 6/(π²σ²) · ‖y − G_σ(y)‖₂` (lower is smoother).
+pub fn smoothness(y: &[f64]) -> f64 {
+    (1..=100)
+        .map(|s| {
+            let sigma = s as f64;
+            let g = gaussian_filter_wrap(y, sigma);
+            let l2 = y.iter().zip(&g).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
+            6.0 / (PI * PI * sigma * sigma) * l2
+        })
+        .sum()
+}
+
+/// Smoothness of each row of a `[batch, m]` PMF.
+pub fn smoothness_rows(pmf: &[f64], m: usize) -> Result<Vec<f64>, HeadError> {
+    check_rows("PMF row length", pmf.len(), m)?;
+    Ok(pmf.chunks(m).map(smoothness).collect())
+}
+
+/// Mean squared error between the rounded expected bin's centre and each label's bin centre.
+pub fn expected_bin_mse(pred: &[f64], labels: &[usize], m: usize) -> Result<f64, HeadError> {
+    let rows = check_rows("predicted PMF row length", pred.len(), m)?;
+    if labels.len() != rows {
+        return Err(HeadError::Shape { what: "labels", expected: rows, got: labels.len() });
+    }
+    let centres = bin_centres(m);
+    let total: f64 = pred
+        .chunks(m)
+        .zip(labels)
+        .map(|(row, &label)| {
+            let expected: f64 = row.iter().enumerate().map(|(i, q)| i as f64 * q).sum();
+            let idx = (expected.round_ties_even() as usize).min(m - 1);
+            let d = centres[idx] as f64 - centres[label.min(m - 1)] as f64;
+            d * d
+        })
+        .sum();
+    Ok(total / rows as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kl_matches_hand_computation() {
+        // t = (0.5, 0.5, 0), p = (0.25, 0.5, 0.25): KL = 0.5 ln 2 + 0 = 0.34657...
+        let t = [0.5, 0.5, 0.0, 0.2, 0.3, 0.5];
+        let p = [0.25, 0.5, 0.25, 0.2, 0.3, 0.5];
+        let kl = kl_divergence(&t, &p, 3).unwrap();
+        let term = |t: f64, p: f64| t * (t.ln() - (p + 1e-10).ln());
+        let row0 = term(0.5, 0.25) + term(0.5, 0.5);
+        let row1 = term(0.2, 0.2) + term(0.3, 0.3) + term(0.5, 0.5);
+        let expect = (row0 + row1) / 2.0;
+        assert!((kl - expect).abs() < 1e-12, "{kl} vs {expect}");
+        assert!((kl - 0.5 * (2f64).ln() / 2.0).abs() < 1e-8);
+        assert!(kl_divergence(&t, &p[..5], 3).is_err());
+        assert!(kl_divergence(&t[..5], &p[..5], 3).is_err());
+    }
+
+    #[test]
+    fn uniform_pmf_is_perfectly_smooth_and_spike_is_not() {
+        let u = vec![0.1; 10];
+        assert!(smoothness(&u) < 1e-12);
+        let mut spike = vec![0.0; 10];
+        spike[3] = 1.0;
+        assert!(smoothness(&spike) > 0.5);
+    }
+
+    #[test]
+    fn filter_preserves_mass_and_constants() {
+        let y: Vec<f64> = (0..7).map(|i| (i as f64).sin().abs()).collect();
+        let g = gaussian_filter_wrap(&y, 2.0);
+        assert!((g.iter().sum::<f64>() - y.iter().sum::<f64>()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn mse_uses_rounded_expected_bin() {
+        // m = 4, centres -0.75 -0.25 0.25 0.75; row 0 expected index 1.5 -> rounds to 2 (ties to even)
+        let pred = [0.0, 0.5, 0.5, 0.0, 1.0, 0.0, 0.0, 0.0];
+        let mse = expected_bin_mse(&pred, &[2, 3], 4).unwrap();
+        assert!((mse - (0.0 + 1.5 * 1.5) / 2.0).abs() < 1e-7);
+    }
+}

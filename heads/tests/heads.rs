@@ -1,0 +1,225 @@
+//! Head behaviour: normalisation, the two Fourier forms, the regulariser, gradients, GMM values, sampling.
+
+mod common;
+
+use std::f64::consts::PI;
+
+use burn::tensor::{Tensor, TensorData};
+use common::*;
+use frl_heads::fourier::{autocorrelation, density_from_autocorrelation};
+use frl_heads::{AnyHead, FourierHeadConfig, Head, HeadConfig, MixtureHeadConfig, bin_centres};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+fn unscaled_fourier(n: usize, gamma: f64) -> HeadConfig {
+    HeadConfig::Fourier(FourierHeadConfig { init_weight_div: 1.0, init_bias_div: 1.0, ..FourierHeadConfig::new(n, gamma) })
+}
+
+#[test]
+fn fourier_pmf_is_nonnegative_and_normalised_for_random_parameters() {
+    let dev = device();
+    for seed in 0..10u64 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let n = 1 + (seed as usize * 7) % 20;
+        let m = 2 + (seed as usize * 13) % 70;
+        let head = unscaled_fourier(n, 0.0).init(8, m, &mut rng, &dev).unwrap();
+        let x = randn(&mut rng, 16, 8, &dev).mul_scalar(3.0);
+        let AnyHead::Fourier(f) = &head else { unreachable!() };
+        let q = to_vec(f.pmf_from_coefficients(f.coefficients(x.clone())));
+        for row in q.chunks(m) {
+            assert!(row.iter().all(|&p| p >= 0.0), "negative mass in {row:?}");
+            let s: f32 = row.iter().sum();
+            assert!((s - 1.0).abs() < 1e-5, "row sums to {s} (N={n}, m={m})");
+        }
+        // softmax of the logits is a PMF too, and close to q (the eps shifts it slightly)
+        let p = to_vec(head.pmf(x));
+        for (row_p, row_q) in p.chunks(m).zip(q.chunks(m)) {
+            assert!((row_p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+            for (a, b) in row_p.iter().zip(row_q) {
+                assert!((a - b).abs() < 1e-4 * m as f32);
+            }
+        }
+    }
+}
+
+#[test]
+fn real_form_matches_autocorrelation_form() {
+    let dev = device();
+    for (seed, (n, m)) in [(1, 50), (12, 50), (16, 64), (8, 18), (30, 7)].into_iter().enumerate() {
+        let mut rng = StdRng::seed_from_u64(seed as u64);
+        let head = unscaled_fourier(n, 0.0).init(32, m, &mut rng, &dev).unwrap();
+        let AnyHead::Fourier(f) = &head else { unreachable!() };
+        let x = randn(&mut rng, 64, 32, &dev);
+        let fast = to_vec(head.logits(x.clone()));
+        let reference = to_vec(f.forward_autocorrelation(x));
+        let worst = fast.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "N={n} m={m}: max |real − autocorrelation| = {worst}");
+    }
+    // and with the paper's tiny init (weights / 100), where the PMF is nearly uniform
+    let mut rng = StdRng::seed_from_u64(99);
+    let head = HeadConfig::Fourier(FourierHeadConfig::new(12, 0.0)).init(32, 50, &mut rng, &dev).unwrap();
+    let AnyHead::Fourier(f) = &head else { unreachable!() };
+    let x = randn(&mut rng, 8, 32, &dev);
+    let worst = to_vec(head.logits(x.clone()))
+        .iter()
+        .zip(&to_vec(f.forward_autocorrelation(x)))
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-5, "{worst}");
+}
+
+#[test]
+fn density_identity_holds_at_the_bin_centres() {
+    // p(x) = |Σ a_j e^{iπjx}|² / (2 Σ|a_j|²) equals 1/2 + Re Σ (c_k/c_0) e^{iπkx}
+    let z = [0.3f32, -1.2, 0.7, 2.0, 0.1, -0.4];
+    let c = autocorrelation(&z, 2);
+    for x in bin_centres(9) {
+        let x = x as f64;
+        let (mut re, mut im) = (0.0, 0.0);
+        for j in 0..3 {
+            let (s, co) = (PI * j as f64 * x).sin_cos();
+            let (u, v) = (z[j] as f64, z[3 + j] as f64);
+            re += u * co - v * s;
+            im += u * s + v * co;
+        }
+        let norm: f64 = z.iter().map(|v| (*v as f64).powi(2)).sum();
+        let direct = (re * re + im * im) / (2.0 * norm);
+        assert!((direct - density_from_autocorrelation(&c, x)).abs() < 1e-12);
+    }
+}
+
+#[test]
+fn regulariser_matches_hand_computation() {
+    // N = 1, a_0 = 1 + 3i, a_1 = 2 + 4i: c_1 = a_1 conj(a_0) = 14 − 2i, |c_1|² = 200;
+    // L = 2 · (2π² · 1² · 200) = 800 π² for this row; a zero row adds 0; the batch mean halves it.
+    let dev = device();
+    let mut rng = StdRng::seed_from_u64(0);
+    let head = FourierHeadConfig::new(1, 1e-3).init(4, 10, &mut rng, &dev).unwrap();
+    let z = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0], [2, 4]), &dev);
+    let reg = head.regularizer_unscaled(z).into_scalar::<f32>() as f64;
+    let expect = 800.0 * PI * PI / 2.0;
+    assert!((reg - expect).abs() < 1e-3 * expect, "{reg} vs {expect}");
+    assert!((frl_heads::fourier::regularizer_reference(&[1.0, 2.0, 3.0, 4.0], 1) - 800.0 * PI * PI).abs() < 1e-9);
+
+    // the head adds gamma × the regulariser of its coefficients
+    let x = randn(&mut rng, 5, 4, &dev);
+    let out = head.forward(x.clone());
+    let got = out.regularizer.expect("gamma > 0 gives a regulariser").into_scalar::<f32>() as f64;
+    let z = to_vec(head.coefficients(x));
+    let expect: f64 = z.chunks(4).map(|row| frl_heads::fourier::regularizer_reference(row, 1)).sum::<f64>() / 5.0 * 1e-3;
+    assert!((got - expect).abs() < 1e-4 * expect.abs() + 1e-12, "{got} vs {expect}");
+}
+
+#[test]
+fn regulariser_matches_reference_for_larger_n() {
+    let dev = device();
+    let mut rng = StdRng::seed_from_u64(5);
+    let AnyHead::Fourier(head) = unscaled_fourier(12, 1.0).init(6, 50, &mut rng, &dev).unwrap() else { unreachable!() };
+    let x = randn(&mut rng, 7, 6, &dev);
+    let z = to_vec(head.coefficients(x.clone()));
+    let expect: f64 = z.chunks(26).map(|row| frl_heads::fourier::regularizer_reference(row, 12)).sum::<f64>() / 7.0;
+    let got = head.regularizer_unscaled(head.coefficients(x)).into_scalar::<f32>() as f64;
+    assert!((got - expect).abs() < 1e-4 * expect, "{got} vs {expect}");
+}
+
+#[test]
+fn zero_gamma_means_no_regulariser_in_the_loss() {
+    let dev = device();
+    let mut rng = StdRng::seed_from_u64(1);
+    let head = HeadConfig::Fourier(FourierHeadConfig::new(4, 0.0)).init(3, 8, &mut rng, &dev).unwrap();
+    let loss = head.loss(randn(&mut rng, 4, 3, &dev), targets(&mut rng, 4, 8, &dev));
+    assert!(loss.regularizer.is_none());
+    assert_eq!(loss.total.into_scalar::<f32>(), loss.cross_entropy.into_scalar::<f32>());
+}
+
+#[test]
+fn gradients_match_finite_differences_for_every_head() {
+    let dev = device();
+    let configs = [
+        HeadConfig::Linear,
+        unscaled_fourier(3, 0.0),
+        unscaled_fourier(6, 1e-2),
+        HeadConfig::Mixture(MixtureHeadConfig::new(2)),
+        HeadConfig::Mixture(MixtureHeadConfig { learned_weights: true, ..MixtureHeadConfig::new(3) }),
+    ];
+    for (i, cfg) in configs.iter().enumerate() {
+        let mut rng = StdRng::seed_from_u64(10 + i as u64);
+        let head = cfg.init(5, 12, &mut rng, &dev).unwrap();
+        let x = randn(&mut rng, 6, 5, &dev);
+        let y = targets(&mut rng, 6, 12, &dev);
+        let pairs = check_gradients(&head, |h| h.loss(x.clone(), y.clone()).total, 1e-2);
+        assert!(pairs.iter().any(|(ad, _)| ad.abs() > 1e-3), "{cfg}: gradient vanishes: {pairs:?}");
+    }
+}
+
+#[test]
+fn mixture_values_match_the_closed_form_normal_pdf() {
+    let dev = device();
+    let m = 20;
+    for cfg in [MixtureHeadConfig::new(1), MixtureHeadConfig::new(3), MixtureHeadConfig { learned_weights: true, ..MixtureHeadConfig::new(2) }] {
+        let mut rng = StdRng::seed_from_u64(cfg.components as u64);
+        let head = cfg.init(4, m, &mut rng, &dev).unwrap();
+        let x = randn(&mut rng, 3, 4, &dev);
+        let (mu, sigma, w) = head.parameters(x.clone());
+        let (mu, sigma, w) = (to_vec(mu), to_vec(sigma), to_vec(w));
+        for s in &sigma {
+            assert!((*s as f64 - 2.0 / m as f64).abs() < 1e-6, "sigma init {s} != one bin width");
+        }
+        let got = to_vec(head.density_at_centres(x.clone()));
+        let logits = to_vec(head.logits(x));
+        let k = cfg.components;
+        for b in 0..3 {
+            for (i, &c) in bin_centres(m).iter().enumerate() {
+                let mut g = 0.0;
+                for j in 0..k {
+                    let (mu, s) = (mu[b * k + j] as f64, sigma[j] as f64);
+                    g += w[b * k + j] as f64 * (-(c as f64 - mu).powi(2) / (2.0 * s * s)).exp() / (s * (2.0 * PI).sqrt());
+                }
+                let v = got[b * m + i] as f64;
+                assert!((v - g).abs() < 1e-4 * g.max(1.0), "bin {i}: {v} vs {g}");
+                assert!((logits[b * m + i] as f64 - (g + 1e-5).ln()).abs() < 1e-3);
+            }
+        }
+        if !cfg.learned_weights {
+            assert!(w.iter().all(|&v| (v - 1.0 / k as f32).abs() < 1e-7));
+        }
+    }
+}
+
+#[test]
+fn mode_expected_value_and_sampling_follow_the_pmf() {
+    let dev = device();
+    let mut rng = StdRng::seed_from_u64(3);
+    let m = 10;
+    let head = unscaled_fourier(3, 0.0).init(4, m, &mut rng, &dev).unwrap();
+    let x = randn(&mut rng, 2, 4, &dev);
+    let pmf = to_vec(head.pmf(x.clone()));
+    let mode: Vec<i64> = head.mode(x.clone()).into_data().convert::<i64>().to_vec().unwrap();
+    let centres = bin_centres(m);
+    let ev = to_vec(head.expected_value(x.clone()));
+    for b in 0..2 {
+        let row = &pmf[b * m..(b + 1) * m];
+        let argmax = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+        assert_eq!(mode[b] as usize, argmax);
+        let e: f32 = row.iter().zip(&centres).map(|(p, c)| p * c).sum();
+        assert!((ev[b] - e).abs() < 1e-5);
+    }
+    // 20 000 draws per row: each bin's frequency within 5 standard errors of its probability
+    let draws = 20_000;
+    let xs = Tensor::<2>::from_data(
+        TensorData::new([to_vec(x.clone().narrow(0, 0, 1)); 1].concat().repeat(draws), [draws, 4]),
+        &dev,
+    );
+    let samples = head.sample(xs, 1.0, &mut rng);
+    let row = &pmf[0..m];
+    for (i, p) in row.iter().enumerate() {
+        let freq = samples.iter().filter(|&&s| s == i).count() as f64 / draws as f64;
+        let se = (*p as f64 * (1.0 - *p as f64) / draws as f64).sqrt();
+        assert!((freq - *p as f64).abs() < 5.0 * se + 1e-3, "bin {i}: {freq} vs {p}");
+    }
+    // low temperature concentrates on the mode
+    let sharp = head.sample(x.clone(), 1e-3, &mut rng);
+    assert_eq!(sharp[0], mode[0] as usize);
+    let burn_samples: Vec<i64> = head.sample_tensor(x, 1.0).into_data().convert::<i64>().to_vec().unwrap();
+    assert!(burn_samples.iter().all(|&s| (0..m as i64).contains(&s)));
+}

@@ -1,0 +1,109 @@
+//! `frl bench heads`: milliseconds per training step of each head at Decision-Transformer-like shapes, and of
+//! the synthetic-benchmark MLP step, measured in one process.
+
+use std::time::Instant;
+
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, Optimizer};
+use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use frl_heads::{FourierHeadConfig, Head, HeadConfig, MixtureHeadConfig};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::toy::train::ToyModel;
+
+/// Shapes and repetitions of the head benchmark.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeadBench {
+    /// Rows per step.
+    pub batch: usize,
+    /// Feature size.
+    pub dim: usize,
+    /// Bins.
+    pub bins: usize,
+    /// Fourier frequencies.
+    pub frequencies: usize,
+    /// Timed steps per head (after warm-up).
+    pub steps: usize,
+    /// Timed steps of the toy MLP.
+    pub toy_steps: usize,
+}
+
+impl Default for HeadBench {
+    fn default() -> Self {
+        Self { batch: 4096, dim: 128, bins: 64, frequencies: 16, steps: 20, toy_steps: 2000 }
+    }
+}
+
+/// One timing line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Timing {
+    /// What was timed.
+    pub name: String,
+    /// Milliseconds per step.
+    pub ms_per_step: f64,
+}
+
+impl HeadBench {
+    /// The heads timed at the benchmark's shapes.
+    pub fn heads(&self) -> Vec<HeadConfig> {
+        vec![
+            HeadConfig::Linear,
+            HeadConfig::Fourier(FourierHeadConfig::new(self.frequencies, 0.0)),
+            HeadConfig::Fourier(FourierHeadConfig::new(self.frequencies, 1e-6)),
+            HeadConfig::Mixture(MixtureHeadConfig::new(2)),
+        ]
+    }
+
+    /// Times forward + cross-entropy + backward + AdamW step for each head, then the toy MLP + Fourier step.
+    pub fn run(&self, mut report: impl FnMut(&Timing)) -> anyhow::Result<Vec<Timing>> {
+        let device = Device::flex().autodiff();
+        let mut rng = StdRng::seed_from_u64(0);
+        let mut out = Vec::new();
+        for head_cfg in self.heads() {
+            let mut head = head_cfg.init(self.dim, self.bins, &mut rng, &device)?;
+            let mut optim = AdamWConfig::new().init();
+            let x = Tensor::<2>::random([self.batch, self.dim], Distribution::Normal(0.0, 1.0), &device);
+            let y: Vec<i64> = (0..self.batch).map(|_| rng.random_range(0..self.bins as i64)).collect();
+            let y = Tensor::<1, Int>::from_data(TensorData::new(y, [self.batch]), &device);
+            let mut step = || {
+                let loss = head.loss(x.clone(), y.clone()).total;
+                let grads = GradientsParams::from_grads(loss.backward(), &head);
+                head = optim.step(1e-4, head.clone(), grads);
+            };
+            let ms = time(&mut step, 3, self.steps);
+            let t = Timing {
+                name: format!("{head_cfg} head b{} d{} m{} fwd+bwd+AdamW", self.batch, self.dim, self.bins),
+                ms_per_step: ms,
+            };
+            report(&t);
+            out.push(t);
+        }
+        let mut model = ToyModel::new(&HeadConfig::Fourier(FourierHeadConfig::new(12, 0.0)), 50, &mut rng, &device)?;
+        let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+        let x: Vec<f32> = (0..64).map(|_| rng.random_range(0..50) as f32).collect();
+        let x = Tensor::<2>::from_data(TensorData::new(x, [32, 2]), &device);
+        let y: Vec<i64> = (0..32).map(|_| rng.random_range(0..50)).collect();
+        let y = Tensor::<1, Int>::from_data(TensorData::new(y, [32]), &device);
+        let mut step = || {
+            let loss = model.head.loss(model.features(x.clone()), y.clone()).total;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(1e-3, model.clone(), grads);
+        };
+        let t = Timing { name: "toy MLP + Fourier N=12 batch 32 fwd+bwd+Adam".into(), ms_per_step: time(&mut step, 50, self.toy_steps) };
+        report(&t);
+        out.push(t);
+        Ok(out)
+    }
+}
+
+fn time(step: &mut dyn FnMut(), warm: usize, steps: usize) -> f64 {
+    for _ in 0..warm {
+        step();
+    }
+    let t0 = Instant::now();
+    for _ in 0..steps {
+        step();
+    }
+    t0.elapsed().as_secs_f64() * 1e3 / steps.max(1) as f64
+}

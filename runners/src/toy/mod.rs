@@ -1,0 +1,271 @@
+//! The synthetic benchmark of the Fourier-head paper (FOURIER_HEAD.md §5): datasets × heads × seeds, run in
+//! parallel, resumable, reported as the paper's table with the reference numbers beside ours.
+
+pub mod data;
+pub mod report;
+pub mod train;
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use frl_heads::{FourierHeadConfig, HeadConfig, MixtureHeadConfig};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+pub use data::Dataset;
+pub use report::{Cell, Check};
+pub use train::{RunError, RunResult, RunSpec};
+
+use crate::fsutil::write_atomic;
+
+/// What to run. Defaults are the paper's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToyJob {
+    /// Datasets to run.
+    pub datasets: Vec<Dataset>,
+    /// Heads to run on every dataset; when empty, the paper's list (linear, Fourier for each frequency × gamma,
+    /// GMM with the paper's component count per dataset).
+    pub heads: Vec<HeadConfig>,
+    /// Frequencies of the Fourier heads in the paper's list.
+    pub frequencies: Vec<usize>,
+    /// Regulariser weights of the Fourier heads in the paper's list.
+    pub gammas: Vec<f64>,
+    /// Seeds.
+    pub seeds: Vec<u64>,
+    /// Epochs per run.
+    pub epochs: usize,
+    /// Number of bins.
+    pub bins: usize,
+    /// Minibatch size.
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Runs in parallel (0: one per core).
+    pub jobs: usize,
+}
+
+impl Default for ToyJob {
+    fn default() -> Self {
+        Self {
+            datasets: Dataset::ALL.to_vec(),
+            heads: Vec::new(),
+            frequencies: vec![12],
+            gammas: vec![0.0, 1e-6],
+            seeds: vec![1, 2, 3, 42],
+            epochs: 500,
+            bins: 50,
+            batch_size: 32,
+            lr: 1e-3,
+            jobs: 0,
+        }
+    }
+}
+
+impl ToyJob {
+    /// Heads run on `dataset`.
+    pub fn heads_for(&self, dataset: Dataset) -> Vec<HeadConfig> {
+        if !self.heads.is_empty() {
+            return self.heads.clone();
+        }
+        let mut heads = vec![HeadConfig::Linear];
+        for &n in &self.frequencies {
+            for &g in &self.gammas {
+                heads.push(HeadConfig::Fourier(FourierHeadConfig::new(n, g)));
+            }
+        }
+        heads.push(HeadConfig::Mixture(MixtureHeadConfig::new(dataset.paper_components())));
+        heads
+    }
+
+    /// Checks the job, naming the first bad field.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.datasets.is_empty() {
+            bail!("`datasets` is empty: name at least one of gaussian, gmm2, beta");
+        }
+        if self.seeds.is_empty() {
+            bail!("`seeds` is empty");
+        }
+        if self.epochs == 0 {
+            bail!("`epochs` = 0: must be at least 1");
+        }
+        if self.bins < 2 {
+            bail!("`bins` = {}: must be at least 2", self.bins);
+        }
+        if self.batch_size == 0 {
+            bail!("`batch_size` = 0: must be at least 1");
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            bail!("`lr` = {}: must be finite and > 0", self.lr);
+        }
+        if self.heads.is_empty() && (self.frequencies.is_empty() || self.gammas.is_empty()) {
+            bail!("`frequencies` and `gammas` must be non-empty when `heads` is not given");
+        }
+        for d in &self.datasets {
+            for h in self.heads_for(*d) {
+                h.validate().with_context(|| format!("head `{h}`"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every run of the job, dataset-major.
+    pub fn plan(&self) -> Vec<RunSpec> {
+        let mut runs = Vec::new();
+        for &dataset in &self.datasets {
+            for head in self.heads_for(dataset) {
+                for &seed in &self.seeds {
+                    runs.push(RunSpec {
+                        dataset,
+                        head: head.clone(),
+                        seed,
+                        epochs: self.epochs,
+                        bins: self.bins,
+                        batch_size: self.batch_size,
+                        lr: self.lr,
+                    });
+                }
+            }
+        }
+        runs
+    }
+}
+
+/// The finished job: every run, the table's cells and the checks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ToyReport {
+    /// The job as run.
+    pub job: ToyJob,
+    /// Aggregated cells.
+    pub cells: Vec<Cell>,
+    /// The paper's claims checked.
+    pub checks: Vec<Check>,
+    /// Wall-clock seconds of this invocation.
+    pub wall_seconds: f64,
+    /// Runs taken from an earlier, interrupted invocation.
+    pub resumed_runs: usize,
+    /// Per-run results.
+    pub runs: Vec<RunResult>,
+}
+
+/// How the job ended.
+pub enum ToyOutcome {
+    /// All runs finished.
+    Done(Box<ToyReport>),
+    /// Ctrl-C: this many of the total runs are saved; rerunning resumes.
+    Interrupted {
+        /// Runs finished and saved.
+        done: usize,
+        /// Runs planned.
+        total: usize,
+    },
+}
+
+fn run_path(out: &Path, spec: &RunSpec) -> PathBuf {
+    out.join("runs").join(format!("{}.json", spec.stem()))
+}
+
+fn load_finished(out: &Path, spec: &RunSpec) -> Option<RunResult> {
+    let text = std::fs::read_to_string(run_path(out, spec)).ok()?;
+    let r: RunResult = serde_json::from_str(&text).ok()?;
+    (r.spec == *spec).then_some(r)
+}
+
+/// Runs the job into `out`, skipping runs already saved there with the same spec; `stop` interrupts.
+pub fn run_job(job: &ToyJob, out: &Path, stop: Arc<AtomicBool>, progress: bool) -> anyhow::Result<ToyOutcome> {
+    job.validate()?;
+    std::fs::create_dir_all(out.join("runs")).with_context(|| format!("creating output folder {}", out.display()))?;
+    let started = Instant::now();
+    let plan = job.plan();
+    let total = plan.len();
+    let mut results: Vec<Option<RunResult>> = plan.iter().map(|s| load_finished(out, s)).collect();
+    let resumed = results.iter().filter(|r| r.is_some()).count();
+    let queue: VecDeque<(usize, RunSpec)> =
+        plan.iter().cloned().enumerate().filter(|(i, _)| results[*i].is_none()).collect();
+    let jobs = if job.jobs == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { job.jobs };
+
+    let bar = if progress { ProgressBar::new(total as u64) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs (eta {eta}) {msg}")
+            .expect("valid template"),
+    );
+    bar.set_position(resumed as u64);
+    if resumed > 0 {
+        bar.println(format!("resuming: {resumed} of {total} runs already in {}", out.join("runs").display()));
+    }
+
+    let queue = Arc::new(Mutex::new(queue));
+    let (tx, rx) = mpsc::channel::<(usize, Result<RunResult, RunError>)>();
+    let workers: Vec<_> = (0..jobs.min(total.max(1)))
+        .map(|_| {
+            let (queue, tx, stop) = (queue.clone(), tx.clone(), stop.clone());
+            std::thread::spawn(move || {
+                loop {
+                    let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
+                    let Some((i, spec)) = next else { break };
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    if tx.send((i, train::run(&spec, &stop))).is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+
+    let mut failure = None;
+    for (i, result) in rx {
+        match result {
+            Ok(r) => {
+                let json = serde_json::to_vec_pretty(&r)?;
+                write_atomic(&run_path(out, &r.spec), &json).with_context(|| format!("saving run {}", r.spec.stem()))?;
+                bar.set_message(format!("{} KL {:.3}", r.spec.stem(), r.kl));
+                bar.inc(1);
+                results[i] = Some(r);
+            }
+            Err(RunError::Interrupted) => {}
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    for w in workers {
+        let _ = w.join();
+    }
+    bar.finish_and_clear();
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    let done = results.iter().filter(|r| r.is_some()).count();
+    if done < total {
+        return Ok(ToyOutcome::Interrupted { done, total });
+    }
+    let runs: Vec<RunResult> = results.into_iter().flatten().collect();
+    let cells = report::aggregate(&runs);
+    let checks = report::checks(&cells);
+    for cell in &cells {
+        if let Some(first) = runs.iter().find(|r| r.spec.dataset == cell.dataset && r.spec.head == cell.head) {
+            let path = out.join("plots").join(format!("{}__{}.svg", cell.dataset, cell.head.slug()));
+            report::plot_examples(first, &path)?;
+        }
+    }
+    let report = ToyReport {
+        job: job.clone(),
+        cells,
+        checks,
+        wall_seconds: started.elapsed().as_secs_f64(),
+        resumed_runs: resumed,
+        runs,
+    };
+    write_atomic(&out.join("results.json"), &serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("writing {}", out.join("results.json").display()))?;
+    write_atomic(&out.join("table.md"), report::markdown_table(&report.cells).as_bytes())?;
+    Ok(ToyOutcome::Done(Box::new(report)))
+}

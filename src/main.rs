@@ -1,0 +1,197 @@
+//! `frl`: the command-line tool over the frl libraries.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use frl_heads::HeadConfig;
+use frl_runners::bench::HeadBench;
+use frl_runners::toy::{self, Dataset, ToyJob, ToyOutcome};
+
+#[derive(Parser)]
+#[command(name = "frl", version, about = "Reinforcement learning with Fourier heads")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the synthetic benchmark of the Fourier-head paper and print its table.
+    Toy(ToyArgs),
+    /// Time components against each other in one run.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Args)]
+struct ToyArgs {
+    /// A TOML job file with the fields of the flags below; flags given on the command line override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Datasets: gaussian, gmm2, beta (repeatable; default all three).
+    #[arg(long = "dataset", value_name = "NAME")]
+    datasets: Vec<Dataset>,
+    /// Heads in job-file syntax, e.g. linear or '{ fourier = { frequencies = 12, gamma = 1e-6 } }' (repeatable;
+    /// default: linear, Fourier per frequency × gamma, GMM with the paper's K).
+    #[arg(long = "head", value_name = "SPEC")]
+    heads: Vec<HeadConfig>,
+    /// Fourier frequencies of the default head list (repeatable; default 12).
+    #[arg(long = "frequencies", value_name = "N")]
+    frequencies: Vec<usize>,
+    /// Fourier regulariser weights of the default head list (repeatable; default 0 and 1e-6).
+    #[arg(long = "gamma", value_name = "G")]
+    gammas: Vec<f64>,
+    /// Seeds (repeatable; default 1, 2, 3, 42).
+    #[arg(long = "seed", value_name = "S")]
+    seeds: Vec<u64>,
+    /// Epochs per run (default 500).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Number of bins (default 50).
+    #[arg(long)]
+    bins: Option<usize>,
+    /// Runs in parallel (default: one per core).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Output folder for results.json, table.md, plots/ and per-run files (reruns resume from it).
+    #[arg(long, default_value = "runs/toy")]
+    out: PathBuf,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Milliseconds per training step of each head (batch 4096, d 128, m 64, N 16) and of the toy MLP.
+    Heads(BenchHeadsArgs),
+}
+
+#[derive(Args)]
+struct BenchHeadsArgs {
+    /// Rows per step.
+    #[arg(long, default_value_t = 4096)]
+    batch: usize,
+    /// Feature size.
+    #[arg(long, default_value_t = 128)]
+    dim: usize,
+    /// Bins.
+    #[arg(long, default_value_t = 64)]
+    bins: usize,
+    /// Fourier frequencies.
+    #[arg(long, default_value_t = 16)]
+    frequencies: usize,
+    /// Timed steps per head.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Timed steps of the toy MLP.
+    #[arg(long, default_value_t = 2000)]
+    toy_steps: usize,
+    /// Also write the timings as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Toy(args) => run_toy(args),
+        Command::Bench(BenchCommand::Heads(args)) => run_bench_heads(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_job(path: &Path) -> anyhow::Result<ToyJob> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading job file {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("job file {}: {e}", path.display()))
+}
+
+fn run_toy(args: ToyArgs) -> anyhow::Result<ExitCode> {
+    let mut job = match &args.config {
+        Some(path) => load_job(path)?,
+        None => ToyJob::default(),
+    };
+    if !args.datasets.is_empty() {
+        job.datasets = args.datasets;
+    }
+    if !args.heads.is_empty() {
+        job.heads = args.heads;
+    }
+    if !args.frequencies.is_empty() {
+        job.frequencies = args.frequencies;
+    }
+    if !args.gammas.is_empty() {
+        job.gammas = args.gammas;
+    }
+    if !args.seeds.is_empty() {
+        job.seeds = args.seeds;
+    }
+    job.epochs = args.epochs.unwrap_or(job.epochs);
+    job.bins = args.bins.unwrap_or(job.bins);
+    job.jobs = args.jobs.unwrap_or(job.jobs);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: stopping after saving finished runs (press Ctrl-C again to quit now)");
+    })
+    .context("installing the Ctrl-C handler")?;
+
+    match toy::run_job(&job, &args.out, stop, !args.quiet)? {
+        ToyOutcome::Interrupted { done, total } => {
+            eprintln!(
+                "interrupted: {done} of {total} runs saved in {}; rerun the same command to resume",
+                args.out.display()
+            );
+            Ok(ExitCode::from(130))
+        }
+        ToyOutcome::Done(report) => {
+            println!("{}", toy::report::markdown_table(&report.cells));
+            for c in &report.checks {
+                println!("[{}] {}", if c.holds { "ok" } else { "FAILED" }, c.claim);
+            }
+            let steps: usize = report.runs.iter().map(|r| r.steps).sum();
+            let secs: f64 = report.runs.iter().map(|r| r.train_seconds).sum();
+            println!(
+                "\n{} runs ({} resumed), {} training steps, {:.3} ms/step per thread, wall {:.1} s",
+                report.runs.len(),
+                report.resumed_runs,
+                steps,
+                1e3 * secs / steps.max(1) as f64,
+                report.wall_seconds
+            );
+            println!("results: {}", args.out.join("results.json").display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn run_bench_heads(args: BenchHeadsArgs) -> anyhow::Result<ExitCode> {
+    let bench = HeadBench {
+        batch: args.batch,
+        dim: args.dim,
+        bins: args.bins,
+        frequencies: args.frequencies,
+        steps: args.steps,
+        toy_steps: args.toy_steps,
+    };
+    let timings = bench.run(|t| println!("{:>10.3} ms/step  {}", t.ms_per_step, t.name))?;
+    if let Some(path) = args.json {
+        let json = serde_json::to_vec_pretty(&timings)?;
+        frl_runners::fsutil::write_atomic(&path, &json).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
