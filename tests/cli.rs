@@ -8,13 +8,21 @@ fn frl() -> Command {
 
 fn run(cmd: &mut Command) -> (i32, String, String) {
     let out = cmd.output().expect("runs frl");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
 fn toy_runs_and_prints_the_table() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, stdout, stderr) = run(frl().args(["toy", "--quiet", "--dataset", "gmm2", "--head", "linear", "--head"]).arg("{ mixture = { components = 2 } }").args(["--seed", "1", "--seed", "2", "--epochs", "1", "--out"]).arg(dir.path()));
+    let (code, stdout, stderr) = run(frl()
+        .args(["toy", "--quiet", "--dataset", "gmm2", "--head", "linear", "--head"])
+        .arg("{ mixture = { components = 2 } }")
+        .args(["--seed", "1", "--seed", "2", "--epochs", "1", "--out"])
+        .arg(dir.path()));
     assert_eq!(code, 0, "stderr: {stderr}");
     assert!(stdout.contains("| gmm2 | linear |"), "{stdout}");
     assert!(stdout.contains("| gmm2 | GMM K=2 |"), "{stdout}");

@@ -75,7 +75,11 @@ impl Permutation {
         let mut to_id = vec![usize::MAX; n];
         for (id, &b) in to_bin.iter().enumerate() {
             if b >= n || to_id[b] != usize::MAX {
-                return Err(HeadError::invalid("permutation", format!("{to_bin:?}"), "must hold each of 0..n exactly once"));
+                return Err(HeadError::invalid(
+                    "permutation",
+                    format!("{to_bin:?}"),
+                    "must hold each of 0..n exactly once",
+                ));
             }
             to_id[b] = id;
         }
@@ -203,7 +207,26 @@ mod tests {
     #[test]
     fn atari_ring_matches_the_paper_table() {
         let p = Permutation::atari_direction_ring();
-        let table = [(0, 0), (4, 1), (7, 2), (2, 3), (6, 4), (3, 5), (8, 6), (5, 7), (9, 8), (12, 9), (15, 10), (10, 11), (14, 12), (11, 13), (16, 14), (13, 15), (17, 16), (1, 17)];
+        let table = [
+            (0, 0),
+            (4, 1),
+            (7, 2),
+            (2, 3),
+            (6, 4),
+            (3, 5),
+            (8, 6),
+            (5, 7),
+            (9, 8),
+            (12, 9),
+            (15, 10),
+            (10, 11),
+            (14, 12),
+            (11, 13),
+            (16, 14),
+            (13, 15),
+            (17, 16),
+            (1, 17),
+        ];
         for (id, bin) in table {
             assert_eq!(p.bin(id), Some(bin));
             assert_eq!(p.id(bin), Some(id));

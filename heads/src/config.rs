@@ -50,7 +50,9 @@ impl HeadConfig {
     pub fn slug(&self) -> String {
         match self {
             HeadConfig::Linear => "linear".into(),
-            HeadConfig::Fourier(c) if c.gamma > 0.0 => format!("fourier-N{}-g{:e}", c.frequencies, c.gamma),
+            HeadConfig::Fourier(c) if c.gamma > 0.0 => {
+                format!("fourier-N{}-g{:e}", c.frequencies, c.gamma)
+            }
             HeadConfig::Fourier(c) => format!("fourier-N{}", c.frequencies),
             HeadConfig::Mixture(c) => format!("gmm-K{}", c.components),
         }
@@ -61,7 +63,9 @@ impl fmt::Display for HeadConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HeadConfig::Linear => write!(f, "linear"),
-            HeadConfig::Fourier(c) if c.gamma > 0.0 => write!(f, "Fourier N={} γ={:e}", c.frequencies, c.gamma),
+            HeadConfig::Fourier(c) if c.gamma > 0.0 => {
+                write!(f, "Fourier N={} γ={:e}", c.frequencies, c.gamma)
+            }
             HeadConfig::Fourier(c) => write!(f, "Fourier N={}", c.frequencies),
             HeadConfig::Mixture(c) => write!(f, "GMM K={}", c.components),
         }
@@ -92,13 +96,16 @@ impl FromStr for HeadConfig {
                 )));
             }
         };
-        let parsed: Wrapper = toml::from_str(&format!("head = {value}")).map_err(|e| HeadError::Parse(format!("`{s}`: {}", e.message())))?;
+        let parsed: Wrapper = toml::from_str(&format!("head = {value}"))
+            .map_err(|e| HeadError::Parse(format!("`{s}`: {}", e.message())))?;
         parsed.head.validate()?;
         Ok(parsed.head)
     }
 }
 
 /// A built head of any kind; dispatches [`Head`] to the variant.
+// Heads are built once per model and moved rarely; boxing would only add an indirection to every forward.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum AnyHead {
     /// A [`LinearHead`].

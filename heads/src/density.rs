@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::HeadError;
 use crate::fourier::{
-    FourierHeadConfig, autocorrelation, autocorrelation_matrices, cdf_from_autocorrelation, density_from_autocorrelation,
-    reg_weights, regularizer_unscaled,
+    FourierHeadConfig, autocorrelation, autocorrelation_matrices, cdf_from_autocorrelation,
+    density_from_autocorrelation, reg_weights, regularizer_unscaled,
 };
+use crate::head::to_host;
 use crate::init;
 
 /// Configuration of the continuous Fourier density (same fields as the discrete head; `eps` is unused).
@@ -24,11 +25,17 @@ const BISECTION_TOL: f64 = 1e-6;
 
 impl FourierHeadConfig {
     /// Builds a continuous Fourier density conditioned on `d_in` features.
-    pub fn init_density(&self, d_in: usize, rng: &mut dyn RngCore, device: &Device) -> Result<FourierDensity, HeadError> {
+    pub fn init_density(
+        &self,
+        d_in: usize,
+        rng: &mut dyn RngCore,
+        device: &Device,
+    ) -> Result<FourierDensity, HeadError> {
         self.validate()?;
         crate::config::check_sizes(d_in, 2)?;
         let n = self.frequencies;
-        let linear = init::linear(d_in, 2 * (n + 1), self.init_weight_div as f32, self.init_bias_div as f32, rng, device);
+        let linear =
+            init::linear(d_in, 2 * (n + 1), self.init_weight_div as f32, self.init_bias_div as f32, rng, device);
         let (reg_re, reg_im) = autocorrelation_matrices(n, device);
         let freqs: Vec<f32> = (0..=n).map(|j| (std::f64::consts::PI * j as f64) as f32).collect();
         Ok(FourierDensity {
@@ -106,7 +113,7 @@ impl FourierDensity {
     pub fn autocorrelations(&self, features: Tensor<2>) -> Vec<Vec<(f64, f64)>> {
         let z = self.linear.forward(features);
         let [_, width] = z.dims();
-        let z: Vec<f32> = z.into_data().convert::<f32>().to_vec().unwrap_or_default();
+        let z = to_host(z);
         z.chunks(width).map(|row| autocorrelation(row, self.frequencies)).collect()
     }
 
@@ -122,10 +129,7 @@ impl FourierDensity {
 
     /// One sample per row by inverse-CDF bisection on `[-1, 1]`.
     pub fn sample(&self, features: Tensor<2>, rng: &mut dyn RngCore) -> Vec<f64> {
-        self.autocorrelations(features)
-            .iter()
-            .map(|c| inverse_cdf(c, rng.random::<f64>()))
-            .collect()
+        self.autocorrelations(features).iter().map(|c| inverse_cdf(c, rng.random::<f64>())).collect()
     }
 
     /// `[batch]` tensor of points from a slice, on this density's device.

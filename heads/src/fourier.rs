@@ -10,6 +10,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::error::HeadError;
+use crate::head::to_host;
 use crate::head::{Head, HeadOutput, bin_centres};
 use crate::init;
 
@@ -85,11 +86,18 @@ impl FourierHeadConfig {
     }
 
     /// Builds a Fourier head from `d_in` features to `bins` bins.
-    pub fn init(&self, d_in: usize, bins: usize, rng: &mut dyn RngCore, device: &Device) -> Result<FourierHead, HeadError> {
+    pub fn init(
+        &self,
+        d_in: usize,
+        bins: usize,
+        rng: &mut dyn RngCore,
+        device: &Device,
+    ) -> Result<FourierHead, HeadError> {
         self.validate()?;
         crate::config::check_sizes(d_in, bins)?;
         let n = self.frequencies;
-        let linear = init::linear(d_in, 2 * (n + 1), self.init_weight_div as f32, self.init_bias_div as f32, rng, device);
+        let linear =
+            init::linear(d_in, 2 * (n + 1), self.init_weight_div as f32, self.init_bias_div as f32, rng, device);
         let (reg_re, reg_im) = autocorrelation_matrices(n, device);
         Ok(FourierHead {
             linear,
@@ -162,7 +170,7 @@ impl FourierHead {
         let z = self.coefficients(features);
         let device = z.device();
         let [batch, width] = z.dims();
-        let z: Vec<f32> = z.into_data().convert::<f32>().to_vec().unwrap_or_default();
+        let z = to_host(z);
         let centres: Vec<f64> = bin_centres(self.bins).iter().map(|&b| b as f64).collect();
         let mut out = Vec::with_capacity(batch * self.bins);
         for row in z.chunks(width) {
@@ -248,7 +256,8 @@ pub(crate) fn regularizer_unscaled(
     let u = z.clone().narrow(1, 0, s);
     let v = z.narrow(1, s, s);
     // outer[b, a, c] = x_a y_c, flattened row-major to a * s + c
-    let outer = |x: Tensor<2>, y: Tensor<2>| (x.unsqueeze_dim::<3>(2) * y.unsqueeze_dim::<3>(1)).reshape([batch, s * s]);
+    let outer =
+        |x: Tensor<2>, y: Tensor<2>| (x.unsqueeze_dim::<3>(2) * y.unsqueeze_dim::<3>(1)).reshape([batch, s * s]);
     let re = (outer(u.clone(), u.clone()) + outer(v.clone(), v.clone())).matmul(reg_re.clone());
     let im = outer(v, u).matmul(reg_im.clone());
     let mag2 = re.clone() * re + im.clone() * im;

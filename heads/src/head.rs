@@ -9,6 +9,11 @@ pub fn bin_centres(m: usize) -> Vec<f32> {
     (0..m).map(|i| (-1.0 + (2 * i + 1) as f64 / m as f64) as f32).collect()
 }
 
+/// Copies a float tensor's values to the host as f32.
+pub fn to_host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_to_vec_as::<f32>().expect("float tensor data converts to f32")
+}
+
 /// What a head's forward pass produces.
 #[derive(Debug, Clone)]
 pub struct HeadOutput {
@@ -73,10 +78,7 @@ pub trait Head {
     fn expected_value(&self, features: Tensor<2>) -> Tensor<1> {
         let m = self.bins();
         let pmf = self.pmf(features);
-        let centres = Tensor::<2>::from_data(
-            burn::tensor::TensorData::new(bin_centres(m), [m, 1]),
-            &pmf.device(),
-        );
+        let centres = Tensor::<2>::from_data(burn::tensor::TensorData::new(bin_centres(m), [m, 1]), &pmf.device());
         pmf.matmul(centres).squeeze_dim::<1>(1)
     }
 
@@ -84,7 +86,7 @@ pub trait Head {
     fn sample(&self, features: Tensor<2>, temperature: f32, rng: &mut dyn RngCore) -> Vec<usize> {
         let m = self.bins();
         let probs = tempered_pmf(self.logits(features), temperature);
-        let probs: Vec<f32> = probs.into_data().to_vec().unwrap_or_default();
+        let probs = to_host(probs);
         probs.chunks(m).map(|row| sample_row(row, rng.random::<f32>())).collect()
     }
 

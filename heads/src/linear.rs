@@ -17,7 +17,13 @@ pub struct LinearHeadConfig {}
 
 impl LinearHeadConfig {
     /// Builds a linear head from `d_in` features to `bins` logits.
-    pub fn init(&self, d_in: usize, bins: usize, rng: &mut dyn RngCore, device: &Device) -> Result<LinearHead, HeadError> {
+    pub fn init(
+        &self,
+        d_in: usize,
+        bins: usize,
+        rng: &mut dyn RngCore,
+        device: &Device,
+    ) -> Result<LinearHead, HeadError> {
         crate::config::check_sizes(d_in, bins)?;
         Ok(LinearHead { linear: init::linear(d_in, bins, 1.0, 1.0, rng, device) })
     }

@@ -8,7 +8,7 @@ use crate::error::HeadError;
 use crate::head::bin_centres;
 
 fn check_rows(what: &'static str, len: usize, m: usize) -> Result<usize, HeadError> {
-    if m == 0 || len % m != 0 {
+    if m == 0 || !len.is_multiple_of(m) {
         return Err(HeadError::Shape { what, expected: m, got: len });
     }
     Ok(len / m)
@@ -33,12 +33,8 @@ pub fn kl_divergence(truth: &[f64], pred: &[f64], m: usize) -> Result<f64, HeadE
     if pred.len() != truth.len() {
         return Err(HeadError::Shape { what: "predicted PMF size", expected: truth.len(), got: pred.len() });
     }
-    let total: f64 = truth
-        .iter()
-        .zip(pred)
-        .filter(|(t, _)| **t > 0.0)
-        .map(|(&t, &p)| t * (t.ln() - (p + 1e-10).ln()))
-        .sum();
+    let total: f64 =
+        truth.iter().zip(pred).filter(|(t, _)| **t > 0.0).map(|(&t, &p)| t * (t.ln() - (p + 1e-10).ln())).sum();
     Ok(total / rows as f64)
 }
 
@@ -52,14 +48,7 @@ pub fn gaussian_filter_wrap(y: &[f64], sigma: f64) -> Vec<f64> {
     let mut w: Vec<f64> = (-r..=r).map(|k| (-0.5 * (k * k) as f64 / (sigma * sigma)).exp()).collect();
     let s: f64 = w.iter().sum();
     w.iter_mut().for_each(|x| *x /= s);
-    (0..m as i64)
-        .map(|i| {
-            (-r..=r)
-                .zip(&w)
-                .map(|(k, wk)| wk * y[(i + k).rem_euclid(m as i64) as usize])
-                .sum()
-        })
-        .collect()
+    (0..m as i64).map(|i| (-r..=r).zip(&w).map(|(k, wk)| wk * y[(i + k).rem_euclid(m as i64) as usize]).sum()).collect()
 }
 
 /// Smoothness of one PMF: `Σ_{σ=1}^{100} 6/(π²σ²) · ‖y − G_σ(y)‖₂` (lower is smoother).

@@ -59,7 +59,13 @@ impl MixtureHeadConfig {
     }
 
     /// Builds a mixture head from `d_in` features to `bins` bins.
-    pub fn init(&self, d_in: usize, bins: usize, rng: &mut dyn RngCore, device: &Device) -> Result<MixtureHead, HeadError> {
+    pub fn init(
+        &self,
+        d_in: usize,
+        bins: usize,
+        rng: &mut dyn RngCore,
+        device: &Device,
+    ) -> Result<MixtureHead, HeadError> {
         self.validate()?;
         crate::config::check_sizes(d_in, bins)?;
         let k = self.components;

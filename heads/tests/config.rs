@@ -23,7 +23,10 @@ fn job_file_syntax_parses() {
         parse("head = { fourier = { frequencies = 12, gamma = 1e-6 } }").unwrap(),
         HeadConfig::Fourier(FourierHeadConfig::new(12, 1e-6))
     );
-    assert_eq!(parse("head = { mixture = { components = 2 } }").unwrap(), HeadConfig::Mixture(MixtureHeadConfig::new(2)));
+    assert_eq!(
+        parse("head = { mixture = { components = 2 } }").unwrap(),
+        HeadConfig::Mixture(MixtureHeadConfig::new(2))
+    );
     let f = parse("head = { fourier = { frequencies = 8, eps = 1e-4, init_weight_div = 10.0 } }").unwrap();
     let HeadConfig::Fourier(f) = f else { panic!("not fourier") };
     assert_eq!((f.frequencies, f.gamma, f.eps, f.init_weight_div, f.init_bias_div), (8, 0.0, 1e-4, 10.0, 100.0));
@@ -62,7 +65,11 @@ fn bad_configs_give_clear_errors() {
     let err = HeadConfig::Fourier(FourierHeadConfig::new(4, -1e-3)).init(4, 10, &mut rng, &dev).unwrap_err();
     assert!(err.to_string().contains("gamma") && err.to_string().contains("-0.001"), "{err}");
 
-    for cfg in [HeadConfig::Linear, HeadConfig::Fourier(FourierHeadConfig::default()), HeadConfig::Mixture(MixtureHeadConfig::default())] {
+    for cfg in [
+        HeadConfig::Linear,
+        HeadConfig::Fourier(FourierHeadConfig::default()),
+        HeadConfig::Mixture(MixtureHeadConfig::default()),
+    ] {
         let err = cfg.init(4, 1, &mut rng, &dev).unwrap_err();
         assert!(err.to_string().contains("bins") && err.to_string().contains("at least 2"), "{cfg}: {err}");
         assert!(cfg.init(0, 4, &mut rng, &dev).unwrap_err().to_string().contains("input_dim"));

@@ -12,7 +12,11 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 fn unscaled_fourier(n: usize, gamma: f64) -> HeadConfig {
-    HeadConfig::Fourier(FourierHeadConfig { init_weight_div: 1.0, init_bias_div: 1.0, ..FourierHeadConfig::new(n, gamma) })
+    HeadConfig::Fourier(FourierHeadConfig {
+        init_weight_div: 1.0,
+        init_bias_div: 1.0,
+        ..FourierHeadConfig::new(n, gamma)
+    })
 }
 
 #[test]
@@ -106,7 +110,8 @@ fn regulariser_matches_hand_computation() {
     let out = head.forward(x.clone());
     let got = out.regularizer.expect("gamma > 0 gives a regulariser").into_scalar::<f32>() as f64;
     let z = to_vec(head.coefficients(x));
-    let expect: f64 = z.chunks(4).map(|row| frl_heads::fourier::regularizer_reference(row, 1)).sum::<f64>() / 5.0 * 1e-3;
+    let expect: f64 =
+        z.chunks(4).map(|row| frl_heads::fourier::regularizer_reference(row, 1)).sum::<f64>() / 5.0 * 1e-3;
     assert!((got - expect).abs() < 1e-4 * expect.abs() + 1e-12, "{got} vs {expect}");
 }
 
@@ -147,7 +152,7 @@ fn gradients_match_finite_differences_for_every_head() {
         let head = cfg.init(5, 12, &mut rng, &dev).unwrap();
         let x = randn(&mut rng, 6, 5, &dev);
         let y = targets(&mut rng, 6, 12, &dev);
-        let pairs = check_gradients(&head, |h| h.loss(x.clone(), y.clone()).total, 1e-2);
+        let pairs = check_gradients(&head, |h| h.loss(x.clone(), y.clone()).total, 1e-3);
         assert!(pairs.iter().any(|(ad, _)| ad.abs() > 1e-3), "{cfg}: gradient vanishes: {pairs:?}");
     }
 }
@@ -156,7 +161,11 @@ fn gradients_match_finite_differences_for_every_head() {
 fn mixture_values_match_the_closed_form_normal_pdf() {
     let dev = device();
     let m = 20;
-    for cfg in [MixtureHeadConfig::new(1), MixtureHeadConfig::new(3), MixtureHeadConfig { learned_weights: true, ..MixtureHeadConfig::new(2) }] {
+    for cfg in [
+        MixtureHeadConfig::new(1),
+        MixtureHeadConfig::new(3),
+        MixtureHeadConfig { learned_weights: true, ..MixtureHeadConfig::new(2) },
+    ] {
         let mut rng = StdRng::seed_from_u64(cfg.components as u64);
         let head = cfg.init(4, m, &mut rng, &dev).unwrap();
         let x = randn(&mut rng, 3, 4, &dev);
@@ -173,7 +182,8 @@ fn mixture_values_match_the_closed_form_normal_pdf() {
                 let mut g = 0.0;
                 for j in 0..k {
                     let (mu, s) = (mu[b * k + j] as f64, sigma[j] as f64);
-                    g += w[b * k + j] as f64 * (-(c as f64 - mu).powi(2) / (2.0 * s * s)).exp() / (s * (2.0 * PI).sqrt());
+                    g += w[b * k + j] as f64 * (-(c as f64 - mu).powi(2) / (2.0 * s * s)).exp()
+                        / (s * (2.0 * PI).sqrt());
                 }
                 let v = got[b * m + i] as f64;
                 assert!((v - g).abs() < 1e-4 * g.max(1.0), "bin {i}: {v} vs {g}");
@@ -194,7 +204,7 @@ fn mode_expected_value_and_sampling_follow_the_pmf() {
     let head = unscaled_fourier(3, 0.0).init(4, m, &mut rng, &dev).unwrap();
     let x = randn(&mut rng, 2, 4, &dev);
     let pmf = to_vec(head.pmf(x.clone()));
-    let mode: Vec<i64> = head.mode(x.clone()).into_data().convert::<i64>().to_vec().unwrap();
+    let mode: Vec<i64> = head.mode(x.clone()).into_data().try_to_vec_as::<i64>().unwrap();
     let centres = bin_centres(m);
     let ev = to_vec(head.expected_value(x.clone()));
     for b in 0..2 {
@@ -220,6 +230,6 @@ fn mode_expected_value_and_sampling_follow_the_pmf() {
     // low temperature concentrates on the mode
     let sharp = head.sample(x.clone(), 1e-3, &mut rng);
     assert_eq!(sharp[0], mode[0] as usize);
-    let burn_samples: Vec<i64> = head.sample_tensor(x, 1.0).into_data().convert::<i64>().to_vec().unwrap();
+    let burn_samples: Vec<i64> = head.sample_tensor(x, 1.0).into_data().try_to_vec_as::<i64>().unwrap();
     assert!(burn_samples.iter().all(|&s| (0..m as i64).contains(&s)));
 }

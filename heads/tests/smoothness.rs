@@ -33,6 +33,12 @@ fn smoothness_matches_scipy() {
             }
         }
         let s = smoothness(&case.y);
-        assert!((s - case.smoothness).abs() < 1e-10 * case.smoothness.max(1.0), "m={} {}: {s} vs scipy {}", case.m, case.kind, case.smoothness);
+        assert!(
+            (s - case.smoothness).abs() < 1e-10 * case.smoothness.max(1.0),
+            "m={} {}: {s} vs scipy {}",
+            case.m,
+            case.kind,
+            case.smoothness
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use frl_heads::{FourierHeadConfig, Head, HeadConfig, MixtureHeadConfig};
 use rand::rngs::StdRng;
@@ -90,7 +90,10 @@ impl HeadBench {
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(1e-3, model.clone(), grads);
         };
-        let t = Timing { name: "toy MLP + Fourier N=12 batch 32 fwd+bwd+Adam".into(), ms_per_step: time(&mut step, 50, self.toy_steps) };
+        let t = Timing {
+            name: "toy MLP + Fourier N=12 batch 32 fwd+bwd+Adam".into(),
+            ms_per_step: time(&mut step, 50, self.toy_steps),
+        };
         report(&t);
         out.push(t);
         Ok(out)

@@ -21,13 +21,15 @@ fn small_job() -> ToyJob {
 fn job_writes_results_plots_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let job = small_job();
-    let ToyOutcome::Done(first) = toy::run_job(&job, dir.path(), Arc::new(AtomicBool::new(false)), false).unwrap() else {
+    let ToyOutcome::Done(first) = toy::run_job(&job, dir.path(), Arc::new(AtomicBool::new(false)), false).unwrap()
+    else {
         panic!("not done")
     };
     assert_eq!(first.runs.len(), 2);
     assert_eq!(first.cells.len(), 2);
     assert_eq!(first.resumed_runs, 0);
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
     assert_eq!(json["cells"].as_array().unwrap().len(), 2);
     for cell in &first.cells {
         let svg = dir.path().join("plots").join(format!("gaussian__{}.svg", cell.head.slug()));
@@ -37,7 +39,8 @@ fn job_writes_results_plots_and_resumes() {
     }
     assert!(std::fs::read_to_string(dir.path().join("table.md")).unwrap().contains("| gaussian | linear |"));
 
-    let ToyOutcome::Done(second) = toy::run_job(&job, dir.path(), Arc::new(AtomicBool::new(false)), false).unwrap() else {
+    let ToyOutcome::Done(second) = toy::run_job(&job, dir.path(), Arc::new(AtomicBool::new(false)), false).unwrap()
+    else {
         panic!("not done")
     };
     assert_eq!(second.resumed_runs, 2);
@@ -45,7 +48,8 @@ fn job_writes_results_plots_and_resumes() {
 
     // a changed spec (more epochs) is not taken from the old files
     let longer = ToyJob { epochs: 3, heads: vec![HeadConfig::Linear], ..job };
-    let ToyOutcome::Done(third) = toy::run_job(&longer, dir.path(), Arc::new(AtomicBool::new(false)), false).unwrap() else {
+    let ToyOutcome::Done(third) = toy::run_job(&longer, dir.path(), Arc::new(AtomicBool::new(false)), false).unwrap()
+    else {
         panic!("not done")
     };
     assert_eq!(third.resumed_runs, 0);
@@ -100,7 +104,9 @@ fn training_reduces_kl_well_below_uniform() {
 fn invalid_jobs_name_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let err = |job: ToyJob| toy::run_job(&job, dir.path(), stop.clone(), false).err().expect("must fail").to_string();
+    let err = |job: ToyJob| {
+        toy::run_job(&job, dir.path(), stop.clone(), false).err().map(|e| format!("{e:#}")).expect("must fail")
+    };
     assert!(err(ToyJob { epochs: 0, ..small_job() }).contains("epochs"));
     assert!(err(ToyJob { seeds: vec![], ..small_job() }).contains("seeds"));
     assert!(err(ToyJob { bins: 1, ..small_job() }).contains("bins"));

@@ -159,7 +159,8 @@ pub fn true_pmf(dataset: Dataset, x: f64, y: f64, centres: &[f64]) -> Vec<f64> {
         Dataset::Beta => {
             // Beta pdf at |b|, mirrored; the normalising constant cancels. Work in logs for large a, b.
             let (a, b) = beta_params(x, y);
-            let logs: Vec<f64> = centres.iter().map(|&c| (a - 1.0) * c.abs().ln() + (b - 1.0) * (1.0 - c.abs()).ln()).collect();
+            let logs: Vec<f64> =
+                centres.iter().map(|&c| (a - 1.0) * c.abs().ln() + (b - 1.0) * (1.0 - c.abs()).ln()).collect();
             let max = logs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             logs.iter().map(|l| (l - max).exp()).collect()
         }

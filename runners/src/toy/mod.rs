@@ -186,7 +186,8 @@ pub fn run_job(job: &ToyJob, out: &Path, stop: Arc<AtomicBool>, progress: bool) 
     let resumed = results.iter().filter(|r| r.is_some()).count();
     let queue: VecDeque<(usize, RunSpec)> =
         plan.iter().cloned().enumerate().filter(|(i, _)| results[*i].is_none()).collect();
-    let jobs = if job.jobs == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { job.jobs };
+    let jobs =
+        if job.jobs == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { job.jobs };
 
     let bar = if progress { ProgressBar::new(total as u64) } else { ProgressBar::hidden() };
     bar.set_style(
@@ -224,7 +225,8 @@ pub fn run_job(job: &ToyJob, out: &Path, stop: Arc<AtomicBool>, progress: bool) 
         match result {
             Ok(r) => {
                 let json = serde_json::to_vec_pretty(&r)?;
-                write_atomic(&run_path(out, &r.spec), &json).with_context(|| format!("saving run {}", r.spec.stem()))?;
+                write_atomic(&run_path(out, &r.spec), &json)
+                    .with_context(|| format!("saving run {}", r.spec.stem()))?;
                 bar.set_message(format!("{} KL {:.3}", r.spec.stem(), r.kl));
                 bar.inc(1);
                 results[i] = Some(r);

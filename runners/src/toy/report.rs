@@ -25,7 +25,8 @@ impl Stat {
     pub fn sample(values: &[f64]) -> Self {
         let n = values.len() as f64;
         let mean = values.iter().sum::<f64>() / n;
-        let var = if values.len() > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+        let var =
+            if values.len() > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
         Self { mean, std: var.sqrt() }
     }
 }
@@ -109,7 +110,8 @@ pub fn aggregate(results: &[RunResult]) -> Vec<Cell> {
     }
     keys.into_iter()
         .map(|(dataset, head)| {
-            let runs: Vec<&RunResult> = results.iter().filter(|r| r.spec.dataset == dataset && r.spec.head == head).collect();
+            let runs: Vec<&RunResult> =
+                results.iter().filter(|r| r.spec.dataset == dataset && r.spec.head == head).collect();
             let kl = Stat::sample(&runs.iter().map(|r| r.kl).collect::<Vec<_>>());
             let mse = Stat::sample(&runs.iter().map(|r| r.mse).collect::<Vec<_>>());
             let count: usize = runs.iter().map(|r| r.smoothness_count).sum();
@@ -142,7 +144,10 @@ pub fn checks(cells: &[Cell]) -> Vec<Check> {
     for c in cells {
         if let (Some(ok), Some(r)) = (c.kl_within_reference, c.reference) {
             out.push(Check {
-                claim: format!("{} {}: KL {:.3} <= reference {:.3} + 2·{:.3}", c.dataset, c.head, c.kl.mean, r.kl.mean, r.kl.std),
+                claim: format!(
+                    "{} {}: KL {:.3} <= reference {:.3} + 2·{:.3}",
+                    c.dataset, c.head, c.kl.mean, r.kl.mean, r.kl.std
+                ),
                 holds: ok,
             });
         }
@@ -157,7 +162,10 @@ pub fn checks(cells: &[Cell]) -> Vec<Check> {
             .or_else(|| in_d.iter().find(|c| matches!(c.head, HeadConfig::Fourier(_))));
         if let (Some(l), Some(f)) = (linear, fourier) {
             out.push(Check {
-                claim: format!("{d}: {} smoother than linear ({:.3} < {:.3})", f.head, f.smoothness.mean, l.smoothness.mean),
+                claim: format!(
+                    "{d}: {} smoother than linear ({:.3} < {:.3})",
+                    f.head, f.smoothness.mean, l.smoothness.mean
+                ),
                 holds: f.smoothness.mean < l.smoothness.mean,
             });
             out.push(Check {
@@ -166,7 +174,8 @@ pub fn checks(cells: &[Cell]) -> Vec<Check> {
             });
         }
         if matches!(d, Dataset::Gaussian | Dataset::Gmm2) {
-            let gmm = in_d.iter().find(|c| matches!(&c.head, HeadConfig::Mixture(m) if m.components == d.paper_components()));
+            let gmm =
+                in_d.iter().find(|c| matches!(&c.head, HeadConfig::Mixture(m) if m.components == d.paper_components()));
             if let Some(g) = gmm.filter(|_| in_d.len() > 1) {
                 let best = in_d.iter().all(|c| c.head == g.head || g.kl.mean < c.kl.mean);
                 out.push(Check { claim: format!("{d}: {} has the best KL ({:.3})", g.head, g.kl.mean), holds: best });

@@ -3,11 +3,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use burn::module::{AutodiffModule, Module};
+use burn::module::Module;
 use burn::nn::Linear;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use frl_heads::head::to_host;
 use frl_heads::metrics::{expected_bin_mse, kl_divergence, smoothness_rows, softmax_rows};
 use frl_heads::{AnyHead, Head, HeadConfig, HeadError, init};
 use rand::rngs::StdRng;
@@ -182,7 +183,7 @@ fn evaluate(
     let device = model.head_device();
     let n = data.test_y.len();
     let x = Tensor::<2>::from_data(TensorData::new(data.test_x.clone(), [n, 2]), &device);
-    let logits: Vec<f32> = model.head.logits(model.features(x)).into_data().convert::<f32>().to_vec().unwrap_or_default();
+    let logits = to_host(model.head.logits(model.features(x)));
     let pred = softmax_rows(&logits, m);
     let kl = kl_divergence(&data.test_pmf, &pred, m)?;
     let mse = expected_bin_mse(&pred, &data.test_y, m)?;

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
-use burn::tensor::backend::Gradients;
+use burn::tensor::Gradients;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -30,7 +30,7 @@ pub fn targets(rng: &mut StdRng, n: usize, bins: usize, device: &Device) -> Tens
 }
 
 pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec().unwrap()
+    frl_heads::head::to_host(t)
 }
 
 /// Adds `h` times a seeded random direction to every float parameter.
@@ -90,7 +90,7 @@ pub fn check_gradients<M: Module + Clone>(module: &M, loss: impl Fn(&M) -> Tenso
         let ad = dirs.total;
         assert!(
             (ad - fd).abs() <= 2e-2 * ad.abs().max(fd.abs()) + 2e-3,
-            "directional derivative {ad} (autodiff) vs {fd} (finite difference), direction seed {seed}"
+            "directional derivative {ad} (autodiff) vs {fd} (finite difference), direction seed {seed}, h {h}"
         );
         pairs.push((ad, fd));
     }
