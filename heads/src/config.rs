@@ -140,6 +140,14 @@ impl Head for AnyHead {
             AnyHead::Mixture(h) => h.forward(features),
         }
     }
+
+    fn log_pmf(&self, logits: Tensor<2>) -> Tensor<2> {
+        match self {
+            AnyHead::Linear(h) => h.log_pmf(logits),
+            AnyHead::Fourier(h) => h.log_pmf(logits),
+            AnyHead::Mixture(h) => h.log_pmf(logits),
+        }
+    }
 }
 
 /// Checks the sizes every head shares: `d_in >= 1`, `bins >= 2`.

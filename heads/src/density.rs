@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::HeadError;
 use crate::fourier::{
-    FourierHeadConfig, autocorrelation, autocorrelation_matrices, cdf_from_autocorrelation,
-    density_from_autocorrelation, reg_weights, regularizer_unscaled,
+    FourierHeadConfig, autocorrelation, cdf_from_autocorrelation, density_from_autocorrelation, fold_halves,
+    quadrature_points, regularizer_basis, regularizer_from_values,
 };
 use crate::head::to_host;
 use crate::init;
@@ -36,13 +36,11 @@ impl FourierHeadConfig {
         let n = self.frequencies;
         let linear =
             init::linear(d_in, 2 * (n + 1), self.init_weight_div as f32, self.init_bias_div as f32, rng, device);
-        let (reg_re, reg_im) = autocorrelation_matrices(n, device);
         let freqs: Vec<f32> = (0..=n).map(|j| (std::f64::consts::PI * j as f64) as f32).collect();
         Ok(FourierDensity {
             linear,
-            reg_re,
-            reg_im,
-            reg_weights: reg_weights(n, device),
+            reg_basis: regularizer_basis(n, device),
+            fold_reg: fold_halves(quadrature_points(n), device),
             freqs: init::constant(freqs, [1, n + 1], device),
             frequencies: n,
             gamma: self.gamma,
@@ -64,9 +62,10 @@ pub struct DensityInfo {
 pub struct FourierDensity {
     /// `A: R^d -> R^(2(N+1))`: real parts first, then imaginary parts.
     pub linear: Linear,
-    reg_re: Tensor<2>,
-    reg_im: Tensor<2>,
-    reg_weights: Tensor<2>,
+    /// `[2(N+1), 4P]` values and slopes at the regulariser's quadrature points.
+    reg_basis: Tensor<2>,
+    /// `[2P, P]` sums `R R'` and `I I'`.
+    fold_reg: Tensor<2>,
     /// `[1, N+1]` of `π j`.
     freqs: Tensor<2>,
     frequencies: usize,
@@ -102,7 +101,7 @@ impl FourierDensity {
         let z = self.linear.forward(features);
         let nll = self.density_from_coefficients(z.clone(), y).add_scalar(1e-10).log().mean().neg();
         if self.gamma > 0.0 {
-            let reg = regularizer_unscaled(z, self.frequencies, &self.reg_re, &self.reg_im, &self.reg_weights);
+            let reg = regularizer_from_values(z.matmul(self.reg_basis.clone()), self.frequencies, &self.fold_reg);
             nll + reg.mul_scalar(self.gamma)
         } else {
             nll

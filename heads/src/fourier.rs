@@ -98,13 +98,15 @@ impl FourierHeadConfig {
         let n = self.frequencies;
         let linear =
             init::linear(d_in, 2 * (n + 1), self.init_weight_div as f32, self.init_bias_div as f32, rng, device);
-        let (reg_re, reg_im) = autocorrelation_matrices(n, device);
+        let bin_basis = fourier_basis(n, &bin_centres(bins), device);
+        let reg_basis = regularizer_basis(n, device);
+        let basis = if self.gamma > 0.0 { Tensor::cat(vec![bin_basis, reg_basis.clone()], 1) } else { bin_basis };
         Ok(FourierHead {
             linear,
-            basis: fourier_basis(n, &bin_centres(bins), device),
-            reg_re,
-            reg_im,
-            reg_weights: reg_weights(n, device),
+            basis,
+            fold_bins: fold_halves(bins, device),
+            reg_basis,
+            fold_reg: fold_halves(quadrature_points(n), device),
             frequencies: n,
             bins,
             gamma: self.gamma,
@@ -118,14 +120,15 @@ impl FourierHeadConfig {
 pub struct FourierHead {
     /// `A: R^d -> R^(2(N+1))`: real parts first, then imaginary parts.
     pub linear: Linear,
-    /// `[2(N+1), 2m]` constant so that `[u | v] @ basis = [R(b) | I(b)]`.
+    /// `[2(N+1), 2m (+ 4P)]` constant: `[u | v] @ basis = [R(b) | I(b)]` at the bin centres, followed (when
+    /// `gamma > 0`) by `[R | I | R' | I']` at the regulariser's quadrature points.
     basis: Tensor<2>,
-    /// `[(N+1)^2, N+1]` sums the outer product `u u^T + v v^T` along diagonals into `Re c_k`.
-    reg_re: Tensor<2>,
-    /// `[(N+1)^2, N+1]` sums the outer product `v u^T` along diagonals into `Im c_k`.
-    reg_im: Tensor<2>,
-    /// `[N+1, 1]` weights `2 pi^2 k^2` of the regulariser.
-    reg_weights: Tensor<2>,
+    /// `[2m, m]` sums `R²` and `I²` into `|f(b)|²`.
+    fold_bins: Tensor<2>,
+    /// `[2(N+1), 4P]`: the regulariser's part of the basis on its own.
+    reg_basis: Tensor<2>,
+    /// `[2P, P]` sums `R R'` and `I I'`.
+    fold_reg: Tensor<2>,
     frequencies: usize,
     bins: usize,
     gamma: f64,
@@ -150,18 +153,20 @@ impl FourierHead {
 
     /// The PMF `q` `[batch, m]` from coefficients by the real-arithmetic form.
     pub fn pmf_from_coefficients(&self, z: Tensor<2>) -> Tensor<2> {
-        let m = self.bins;
-        let ri = z.matmul(self.basis.clone());
-        let r = ri.clone().narrow(1, 0, m);
-        let i = ri.narrow(1, m, m);
-        let p = r.clone() * r + i.clone() * i;
+        let ri = z.matmul(self.basis.clone()).narrow(1, 0, 2 * self.bins);
+        self.normalise(ri)
+    }
+
+    /// `q = (R² + I²) / Σ (R² + I²)` from `[R | I]` `[batch, 2m]`.
+    fn normalise(&self, ri: Tensor<2>) -> Tensor<2> {
+        let p = (ri.clone() * ri).matmul(self.fold_bins.clone());
         let norm = p.clone().sum_dim(1).add_scalar(NORM_GUARD);
         p / norm
     }
 
     /// `L_reg` without the `gamma` factor: `2 · mean_b Σ_k 2π² k² |c_k|²` on the unnormalised `c_k`, `[1]`.
     pub fn regularizer_unscaled(&self, z: Tensor<2>) -> Tensor<1> {
-        regularizer_unscaled(z, self.frequencies, &self.reg_re, &self.reg_im, &self.reg_weights)
+        regularizer_from_values(z.matmul(self.reg_basis.clone()), self.frequencies, &self.fold_reg)
     }
 
     /// Logits by the autocorrelation form (complex `c_k`, density at the bin centres), computed on the host in
@@ -193,11 +198,75 @@ impl Head for FourierHead {
     }
 
     fn forward(&self, features: Tensor<2>) -> HeadOutput {
-        let z = self.coefficients(features);
-        let regularizer = (self.gamma > 0.0).then(|| self.regularizer_unscaled(z.clone()).mul_scalar(self.gamma));
-        let logits = self.pmf_from_coefficients(z).add_scalar(self.eps).log();
+        let values = self.coefficients(features).matmul(self.basis.clone());
+        let m = self.bins;
+        let regularizer = (self.gamma > 0.0).then(|| {
+            let p = quadrature_points(self.frequencies);
+            regularizer_from_values(values.clone().narrow(1, 2 * m, 4 * p), self.frequencies, &self.fold_reg)
+                .mul_scalar(self.gamma)
+        });
+        let ri = if self.gamma > 0.0 { values.narrow(1, 0, 2 * m) } else { values };
+        let logits = self.normalise(ri).add_scalar(self.eps).log();
         HeadOutput { logits, regularizer }
     }
+
+    /// `log(q + eps)` sums to `1 + m·eps` in probability, so log-softmax is a constant shift.
+    fn log_pmf(&self, logits: Tensor<2>) -> Tensor<2> {
+        logits.sub_scalar((1.0 + self.bins as f64 * self.eps).ln())
+    }
+}
+
+/// The regulariser (without `gamma`) from `[R | I | R' | I']` at the quadrature points, `[batch, 4P]`.
+///
+/// With `g(x) = |f(x)|² = Σ_{|k|≤N} c_k e^{iπkx}`, Parseval gives `Σ_{k=0}^{N} 2π²k²|c_k|² = ½ ∫_{-1}^{1} g'(x)² dx`,
+/// so `L = 2 · ½ ∫ g'² = 2 · mean_p g'(x_p)²`: exact, because `g'²` is a trigonometric polynomial of degree `2N`
+/// and there are `P > 2N` equispaced points. Here `g' = 2 (R R' + I I')`.
+pub(crate) fn regularizer_from_values(values: Tensor<2>, n: usize, fold_reg: &Tensor<2>) -> Tensor<1> {
+    let p = quadrature_points(n);
+    let value = values.clone().narrow(1, 0, 2 * p);
+    let slope = values.narrow(1, 2 * p, 2 * p);
+    let half_dg = (value * slope).matmul(fold_reg.clone()); // R R' + I I' = g'/2
+    (half_dg.clone() * half_dg).sum_dim(1).mean().mul_scalar(8.0 / p as f64)
+}
+
+/// Number of equispaced quadrature points of the regulariser: `2N + 2 > 2N`.
+pub(crate) fn quadrature_points(n: usize) -> usize {
+    2 * n + 2
+}
+
+/// `[2h, h]` with ones at `(i, i)` and `(h + i, i)`: sums the two halves of a row.
+pub(crate) fn fold_halves(h: usize, device: &Device) -> Tensor<2> {
+    let mut t = vec![0f32; 2 * h * h];
+    for i in 0..h {
+        t[i * h + i] = 1.0;
+        t[(h + i) * h + i] = 1.0;
+    }
+    init::constant(t, [2 * h, h], device)
+}
+
+/// `[2(N+1), 4P]`: `[u | v]` times this gives `R, I, R', I'` at `x_p = -1 + 2p/P`.
+pub(crate) fn regularizer_basis(n: usize, device: &Device) -> Tensor<2> {
+    let p = quadrature_points(n);
+    let w = 4 * p;
+    let mut t = vec![0f32; 2 * (n + 1) * w];
+    for j in 0..=n {
+        let jf = j as f64;
+        for q in 0..p {
+            let x = -1.0 + 2.0 * q as f64 / p as f64;
+            let (s, c) = (PI * jf * x).sin_cos();
+            let (ur, vr) = (j * w, (n + 1 + j) * w);
+            // R = Σ u c − v s;  I = Σ u s + v c;  R' = Σ πj(−u s − v c);  I' = Σ πj(u c − v s)
+            t[ur + q] = c as f32;
+            t[vr + q] = -s as f32;
+            t[ur + p + q] = s as f32;
+            t[vr + p + q] = c as f32;
+            t[ur + 2 * p + q] = (-PI * jf * s) as f32;
+            t[vr + 2 * p + q] = (-PI * jf * c) as f32;
+            t[ur + 3 * p + q] = (PI * jf * c) as f32;
+            t[vr + 3 * p + q] = (-PI * jf * s) as f32;
+        }
+    }
+    init::constant(t, [2 * (n + 1), w], device)
 }
 
 /// `[2(N+1), 2m]`: rows `j` give `(cos πjx, sin πjx)` and rows `N+1+j` give `(-sin πjx, cos πjx)` at the points.
@@ -215,53 +284,6 @@ pub(crate) fn fourier_basis(n: usize, points: &[f32], device: &Device) -> Tensor
         }
     }
     init::constant(t, [2 * (n + 1), w], device)
-}
-
-/// The diagonal-summing matrices that turn outer products of `u`, `v` into `Re c_k` and `Im c_k`.
-pub(crate) fn autocorrelation_matrices(n: usize, device: &Device) -> (Tensor<2>, Tensor<2>) {
-    let s = n + 1;
-    let mut re = vec![0f32; s * s * s];
-    let mut im = vec![0f32; s * s * s];
-    for a in 0..s {
-        for b in 0..s {
-            let row = (a * s + b) * s;
-            if a >= b {
-                re[row + (a - b)] = 1.0;
-                im[row + (a - b)] += 1.0;
-            }
-            if b >= a {
-                im[row + (b - a)] -= 1.0;
-            }
-        }
-    }
-    (init::constant(re, [s * s, s], device), init::constant(im, [s * s, s], device))
-}
-
-/// `[N+1, 1]` column of `2π² k²`.
-pub(crate) fn reg_weights(n: usize, device: &Device) -> Tensor<2> {
-    let w: Vec<f32> = (0..=n).map(|k| (2.0 * PI * PI * (k * k) as f64) as f32).collect();
-    init::constant(w, [n + 1, 1], device)
-}
-
-/// `2 · mean_b Σ_k 2π² k² |c_k|²` with `Re c_k = Σ_j u_{j+k}u_j + v_{j+k}v_j`, `Im c_k = Σ_j v_{j+k}u_j − u_{j+k}v_j`.
-pub(crate) fn regularizer_unscaled(
-    z: Tensor<2>,
-    n: usize,
-    reg_re: &Tensor<2>,
-    reg_im: &Tensor<2>,
-    weights: &Tensor<2>,
-) -> Tensor<1> {
-    let s = n + 1;
-    let [batch, _] = z.dims();
-    let u = z.clone().narrow(1, 0, s);
-    let v = z.narrow(1, s, s);
-    // outer[b, a, c] = x_a y_c, flattened row-major to a * s + c
-    let outer =
-        |x: Tensor<2>, y: Tensor<2>| (x.unsqueeze_dim::<3>(2) * y.unsqueeze_dim::<3>(1)).reshape([batch, s * s]);
-    let re = (outer(u.clone(), u.clone()) + outer(v.clone(), v.clone())).matmul(reg_re.clone());
-    let im = outer(v, u).matmul(reg_im.clone());
-    let mag2 = re.clone() * re + im.clone() * im;
-    mag2.matmul(weights.clone()).mean().mul_scalar(2.0)
 }
 
 /// Complex autocorrelation `c_k = Σ_j a_{j+k} conj(a_j)`, k = 0..=N, of one coefficient row `[u | v]`, in f64.

@@ -53,10 +53,16 @@ pub trait Head {
         self.forward(features).logits
     }
 
+    /// Normalised log-probabilities `[batch, m]` from this head's logits: `log_softmax` unless the head knows a
+    /// cheaper exact form.
+    fn log_pmf(&self, logits: Tensor<2>) -> Tensor<2> {
+        log_softmax(logits, 1)
+    }
+
     /// Mean cross-entropy against bin indices `[batch]` plus the head's regulariser.
     fn loss(&self, features: Tensor<2>, targets: Tensor<1, Int>) -> HeadLoss {
         let out = self.forward(features);
-        let cross_entropy = cross_entropy(out.logits, targets);
+        let cross_entropy = nll(self.log_pmf(out.logits), targets);
         let total = match &out.regularizer {
             Some(reg) => cross_entropy.clone() + reg.clone(),
             None => cross_entropy.clone(),
@@ -98,9 +104,12 @@ pub trait Head {
 
 /// Mean cross-entropy of logits `[batch, m]` against bin indices `[batch]`.
 pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
-    let logp = log_softmax(logits, 1);
-    let picked = logp.gather(1, targets.unsqueeze_dim::<2>(1));
-    picked.mean().neg()
+    nll(log_softmax(logits, 1), targets)
+}
+
+/// Mean negative log-likelihood of log-probabilities `[batch, m]` at bin indices `[batch]`.
+pub fn nll(log_pmf: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    log_pmf.gather(1, targets.unsqueeze_dim::<2>(1)).mean().neg()
 }
 
 fn tempered_pmf(logits: Tensor<2>, temperature: f32) -> Tensor<2> {

@@ -114,12 +114,17 @@ impl MixtureHead {
 
     /// Mixture density at the bin centres, `[batch, m]` (not renormalised).
     pub fn density_at_centres(&self, features: Tensor<2>) -> Tensor<2> {
-        let (mu, sigma, w) = self.parameters(features);
         let k = self.components;
-        let sigma = sigma.reshape([1, 1, k]);
-        let diff = (self.centres.clone() - mu.unsqueeze_dim::<3>(1)) / sigma.clone(); // [B, m, K]
-        let pdf = (diff.clone() * diff).mul_scalar(-0.5).exp() / sigma.mul_scalar((2.0 * PI).sqrt());
-        (pdf * w.unsqueeze_dim::<3>(1)).sum_dim(2).squeeze_dim::<2>(2)
+        let mu = self.means.forward(features.clone()).tanh().unsqueeze_dim::<3>(1); // [B, 1, K]
+        let inv_sigma = softplus(self.rho.val(), 1.0).recip().reshape([1, 1, k]);
+        let diff = (self.centres.clone() - mu) * inv_sigma.clone(); // [B, m, K]
+        let scale = inv_sigma.mul_scalar(1.0 / (2.0 * PI).sqrt());
+        let pdf = (diff.clone() * diff).mul_scalar(-0.5).exp() * scale;
+        let mixed = match &self.weights {
+            Some(lin) => pdf * softmax(lin.forward(features), 1).unsqueeze_dim::<3>(1),
+            None => pdf.mul_scalar(1.0 / k as f64),
+        };
+        mixed.sum_dim(2).squeeze_dim::<2>(2)
     }
 }
 

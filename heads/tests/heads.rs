@@ -233,3 +233,21 @@ fn mode_expected_value_and_sampling_follow_the_pmf() {
     let burn_samples: Vec<i64> = head.sample_tensor(x, 1.0).into_data().try_to_vec_as::<i64>().unwrap();
     assert!(burn_samples.iter().all(|&s| (0..m as i64).contains(&s)));
 }
+
+#[test]
+fn fourier_log_pmf_shortcut_equals_log_softmax() {
+    let dev = device();
+    let mut rng = StdRng::seed_from_u64(8);
+    for cfg in [
+        unscaled_fourier(5, 0.0),
+        HeadConfig::Fourier(FourierHeadConfig { eps: 1e-2, ..FourierHeadConfig::new(3, 1e-3) }),
+    ] {
+        let head = cfg.init(4, 17, &mut rng, &dev).unwrap();
+        let logits = head.logits(randn(&mut rng, 6, 4, &dev));
+        let fast = to_vec(head.log_pmf(logits.clone()));
+        let exact = to_vec(burn::tensor::activation::log_softmax(logits, 1));
+        for (a, b) in fast.iter().zip(&exact) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
+}
