@@ -9,7 +9,12 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use frl_heads::HeadConfig;
 use frl_runners::bench::HeadBench;
-use frl_runners::toy::{self, Dataset, ToyJob, ToyOutcome};
+use frl_runners::toy::{self, Dataset, Executor, RunSpec, ToyJob, ToyOutcome};
+
+// Training allocates and frees many small tensors per step; mimalloc's thread-local heaps keep that cheap and
+// free of contention between worker threads.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(name = "frl", version, about = "Reinforcement learning with Fourier heads")]
@@ -22,6 +27,9 @@ struct Cli {
 enum Command {
     /// Run the synthetic benchmark of the Fourier-head paper and print its table.
     Toy(ToyArgs),
+    /// Train and evaluate one synthetic-benchmark run (the worker process of `frl toy`).
+    #[command(hide = true)]
+    ToyRun(ToyRunArgs),
     /// Time components against each other in one run.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -63,6 +71,19 @@ struct ToyArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Run the runs on threads of this process instead of one worker process each.
+    #[arg(long)]
+    threads: bool,
+}
+
+#[derive(Args)]
+struct ToyRunArgs {
+    /// The run, as JSON.
+    #[arg(long)]
+    spec: String,
+    /// Where to write the result JSON.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -100,6 +121,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Toy(args) => run_toy(args),
+        Command::ToyRun(args) => run_toy_worker(args),
         Command::Bench(BenchCommand::Heads(args)) => run_bench_heads(args),
     };
     match result {
@@ -150,7 +172,12 @@ fn run_toy(args: ToyArgs) -> anyhow::Result<ExitCode> {
     })
     .context("installing the Ctrl-C handler")?;
 
-    match toy::run_job(&job, &args.out, stop, !args.quiet)? {
+    let executor = if args.threads {
+        Executor::Threads
+    } else {
+        Executor::Processes { program: std::env::current_exe().context("locating the frl executable")? }
+    };
+    match toy::run_job(&job, &args.out, stop, !args.quiet, &executor)? {
         ToyOutcome::Interrupted { done, total } => {
             eprintln!(
                 "interrupted: {done} of {total} runs saved in {}; rerun the same command to resume",
@@ -177,6 +204,14 @@ fn run_toy(args: ToyArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn run_toy_worker(args: ToyRunArgs) -> anyhow::Result<ExitCode> {
+    let spec: RunSpec = serde_json::from_str(&args.spec).context("parsing --spec")?;
+    let result = toy::train::run(&spec, &AtomicBool::new(false))?;
+    let json = serde_json::to_vec_pretty(&result)?;
+    frl_runners::fsutil::write_atomic(&args.out, &json).with_context(|| format!("writing {}", args.out.display()))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_bench_heads(args: BenchHeadsArgs) -> anyhow::Result<ExitCode> {

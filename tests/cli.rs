@@ -59,3 +59,46 @@ fn bad_job_file_names_file_and_field() {
     assert_ne!(code, 0);
     assert!(stderr.contains("missing.toml"), "{stderr}");
 }
+
+#[test]
+fn ctrl_c_keeps_finished_runs_and_the_same_command_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("toy");
+    let args = |cmd: &mut Command| {
+        cmd.args(["toy", "--quiet", "--dataset", "gaussian", "--head", "linear", "--jobs", "1", "--epochs", "4"]);
+        for s in 1..=12 {
+            cmd.args(["--seed", &s.to_string()]);
+        }
+        cmd.arg("--out").arg(&out);
+    };
+    let mut cmd = frl();
+    args(&mut cmd);
+    let child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let runs = out.join("runs");
+    let started = std::time::Instant::now();
+    while std::fs::read_dir(&runs).map(|d| d.count()).unwrap_or(0) == 0 {
+        assert!(started.elapsed().as_secs() < 120, "no run finished in time");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("rerun the same command to resume"), "{stderr}");
+    assert!(!out.join("results.json").exists());
+    let saved = std::fs::read_dir(&runs).unwrap().filter_map(Result::ok).collect::<Vec<_>>();
+    assert!(!saved.is_empty() && saved.len() < 12, "{} runs saved", saved.len());
+    for entry in &saved {
+        let name = entry.file_name().into_string().unwrap();
+        assert!(name.ends_with(".json") && !name.starts_with('.'), "stray file {name}");
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap_or_else(|e| panic!("{name} is not whole JSON: {e}"));
+    }
+
+    let mut cmd = frl();
+    args(&mut cmd);
+    let (code, stdout, stderr) = run(&mut cmd);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(&format!("12 runs ({} resumed)", saved.len())), "{stdout}");
+}

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use frl_heads::{FourierHeadConfig, HeadConfig};
-use frl_runners::toy::{self, Dataset, RunSpec, ToyJob, ToyOutcome, train};
+use frl_runners::toy::{self, Dataset, Executor, RunSpec, ToyJob, ToyOutcome, train};
 
 fn small_job() -> ToyJob {
     ToyJob {
@@ -21,7 +21,8 @@ fn small_job() -> ToyJob {
 fn job_writes_results_plots_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let job = small_job();
-    let ToyOutcome::Done(first) = toy::run_job(&job, dir.path(), Arc::new(AtomicBool::new(false)), false).unwrap()
+    let ToyOutcome::Done(first) =
+        toy::run_job(&job, dir.path(), Arc::new(AtomicBool::new(false)), false, &Executor::Threads).unwrap()
     else {
         panic!("not done")
     };
@@ -39,7 +40,8 @@ fn job_writes_results_plots_and_resumes() {
     }
     assert!(std::fs::read_to_string(dir.path().join("table.md")).unwrap().contains("| gaussian | linear |"));
 
-    let ToyOutcome::Done(second) = toy::run_job(&job, dir.path(), Arc::new(AtomicBool::new(false)), false).unwrap()
+    let ToyOutcome::Done(second) =
+        toy::run_job(&job, dir.path(), Arc::new(AtomicBool::new(false)), false, &Executor::Threads).unwrap()
     else {
         panic!("not done")
     };
@@ -48,7 +50,8 @@ fn job_writes_results_plots_and_resumes() {
 
     // a changed spec (more epochs) is not taken from the old files
     let longer = ToyJob { epochs: 3, heads: vec![HeadConfig::Linear], ..job };
-    let ToyOutcome::Done(third) = toy::run_job(&longer, dir.path(), Arc::new(AtomicBool::new(false)), false).unwrap()
+    let ToyOutcome::Done(third) =
+        toy::run_job(&longer, dir.path(), Arc::new(AtomicBool::new(false)), false, &Executor::Threads).unwrap()
     else {
         panic!("not done")
     };
@@ -58,7 +61,8 @@ fn job_writes_results_plots_and_resumes() {
 #[test]
 fn interrupted_job_saves_nothing_half_done() {
     let dir = tempfile::tempdir().unwrap();
-    let outcome = toy::run_job(&small_job(), dir.path(), Arc::new(AtomicBool::new(true)), false).unwrap();
+    let outcome =
+        toy::run_job(&small_job(), dir.path(), Arc::new(AtomicBool::new(true)), false, &Executor::Threads).unwrap();
     assert!(matches!(outcome, ToyOutcome::Interrupted { done: 0, total: 2 }));
     assert!(!dir.path().join("results.json").exists());
 }
@@ -105,7 +109,10 @@ fn invalid_jobs_name_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let err = |job: ToyJob| {
-        toy::run_job(&job, dir.path(), stop.clone(), false).err().map(|e| format!("{e:#}")).expect("must fail")
+        toy::run_job(&job, dir.path(), stop.clone(), false, &Executor::Threads)
+            .err()
+            .map(|e| format!("{e:#}"))
+            .expect("must fail")
     };
     assert!(err(ToyJob { epochs: 0, ..small_job() }).contains("epochs"));
     assert!(err(ToyJob { seeds: vec![], ..small_job() }).contains("seeds"));

@@ -6,10 +6,12 @@ pub mod report;
 pub mod train;
 
 use std::collections::VecDeque;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use frl_heads::{FourierHeadConfig, HeadConfig, MixtureHeadConfig};
@@ -165,8 +167,66 @@ pub enum ToyOutcome {
     },
 }
 
-fn run_path(out: &Path, spec: &RunSpec) -> PathBuf {
+/// Rough relative cost of a training step with `head`, for scheduling (measured: GMM > regularised Fourier >
+/// Fourier > linear).
+fn relative_cost(head: &HeadConfig) -> u32 {
+    match head {
+        HeadConfig::Mixture(_) => 3,
+        HeadConfig::Fourier(f) if f.gamma > 0.0 => 2,
+        HeadConfig::Fourier(_) => 1,
+        HeadConfig::Linear => 0,
+    }
+}
+
+/// The file a finished run is saved to inside the job's output folder.
+pub fn run_path(out: &Path, spec: &RunSpec) -> PathBuf {
     out.join("runs").join(format!("{}.json", spec.stem()))
+}
+
+/// Runs `spec` in a child process that writes its result to `file`; kills the child when `stop` is set.
+fn run_in_child(program: &Path, spec: &RunSpec, file: &Path, stop: &AtomicBool) -> Result<RunResult, RunError> {
+    let worker = |what: String| RunError::Worker(spec.stem(), what);
+    let spec_json = serde_json::to_string(spec).map_err(|e| worker(e.to_string()))?;
+    let mut child = Command::new(program)
+        .arg("toy-run")
+        .arg("--spec")
+        .arg(spec_json)
+        .arg("--out")
+        .arg(file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| worker(format!("cannot start {}: {e}", program.display())))?;
+    let status = loop {
+        if stop.load(Ordering::Relaxed) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(RunError::Interrupted);
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(worker(e.to_string())),
+        }
+    };
+    if !status.success() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::ExitStatusExt;
+            // Ctrl-C in a terminal reaches the whole process group: the child stopping on SIGINT is an interrupt.
+            if status.signal() == Some(2) || stop.load(Ordering::Relaxed) {
+                return Err(RunError::Interrupted);
+            }
+        }
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        return Err(worker(format!("{status}: {}", stderr.trim())));
+    }
+    let text = std::fs::read_to_string(file).map_err(|e| worker(format!("reading {}: {e}", file.display())))?;
+    serde_json::from_str(&text).map_err(|e| worker(format!("{}: {e}", file.display())))
 }
 
 fn load_finished(out: &Path, spec: &RunSpec) -> Option<RunResult> {
@@ -175,8 +235,27 @@ fn load_finished(out: &Path, spec: &RunSpec) -> Option<RunResult> {
     (r.spec == *spec).then_some(r)
 }
 
+/// Where the runs of a job execute.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Executor {
+    /// Worker threads in this process. burn's autodiff graph sits behind one process-wide lock, so tiny models
+    /// scale poorly across threads.
+    Threads,
+    /// One child process per run, `program toy-run --spec JSON --out FILE`, so workers share no lock.
+    Processes {
+        /// The `frl` executable.
+        program: PathBuf,
+    },
+}
+
 /// Runs the job into `out`, skipping runs already saved there with the same spec; `stop` interrupts.
-pub fn run_job(job: &ToyJob, out: &Path, stop: Arc<AtomicBool>, progress: bool) -> anyhow::Result<ToyOutcome> {
+pub fn run_job(
+    job: &ToyJob,
+    out: &Path,
+    stop: Arc<AtomicBool>,
+    progress: bool,
+    executor: &Executor,
+) -> anyhow::Result<ToyOutcome> {
     job.validate()?;
     std::fs::create_dir_all(out.join("runs")).with_context(|| format!("creating output folder {}", out.display()))?;
     let started = Instant::now();
@@ -184,8 +263,11 @@ pub fn run_job(job: &ToyJob, out: &Path, stop: Arc<AtomicBool>, progress: bool) 
     let total = plan.len();
     let mut results: Vec<Option<RunResult>> = plan.iter().map(|s| load_finished(out, s)).collect();
     let resumed = results.iter().filter(|r| r.is_some()).count();
-    let queue: VecDeque<(usize, RunSpec)> =
+    // Longest runs first, so no worker idles at the end while another finishes a slow run.
+    let mut pending: Vec<(usize, RunSpec)> =
         plan.iter().cloned().enumerate().filter(|(i, _)| results[*i].is_none()).collect();
+    pending.sort_by_key(|(_, spec)| std::cmp::Reverse(relative_cost(&spec.head)));
+    let queue: VecDeque<(usize, RunSpec)> = pending.into();
     let jobs =
         if job.jobs == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { job.jobs };
 
@@ -203,7 +285,8 @@ pub fn run_job(job: &ToyJob, out: &Path, stop: Arc<AtomicBool>, progress: bool) 
     let (tx, rx) = mpsc::channel::<(usize, Result<RunResult, RunError>)>();
     let workers: Vec<_> = (0..jobs.min(total.max(1)))
         .map(|_| {
-            let (queue, tx, stop) = (queue.clone(), tx.clone(), stop.clone());
+            let (queue, tx, stop, executor) = (queue.clone(), tx.clone(), stop.clone(), executor.clone());
+            let out = out.to_path_buf();
             std::thread::spawn(move || {
                 loop {
                     let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
@@ -211,7 +294,11 @@ pub fn run_job(job: &ToyJob, out: &Path, stop: Arc<AtomicBool>, progress: bool) 
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    if tx.send((i, train::run(&spec, &stop))).is_err() {
+                    let result = match &executor {
+                        Executor::Threads => train::run(&spec, &stop),
+                        Executor::Processes { program } => run_in_child(program, &spec, &run_path(&out, &spec), &stop),
+                    };
+                    if tx.send((i, result)).is_err() {
                         break;
                     }
                 }

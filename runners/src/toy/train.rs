@@ -92,6 +92,9 @@ pub enum RunError {
     /// Training diverged.
     #[error("{0}: loss became {1} at epoch {2}")]
     NonFinite(String, f64, usize),
+    /// A worker process failed.
+    #[error("run {0} failed in its worker process: {1}")]
+    Worker(String, String),
 }
 
 /// The MLP of the paper: `Linear(2, 64) → ReLU → Linear(64, 32) → ReLU → head(32 → m)`.
