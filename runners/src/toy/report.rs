@@ -235,7 +235,13 @@ pub fn plot_examples(run: &RunResult, path: &Path) -> anyhow::Result<()> {
                 .x_label_area_size(28)
                 .y_label_area_size(44)
                 .build_cartesian_2d(0f64..(m - 1) as f64, 0f64..ymax)?;
-            chart.configure_mesh().x_desc("bin").y_desc("probability").light_line_style(WHITE).draw()?;
+            chart
+                .configure_mesh()
+                .x_desc("bin")
+                .y_desc("probability")
+                .x_label_formatter(&|x| format!("{x:.0}"))
+                .light_line_style(WHITE)
+                .draw()?;
             let series = |v: &[f64]| v.iter().enumerate().map(|(i, p)| (i as f64, *p)).collect::<Vec<_>>();
             chart
                 .draw_series(LineSeries::new(series(&ex.truth), BLACK.stroke_width(2)))?
@@ -245,7 +251,12 @@ pub fn plot_examples(run: &RunResult, path: &Path) -> anyhow::Result<()> {
                 .draw_series(LineSeries::new(series(&ex.predicted), RED.stroke_width(2)))?
                 .label("predicted")
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], RED.stroke_width(2)));
-            chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw()?;
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .border_style(BLACK)
+                .background_style(WHITE)
+                .draw()?;
         }
         root.present()?;
     }
