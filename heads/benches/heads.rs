@@ -7,6 +7,10 @@ use frl_heads::{FourierHeadConfig, Head, HeadConfig, MixtureHeadConfig};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+// The same allocator as the `frl` binary, so the figures match `frl bench heads`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const BATCH: usize = 4096;
 const DIM: usize = 128;
 const BINS: usize = 64;

@@ -160,3 +160,12 @@ pub(crate) fn check_sizes(d_in: usize, bins: usize) -> Result<(), HeadError> {
     }
     Ok(())
 }
+
+/// Checks that a real-valued field is finite and `>= 0`.
+pub(crate) fn check_non_negative(field: &'static str, value: f64) -> Result<(), HeadError> {
+    if value >= 0.0 && value.is_finite() {
+        Ok(())
+    } else {
+        Err(HeadError::invalid(field, value, "must be finite and >= 0"))
+    }
+}

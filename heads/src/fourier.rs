@@ -71,12 +71,8 @@ impl FourierHeadConfig {
         if self.frequencies == 0 {
             return Err(HeadError::invalid("frequencies", self.frequencies, "must be at least 1"));
         }
-        if !(self.gamma >= 0.0 && self.gamma.is_finite()) {
-            return Err(HeadError::invalid("gamma", self.gamma, "must be finite and >= 0"));
-        }
-        if !(self.eps >= 0.0 && self.eps.is_finite()) {
-            return Err(HeadError::invalid("eps", self.eps, "must be finite and >= 0"));
-        }
+        crate::config::check_non_negative("gamma", self.gamma)?;
+        crate::config::check_non_negative("eps", self.eps)?;
         for (field, v) in [("init_weight_div", self.init_weight_div), ("init_bias_div", self.init_bias_div)] {
             if !(v > 0.0 && v.is_finite()) {
                 return Err(HeadError::invalid(field, v, "must be finite and > 0"));

@@ -52,10 +52,7 @@ impl MixtureHeadConfig {
         if self.components == 0 {
             return Err(HeadError::invalid("components", self.components, "must be at least 1"));
         }
-        if !(self.eps >= 0.0 && self.eps.is_finite()) {
-            return Err(HeadError::invalid("eps", self.eps, "must be finite and >= 0"));
-        }
-        Ok(())
+        crate::config::check_non_negative("eps", self.eps)
     }
 
     /// Builds a mixture head from `d_in` features to `bins` bins.
