@@ -202,6 +202,8 @@ fn run_in_child(program: &Path, spec: &RunSpec, file: &Path, stop: &AtomicBool) 
         if stop.load(Ordering::Relaxed) {
             let _ = child.kill();
             let _ = child.wait();
+            // A child killed while saving leaves its temporary file; the result itself is never half-written.
+            let _ = std::fs::remove_file(crate::fsutil::temp_path(file, child.id()));
             return Err(RunError::Interrupted);
         }
         match child.try_wait() {
