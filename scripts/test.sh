@@ -13,5 +13,6 @@ fi
 
 # Fixtures computed by the reference implementations we compare against.
 "$venv/bin/python" scripts/gen_smoothness_fixtures.py
+"$venv/bin/python" scripts/gen_env_fixtures.py
 
 cargo test --workspace --all-targets

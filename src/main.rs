@@ -33,6 +33,9 @@ enum Command {
     /// Time components against each other in one run.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// List environments.
+    #[command(subcommand)]
+    Envs(EnvsCommand),
 }
 
 #[derive(Args)]
@@ -90,6 +93,18 @@ struct ToyRunArgs {
 enum BenchCommand {
     /// Milliseconds per training step of each head (batch 4096, d 128, m 64, N 16) and of the toy MLP.
     Heads(BenchHeadsArgs),
+    /// Steps per second of each native environment.
+    Envs {
+        /// Steps per environment.
+        #[arg(long, default_value_t = 20_000_000)]
+        steps: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum EnvsCommand {
+    /// Print the ids of the native environments with their spaces.
+    List,
 }
 
 #[derive(Args)]
@@ -123,6 +138,11 @@ fn main() -> ExitCode {
         Command::Toy(args) => run_toy(args),
         Command::ToyRun(args) => run_toy_worker(args),
         Command::Bench(BenchCommand::Heads(args)) => run_bench_heads(args),
+        Command::Bench(BenchCommand::Envs { steps }) => frl_runners::bench::bench_envs(steps, |t| {
+            println!("{:>12.0} steps/s  {}", 1e3 / t.ms_per_step, t.name.trim_end_matches(" steps/s (one thread)"))
+        })
+        .map(|_| ExitCode::SUCCESS),
+        Command::Envs(EnvsCommand::List) => list_envs(),
     };
     match result {
         Ok(code) => code,
@@ -204,6 +224,14 @@ fn run_toy(args: ToyArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn list_envs() -> anyhow::Result<ExitCode> {
+    for id in frl_envs::NATIVE_IDS {
+        let env = frl_envs::make(id)?;
+        println!("{id:<28} native  obs {:?}  actions {:?}", env.observation_space(), env.action_space());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_toy_worker(args: ToyRunArgs) -> anyhow::Result<ExitCode> {

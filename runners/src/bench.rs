@@ -110,3 +110,33 @@ fn time(step: &mut dyn FnMut(), warm: usize, steps: usize) -> f64 {
     }
     t0.elapsed().as_secs_f64() * 1e3 / steps.max(1) as f64
 }
+
+/// Steps per second of each native environment on one thread (episodes auto-reset, actions cycle through a
+/// fixed pattern), over `steps` steps each.
+pub fn bench_envs(steps: usize, mut report: impl FnMut(&Timing)) -> anyhow::Result<Vec<Timing>> {
+    use frl_envs::{Action, Space};
+    let mut out = Vec::new();
+    for id in frl_envs::NATIVE_IDS {
+        let mut env = frl_envs::make(id)?;
+        let actions: Vec<Action> = match env.action_space() {
+            Space::Discrete(n) => (0..n).map(Action::Discrete).collect(),
+            Space::Box { .. } => [-1.0f32, 0.3, 1.0].iter().map(|&a| Action::Continuous(vec![a])).collect(),
+        };
+        env.reset(Some(0));
+        let t0 = Instant::now();
+        let mut checksum = 0.0;
+        for i in 0..steps {
+            let step = env.step(&actions[(i / 3) % actions.len()])?;
+            checksum += step.reward;
+            if step.terminated || step.truncated {
+                env.reset(None);
+            }
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        std::hint::black_box(checksum);
+        let t = Timing { name: format!("{id} steps/s (one thread)"), ms_per_step: 1e3 * secs / steps.max(1) as f64 };
+        report(&t);
+        out.push(t);
+    }
+    Ok(out)
+}

@@ -1,0 +1,64 @@
+//! Native classic-control environments, step-for-step equal to Gymnasium 1.x given the same state and action.
+
+mod cartpole;
+mod mountain_car;
+mod pendulum;
+
+pub use cartpole::CartPole;
+pub use mountain_car::{MountainCar, MountainCarContinuous};
+pub use pendulum::Pendulum;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::env::{EnvError, Info};
+
+/// RNG, episode clock and time limit shared by the classic envs.
+#[derive(Debug, Clone)]
+pub(crate) struct Episode {
+    rng: StdRng,
+    elapsed: usize,
+    limit: usize,
+    started: bool,
+}
+
+impl Episode {
+    fn new(limit: usize) -> Self {
+        Self { rng: StdRng::from_os_rng(), elapsed: 0, limit, started: false }
+    }
+
+    /// Starts an episode, reseeding when a seed is given.
+    fn reset(&mut self, seed: Option<u64>) -> &mut StdRng {
+        if let Some(s) = seed {
+            self.rng = StdRng::seed_from_u64(s);
+        }
+        self.elapsed = 0;
+        self.started = true;
+        &mut self.rng
+    }
+
+    /// Counts a step; returns whether the time limit truncates the episode.
+    fn tick(&mut self, id: &'static str) -> Result<bool, EnvError> {
+        if !self.started {
+            return Err(EnvError::NotReset(id));
+        }
+        self.elapsed += 1;
+        Ok(self.elapsed >= self.limit)
+    }
+
+    fn set_elapsed(&mut self, elapsed: usize) {
+        self.elapsed = elapsed;
+        self.started = true;
+    }
+}
+
+fn check_state(env: &'static str, state: &[f64], expected: usize) -> Result<(), EnvError> {
+    if state.len() != expected {
+        return Err(EnvError::StateShape { env, expected, got: state.len() });
+    }
+    Ok(())
+}
+
+fn no_info() -> Info {
+    Info::new()
+}

@@ -1,0 +1,90 @@
+//! `Pendulum-v1`: swing a pendulum up and hold it, as in Gymnasium.
+
+use std::f64::consts::PI;
+
+use rand::Rng;
+
+use super::{Episode, check_state, no_info};
+use crate::env::{Action, Env, EnvError, Info, NativeEnv, Step, continuous};
+use crate::space::Space;
+
+const ID: &str = "Pendulum-v1";
+const MAX_SPEED: f64 = 8.0;
+const MAX_TORQUE: f64 = 2.0;
+const DT: f64 = 0.05;
+const G: f64 = 10.0;
+const M: f64 = 1.0;
+const L: f64 = 1.0;
+
+/// `Pendulum-v1`: state `(θ, θ̇)`, observation `(cos θ, sin θ, θ̇)`, torque in `[-2, 2]`, 200 steps.
+#[derive(Debug, Clone)]
+pub struct Pendulum {
+    state: [f64; 2],
+    episode: Episode,
+}
+
+impl Pendulum {
+    /// A new environment (call [`Env::reset`] before stepping).
+    pub fn new() -> Self {
+        Self { state: [0.0; 2], episode: Episode::new(200) }
+    }
+
+    fn obs(&self) -> Vec<f32> {
+        let [th, thdot] = self.state;
+        vec![th.cos() as f32, th.sin() as f32, thdot as f32]
+    }
+}
+
+impl Default for Pendulum {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn angle_normalize(x: f64) -> f64 {
+    (x + PI).rem_euclid(2.0 * PI) - PI
+}
+
+impl Env for Pendulum {
+    fn reset(&mut self, seed: Option<u64>) -> (Vec<f32>, Info) {
+        let rng = self.episode.reset(seed);
+        self.state = [rng.random_range(-PI..PI), rng.random_range(-1.0..1.0)];
+        (self.obs(), no_info())
+    }
+
+    fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
+        let u = continuous(ID, action, 1)?[0].clamp(-MAX_TORQUE, MAX_TORQUE);
+        let truncated = self.episode.tick(ID)?;
+        let [th, thdot] = self.state;
+        let cost = angle_normalize(th).powi(2) + 0.1 * thdot * thdot + 0.001 * u * u;
+        let new_thdot =
+            (thdot + (3.0 * G / (2.0 * L) * th.sin() + 3.0 / (M * L * L) * u) * DT).clamp(-MAX_SPEED, MAX_SPEED);
+        self.state = [th + new_thdot * DT, new_thdot];
+        Ok(Step { obs: self.obs(), reward: -cost, terminated: false, truncated, info: no_info() })
+    }
+
+    fn observation_space(&self) -> Space {
+        Space::vector(&[-1.0, -1.0, -MAX_SPEED as f32], &[1.0, 1.0, MAX_SPEED as f32])
+    }
+
+    fn action_space(&self) -> Space {
+        Space::vector(&[-MAX_TORQUE as f32], &[MAX_TORQUE as f32])
+    }
+
+    fn id(&self) -> &'static str {
+        ID
+    }
+}
+
+impl NativeEnv for Pendulum {
+    fn state(&self) -> Vec<f64> {
+        self.state.to_vec()
+    }
+
+    fn set_state(&mut self, state: &[f64], elapsed_steps: usize) -> Result<(), EnvError> {
+        check_state(ID, state, 2)?;
+        self.state.copy_from_slice(state);
+        self.episode.set_elapsed(elapsed_steps);
+        Ok(())
+    }
+}

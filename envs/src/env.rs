@@ -1,0 +1,118 @@
+//! The [`Env`] trait and the data it exchanges.
+
+use std::collections::BTreeMap;
+
+use thiserror::Error;
+
+use crate::space::Space;
+
+/// Extra per-step information (Gymnasium's `info` dict), as named numbers.
+pub type Info = BTreeMap<String, f64>;
+
+/// An action for [`Env::step`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// For `Space::Discrete`.
+    Discrete(usize),
+    /// For `Space::Box`.
+    Continuous(Vec<f32>),
+}
+
+/// The result of one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Observation after the step.
+    pub obs: Vec<f32>,
+    /// Reward of the step.
+    pub reward: f64,
+    /// The episode reached a terminal state.
+    pub terminated: bool,
+    /// The episode was cut by the time limit.
+    pub truncated: bool,
+    /// Extra information.
+    pub info: Info,
+}
+
+/// Errors from environments.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum EnvError {
+    /// No environment has this id.
+    #[error("unknown environment id `{id}`; native ids: {known}")]
+    UnknownId {
+        /// The id asked for.
+        id: String,
+        /// The ids that exist.
+        known: String,
+    },
+    /// The action does not belong to the action space.
+    #[error("{env}: invalid action {action}: {reason}")]
+    InvalidAction {
+        /// The environment id.
+        env: &'static str,
+        /// The action as given.
+        action: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `step` was called before `reset`.
+    #[error("{0}: step called before reset")]
+    NotReset(&'static str),
+    /// A state of the wrong length was given.
+    #[error("{env}: state has {got} values, expected {expected}")]
+    StateShape {
+        /// The environment id.
+        env: &'static str,
+        /// Expected length.
+        expected: usize,
+        /// Given length.
+        got: usize,
+    },
+}
+
+/// A Gymnasium-style environment.
+pub trait Env: Send {
+    /// Starts a new episode; `seed` reseeds the environment's RNG (same seed → same episode).
+    fn reset(&mut self, seed: Option<u64>) -> (Vec<f32>, Info);
+    /// Advances one step.
+    fn step(&mut self, action: &Action) -> Result<Step, EnvError>;
+    /// The space observations live in.
+    fn observation_space(&self) -> Space;
+    /// The space actions live in.
+    fn action_space(&self) -> Space;
+    /// The Gymnasium id.
+    fn id(&self) -> &'static str;
+}
+
+/// A native environment whose full state can be read and set (for tests against Gymnasium and for resets).
+pub trait NativeEnv: Env {
+    /// The physical state (Gymnasium's `env.unwrapped.state`).
+    fn state(&self) -> Vec<f64>;
+    /// Sets the physical state and the number of steps taken in the episode.
+    fn set_state(&mut self, state: &[f64], elapsed_steps: usize) -> Result<(), EnvError>;
+}
+
+/// Checks a discrete action against `n` choices.
+pub(crate) fn discrete(env: &'static str, action: &Action, n: usize) -> Result<usize, EnvError> {
+    match action {
+        Action::Discrete(a) if *a < n => Ok(*a),
+        other => Err(EnvError::InvalidAction {
+            env,
+            action: format!("{other:?}"),
+            reason: format!("expected Discrete(0..{n})"),
+        }),
+    }
+}
+
+/// Checks a continuous action of `dim` finite values.
+pub(crate) fn continuous(env: &'static str, action: &Action, dim: usize) -> Result<Vec<f64>, EnvError> {
+    match action {
+        Action::Continuous(v) if v.len() == dim && v.iter().all(|x| x.is_finite()) => {
+            Ok(v.iter().map(|&x| x as f64).collect())
+        }
+        other => Err(EnvError::InvalidAction {
+            env,
+            action: format!("{other:?}"),
+            reason: format!("expected Continuous with {dim} finite values"),
+        }),
+    }
+}
