@@ -11,12 +11,14 @@ pub use env::{Action, Env, EnvError, Info, NativeEnv, Step};
 pub use space::Space;
 
 /// Ids of the native environments.
-pub const NATIVE_IDS: [&str; 4] = ["CartPole-v1", "Pendulum-v1", "MountainCar-v0", "MountainCarContinuous-v0"];
+pub const NATIVE_IDS: [&str; 5] =
+    ["CartPole-v1", "Acrobot-v1", "Pendulum-v1", "MountainCar-v0", "MountainCarContinuous-v0"];
 
 /// Builds a native environment by its Gymnasium id.
 pub fn make(id: &str) -> Result<Box<dyn NativeEnv>, EnvError> {
     Ok(match id {
         "CartPole-v1" => Box::new(classic::CartPole::new()),
+        "Acrobot-v1" => Box::new(classic::Acrobot::new()),
         "Pendulum-v1" => Box::new(classic::Pendulum::new()),
         "MountainCar-v0" => Box::new(classic::MountainCar::new()),
         "MountainCarContinuous-v0" => Box::new(classic::MountainCarContinuous::new()),

@@ -77,8 +77,9 @@ fn moments(values: &[f64]) -> (f64, f64) {
 #[test]
 fn reset_distributions_match_gymnasium() {
     // (id, per-component (low, high) of the uniform initial state; equal bounds mean a constant)
-    let cases: [(&str, Vec<(f64, f64)>); 4] = [
+    let cases: [(&str, Vec<(f64, f64)>); 5] = [
         ("CartPole-v1", vec![(-0.05, 0.05); 4]),
+        ("Acrobot-v1", vec![(-0.1, 0.1); 4]),
         ("Pendulum-v1", vec![(-std::f64::consts::PI, std::f64::consts::PI), (-1.0, 1.0)]),
         ("MountainCar-v0", vec![(-0.6, -0.4), (0.0, 0.0)]),
         ("MountainCarContinuous-v0", vec![(-0.6, -0.4), (0.0, 0.0)]),

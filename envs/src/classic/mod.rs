@@ -1,9 +1,11 @@
 //! Native classic-control environments, step-for-step equal to Gymnasium 1.x given the same state and action.
 
+mod acrobot;
 mod cartpole;
 mod mountain_car;
 mod pendulum;
 
+pub use acrobot::Acrobot;
 pub use cartpole::CartPole;
 pub use mountain_car::{MountainCar, MountainCarContinuous};
 pub use pendulum::Pendulum;
