@@ -54,6 +54,14 @@ pub enum EnvError {
         /// What is wrong with it.
         reason: String,
     },
+    /// Environments that must share their spaces do not.
+    #[error("{env} has other spaces than {first}: a vector env needs equal spaces")]
+    SpaceMismatch {
+        /// The first environment's id.
+        first: &'static str,
+        /// The id of the one that differs.
+        env: &'static str,
+    },
     /// `step` was called before `reset`.
     #[error("{0}: step called before reset")]
     NotReset(&'static str),

@@ -6,9 +6,11 @@
 pub mod classic;
 pub mod env;
 pub mod space;
+pub mod vector;
 
 pub use env::{Action, Env, EnvError, Info, NativeEnv, Step};
 pub use space::Space;
+pub use vector::{VecEnv, VecStep};
 
 /// Ids of the native environments.
 pub const NATIVE_IDS: [&str; 5] =
