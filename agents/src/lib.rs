@@ -1,1 +1,3 @@
-//! Agents over heads (Decision Transformer, behaviour policies); filled by the agents work.
+//! Agents over heads: the Decision Transformer and behaviour policies (not implemented yet).
+
+#![warn(missing_docs)]

@@ -3,6 +3,8 @@
 //!
 //! Observations and actions are plain Rust data; nothing here knows about tensors.
 
+#![warn(missing_docs)]
+
 pub mod classic;
 pub mod env;
 pub mod space;

@@ -6,6 +6,8 @@
 //! job-file syntax `head = "linear"`, `head = { fourier = { frequencies = 12, gamma = 1e-6 } }` or
 //! `head = { mixture = { components = 2 } }`.
 
+#![warn(missing_docs)]
+
 pub mod binning;
 pub mod config;
 pub mod density;
