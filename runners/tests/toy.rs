@@ -120,3 +120,24 @@ fn invalid_jobs_name_the_field() {
     let e = err(ToyJob { heads: vec![HeadConfig::Fourier(FourierHeadConfig::new(0, 0.0))], ..small_job() });
     assert!(e.contains("frequencies"), "{e}");
 }
+
+#[test]
+fn shipped_job_files_parse_and_validate() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../configs");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") || !path.to_string_lossy().contains("toy") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let job: ToyJob = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        job.validate().unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+        assert!(!job.plan().is_empty());
+        seen += 1;
+    }
+    assert!(seen >= 2, "expected the toy job files in {dir}");
+    // configs/toy.toml is exactly the default job
+    let default: ToyJob = toml::from_str(&std::fs::read_to_string(format!("{dir}/toy.toml")).unwrap()).unwrap();
+    assert_eq!(default.plan(), ToyJob::default().plan());
+}
