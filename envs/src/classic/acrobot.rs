@@ -4,8 +4,8 @@ use std::f64::consts::PI;
 
 use rand::Rng;
 
-use super::{Episode, check_state, no_info};
-use crate::env::{Action, Env, EnvError, Info, NativeEnv, Step, discrete};
+use super::{Episode, no_info};
+use crate::env::{Action, Env, EnvError, Info, Step, discrete};
 use crate::space::Space;
 
 const ID: &str = "Acrobot-v1";
@@ -118,15 +118,4 @@ impl Env for Acrobot {
     }
 }
 
-impl NativeEnv for Acrobot {
-    fn state(&self) -> Vec<f64> {
-        self.state.to_vec()
-    }
-
-    fn set_state(&mut self, state: &[f64], elapsed_steps: usize) -> Result<(), EnvError> {
-        check_state(ID, state, 4)?;
-        self.state.copy_from_slice(state);
-        self.episode.set_elapsed(elapsed_steps);
-        Ok(())
-    }
-}
+native_state!(Acrobot, ID);

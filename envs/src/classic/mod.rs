@@ -1,5 +1,23 @@
 //! Native classic-control environments, step-for-step equal to Gymnasium 1.x given the same state and action.
 
+/// Implements `NativeEnv` for an env with fields `state: [f64; N]` and `episode: Episode`.
+macro_rules! native_state {
+    ($ty:ty, $id:expr) => {
+        impl crate::env::NativeEnv for $ty {
+            fn state(&self) -> Vec<f64> {
+                self.state.to_vec()
+            }
+
+            fn set_state(&mut self, state: &[f64], elapsed_steps: usize) -> Result<(), crate::env::EnvError> {
+                super::check_state($id, state, self.state.len())?;
+                self.state.copy_from_slice(state);
+                self.episode.set_elapsed(elapsed_steps);
+                Ok(())
+            }
+        }
+    };
+}
+
 mod acrobot;
 mod cartpole;
 mod mountain_car;

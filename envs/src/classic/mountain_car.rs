@@ -2,8 +2,8 @@
 
 use rand::Rng;
 
-use super::{Episode, check_state, no_info};
-use crate::env::{Action, Env, EnvError, Info, NativeEnv, Step, continuous, discrete};
+use super::{Episode, no_info};
+use crate::env::{Action, Env, EnvError, Info, Step, continuous, discrete};
 use crate::space::Space;
 
 const MIN_POSITION: f64 = -1.2;
@@ -20,23 +20,6 @@ fn move_car(position: f64, velocity: f64) -> (f64, f64) {
 
 fn observation_space() -> Space {
     Space::vector(&[MIN_POSITION as f32, -MAX_SPEED as f32], &[MAX_POSITION as f32, MAX_SPEED as f32])
-}
-
-macro_rules! native_state {
-    ($ty:ty, $id:expr) => {
-        impl NativeEnv for $ty {
-            fn state(&self) -> Vec<f64> {
-                self.state.to_vec()
-            }
-
-            fn set_state(&mut self, state: &[f64], elapsed_steps: usize) -> Result<(), EnvError> {
-                check_state($id, state, 2)?;
-                self.state.copy_from_slice(state);
-                self.episode.set_elapsed(elapsed_steps);
-                Ok(())
-            }
-        }
-    };
 }
 
 const DISCRETE_ID: &str = "MountainCar-v0";
