@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use frl_agents::BehaviourSpec;
+use frl_agents::behaviour::Preset;
 use frl_heads::HeadConfig;
+use frl_runners::collect::CollectJob;
 use frl_runners::bench::HeadBench;
 use frl_runners::toy::{self, Dataset, Executor, RunSpec, ToyJob, ToyOutcome};
 
@@ -36,6 +39,63 @@ enum Command {
     /// List environments.
     #[command(subcommand)]
     Envs(EnvsCommand),
+    /// Collect behaviour-policy episodes into a dataset with actor threads.
+    Collect(CollectArgs),
+    /// Inspect datasets.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+}
+
+#[derive(Args)]
+struct CollectArgs {
+    /// A TOML job file with the fields of the flags below; flags given on the command line override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Env id, e.g. Pendulum-v1.
+    #[arg(long)]
+    env: Option<String>,
+    /// Behaviour policy: random, expert, expert:<noise> or mixed.
+    #[arg(long)]
+    policy: Option<BehaviourSpec>,
+    /// Noise of the expert policy (epsilon for discrete actions, Gaussian std in half-ranges for continuous ones).
+    #[arg(long)]
+    noise: Option<f32>,
+    /// D4RL-style preset instead of --policy: expert, medium or mixed.
+    #[arg(long)]
+    preset: Option<Preset>,
+    /// Episodes to collect.
+    #[arg(long)]
+    episodes: Option<u64>,
+    /// Actor threads.
+    #[arg(long)]
+    actors: Option<usize>,
+    /// Base seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Dataset folder.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Add the episodes to an existing dataset.
+    #[arg(long)]
+    append: bool,
+    /// Steps per shard file.
+    #[arg(long)]
+    shard_steps: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum DatasetCommand {
+    /// Validate a dataset and print its summary.
+    Info {
+        /// Dataset folder.
+        path: PathBuf,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -143,6 +203,8 @@ fn main() -> ExitCode {
         })
         .map(|_| ExitCode::SUCCESS),
         Command::Envs(EnvsCommand::List) => list_envs(),
+        Command::Collect(args) => run_collect(args),
+        Command::Dataset(DatasetCommand::Info { path, json }) => dataset_info(&path, json),
     };
     match result {
         Ok(code) => code,
@@ -153,14 +215,95 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_job(path: &Path) -> anyhow::Result<ToyJob> {
+fn load_toml<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading job file {}", path.display()))?;
     toml::from_str(&text).map_err(|e| anyhow::anyhow!("job file {}: {e}", path.display()))
 }
 
+/// Installs the Ctrl-C handler: the first press sets the returned flag, the second exits at once.
+fn stop_flag(what: &'static str) -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: stopping after saving {what} (press Ctrl-C again to quit now)");
+    })
+    .context("installing the Ctrl-C handler")?;
+    Ok(stop)
+}
+
+fn run_collect(args: CollectArgs) -> anyhow::Result<ExitCode> {
+    let mut job: CollectJob = match &args.config {
+        Some(path) => load_toml(path)?,
+        None => {
+            let (Some(env), Some(episodes), Some(out)) = (&args.env, args.episodes, &args.out) else {
+                anyhow::bail!("give --env, --episodes and --out (or a --config job file)");
+            };
+            CollectJob::new(env, episodes, out)
+        }
+    };
+    if let Some(env) = args.env {
+        job.env = env;
+    }
+    if let Some(p) = args.policy {
+        job.policy = Some(p);
+    }
+    if let Some(noise) = args.noise {
+        match job.policy.clone().unwrap_or(BehaviourSpec::Expert { noise: 0.0 }) {
+            BehaviourSpec::Expert { .. } => job.policy = Some(BehaviourSpec::Expert { noise }),
+            other => anyhow::bail!("--noise applies to --policy expert, not {other}"),
+        }
+    }
+    job.preset = args.preset.or(job.preset);
+    job.episodes = args.episodes.unwrap_or(job.episodes);
+    job.actors = args.actors.unwrap_or(job.actors);
+    job.seed = args.seed.unwrap_or(job.seed);
+    job.out = args.out.unwrap_or(job.out);
+    job.append |= args.append;
+    job.shard_steps = args.shard_steps.unwrap_or(job.shard_steps);
+
+    let stop = stop_flag("the episodes collected so far")?;
+    let s = frl_runners::collect::collect(&job, stop, !args.quiet)?;
+    if s.episodes == 0 && s.resumed_from >= job.episodes {
+        println!("{} already holds all {} episodes of this job; nothing to do", job.out.display(), job.episodes);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} episodes, {} steps in {:.1} s ({:.0} steps/s); return mean {:.2}, min {:.2}, max {:.2}{}",
+        s.episodes,
+        s.steps,
+        s.seconds,
+        s.steps as f64 / s.seconds.max(1e-9),
+        s.mean_return,
+        s.min_return,
+        s.max_return,
+        if s.failures > 0 { format!("; {} actor failures recovered", s.failures) } else { String::new() }
+    );
+    if let Some(meta) = &s.metadata {
+        println!("dataset {}: {} episodes, {} steps in {} shards", job.out.display(), meta.episodes, meta.steps, meta.shards.len());
+    }
+    if s.interrupted {
+        eprintln!("interrupted: rerun the same command to resume");
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn dataset_info(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let info = frl_runners::dataset::DatasetInfo::of(&frl_runners::dataset::Dataset::open(path)?);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&info)?);
+    } else {
+        print!("{info}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run_toy(args: ToyArgs) -> anyhow::Result<ExitCode> {
     let mut job = match &args.config {
-        Some(path) => load_job(path)?,
+        Some(path) => load_toml::<ToyJob>(path)?,
         None => ToyJob::default(),
     };
     if !args.datasets.is_empty() {
@@ -182,15 +325,7 @@ fn run_toy(args: ToyArgs) -> anyhow::Result<ExitCode> {
     job.bins = args.bins.unwrap_or(job.bins);
     job.jobs = args.jobs.unwrap_or(job.jobs);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\ninterrupt: stopping after saving finished runs (press Ctrl-C again to quit now)");
-    })
-    .context("installing the Ctrl-C handler")?;
+    let stop = stop_flag("finished runs")?;
 
     let executor = if args.threads {
         Executor::Threads

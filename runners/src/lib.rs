@@ -4,5 +4,9 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod collect;
+pub mod dataset;
+pub mod episodes;
 pub mod fsutil;
+pub mod rollout;
 pub mod toy;

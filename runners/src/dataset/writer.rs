@@ -1,0 +1,202 @@
+//! Writing episodes into a dataset folder, shard by shard, never leaving a half-written file.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use frl_envs::Space;
+use safetensors::Dtype;
+use safetensors::tensor::TensorView;
+
+use super::{Collection, DatasetError, FORMAT, FORMAT_VERSION, METADATA_FILE, Metadata, ShardInfo};
+use crate::episodes::{EpisodeBatch, EpisodeRef};
+use crate::fsutil::write_atomic;
+
+/// Buffers episodes and writes a shard whenever `shard_steps` steps have accumulated.
+pub struct DatasetWriter {
+    dir: PathBuf,
+    meta: Metadata,
+    buffer: EpisodeBatch,
+    shard_steps: usize,
+}
+
+impl DatasetWriter {
+    /// Creates a new dataset in `dir` (which must not hold one already), or with `append`, continues the one there
+    /// (the env and spaces must match). `collection.first_episode` is set to the dataset's episode count.
+    pub fn open(
+        dir: &Path,
+        env_id: &str,
+        observation_space: &Space,
+        action_space: &Space,
+        mut collection: Collection,
+        shard_steps: usize,
+        append: bool,
+    ) -> Result<Self, DatasetError> {
+        let meta_path = dir.join(METADATA_FILE);
+        let mut meta = if meta_path.exists() {
+            if !append {
+                return Err(DatasetError::Mismatch {
+                    path: dir.to_path_buf(),
+                    message: "already holds a dataset; pass --append to add episodes to it, or choose another --out"
+                        .into(),
+                });
+            }
+            let meta = super::reader::read_metadata(dir)?;
+            let mismatch = |what: &str, have: String, want: String| DatasetError::Mismatch {
+                path: dir.to_path_buf(),
+                message: format!("cannot append: the dataset's {what} is {have}, the new episodes' is {want}"),
+            };
+            if meta.env_id != env_id {
+                return Err(mismatch("env", meta.env_id, env_id.into()));
+            }
+            if &meta.observation_space != observation_space {
+                return Err(mismatch("observation space", format!("{:?}", meta.observation_space), format!("{observation_space:?}")));
+            }
+            if &meta.action_space != action_space {
+                return Err(mismatch("action space", format!("{:?}", meta.action_space), format!("{action_space:?}")));
+            }
+            meta
+        } else {
+            if dir.is_dir() && fs::read_dir(dir).map_err(DatasetError::io(dir))?.next().is_some() {
+                return Err(DatasetError::Mismatch {
+                    path: dir.to_path_buf(),
+                    message: "exists, is not empty and has no metadata.json: refusing to write a dataset into it".into(),
+                });
+            }
+            fs::create_dir_all(dir).map_err(DatasetError::io(dir))?;
+            Metadata {
+                format: FORMAT.into(),
+                format_version: FORMAT_VERSION,
+                env_id: env_id.into(),
+                observation_space: observation_space.clone(),
+                action_space: action_space.clone(),
+                episodes: 0,
+                steps: 0,
+                shards: Vec::new(),
+                collections: Vec::new(),
+            }
+        };
+        collection.first_episode = meta.episodes;
+        collection.episodes = 0;
+        meta.collections.push(collection);
+        let buffer = EpisodeBatch::new(observation_space.flat_dim(), action_space.flat_dim());
+        let w = DatasetWriter { dir: dir.to_path_buf(), meta, buffer, shard_steps: shard_steps.max(1) };
+        w.write_metadata()?;
+        Ok(w)
+    }
+
+    /// Continues the last collection of the dataset in `dir` (after an interruption).
+    pub fn resume(dir: &Path, shard_steps: usize) -> Result<Self, DatasetError> {
+        let meta = super::reader::read_metadata(dir)?;
+        if meta.collections.is_empty() {
+            return Err(DatasetError::Metadata { path: dir.join(METADATA_FILE), message: "has no collection to resume".into() });
+        }
+        let buffer = EpisodeBatch::new(meta.observation_space.flat_dim(), meta.action_space.flat_dim());
+        Ok(DatasetWriter { dir: dir.to_path_buf(), meta, buffer, shard_steps: shard_steps.max(1) })
+    }
+
+    /// Index the next episode of this collection gets (the dataset's episode count when it was opened, plus those
+    /// written since).
+    pub fn next_episode_index(&self) -> u64 {
+        self.meta.episodes + self.buffer.episodes() as u64
+    }
+
+    /// The metadata as last written.
+    pub fn metadata(&self) -> &Metadata {
+        &self.meta
+    }
+
+    /// Adds an episode; writes a shard when enough steps have accumulated.
+    pub fn write(&mut self, ep: &EpisodeRef<'_>) -> Result<(), DatasetError> {
+        if (ep.obs_dim, ep.act_dim) != (self.buffer.obs_dim, self.buffer.act_dim) {
+            return Err(DatasetError::Mismatch {
+                path: self.dir.clone(),
+                message: format!(
+                    "episode has obs/action sizes {}/{}, the dataset {}/{}",
+                    ep.obs_dim, ep.act_dim, self.buffer.obs_dim, self.buffer.act_dim
+                ),
+            });
+        }
+        self.buffer.push(ep);
+        if self.buffer.steps() >= self.shard_steps { self.flush() } else { Ok(()) }
+    }
+
+    /// Writes the buffered episodes as a shard (if any) and updates the metadata.
+    pub fn flush(&mut self) -> Result<(), DatasetError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let file = format!("shard-{:05}.safetensors", self.meta.shards.len());
+        let path = self.dir.join(&file);
+        let bytes = encode_shard(&self.buffer, &self.meta.observation_space, &self.meta.action_space)
+            .map_err(|e| DatasetError::Shard { path: path.clone(), message: e })?;
+        write_atomic(&path, &bytes).map_err(DatasetError::io(&path))?;
+        let (episodes, steps) = (self.buffer.episodes() as u64, self.buffer.steps() as u64);
+        self.meta.shards.push(ShardInfo { file, episodes, steps, bytes: bytes.len() as u64, crc32c: crc32c::crc32c(&bytes) });
+        self.meta.episodes += episodes;
+        self.meta.steps += steps;
+        if let Some(c) = self.meta.collections.last_mut() {
+            c.episodes += episodes;
+        }
+        self.buffer.clear();
+        self.write_metadata()
+    }
+
+    /// Flushes and returns the final metadata.
+    pub fn finish(mut self) -> Result<Metadata, DatasetError> {
+        self.flush()?;
+        Ok(self.meta)
+    }
+
+    fn write_metadata(&self) -> Result<(), DatasetError> {
+        let path = self.dir.join(METADATA_FILE);
+        let json = serde_json::to_vec_pretty(&self.meta).expect("metadata serialises");
+        write_atomic(&path, &json).map_err(DatasetError::io(&path))
+    }
+}
+
+fn le_bytes<T: Copy, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
+    v.iter().flat_map(|&x| f(x)).collect()
+}
+
+/// The safetensors bytes of a batch.
+pub(crate) fn encode_shard(batch: &EpisodeBatch, obs_space: &Space, act_space: &Space) -> Result<Vec<u8>, String> {
+    let (e, t) = (batch.episodes(), batch.steps());
+    let obs_shape = match obs_space {
+        Space::Box { shape, .. } => shape.clone(),
+        Space::Discrete(_) => vec![1],
+    };
+    let mut tensors: Vec<(&str, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    tensors.push((
+        "observations",
+        Dtype::F32,
+        [vec![t + e], obs_shape].concat(),
+        le_bytes(&batch.observations, f32::to_le_bytes),
+    ));
+    match act_space {
+        Space::Discrete(_) => {
+            let a: Vec<i64> = batch.actions.iter().map(|&a| a as i64).collect();
+            tensors.push(("actions", Dtype::I64, vec![t], le_bytes(&a, i64::to_le_bytes)));
+        }
+        Space::Box { .. } => {
+            tensors.push(("actions", Dtype::F32, vec![t, batch.act_dim], le_bytes(&batch.actions, f32::to_le_bytes)))
+        }
+    }
+    tensors.push(("rewards", Dtype::F32, vec![t], le_bytes(&batch.rewards, f32::to_le_bytes)));
+    tensors.push(("terminated", Dtype::BOOL, vec![t], batch.terminated.iter().map(|&b| u8::from(b)).collect()));
+    tensors.push(("truncated", Dtype::BOOL, vec![t], batch.truncated.iter().map(|&b| u8::from(b)).collect()));
+    let offsets: Vec<i64> = batch.offsets.iter().map(|&o| o as i64).collect();
+    tensors.push(("episode_offsets", Dtype::I64, vec![e + 1], le_bytes(&offsets, i64::to_le_bytes)));
+    let index: Vec<i64> = batch.tags.iter().map(|t| t.index as i64).collect();
+    tensors.push(("episode_index", Dtype::I64, vec![e], le_bytes(&index, i64::to_le_bytes)));
+    let seeds: Vec<u64> = batch.tags.iter().map(|t| t.seed).collect();
+    tensors.push(("episode_seed", Dtype::U64, vec![e], le_bytes(&seeds, u64::to_le_bytes)));
+    let versions: Vec<i64> = batch.tags.iter().map(|t| t.policy_version as i64).collect();
+    tensors.push(("policy_version", Dtype::I64, vec![e], le_bytes(&versions, i64::to_le_bytes)));
+    let views = tensors
+        .iter()
+        .map(|(name, dtype, shape, data)| {
+            TensorView::new(*dtype, shape.clone(), data).map(|v| (name.to_string(), v)).map_err(|e| format!("{name}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    safetensors::serialize(views, None).map_err(|e| e.to_string())
+}

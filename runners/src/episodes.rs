@@ -1,0 +1,198 @@
+//! Episodes in columnar form: the unit actors send and the layout dataset shards store.
+
+use frl_agents::History;
+use frl_envs::Action;
+
+/// Where an episode came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpisodeTag {
+    /// Index of the episode within its collection run (decides its seeds).
+    pub index: u64,
+    /// Seed passed to `reset`.
+    pub seed: u64,
+    /// Version of the policy that acted.
+    pub policy_version: u64,
+}
+
+/// Complete episodes stored column by column. Episode `e` has `len(e)` steps and `len(e) + 1` observations (the
+/// last one is the observation after the final step).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EpisodeBatch {
+    /// Elements of one observation.
+    pub obs_dim: usize,
+    /// Elements of one action (1 for a discrete action, stored as its index).
+    pub act_dim: usize,
+    /// Observations, flat: `(steps + episodes) * obs_dim`.
+    pub observations: Vec<f32>,
+    /// Actions, flat: `steps * act_dim`.
+    pub actions: Vec<f32>,
+    /// Rewards, one per step.
+    pub rewards: Vec<f32>,
+    /// Whether the step ended in a terminal state.
+    pub terminated: Vec<bool>,
+    /// Whether the step was cut by the time limit.
+    pub truncated: Vec<bool>,
+    /// Step offsets: episode `e` covers steps `offsets[e]..offsets[e + 1]`; starts with 0.
+    pub offsets: Vec<usize>,
+    /// One tag per episode.
+    pub tags: Vec<EpisodeTag>,
+}
+
+/// One episode of a batch, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct EpisodeRef<'a> {
+    /// Elements of one observation.
+    pub obs_dim: usize,
+    /// Elements of one action.
+    pub act_dim: usize,
+    /// `len + 1` observations.
+    pub observations: &'a [f32],
+    /// `len` actions.
+    pub actions: &'a [f32],
+    /// `len` rewards.
+    pub rewards: &'a [f32],
+    /// `len` terminal flags.
+    pub terminated: &'a [bool],
+    /// `len` truncation flags.
+    pub truncated: &'a [bool],
+    /// Where it came from.
+    pub tag: EpisodeTag,
+}
+
+impl EpisodeRef<'_> {
+    /// Number of steps.
+    pub fn len(&self) -> usize {
+        self.rewards.len()
+    }
+
+    /// True for an episode without steps.
+    pub fn is_empty(&self) -> bool {
+        self.rewards.is_empty()
+    }
+
+    /// Sum of rewards.
+    pub fn episode_return(&self) -> f64 {
+        self.rewards.iter().map(|&r| r as f64).sum()
+    }
+}
+
+impl EpisodeBatch {
+    /// An empty batch for the given sizes.
+    pub fn new(obs_dim: usize, act_dim: usize) -> Self {
+        EpisodeBatch { obs_dim, act_dim, offsets: vec![0], ..Default::default() }
+    }
+
+    /// Number of complete episodes.
+    pub fn episodes(&self) -> usize {
+        self.tags.len()
+    }
+
+    /// Number of steps in complete episodes.
+    pub fn steps(&self) -> usize {
+        self.offsets.last().copied().unwrap_or(0)
+    }
+
+    /// True when it holds no complete episode.
+    pub fn is_empty(&self) -> bool {
+        self.tags.is_empty()
+    }
+
+    /// Episode `e`.
+    pub fn episode(&self, e: usize) -> EpisodeRef<'_> {
+        let (s0, s1) = (self.offsets[e], self.offsets[e + 1]);
+        let (o0, o1) = ((s0 + e) * self.obs_dim, (s1 + e + 1) * self.obs_dim);
+        EpisodeRef {
+            obs_dim: self.obs_dim,
+            act_dim: self.act_dim,
+            observations: &self.observations[o0..o1],
+            actions: &self.actions[s0 * self.act_dim..s1 * self.act_dim],
+            rewards: &self.rewards[s0..s1],
+            terminated: &self.terminated[s0..s1],
+            truncated: &self.truncated[s0..s1],
+            tag: self.tags[e],
+        }
+    }
+
+    /// Iterates over the complete episodes.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = EpisodeRef<'_>> {
+        (0..self.episodes()).map(|e| self.episode(e))
+    }
+
+    /// Appends a copy of `ep`.
+    pub fn push(&mut self, ep: &EpisodeRef<'_>) {
+        debug_assert!(self.in_flight().is_none());
+        self.observations.extend_from_slice(ep.observations);
+        self.actions.extend_from_slice(ep.actions);
+        self.rewards.extend_from_slice(ep.rewards);
+        self.terminated.extend_from_slice(ep.terminated);
+        self.truncated.extend_from_slice(ep.truncated);
+        self.offsets.push(self.rewards.len());
+        self.tags.push(ep.tag);
+    }
+
+    /// Appends every episode of `other`.
+    pub fn extend(&mut self, other: &EpisodeBatch) {
+        for ep in other.iter() {
+            self.push(&ep);
+        }
+    }
+
+    /// Starts an episode with its first observation.
+    pub fn begin(&mut self, first_obs: &[f32]) {
+        self.abort();
+        self.observations.extend_from_slice(first_obs);
+    }
+
+    /// Records one step of the episode in flight.
+    pub fn record(&mut self, action: &Action, reward: f64, next_obs: &[f32], terminated: bool, truncated: bool) {
+        match action {
+            Action::Discrete(a) => self.actions.push(*a as f32),
+            Action::Continuous(v) => self.actions.extend_from_slice(v),
+        }
+        self.rewards.push(reward as f32);
+        self.terminated.push(terminated);
+        self.truncated.push(truncated);
+        self.observations.extend_from_slice(next_obs);
+    }
+
+    /// Completes the episode in flight.
+    pub fn finish(&mut self, tag: EpisodeTag) {
+        self.offsets.push(self.rewards.len());
+        self.tags.push(tag);
+    }
+
+    /// Drops the episode in flight, if any, keeping the complete ones.
+    pub fn abort(&mut self) {
+        let steps = self.steps();
+        let e = self.episodes();
+        self.observations.truncate((steps + e) * self.obs_dim);
+        self.actions.truncate(steps * self.act_dim);
+        self.rewards.truncate(steps);
+        self.terminated.truncate(steps);
+        self.truncated.truncate(steps);
+    }
+
+    /// The episode in flight as a [`History`], or `None` when none was begun.
+    pub fn in_flight(&self) -> Option<History<'_>> {
+        let steps = self.steps();
+        let start = (steps + self.episodes()) * self.obs_dim;
+        (self.observations.len() > start).then(|| History {
+            obs_dim: self.obs_dim,
+            observations: &self.observations[start..],
+            act_dim: self.act_dim,
+            actions: &self.actions[steps * self.act_dim..],
+            rewards: &self.rewards[steps..],
+        })
+    }
+
+    /// Empties the batch, keeping its allocations.
+    pub fn clear(&mut self) {
+        self.observations.clear();
+        self.actions.clear();
+        self.rewards.clear();
+        self.terminated.clear();
+        self.truncated.clear();
+        self.offsets.truncate(1);
+        self.tags.clear();
+    }
+}
