@@ -10,8 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use frl_agents::BehaviourSpec;
 use frl_agents::behaviour::Preset;
 use frl_heads::HeadConfig;
-use frl_runners::collect::CollectJob;
 use frl_runners::bench::HeadBench;
+use frl_runners::collect::CollectJob;
 use frl_runners::toy::{self, Dataset, Executor, RunSpec, ToyJob, ToyOutcome};
 
 // Training allocates and frees many small tensors per step; mimalloc's thread-local heaps keep that cheap and
@@ -282,7 +282,13 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<ExitCode> {
         if s.failures > 0 { format!("; {} actor failures recovered", s.failures) } else { String::new() }
     );
     if let Some(meta) = &s.metadata {
-        println!("dataset {}: {} episodes, {} steps in {} shards", job.out.display(), meta.episodes, meta.steps, meta.shards.len());
+        println!(
+            "dataset {}: {} episodes, {} steps in {} shards",
+            job.out.display(),
+            meta.episodes,
+            meta.steps,
+            meta.shards.len()
+        );
     }
     if s.interrupted {
         eprintln!("interrupted: rerun the same command to resume");

@@ -102,3 +102,64 @@ fn ctrl_c_keeps_finished_runs_and_the_same_command_resumes() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains(&format!("12 runs ({} resumed)", saved.len())), "{stdout}");
 }
+
+#[test]
+fn kill_9_during_collect_leaves_a_loadable_dataset_and_the_same_command_finishes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cartpole");
+    let args = |out: &std::path::Path| {
+        let mut c = frl();
+        c.args(["collect", "--quiet", "--env", "CartPole-v1", "--policy", "random", "--episodes", "100000"])
+            .args(["--actors", "2", "--seed", "5", "--shard-steps", "20000", "--out"])
+            .arg(out);
+        c
+    };
+    let mut child = args(&out).spawn().unwrap();
+    let meta = out.join("metadata.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&meta).unwrap_or_default().contains("shard-00003") {
+        assert!(std::time::Instant::now() < deadline, "no shards appeared");
+        assert!(child.try_wait().unwrap().is_none(), "collect ended before it could be killed");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let (code, stdout, stderr) = run(frl().args(["dataset", "info", "--json"]).arg(&out));
+    assert_eq!(code, 0, "the killed run's dataset does not load: {stderr}");
+    let info: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let kept = info["episodes"].as_u64().unwrap();
+    assert!(kept > 0 && kept < 100_000, "{kept}");
+
+    // The same command resumes; the result equals an uninterrupted run.
+    let (code, stdout, stderr) = run(&mut args(&out));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(&format!("{} episodes", 100_000 - kept)), "{stdout}");
+    let whole = dir.path().join("whole");
+    let (code, _, stderr) = run(&mut args(&whole));
+    assert_eq!(code, 0, "{stderr}");
+    let load = |p| frl_runners::dataset::Dataset::open(p).unwrap().episodes;
+    assert!(load(&out) == load(&whole), "resumed dataset differs from an uninterrupted one");
+}
+
+#[test]
+fn collect_and_dataset_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) =
+        run(frl().args(["collect", "--env", "Nope-v0", "--episodes", "3", "--out"]).arg(dir.path().join("x")));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("Nope-v0"), "{stderr}");
+    let (code, _, stderr) = run(frl()
+        .args(["collect", "--env", "CartPole-v1", "--policy", "mixed", "--noise", "0.2"])
+        .args(["--episodes", "3", "--out"])
+        .arg(dir.path().join("y")));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--noise"), "{stderr}");
+    let (code, _, stderr) = run(frl().args(["dataset", "info"]).arg(dir.path().join("none")));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("no such dataset"), "{stderr}");
+    let job = dir.path().join("job.toml");
+    std::fs::write(&job, "env = \"CartPole-v1\"\nepisodes = 3\nout = \"z\"\nactor = 2\n").unwrap();
+    let (code, _, stderr) = run(frl().args(["collect", "--config"]).arg(&job));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("job.toml") && stderr.contains("actor"), "{stderr}");
+}

@@ -90,9 +90,7 @@ fn bad_specs_are_refused_with_the_reason() {
     assert!(err(BehaviourSpec::Expert { noise: 0.1 }, "Foo-v0").contains("no scripted expert for `Foo-v0`"));
     assert!("expert:abc".parse::<BehaviourSpec>().is_err());
     assert_eq!("expert:0.25".parse::<BehaviourSpec>().unwrap(), BehaviourSpec::Expert { noise: 0.25 });
-    let toml: BehaviourSpec = toml::from_str::<toml::Table>("p = { expert = { noise = 0.3 } }").unwrap()["p"]
-        .clone()
-        .try_into()
-        .unwrap();
+    let toml: BehaviourSpec =
+        toml::from_str::<toml::Table>("p = { expert = { noise = 0.3 } }").unwrap()["p"].clone().try_into().unwrap();
     assert_eq!(toml, BehaviourSpec::Expert { noise: 0.3 });
 }

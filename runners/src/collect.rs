@@ -169,7 +169,11 @@ pub fn collect(job: &CollectJob, stop: Arc<AtomicBool>, progress: bool) -> anyho
             .expect("valid template"),
     );
     if resumed_from > 0 {
-        bar.println(format!("resuming: {resumed_from} of {} episodes already in {}", last.requested, job.out.display()));
+        bar.println(format!(
+            "resuming: {resumed_from} of {} episodes already in {}",
+            last.requested,
+            job.out.display()
+        ));
     }
 
     let config = PoolConfig {

@@ -86,8 +86,10 @@ fn read_shard(path: &Path, info: &ShardInfo, meta: &Metadata) -> Result<EpisodeB
         }
         Ok(v.data().to_vec())
     };
-    let f32s = |b: Vec<u8>| -> Vec<f32> { b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect() };
-    let i64s = |b: Vec<u8>| -> Vec<i64> { b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect() };
+    let f32s =
+        |b: Vec<u8>| -> Vec<f32> { b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect() };
+    let i64s =
+        |b: Vec<u8>| -> Vec<i64> { b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect() };
     let observations = f32s(get("observations", Dtype::F32, (t + e) * obs_dim)?);
     let actions = match meta.action_space {
         Space::Discrete(_) => i64s(get("actions", Dtype::I64, t)?).into_iter().map(|a| a as f32).collect(),
@@ -101,8 +103,10 @@ fn read_shard(path: &Path, info: &ShardInfo, meta: &Metadata) -> Result<EpisodeB
         return Err(format!("episode_offsets must rise from 0 to {t}; got {:?}...", &offsets[..offsets.len().min(5)]));
     }
     let index = i64s(get("episode_index", Dtype::I64, e)?);
-    let seeds: Vec<u64> =
-        get("episode_seed", Dtype::U64, e)?.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect();
+    let seeds: Vec<u64> = get("episode_seed", Dtype::U64, e)?
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
     let versions = i64s(get("policy_version", Dtype::I64, e)?);
     let tags = (0..e)
         .map(|i| EpisodeTag { index: index[i] as u64, seed: seeds[i], policy_version: versions[i] as u64 })

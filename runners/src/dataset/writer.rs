@@ -49,7 +49,11 @@ impl DatasetWriter {
                 return Err(mismatch("env", meta.env_id, env_id.into()));
             }
             if &meta.observation_space != observation_space {
-                return Err(mismatch("observation space", format!("{:?}", meta.observation_space), format!("{observation_space:?}")));
+                return Err(mismatch(
+                    "observation space",
+                    format!("{:?}", meta.observation_space),
+                    format!("{observation_space:?}"),
+                ));
             }
             if &meta.action_space != action_space {
                 return Err(mismatch("action space", format!("{:?}", meta.action_space), format!("{action_space:?}")));
@@ -59,7 +63,8 @@ impl DatasetWriter {
             if dir.is_dir() && fs::read_dir(dir).map_err(DatasetError::io(dir))?.next().is_some() {
                 return Err(DatasetError::Mismatch {
                     path: dir.to_path_buf(),
-                    message: "exists, is not empty and has no metadata.json: refusing to write a dataset into it".into(),
+                    message: "exists, is not empty and has no metadata.json: refusing to write a dataset into it"
+                        .into(),
                 });
             }
             fs::create_dir_all(dir).map_err(DatasetError::io(dir))?;
@@ -88,7 +93,10 @@ impl DatasetWriter {
     pub fn resume(dir: &Path, shard_steps: usize) -> Result<Self, DatasetError> {
         let meta = super::reader::read_metadata(dir)?;
         if meta.collections.is_empty() {
-            return Err(DatasetError::Metadata { path: dir.join(METADATA_FILE), message: "has no collection to resume".into() });
+            return Err(DatasetError::Metadata {
+                path: dir.join(METADATA_FILE),
+                message: "has no collection to resume".into(),
+            });
         }
         let buffer = EpisodeBatch::new(meta.observation_space.flat_dim(), meta.action_space.flat_dim());
         Ok(DatasetWriter { dir: dir.to_path_buf(), meta, buffer, shard_steps: shard_steps.max(1) })
@@ -131,7 +139,13 @@ impl DatasetWriter {
             .map_err(|e| DatasetError::Shard { path: path.clone(), message: e })?;
         write_atomic(&path, &bytes).map_err(DatasetError::io(&path))?;
         let (episodes, steps) = (self.buffer.episodes() as u64, self.buffer.steps() as u64);
-        self.meta.shards.push(ShardInfo { file, episodes, steps, bytes: bytes.len() as u64, crc32c: crc32c::crc32c(&bytes) });
+        self.meta.shards.push(ShardInfo {
+            file,
+            episodes,
+            steps,
+            bytes: bytes.len() as u64,
+            crc32c: crc32c::crc32c(&bytes),
+        });
         self.meta.episodes += episodes;
         self.meta.steps += steps;
         if let Some(c) = self.meta.collections.last_mut() {
@@ -195,7 +209,9 @@ pub(crate) fn encode_shard(batch: &EpisodeBatch, obs_space: &Space, act_space: &
     let views = tensors
         .iter()
         .map(|(name, dtype, shape, data)| {
-            TensorView::new(*dtype, shape.clone(), data).map(|v| (name.to_string(), v)).map_err(|e| format!("{name}: {e}"))
+            TensorView::new(*dtype, shape.clone(), data)
+                .map(|v| (name.to_string(), v))
+                .map_err(|e| format!("{name}: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
     safetensors::serialize(views, None).map_err(|e| e.to_string())

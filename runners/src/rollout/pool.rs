@@ -241,7 +241,10 @@ fn actor(shared: &Shared, make_env: &EnvFactory, link: &dyn ActorLink) -> (u64, 
                 true
             }
             Err(d) => {
-                shared.abort(d.to_string());
+                // After a stop request the consumer may leave first; only an unannounced departure is an error.
+                if !shared.stop.load(Ordering::Acquire) {
+                    shared.abort(d.to_string());
+                }
                 false
             }
         }
