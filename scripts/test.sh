@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite on a fresh machine: Python fixtures (venv with numpy + scipy), then every Rust test.
+# Runs the whole test suite on a fresh machine: Python fixtures (venv with numpy, scipy, gymnasium, safetensors),
+# every Rust test, then the Python-side dataset check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,3 +17,6 @@ fi
 "$venv/bin/python" scripts/gen_env_fixtures.py
 
 cargo test --workspace --all-targets
+
+# Datasets written by the frl binary, read back with numpy + safetensors and replayed in Gymnasium.
+"$venv/bin/python" scripts/check_datasets.py "$CARGO_TARGET_DIR/debug/frl"

@@ -159,6 +159,18 @@ enum BenchCommand {
         #[arg(long, default_value_t = 20_000_000)]
         steps: usize,
     },
+    /// Steps per second of collecting episodes through the actor pool (random policy) next to a plain loop.
+    Collect {
+        /// Env id.
+        #[arg(long, default_value = "CartPole-v1")]
+        env: String,
+        /// Steps per measurement (per actor for the pool).
+        #[arg(long, default_value_t = 5_000_000)]
+        steps: u64,
+        /// Measurements of each; the median is reported.
+        #[arg(long, default_value_t = 7)]
+        rounds: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -202,6 +214,7 @@ fn main() -> ExitCode {
             println!("{:>12.0} steps/s  {}", 1e3 / t.ms_per_step, t.name.trim_end_matches(" steps/s (one thread)"))
         })
         .map(|_| ExitCode::SUCCESS),
+        Command::Bench(BenchCommand::Collect { env, steps, rounds }) => bench_collect(&env, steps, rounds),
         Command::Envs(EnvsCommand::List) => list_envs(),
         Command::Collect(args) => run_collect(args),
         Command::Dataset(DatasetCommand::Info { path, json }) => dataset_info(&path, json),
@@ -294,6 +307,23 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<ExitCode> {
         eprintln!("interrupted: rerun the same command to resume");
         return Ok(ExitCode::from(130));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_collect(env: &str, steps: u64, rounds: usize) -> anyhow::Result<ExitCode> {
+    let rows = frl_runners::bench::bench_collect(env, steps, rounds)?;
+    for (name, v) in &rows {
+        println!("{v:>12.0} steps/s  {name} (median of {rounds})");
+    }
+    let (raw, one, two, raw2, raw_into) = (rows[0].1, rows[1].1, rows[2].1, rows[3].1, rows[4].1);
+    println!(
+        "one actor / plain loop: {:.2} (step), {:.2} (step_into)   two actors / one actor: {:.2}   \
+         two actors / two plain loops: {:.2}",
+        one / raw,
+        one / raw_into,
+        two / one,
+        two / raw2
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -33,6 +33,17 @@ pub struct Step {
     pub info: Info,
 }
 
+/// A step's outcome without its observation (see [`Env::step_into`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Transition {
+    /// Reward of the step.
+    pub reward: f64,
+    /// The episode reached a terminal state.
+    pub terminated: bool,
+    /// The episode was cut by the time limit.
+    pub truncated: bool,
+}
+
 /// Errors from environments.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum EnvError {
@@ -83,6 +94,12 @@ pub trait Env: Send {
     fn reset(&mut self, seed: Option<u64>) -> (Vec<f32>, Info);
     /// Advances one step.
     fn step(&mut self, action: &Action) -> Result<Step, EnvError>;
+    /// Advances one step, appending the next observation to `obs` (no allocation; `info` is not produced).
+    fn step_into(&mut self, action: &Action, obs: &mut Vec<f32>) -> Result<Transition, EnvError> {
+        let s = self.step(action)?;
+        obs.extend_from_slice(&s.obs);
+        Ok(Transition { reward: s.reward, terminated: s.terminated, truncated: s.truncated })
+    }
     /// The space observations live in.
     fn observation_space(&self) -> Space;
     /// The space actions live in.

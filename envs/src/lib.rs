@@ -10,7 +10,7 @@ pub mod env;
 pub mod space;
 pub mod vector;
 
-pub use env::{Action, Env, EnvError, Info, NativeEnv, Step};
+pub use env::{Action, Env, EnvError, Info, NativeEnv, Step, Transition};
 pub use space::Space;
 pub use vector::{VecEnv, VecStep};
 

@@ -140,3 +140,101 @@ pub fn bench_envs(steps: usize, mut report: impl FnMut(&Timing)) -> anyhow::Resu
     }
     Ok(out)
 }
+
+/// Steps/s of collecting `env` episodes with the random policy: a plain loop on one thread, and the actor pool with
+/// 1 and 2 actors (the consumer only counts), and two plain loops at once (what the machine gives two threads). The three are measured in turn `rounds` times; each row is the median.
+pub fn bench_collect(env_id: &str, steps: u64, rounds: usize) -> anyhow::Result<Vec<(String, f64)>> {
+    let names = [
+        "plain loop, one thread (step)",
+        "actor pool, 1 actor",
+        "actor pool, 2 actors",
+        "plain loops, 2 threads (step)",
+        "plain loop, one thread (step_into)",
+    ];
+    let mut samples = vec![Vec::new(); 5];
+    for _ in 0..rounds.max(1) {
+        samples[0].push(plain_loop(env_id, steps, false)?);
+        samples[4].push(plain_loop(env_id, steps, true)?);
+        for actors in [1, 2] {
+            samples[actors].push(pool_rate(env_id, steps, actors)?);
+        }
+        let both = std::thread::scope(|s| {
+            let a = s.spawn(|| plain_loop(env_id, steps, false));
+            let b = plain_loop(env_id, steps, false);
+            a.join().expect("plain loop thread").and_then(|a| Ok(a + b?))
+        })?;
+        samples[3].push(both);
+    }
+    Ok(names
+        .iter()
+        .zip(samples)
+        .map(|(n, mut v)| {
+            v.sort_by(f64::total_cmp);
+            (n.to_string(), v[v.len() / 2])
+        })
+        .collect())
+}
+
+/// Steps/s of a plain single-thread loop with random actions, through `Env::step` or (`into`) `Env::step_into` with
+/// one reused observation buffer.
+fn plain_loop(env_id: &str, steps: u64, into: bool) -> anyhow::Result<f64> {
+    use frl_agents::behaviour::random_action;
+    use rand::SeedableRng;
+
+    let mut env = frl_envs::make(env_id)?;
+    let space = env.action_space();
+    let mut rng = crate::rollout::EpisodeRng::seed_from_u64(0);
+    env.reset(Some(0));
+    let t0 = Instant::now();
+    let mut checksum = 0.0;
+    let mut obs = Vec::with_capacity(16);
+    for _ in 0..steps {
+        let action = random_action(&space, &mut rng);
+        let (reward, done) = if into {
+            obs.clear();
+            let t = env.step_into(&action, &mut obs)?;
+            (t.reward, t.terminated || t.truncated)
+        } else {
+            let s = env.step(&action)?;
+            (s.reward, s.terminated || s.truncated)
+        };
+        checksum += reward;
+        if done {
+            env.reset(None);
+        }
+    }
+    std::hint::black_box(checksum);
+    Ok(steps as f64 / t0.elapsed().as_secs_f64())
+}
+
+/// Steps/s of the actor pool with the random policy; each actor collects about `steps` steps.
+fn pool_rate(env_id: &str, steps: u64, actors: usize) -> anyhow::Result<f64> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use frl_agents::BehaviourSpec;
+
+    use crate::rollout::{ActorPool, ChannelLink, EnvFactory, PoolConfig};
+
+    let env = frl_envs::make(env_id)?;
+    let factory = BehaviourSpec::Random.factory(env_id, &env.action_space())?;
+    let (link, rx) = ChannelLink::new(4 * actors, factory);
+    let id = env_id.to_string();
+    let make: EnvFactory = Arc::new(move || frl_envs::make(&id).map(|e| e as Box<dyn frl_envs::Env>));
+    let stop = Arc::new(AtomicBool::new(false));
+    let config = PoolConfig { actors, episodes: None, ..PoolConfig::default() };
+    let t0 = Instant::now();
+    let pool = ActorPool::spawn(config, make, link, stop.clone());
+    let mut got = 0u64;
+    for batch in rx.iter() {
+        got += batch.steps() as u64;
+        if got >= steps * actors as u64 {
+            break;
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    stop.store(true, Ordering::SeqCst);
+    drop(rx);
+    pool.join();
+    Ok(got as f64 / secs)
+}

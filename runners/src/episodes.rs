@@ -1,7 +1,7 @@
 //! Episodes in columnar form: the unit actors send and the layout dataset shards store.
 
 use frl_agents::History;
-use frl_envs::Action;
+use frl_envs::{Action, Transition};
 
 /// Where an episode came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +82,23 @@ impl EpisodeBatch {
         EpisodeBatch { obs_dim, act_dim, offsets: vec![0], ..Default::default() }
     }
 
+    /// An empty batch with room for `steps` steps in about `episodes` episodes.
+    pub fn with_capacity(obs_dim: usize, act_dim: usize, steps: usize, episodes: usize) -> Self {
+        let mut offsets = Vec::with_capacity(episodes + 1);
+        offsets.push(0);
+        EpisodeBatch {
+            obs_dim,
+            act_dim,
+            observations: Vec::with_capacity((steps + episodes) * obs_dim),
+            actions: Vec::with_capacity(steps * act_dim),
+            rewards: Vec::with_capacity(steps),
+            terminated: Vec::with_capacity(steps),
+            truncated: Vec::with_capacity(steps),
+            offsets,
+            tags: Vec::with_capacity(episodes),
+        }
+    }
+
     /// Number of complete episodes.
     pub fn episodes(&self) -> usize {
         self.tags.len()
@@ -145,14 +162,22 @@ impl EpisodeBatch {
 
     /// Records one step of the episode in flight.
     pub fn record(&mut self, action: &Action, reward: f64, next_obs: &[f32], terminated: bool, truncated: bool) {
+        self.observations.extend_from_slice(next_obs);
+        self.record_outcome(action, Transition { reward, terminated, truncated });
+    }
+
+    /// Records one step whose next observation the env already appended to `observations` ([`Env::step_into`]).
+    ///
+    /// [`Env::step_into`]: frl_envs::Env::step_into
+    #[inline]
+    pub fn record_outcome(&mut self, action: &Action, t: Transition) {
         match action {
             Action::Discrete(a) => self.actions.push(*a as f32),
             Action::Continuous(v) => self.actions.extend_from_slice(v),
         }
-        self.rewards.push(reward as f32);
-        self.terminated.push(terminated);
-        self.truncated.push(truncated);
-        self.observations.extend_from_slice(next_obs);
+        self.rewards.push(t.reward as f32);
+        self.terminated.push(t.terminated);
+        self.truncated.push(t.truncated);
     }
 
     /// Completes the episode in flight.
@@ -173,6 +198,7 @@ impl EpisodeBatch {
     }
 
     /// The episode in flight as a [`History`], or `None` when none was begun.
+    #[inline]
     pub fn in_flight(&self) -> Option<History<'_>> {
         let steps = self.steps();
         let start = (steps + self.episodes()) * self.obs_dim;

@@ -83,7 +83,7 @@ fn damaged_datasets_give_errors_that_name_the_file() {
     );
     let shard = dir.join("shard-00001.safetensors");
     let original = fs::read(&shard).unwrap();
-    let err = |d: &Path| Dataset::open(d).err().expect("must fail").to_string();
+    let err = |d: &Path| Dataset::open(d).expect_err("must fail").to_string();
 
     fs::write(&shard, &original[..original.len() - 10]).unwrap();
     let e = err(&dir);

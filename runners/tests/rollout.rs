@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use frl_agents::BehaviourSpec;
 use frl_envs::{Action, Env, EnvError, Info, Space, Step};
 use frl_runners::episodes::EpisodeBatch;
+use frl_runners::rollout::EpisodeRng;
 use frl_runners::rollout::{ActorPool, ChannelLink, EnvFactory, PoolConfig, episode_seeds};
 use rand::SeedableRng;
-use rand::rngs::StdRng;
 
 const ID: &str = "CartPole-v1";
 
@@ -27,7 +27,7 @@ fn sequential(seed: u64, index: u64) -> (usize, f32) {
     let mut env = frl_envs::make(ID).unwrap();
     let mut policy = random_factory().make();
     let (env_seed, policy_seed) = episode_seeds(seed, index);
-    let mut rng = StdRng::seed_from_u64(policy_seed);
+    let mut rng = EpisodeRng::seed_from_u64(policy_seed);
     let (obs, _) = env.reset(Some(env_seed));
     let mut b = EpisodeBatch::new(4, 1);
     b.begin(&obs);

@@ -5,7 +5,7 @@ use std::f64::consts::PI;
 use rand::Rng;
 
 use super::{Episode, no_info};
-use crate::env::{Action, Env, EnvError, Info, Step, discrete};
+use crate::env::{Action, Env, EnvError, Info, Step, Transition, discrete};
 use crate::space::Space;
 
 const ID: &str = "Acrobot-v1";
@@ -35,8 +35,14 @@ impl Acrobot {
     }
 
     fn obs(&self) -> Vec<f32> {
+        let mut v = Vec::with_capacity(6);
+        self.write_obs(&mut v);
+        v
+    }
+
+    fn write_obs(&self, out: &mut Vec<f32>) {
         let [t1, t2, d1, d2] = self.state;
-        [t1.cos(), t1.sin(), t2.cos(), t2.sin(), d1, d2].iter().map(|&v| v as f32).collect()
+        out.extend([t1.cos(), t1.sin(), t2.cos(), t2.sin(), d1, d2].iter().map(|&v| v as f32));
     }
 }
 
@@ -93,6 +99,10 @@ impl Env for Acrobot {
     }
 
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
+        super::step_alloc(self, action)
+    }
+
+    fn step_into(&mut self, action: &Action, out: &mut Vec<f32>) -> Result<Transition, EnvError> {
         let a = discrete(ID, action, 3)?;
         let truncated = self.episode.tick(ID)?;
         let ns = rk4(self.state, TORQUES[a]);
@@ -100,7 +110,8 @@ impl Env for Acrobot {
         let [t1, t2, _, _] = self.state;
         let terminated = -t1.cos() - (t2 + t1).cos() > 1.0;
         let reward = if terminated { 0.0 } else { -1.0 };
-        Ok(Step { obs: self.obs(), reward, terminated, truncated, info: no_info() })
+        self.write_obs(out);
+        Ok(Transition { reward, terminated, truncated })
     }
 
     fn observation_space(&self) -> Space {

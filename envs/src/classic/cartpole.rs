@@ -3,7 +3,7 @@
 use rand::Rng;
 
 use super::{Episode, check_state, no_info};
-use crate::env::{Action, Env, EnvError, Info, NativeEnv, Step, discrete};
+use crate::env::{Action, Env, EnvError, Info, NativeEnv, Step, Transition, discrete};
 use crate::space::Space;
 
 const ID: &str = "CartPole-v1";
@@ -33,7 +33,13 @@ impl CartPole {
     }
 
     fn obs(&self) -> Vec<f32> {
-        self.state.iter().map(|&v| v as f32).collect()
+        let mut v = Vec::with_capacity(4);
+        self.write_obs(&mut v);
+        v
+    }
+
+    fn write_obs(&self, out: &mut Vec<f32>) {
+        out.extend(self.state.iter().map(|&v| v as f32));
     }
 }
 
@@ -54,6 +60,10 @@ impl Env for CartPole {
     }
 
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
+        super::step_alloc(self, action)
+    }
+
+    fn step_into(&mut self, action: &Action, out: &mut Vec<f32>) -> Result<Transition, EnvError> {
         let a = discrete(ID, action, 2)?;
         let truncated = self.episode.tick(ID)?;
         let [x, x_dot, theta, theta_dot] = self.state;
@@ -75,7 +85,8 @@ impl Env for CartPole {
             self.steps_beyond_terminated = Some(0);
             1.0
         };
-        Ok(Step { obs: self.obs(), reward, terminated, truncated, info: no_info() })
+        self.write_obs(out);
+        Ok(Transition { reward, terminated, truncated })
     }
 
     fn observation_space(&self) -> Space {

@@ -29,14 +29,15 @@ pub use mountain_car::{MountainCar, MountainCarContinuous};
 pub use pendulum::Pendulum;
 
 use rand::SeedableRng;
-use rand::rngs::StdRng;
+// Seeding happens at every seeded reset, so the generator must be cheap to seed (ChaCha is not); it is portable.
+use rand_xoshiro::Xoshiro256PlusPlus as EnvRng;
 
 use crate::env::{EnvError, Info};
 
 /// RNG, episode clock and time limit shared by the classic envs.
 #[derive(Debug, Clone)]
 pub(crate) struct Episode {
-    rng: StdRng,
+    rng: EnvRng,
     elapsed: usize,
     limit: usize,
     started: bool,
@@ -44,13 +45,13 @@ pub(crate) struct Episode {
 
 impl Episode {
     fn new(limit: usize) -> Self {
-        Self { rng: StdRng::from_os_rng(), elapsed: 0, limit, started: false }
+        Self { rng: EnvRng::from_os_rng(), elapsed: 0, limit, started: false }
     }
 
     /// Starts an episode, reseeding when a seed is given.
-    fn reset(&mut self, seed: Option<u64>) -> &mut StdRng {
+    fn reset(&mut self, seed: Option<u64>) -> &mut EnvRng {
         if let Some(s) = seed {
-            self.rng = StdRng::seed_from_u64(s);
+            self.rng = EnvRng::seed_from_u64(s);
         }
         self.elapsed = 0;
         self.started = true;
@@ -77,6 +78,16 @@ fn check_state(env: &'static str, state: &[f64], expected: usize) -> Result<(), 
         return Err(EnvError::StateShape { env, expected, got: state.len() });
     }
     Ok(())
+}
+
+/// `Env::step` for envs that implement `step_into`.
+fn step_alloc<E: crate::env::Env + ?Sized>(
+    env: &mut E,
+    action: &crate::env::Action,
+) -> Result<crate::env::Step, EnvError> {
+    let mut obs = Vec::with_capacity(8);
+    let t = env.step_into(action, &mut obs)?;
+    Ok(crate::env::Step { obs, reward: t.reward, terminated: t.terminated, truncated: t.truncated, info: no_info() })
 }
 
 fn no_info() -> Info {

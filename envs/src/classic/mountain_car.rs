@@ -3,7 +3,7 @@
 use rand::Rng;
 
 use super::{Episode, no_info};
-use crate::env::{Action, Env, EnvError, Info, Step, continuous, discrete};
+use crate::env::{Action, Env, EnvError, Info, Step, Transition, continuous, discrete};
 use crate::space::Space;
 
 const MIN_POSITION: f64 = -1.2;
@@ -52,6 +52,10 @@ impl Env for MountainCar {
     }
 
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
+        super::step_alloc(self, action)
+    }
+
+    fn step_into(&mut self, action: &Action, out: &mut Vec<f32>) -> Result<Transition, EnvError> {
         let a = discrete(DISCRETE_ID, action, 3)?;
         let truncated = self.episode.tick(DISCRETE_ID)?;
         let [position, velocity] = self.state;
@@ -59,8 +63,8 @@ impl Env for MountainCar {
         let (position, velocity) = move_car(position, velocity);
         self.state = [position, velocity];
         let terminated = position >= 0.5 && velocity >= 0.0;
-        let obs = self.state.iter().map(|&v| v as f32).collect();
-        Ok(Step { obs, reward: -1.0, terminated, truncated, info: no_info() })
+        out.extend(self.state.iter().map(|&v| v as f32));
+        Ok(Transition { reward: -1.0, terminated, truncated })
     }
 
     fn observation_space(&self) -> Space {
@@ -108,6 +112,10 @@ impl Env for MountainCarContinuous {
     }
 
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
+        super::step_alloc(self, action)
+    }
+
+    fn step_into(&mut self, action: &Action, out: &mut Vec<f32>) -> Result<Transition, EnvError> {
         let a = continuous(CONTINUOUS_ID, action, 1)?[0];
         let truncated = self.episode.tick(CONTINUOUS_ID)?;
         let [position, velocity] = self.state;
@@ -118,8 +126,8 @@ impl Env for MountainCarContinuous {
         self.state = [position as f32 as f64, velocity as f32 as f64];
         let terminated = position >= 0.45 && velocity >= 0.0;
         let reward = if terminated { 100.0 } else { 0.0 } - a * a * 0.1;
-        let obs = self.state.iter().map(|&v| v as f32).collect();
-        Ok(Step { obs, reward, terminated, truncated, info: no_info() })
+        out.extend(self.state.iter().map(|&v| v as f32));
+        Ok(Transition { reward, terminated, truncated })
     }
 
     fn observation_space(&self) -> Space {

@@ -5,7 +5,7 @@ use std::f64::consts::PI;
 use rand::Rng;
 
 use super::{Episode, no_info};
-use crate::env::{Action, Env, EnvError, Info, Step, continuous};
+use crate::env::{Action, Env, EnvError, Info, Step, Transition, continuous};
 use crate::space::Space;
 
 const ID: &str = "Pendulum-v1";
@@ -30,8 +30,14 @@ impl Pendulum {
     }
 
     fn obs(&self) -> Vec<f32> {
+        let mut v = Vec::with_capacity(3);
+        self.write_obs(&mut v);
+        v
+    }
+
+    fn write_obs(&self, out: &mut Vec<f32>) {
         let [th, thdot] = self.state;
-        vec![th.cos() as f32, th.sin() as f32, thdot as f32]
+        out.extend([th.cos() as f32, th.sin() as f32, thdot as f32]);
     }
 }
 
@@ -53,6 +59,10 @@ impl Env for Pendulum {
     }
 
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
+        super::step_alloc(self, action)
+    }
+
+    fn step_into(&mut self, action: &Action, out: &mut Vec<f32>) -> Result<Transition, EnvError> {
         let u = continuous(ID, action, 1)?[0].clamp(-MAX_TORQUE, MAX_TORQUE);
         let truncated = self.episode.tick(ID)?;
         let [th, thdot] = self.state;
@@ -60,7 +70,8 @@ impl Env for Pendulum {
         let new_thdot =
             (thdot + (3.0 * G / (2.0 * L) * th.sin() + 3.0 / (M * L * L) * u) * DT).clamp(-MAX_SPEED, MAX_SPEED);
         self.state = [th + new_thdot * DT, new_thdot];
-        Ok(Step { obs: self.obs(), reward: -cost, terminated: false, truncated, info: no_info() })
+        self.write_obs(out);
+        Ok(Transition { reward: -cost, terminated: false, truncated })
     }
 
     fn observation_space(&self) -> Space {

@@ -4,4 +4,4 @@ mod link;
 mod pool;
 
 pub use link::{ActorLink, ChannelLink, Disconnected, PolicySnapshot};
-pub use pool::{ActorPool, EnvFactory, PoolConfig, PoolReport, episode_seeds};
+pub use pool::{ActorPool, EnvFactory, EpisodeRng, PoolConfig, PoolReport, episode_seeds};

@@ -10,11 +10,13 @@ use std::time::{Duration, Instant};
 use frl_agents::Policy;
 use frl_envs::{Env, EnvError};
 use rand::SeedableRng;
-use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use super::link::{ActorLink, PolicySnapshot};
 use crate::episodes::{EpisodeBatch, EpisodeTag};
+
+/// The RNG a policy draws from during one episode, seeded from the episode's seed (fast to seed, portable).
+pub type EpisodeRng = rand_xoshiro::Xoshiro256PlusPlus;
 
 /// Builds a fresh env for an actor (at start and after a failure).
 pub type EnvFactory = Arc<dyn Fn() -> Result<Box<dyn Env>, EnvError> + Send + Sync>;
@@ -232,7 +234,8 @@ fn actor(shared: &Shared, make_env: &EnvFactory, link: &dyn ActorLink) -> (u64, 
         if batch.is_empty() {
             return true;
         }
-        let full = std::mem::replace(batch, EpisodeBatch::new(batch.obs_dim, batch.act_dim));
+        let fresh = EpisodeBatch::with_capacity(batch.obs_dim, batch.act_dim, config.batch_steps + 512, 64);
+        let full = std::mem::replace(batch, fresh);
         let (e, s) = (full.episodes() as u64, full.steps() as u64);
         match link.send(full) {
             Ok(()) => {
@@ -255,7 +258,7 @@ fn actor(shared: &Shared, make_env: &EnvFactory, link: &dyn ActorLink) -> (u64, 
                 let e = make_env().map_err(|e| format!("creating the env: {e}"))?;
                 let (o, a) = (e.observation_space().flat_dim(), e.action_space().flat_dim());
                 if batch.is_empty() && (batch.obs_dim, batch.act_dim) != (o, a) {
-                    batch = EpisodeBatch::new(o, a);
+                    batch = EpisodeBatch::with_capacity(o, a, config.batch_steps + 512, 64);
                 }
                 env = Some(e);
             }
@@ -265,23 +268,25 @@ fn actor(shared: &Shared, make_env: &EnvFactory, link: &dyn ActorLink) -> (u64, 
             }
             let (env, (version, policy)) = (env.as_mut().expect("made above"), policy.as_mut().expect("set above"));
             let (env_seed, policy_seed) = episode_seeds(config.seed, index);
-            let mut rng = StdRng::seed_from_u64(policy_seed);
+            let mut rng = EpisodeRng::seed_from_u64(policy_seed);
             let (obs, _) = env.reset(Some(env_seed));
             batch.begin(&obs);
             policy.reset(&mut rng);
-            loop {
-                if shared.stop.load(Ordering::Relaxed) {
+            for t in 0u64.. {
+                // Checked every 64 steps: the flag's cache line is shared with other threads.
+                if t % 64 == 0 && shared.stop.load(Ordering::Relaxed) {
                     batch.abort();
                     return Ok(false);
                 }
                 let action = policy.act(&batch.in_flight().expect("begun above"), &mut rng);
-                let step = env.step(&action).map_err(|e| format!("env step: {e}"))?;
-                batch.record(&action, step.reward, &step.obs, step.terminated, step.truncated);
+                let step = env.step_into(&action, &mut batch.observations).map_err(|e| format!("env step: {e}"))?;
+                batch.record_outcome(&action, step);
                 if step.terminated || step.truncated {
                     batch.finish(EpisodeTag { index, seed: env_seed, policy_version: *version });
                     return Ok(true);
                 }
             }
+            unreachable!("the step loop only ends by returning")
         }));
         let failure = match outcome {
             Ok(Ok(true)) => None,
