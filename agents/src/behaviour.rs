@@ -79,21 +79,31 @@ fn default_true() -> bool {
 pub enum Preset {
     /// The clean expert.
     Expert,
-    /// The expert with noise 0.3.
+    /// The expert with the env's [`medium_noise`].
     Medium,
     /// Episodes from noise levels 0, 0.1, 0.3, 0.6 and the random policy, in equal shares.
     Mixed,
 }
 
-/// Noise of the `medium` preset.
-pub const MEDIUM_NOISE: f32 = 0.3;
+/// Noise of the `medium` preset per env, chosen so that the mean return lies between the random policy's and the
+/// expert's (for MountainCarContinuous no noise level degrades the expert much).
+pub fn medium_noise(env_id: &str) -> f32 {
+    match env_id {
+        "CartPole-v1" => 0.5,
+        "Acrobot-v1" => 0.6,
+        "Pendulum-v1" => 1.0,
+        "MountainCar-v0" => 0.3,
+        "MountainCarContinuous-v0" => 1.0,
+        _ => 0.3,
+    }
+}
 
 impl Preset {
-    /// The behaviour policy of this preset.
-    pub fn behaviour(self) -> BehaviourSpec {
+    /// The behaviour policy of this preset for env `env_id`.
+    pub fn behaviour(self, env_id: &str) -> BehaviourSpec {
         match self {
             Preset::Expert => BehaviourSpec::Expert { noise: 0.0 },
-            Preset::Medium => BehaviourSpec::Expert { noise: MEDIUM_NOISE },
+            Preset::Medium => BehaviourSpec::Expert { noise: medium_noise(env_id) },
             Preset::Mixed => BehaviourSpec::Mixed { levels: default_mixed_levels(), random: true },
         }
     }
@@ -118,7 +128,7 @@ impl FromStr for BehaviourSpec {
         match s {
             "random" => return Ok(BehaviourSpec::Random),
             "expert" => return Ok(BehaviourSpec::Expert { noise: 0.0 }),
-            "mixed" => return Ok(Preset::Mixed.behaviour()),
+            "mixed" => return Ok(BehaviourSpec::Mixed { levels: default_mixed_levels(), random: true }),
             _ => {}
         }
         if let Some(noise) = s.strip_prefix("expert:") {

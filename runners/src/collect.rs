@@ -82,7 +82,7 @@ impl CollectJob {
         match (&self.policy, self.preset) {
             (Some(_), Some(_)) => bail!("give either a policy or a preset, not both"),
             (Some(p), None) => Ok(p.clone()),
-            (None, Some(p)) => Ok(p.behaviour()),
+            (None, Some(p)) => Ok(p.behaviour(&self.env)),
             (None, None) => Ok(BehaviourSpec::Expert { noise: 0.0 }),
         }
     }

@@ -225,3 +225,20 @@ fn bad_jobs_fail_before_touching_the_output() {
     assert!(e.contains("not empty"), "{e}");
     assert_eq!(fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
 }
+
+#[test]
+fn shipped_collect_jobs_parse() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+    let mut n = 0;
+    for entry in fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("collect-") {
+            let job: CollectJob =
+                toml::from_str(&fs::read_to_string(&path).unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            job.behaviour().unwrap();
+            n += 1;
+        }
+    }
+    assert!(n > 0);
+}
