@@ -15,6 +15,7 @@ fi
 # Fixtures computed by the reference implementations we compare against.
 "$venv/bin/python" scripts/gen_smoothness_fixtures.py
 "$venv/bin/python" scripts/gen_env_fixtures.py
+"$venv/bin/python" scripts/gen_minari_fixtures.py
 
 cargo test --workspace --all-targets
 

@@ -96,6 +96,17 @@ enum DatasetCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Convert a Minari dataset (arrow format, e.g. ~/.minari/datasets/<id>) into an frl dataset.
+    ImportMinari {
+        /// The Minari dataset folder (or its `data` folder).
+        src: PathBuf,
+        /// The new frl dataset folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Env id, when the dataset has no env_spec.
+        #[arg(long)]
+        env: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -218,6 +229,11 @@ fn main() -> ExitCode {
         Command::Envs(EnvsCommand::List) => list_envs(),
         Command::Collect(args) => run_collect(args),
         Command::Dataset(DatasetCommand::Info { path, json }) => dataset_info(&path, json),
+        Command::Dataset(DatasetCommand::ImportMinari { src, out, env }) => {
+            frl_runners::dataset::import_minari(&src, &out, env.as_deref(), 50_000)
+                .map_err(anyhow::Error::from)
+                .and_then(|_| dataset_info(&out, false))
+        }
     };
     match result {
         Ok(code) => code,

@@ -242,3 +242,41 @@ fn shipped_collect_jobs_parse() {
     }
     assert!(n > 0);
 }
+
+#[test]
+fn minari_arrow_datasets_import_exactly() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minari");
+    let expected: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(fixtures.join("expected.json")).unwrap()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["pendulum", "cartpole"] {
+        let want = &expected[name];
+        let out = tmp.path().join(name);
+        let meta = frl_runners::dataset::import_minari(&fixtures.join(name), &out, None, 100).unwrap();
+        assert_eq!(meta.env_id, want["env_id"].as_str().unwrap());
+        let d = Dataset::open(&out).unwrap();
+        let rows = want["episodes"].as_array().unwrap();
+        assert_eq!(d.episodes.episodes(), rows.len());
+        for (ep, row) in d.episodes.iter().zip(rows) {
+            let close = |a: f64, key: &str| {
+                let b = row[key].as_f64().unwrap();
+                assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{name} episode {}: {key} {a} vs {b}", row["id"]);
+            };
+            assert_eq!(ep.len() as u64, row["steps"].as_u64().unwrap());
+            assert_eq!(ep.tag.index, row["id"].as_u64().unwrap());
+            assert_eq!(ep.tag.seed, row["seed"].as_u64().unwrap());
+            close(ep.observations.iter().map(|&x| x as f64).sum(), "obs_sum");
+            close(ep.actions.iter().map(|&x| x as f64).sum(), "action_sum");
+            close(ep.episode_return(), "reward_sum");
+            let first: Vec<f32> =
+                row["first_obs"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            assert_eq!(&ep.observations[..ep.obs_dim], first.as_slice());
+            assert_eq!(*ep.terminated.last().unwrap(), row["terminated"].as_bool().unwrap());
+            assert_eq!(*ep.truncated.last().unwrap(), row["truncated"].as_bool().unwrap());
+        }
+    }
+    let e = frl_runners::dataset::import_minari(&tmp.path().join("nothing"), &tmp.path().join("x"), None, 100)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("nothing") && e.contains("metadata.json"), "{e}");
+}

@@ -10,6 +10,7 @@
 //! between the two renames) is ignored, so a dataset always loads with the shards that completed.
 
 mod info;
+mod minari;
 mod reader;
 mod writer;
 
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use info::DatasetInfo;
+pub use minari::import_minari;
 pub use reader::Dataset;
 pub use writer::DatasetWriter;
 
