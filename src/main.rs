@@ -14,6 +14,8 @@ use frl_runners::bench::HeadBench;
 use frl_runners::collect::CollectJob;
 use frl_runners::toy::{self, Dataset, Executor, RunSpec, ToyJob, ToyOutcome};
 
+mod learn;
+
 // Training allocates and frees many small tensors per step; mimalloc's thread-local heaps keep that cheap and
 // free of contention between worker threads.
 #[global_allocator]
@@ -44,6 +46,12 @@ enum Command {
     /// Inspect datasets.
     #[command(subcommand)]
     Dataset(DatasetCommand),
+    /// Train a Decision Transformer from a job file.
+    Train(learn::TrainArgs),
+    /// Evaluate a checkpoint with actor threads.
+    Eval(learn::EvalArgs),
+    /// Collect Pendulum data, train DTs with a linear and a Fourier head, evaluate and compare them.
+    Demo(learn::DemoArgs),
 }
 
 #[derive(Args)]
@@ -228,6 +236,9 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Collect { env, steps, rounds }) => bench_collect(&env, steps, rounds),
         Command::Envs(EnvsCommand::List) => list_envs(),
         Command::Collect(args) => run_collect(args),
+        Command::Train(args) => learn::run_train(args),
+        Command::Eval(args) => learn::run_eval(args),
+        Command::Demo(args) => learn::run_demo_cmd(args),
         Command::Dataset(DatasetCommand::Info { path, json }) => dataset_info(&path, json),
         Command::Dataset(DatasetCommand::ImportMinari { src, out, env }) => {
             frl_runners::dataset::import_minari(&src, &out, env.as_deref(), 50_000)

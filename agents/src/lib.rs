@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod behaviour;
+pub mod dt;
 pub mod expert;
 pub mod policy;
 

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams};
-use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use frl_heads::{FourierHeadConfig, Head, HeadConfig, MixtureHeadConfig};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -57,7 +57,7 @@ impl HeadBench {
 
     /// Times forward + cross-entropy + backward + AdamW step for each head, then the toy MLP + Fourier step.
     pub fn run(&self, mut report: impl FnMut(&Timing)) -> anyhow::Result<Vec<Timing>> {
-        let device = Device::flex().autodiff();
+        let device = crate::backend::training_device();
         let mut rng = StdRng::seed_from_u64(0);
         let mut out = Vec::new();
         for head_cfg in self.heads() {

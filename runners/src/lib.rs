@@ -6,7 +6,11 @@
 pub mod bench;
 pub mod collect;
 pub mod dataset;
+pub mod demo;
 pub mod episodes;
+pub mod backend;
 pub mod fsutil;
+pub mod learner;
 pub mod rollout;
+pub mod tensorboard;
 pub mod toy;

@@ -128,7 +128,7 @@ const EXAMPLES: usize = 4;
 pub fn run(spec: &RunSpec, stop: &AtomicBool) -> Result<RunResult, RunError> {
     spec.head.validate()?;
     let data = generate(spec.dataset, spec.bins, spec.seed);
-    let device = Device::flex().autodiff();
+    let device = crate::backend::training_device();
     // Same seed → same MLP init across heads, as with torch.manual_seed in the reference.
     let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x9e37_79b9_7f4a_7c15);
     let mut model = ToyModel::new(&spec.head, spec.bins, &mut rng, &device)?;

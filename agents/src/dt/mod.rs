@@ -1,0 +1,126 @@
+//! The Decision Transformer (Chen et al. 2021) with pluggable action heads from frl-heads.
+//!
+//! - [`DecisionTransformerConfig`]: the network's size and its action head, as written in job files.
+//! - [`DecisionTransformer`]: the burn module; [`DtInput`] its batch of windows.
+//! - [`ActionCoding`]: env actions ↔ action-token features, head targets and decoded actions.
+//! - [`DtPolicy`]: return-conditioned acting in an env, for evaluation by actors.
+
+mod actions;
+mod model;
+mod policy;
+
+use std::fmt;
+use std::str::FromStr;
+
+use frl_heads::HeadConfig;
+use serde::{Deserialize, Serialize};
+
+pub use actions::ActionCoding;
+pub use model::{DecisionTransformer, DtInput, random_input};
+pub use policy::{Decode, DtPolicy, DtPolicyFactory, EvalSettings, Normalizer};
+
+/// An error building or feeding a Decision Transformer.
+#[derive(Debug, thiserror::Error)]
+pub enum DtError {
+    /// A configuration value is invalid.
+    #[error("invalid model config: {0}")]
+    Config(String),
+    /// Training data does not fit the model.
+    #[error("bad data: {0}")]
+    Data(String),
+}
+
+/// Size and head of a Decision Transformer; defaults follow the continuous-control reference (3 layers, 1 attention
+/// head, 128 dims, context 20).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecisionTransformerConfig {
+    /// GPT blocks.
+    pub layers: usize,
+    /// Attention heads per block.
+    pub heads: usize,
+    /// Embedding width `d`.
+    pub embed_dim: usize,
+    /// Context length `K` in env steps (3K tokens).
+    pub context: usize,
+    /// Dropout after the embeddings and on each residual branch.
+    pub dropout: f64,
+    /// Size of the timestep embedding; later steps reuse the last embedding.
+    pub max_episode_len: usize,
+    /// Bins per continuous action dimension.
+    pub bins: usize,
+    /// The action head: `"linear"`, `{ fourier = { frequencies = 8 } }`, `{ mixture = { components = 4 } }`.
+    pub head: HeadConfig,
+    /// Hidden layer sizes of the state encoder's MLP; empty means a single linear embedding.
+    pub state_hidden: Vec<usize>,
+}
+
+impl Default for DecisionTransformerConfig {
+    fn default() -> Self {
+        Self {
+            layers: 3,
+            heads: 1,
+            embed_dim: 128,
+            context: 20,
+            dropout: 0.1,
+            max_episode_len: 1000,
+            bins: 64,
+            head: HeadConfig::Linear,
+            state_hidden: Vec::new(),
+        }
+    }
+}
+
+impl DecisionTransformerConfig {
+    /// Checks every field, naming the one at fault.
+    pub fn validate(&self) -> Result<(), DtError> {
+        let bad = |field: &str, value: String, why: &str| Err(DtError::Config(format!("`{field}` = {value}: {why}")));
+        if self.layers == 0 {
+            return bad("layers", self.layers.to_string(), "must be at least 1");
+        }
+        if self.heads == 0 || self.embed_dim % self.heads != 0 {
+            return bad("heads", self.heads.to_string(), "must be at least 1 and divide embed_dim");
+        }
+        if self.embed_dim == 0 {
+            return bad("embed_dim", self.embed_dim.to_string(), "must be at least 1");
+        }
+        if self.context == 0 {
+            return bad("context", self.context.to_string(), "must be at least 1");
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad("dropout", self.dropout.to_string(), "must be in [0, 1)");
+        }
+        if self.max_episode_len == 0 {
+            return bad("max_episode_len", self.max_episode_len.to_string(), "must be at least 1");
+        }
+        if self.bins < 2 {
+            return bad("bins", self.bins.to_string(), "must be at least 2");
+        }
+        if self.state_hidden.contains(&0) {
+            return bad("state_hidden", format!("{:?}", self.state_hidden), "layer sizes must be at least 1");
+        }
+        self.head.validate().map_err(|e| DtError::Config(format!("`head`: {e}")))
+    }
+}
+
+impl fmt::Display for Decode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Decode::Sample => "sample",
+            Decode::Mode => "mode",
+            Decode::Mean => "mean",
+        })
+    }
+}
+
+impl FromStr for Decode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sample" => Ok(Decode::Sample),
+            "mode" => Ok(Decode::Mode),
+            "mean" => Ok(Decode::Mean),
+            _ => Err(format!("unknown decoding `{s}` (expected sample, mode or mean)")),
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! The Decision Transformer network: token embeddings, GPT blocks with causal self-attention, and one action head
+//! per action dimension.
+
+use burn::module::{Module, Param};
+use burn::nn::{Dropout, DropoutConfig, Embedding, Gelu, LayerNorm, LayerNormConfig, Linear};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use frl_heads::{AnyHead, Head, HeadLoss};
+use rand::RngCore;
+use rand_distr::{Distribution as _, Normal};
+
+use super::{DecisionTransformerConfig, DtError};
+
+/// Standard deviation of the GPT-2 weight initialisation.
+const INIT_STD: f32 = 0.02;
+
+/// One pre-LayerNorm GPT block: causal self-attention and a 4×-wide GELU MLP, each with a residual.
+#[derive(Module, Debug)]
+pub struct Block {
+    ln1: LayerNorm,
+    qkv: Linear,
+    proj: Linear,
+    ln2: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    gelu: Gelu,
+    dropout: Dropout,
+    n_heads: usize,
+}
+
+impl Block {
+    fn new(d: usize, n_heads: usize, dropout: f64, layers: usize, rng: &mut dyn RngCore, device: &Device) -> Self {
+        // GPT-2: residual projections scaled by 1/sqrt(2 * layers).
+        let res_std = INIT_STD / (2.0 * layers as f32).sqrt();
+        Self {
+            ln1: LayerNormConfig::new(d).init(device),
+            qkv: normal_linear(d, 3 * d, INIT_STD, rng, device),
+            proj: normal_linear(d, d, res_std, rng, device),
+            ln2: LayerNormConfig::new(d).init(device),
+            fc1: normal_linear(d, 4 * d, INIT_STD, rng, device),
+            fc2: normal_linear(4 * d, d, res_std, rng, device),
+            gelu: Gelu::new(),
+            dropout: DropoutConfig::new(dropout).init(),
+            n_heads,
+        }
+    }
+
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [b, t, d] = x.dims();
+        let h = self.n_heads;
+        let qkv = self.qkv.forward(self.ln1.forward(x.clone())); // [b, t, 3d]
+        let split = |i: usize| qkv.clone().narrow(2, i * d, d).reshape([b, t, h, d / h]).swap_dims(1, 2);
+        let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
+        let y = attention(split(0), split(1), split(2), None, None, opts); // [b, h, t, d/h]
+        let y = y.swap_dims(1, 2).reshape([b, t, d]);
+        let x = x + self.dropout.forward(self.proj.forward(y));
+        let m = self.fc2.forward(self.gelu.forward(self.fc1.forward(self.ln2.forward(x.clone()))));
+        x + self.dropout.forward(m)
+    }
+}
+
+/// The state encoder: a linear embedding, or an MLP with ReLU between layers.
+#[derive(Module, Debug)]
+pub struct StateEncoder {
+    layers: Vec<Linear>,
+}
+
+impl StateEncoder {
+    fn new(obs_dim: usize, hidden: &[usize], d: usize, rng: &mut dyn RngCore, device: &Device) -> Self {
+        let mut sizes = vec![obs_dim];
+        sizes.extend_from_slice(hidden);
+        sizes.push(d);
+        let layers = sizes.windows(2).map(|w| normal_linear(w[0], w[1], INIT_STD, rng, device)).collect();
+        Self { layers }
+    }
+
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let last = self.layers.len() - 1;
+        self.layers.iter().enumerate().fold(x, |x, (i, l)| {
+            let y = l.forward(x);
+            if i < last { burn::tensor::activation::relu(y) } else { y }
+        })
+    }
+}
+
+/// One batch of model inputs: `B` windows of `T` steps.
+#[derive(Debug, Clone)]
+pub struct DtInput {
+    /// Scaled returns-to-go, `[B, T, 1]`.
+    pub returns: Tensor<3>,
+    /// Normalised observations, `[B, T, obs_dim]`.
+    pub states: Tensor<3>,
+    /// Action-token features, `[B, T, action_features]`.
+    pub actions: Tensor<3>,
+    /// Episode step of each position, `[B, T]`.
+    pub timesteps: Tensor<2, Int>,
+}
+
+/// The Decision Transformer: `(R_t, s_t, a_t)` tokens with timestep embeddings, a causal GPT, and the action
+/// heads read at the state tokens.
+#[derive(Module, Debug)]
+pub struct DecisionTransformer {
+    embed_timestep: Embedding,
+    embed_return: Linear,
+    embed_state: StateEncoder,
+    embed_action: Linear,
+    embed_ln: LayerNorm,
+    dropout: Dropout,
+    blocks: Vec<Block>,
+    ln_f: LayerNorm,
+    /// One action head per action dimension.
+    pub heads: Vec<AnyHead>,
+    embed_dim: usize,
+    context: usize,
+    max_episode_len: usize,
+}
+
+impl DecisionTransformer {
+    /// Builds the network for `obs_dim` observations, `action_features` action-token inputs and `n_heads_out`
+    /// heads of `bins` bins, drawing every initial parameter from `rng`.
+    pub fn new(
+        config: &DecisionTransformerConfig,
+        obs_dim: usize,
+        action_features: usize,
+        n_heads_out: usize,
+        bins: usize,
+        rng: &mut dyn RngCore,
+        device: &Device,
+    ) -> Result<Self, DtError> {
+        config.validate()?;
+        let d = config.embed_dim;
+        let heads = (0..n_heads_out)
+            .map(|_| config.head.init(d, bins, rng, device))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| DtError::Config(format!("head: {e}")))?;
+        Ok(Self {
+            embed_timestep: Embedding {
+                weight: Param::from_tensor(normal([config.max_episode_len, d], INIT_STD, rng, device)),
+            },
+            embed_return: normal_linear(1, d, INIT_STD, rng, device),
+            embed_state: StateEncoder::new(obs_dim, &config.state_hidden, d, rng, device),
+            embed_action: normal_linear(action_features, d, INIT_STD, rng, device),
+            embed_ln: LayerNormConfig::new(d).init(device),
+            dropout: DropoutConfig::new(config.dropout).init(),
+            blocks: (0..config.layers)
+                .map(|_| Block::new(d, config.heads, config.dropout, config.layers, rng, device))
+                .collect(),
+            ln_f: LayerNormConfig::new(d).init(device),
+            heads,
+            embed_dim: d,
+            context: config.context,
+            max_episode_len: config.max_episode_len,
+        })
+    }
+
+    /// Context length `K` in steps.
+    pub fn context(&self) -> usize {
+        self.context
+    }
+
+    /// Largest timestep the timestep embedding covers, plus one.
+    pub fn max_episode_len(&self) -> usize {
+        self.max_episode_len
+    }
+
+    /// Hidden states at the state tokens, `[B, T, d]`: the features the heads read to predict `a_t`.
+    pub fn features(&self, input: DtInput) -> Tensor<3> {
+        let [b, t, _] = input.states.dims();
+        let d = self.embed_dim;
+        let time = self.embed_timestep.forward(input.timesteps); // [b, t, d]
+        let r = self.embed_return.forward(input.returns) + time.clone();
+        let s = self.embed_state.forward(input.states) + time.clone();
+        let a = self.embed_action.forward(input.actions) + time;
+        // Interleave as R_0, s_0, a_0, R_1, ...: stack on a new axis, then flatten it into the token axis.
+        let tokens = Tensor::stack::<4>(vec![r, s, a], 2).reshape([b, 3 * t, d]);
+        let mut x = self.dropout.forward(self.embed_ln.forward(tokens));
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        let x = self.ln_f.forward(x).reshape([b, t, 3, d]);
+        x.narrow(2, 1, 1).reshape([b, t, d])
+    }
+
+    /// The loss over selected rows: `features` `[N, d]` (state-token features of the positions that count) and
+    /// `targets` `[N, heads]` bins. Each head's loss is averaged over the heads.
+    pub fn loss(&self, features: Tensor<2>, targets: Tensor<2, Int>) -> HeadLoss {
+        let n_heads = self.heads.len();
+        let mut total: Option<HeadLoss> = None;
+        for (i, head) in self.heads.iter().enumerate() {
+            let t = targets.clone().narrow(1, i, 1).squeeze_dim::<1>(1);
+            let l = head.loss(features.clone(), t);
+            total = Some(match total {
+                None => l,
+                Some(acc) => HeadLoss {
+                    total: acc.total + l.total,
+                    cross_entropy: acc.cross_entropy + l.cross_entropy,
+                    regularizer: match (acc.regularizer, l.regularizer) {
+                        (Some(a), Some(b)) => Some(a + b),
+                        (a, b) => a.or(b),
+                    },
+                },
+            });
+        }
+        let l = total.expect("a model has at least one head");
+        let k = n_heads as f32;
+        HeadLoss {
+            total: l.total.div_scalar(k),
+            cross_entropy: l.cross_entropy.div_scalar(k),
+            regularizer: l.regularizer.map(|r| r.div_scalar(k)),
+        }
+    }
+}
+
+/// A linear layer with `N(0, std)` weights and zero bias.
+fn normal_linear(d_in: usize, d_out: usize, std: f32, rng: &mut dyn RngCore, device: &Device) -> Linear {
+    Linear {
+        weight: Param::from_tensor(normal([d_in, d_out], std, rng, device)),
+        bias: Some(Param::from_tensor(Tensor::<1>::zeros([d_out], device))),
+    }
+}
+
+fn normal<const D: usize>(shape: [usize; D], std: f32, rng: &mut dyn RngCore, device: &Device) -> Tensor<D> {
+    let n: usize = shape.iter().product();
+    let dist = Normal::new(0.0f32, std).expect("positive std");
+    let values: Vec<f32> = (0..n).map(|_| dist.sample(rng)).collect();
+    Tensor::<D>::from_data(TensorData::new(values, shape), device)
+}
+
+/// Random inputs of the right shapes, for tests and benchmarks.
+pub fn random_input(b: usize, t: usize, obs_dim: usize, act_features: usize, device: &Device) -> DtInput {
+    DtInput {
+        returns: Tensor::random([b, t, 1], Distribution::Normal(0.0, 1.0), device),
+        states: Tensor::random([b, t, obs_dim], Distribution::Normal(0.0, 1.0), device),
+        actions: Tensor::random([b, t, act_features], Distribution::Normal(0.0, 1.0), device),
+        timesteps: Tensor::<1, Int>::arange(0..t as i64, device).unsqueeze_dim::<2>(0).repeat_dim(0, b),
+    }
+}

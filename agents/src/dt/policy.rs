@@ -1,0 +1,194 @@
+//! [`DtPolicy`]: a Decision Transformer acting in an env with return-to-go conditioning.
+
+use std::sync::Arc;
+
+use burn::module::Module as _;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use frl_envs::Action;
+use frl_heads::Head;
+use frl_heads::head::to_host;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use super::{ActionCoding, DecisionTransformer, DtInput};
+use crate::policy::{History, Policy, PolicyFactory};
+
+/// How a head's distribution becomes an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decode {
+    /// Sample from `softmax(logits / temperature)`.
+    Sample,
+    /// The most likely bin.
+    Mode,
+    /// The expected bin centre (continuous actions).
+    Mean,
+}
+
+/// The input scaling a model was trained with, stored with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Normalizer {
+    /// Per-element observation mean over the training dataset.
+    pub obs_mean: Vec<f32>,
+    /// Per-element observation standard deviation (floored at 1e-6).
+    pub obs_std: Vec<f32>,
+    /// Returns-to-go are divided by this.
+    pub return_scale: f32,
+}
+
+impl Normalizer {
+    /// Appends the normalised `obs`.
+    pub fn push_obs(&self, obs: &[f32], out: &mut Vec<f32>) {
+        out.extend(obs.iter().zip(&self.obs_mean).zip(&self.obs_std).map(|((x, m), s)| (x - m) / s));
+    }
+}
+
+/// How evaluation acts: target return, decoding and temperature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalSettings {
+    /// The return-to-go the first step is conditioned on.
+    pub target_return: f32,
+    /// How actions are chosen from the heads.
+    pub decode: Decode,
+    /// Softmax temperature for `sample`.
+    pub temperature: f32,
+}
+
+/// Builds [`DtPolicy`] instances sharing one inference copy of a model.
+pub struct DtPolicyFactory {
+    model: Arc<DecisionTransformer>,
+    coding: Arc<ActionCoding>,
+    norm: Arc<Normalizer>,
+    settings: EvalSettings,
+    obs_dim: usize,
+}
+
+impl DtPolicyFactory {
+    /// A factory over an inference (non-autodiff) copy of `model`.
+    pub fn new(
+        model: DecisionTransformer,
+        coding: ActionCoding,
+        norm: Normalizer,
+        settings: EvalSettings,
+        obs_dim: usize,
+    ) -> Self {
+        Self { model: Arc::new(model), coding: Arc::new(coding), norm: Arc::new(norm), settings, obs_dim }
+    }
+}
+
+impl PolicyFactory for DtPolicyFactory {
+    fn make(&self) -> Box<dyn Policy> {
+        Box::new(DtPolicy {
+            model: self.model.clone(),
+            coding: self.coding.clone(),
+            norm: self.norm.clone(),
+            settings: self.settings.clone(),
+            obs_dim: self.obs_dim,
+            scratch: Scratch::default(),
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "decision-transformer(target {}, {}, T {})",
+            self.settings.target_return, self.settings.decode, self.settings.temperature
+        )
+    }
+}
+
+#[derive(Default)]
+struct Scratch {
+    returns: Vec<f32>,
+    states: Vec<f32>,
+    actions: Vec<f32>,
+    timesteps: Vec<i64>,
+}
+
+/// A Decision Transformer acting on the last `K` steps of the episode, conditioned on the target return minus the
+/// reward collected so far.
+pub struct DtPolicy {
+    model: Arc<DecisionTransformer>,
+    coding: Arc<ActionCoding>,
+    norm: Arc<Normalizer>,
+    settings: EvalSettings,
+    obs_dim: usize,
+    scratch: Scratch,
+}
+
+impl DtPolicy {
+    /// The per-head PMFs `[heads][bins]` for the current step, then the chosen action.
+    pub fn pmfs_and_action(&mut self, history: &History<'_>, rng: &mut dyn RngCore) -> (Vec<Vec<f32>>, Action) {
+        let features = self.features(history);
+        let mut pmfs = Vec::with_capacity(self.model.heads.len());
+        let mut bins = Vec::with_capacity(self.model.heads.len());
+        let mut means = Vec::with_capacity(self.model.heads.len());
+        for head in &self.model.heads {
+            let pmf = to_host(head.pmf(features.clone()));
+            match self.settings.decode {
+                Decode::Sample => bins.push(head.sample(features.clone(), self.settings.temperature, rng)[0]),
+                Decode::Mode => bins.push(argmax(&pmf)),
+                Decode::Mean => {
+                    let m = pmf.len();
+                    means.push(pmf.iter().enumerate().map(|(i, p)| p * (-1.0 + (2 * i + 1) as f32 / m as f32)).sum())
+                }
+            }
+            pmfs.push(pmf);
+        }
+        let action = if self.settings.decode == Decode::Mean {
+            self.coding.decode_mean(&means)
+        } else {
+            self.coding.decode(&bins)
+        };
+        (pmfs, action)
+    }
+
+    fn features(&mut self, history: &History<'_>) -> Tensor<2> {
+        let k = self.model.context();
+        let t_now = history.len();
+        let start = (t_now + 1).saturating_sub(k);
+        let t = t_now + 1 - start;
+        let s = &mut self.scratch;
+        s.returns.clear();
+        s.states.clear();
+        s.actions.clear();
+        s.timesteps.clear();
+        let mut collected: f32 = history.rewards[..start].iter().sum();
+        let last_time = self.model.max_episode_len() as i64 - 1;
+        for i in start..=t_now {
+            s.returns.push((self.settings.target_return - collected) / self.norm.return_scale);
+            if i < t_now {
+                collected += history.rewards[i];
+            }
+            self.norm.push_obs(&history.observations[i * self.obs_dim..(i + 1) * self.obs_dim], &mut s.states);
+            if i < t_now {
+                let a = history.act_dim;
+                self.coding.push_features(&history.actions[i * a..(i + 1) * a], &mut s.actions);
+            } else {
+                s.actions.extend(std::iter::repeat_n(0.0, self.coding.feature_dim()));
+            }
+            s.timesteps.push((i as i64).min(last_time));
+        }
+        let device: Device = self.model.devices()[0].clone();
+        let input = DtInput {
+            returns: Tensor::from_data(TensorData::new(s.returns.clone(), [1, t, 1]), &device),
+            states: Tensor::from_data(TensorData::new(s.states.clone(), [1, t, self.obs_dim]), &device),
+            actions: Tensor::from_data(TensorData::new(s.actions.clone(), [1, t, self.coding.feature_dim()]), &device),
+            timesteps: Tensor::<2, Int>::from_data(TensorData::new(s.timesteps.clone(), [1, t]), &device),
+        };
+        let d = self.model.features(input);
+        let [_, _, dim] = d.dims();
+        d.narrow(1, t - 1, 1).reshape([1, dim])
+    }
+}
+
+impl Policy for DtPolicy {
+    fn act(&mut self, history: &History<'_>, rng: &mut dyn RngCore) -> Action {
+        self.pmfs_and_action(history, rng).1
+    }
+}
+
+fn argmax(v: &[f32]) -> usize {
+    v.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| if x > bv { (i, x) } else { (bi, bv) }).0
+}
+

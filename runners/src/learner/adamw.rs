@@ -1,0 +1,183 @@
+//! AdamW with decoupled weight decay on matmul weights only and clipping of the global gradient norm, with its
+//! state kept by parameter name so that checkpoints can hold it.
+
+use std::collections::HashMap;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+use super::params::NamedTensor;
+
+/// AdamW hyperparameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdamWConfig {
+    /// `beta_1`.
+    pub beta1: f64,
+    /// `beta_2`.
+    pub beta2: f64,
+    /// Added to `sqrt(v_hat)`.
+    pub eps: f64,
+    /// Decoupled weight decay applied to the weights of linear layers only.
+    pub weight_decay: f64,
+    /// Clip the global gradient norm (over all parameters) to this; 0 disables clipping.
+    pub grad_clip: f64,
+}
+
+impl Default for AdamWConfig {
+    fn default() -> Self {
+        Self { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 1e-4, grad_clip: 0.25 }
+    }
+}
+
+/// First and second moments of one parameter, flattened.
+struct Moments {
+    m: Tensor<1>,
+    v: Tensor<1>,
+}
+
+/// AdamW over a module's parameters.
+pub struct AdamW {
+    config: AdamWConfig,
+    /// Steps taken (for bias correction).
+    pub t: u64,
+    state: HashMap<String, Moments>,
+}
+
+/// What one optimiser step saw.
+#[derive(Debug, Clone, Copy)]
+pub struct StepStats {
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+}
+
+impl AdamW {
+    /// A fresh optimiser.
+    pub fn new(config: AdamWConfig) -> Self {
+        Self { config, t: 0, state: HashMap::new() }
+    }
+
+    /// Applies one update with learning rate `lr`; a non-finite gradient norm leaves the module unchanged and is
+    /// returned as an error.
+    pub fn step<M: Module>(&mut self, lr: f64, module: M, grads: GradientsParams) -> Result<(M, StepStats), f64> {
+        let grad_norm = global_norm(&module, &grads);
+        if !grad_norm.is_finite() {
+            return Err(grad_norm);
+        }
+        let clip = if self.config.grad_clip > 0.0 && grad_norm > self.config.grad_clip {
+            self.config.grad_clip / (grad_norm + 1e-6)
+        } else {
+            1.0
+        };
+        self.t += 1;
+        let mut mapper = Update { opt: self, grads, lr, clip, path: Vec::new(), containers: Vec::new() };
+        let module = module.map(&mut mapper);
+        Ok((module, StepStats { grad_norm }))
+    }
+
+    /// The moments as named host arrays (`<param>.m`, `<param>.v`), sorted by name.
+    pub fn state_tensors(&self) -> Vec<NamedTensor> {
+        let mut names: Vec<&String> = self.state.keys().collect();
+        names.sort();
+        let mut out = Vec::new();
+        for name in names {
+            let s = &self.state[name];
+            for (suffix, t) in [("m", &s.m), ("v", &s.v)] {
+                let data = frl_heads::head::to_host(t.clone());
+                out.push(NamedTensor { name: format!("{name}.{suffix}"), shape: vec![data.len()], data });
+            }
+        }
+        out
+    }
+
+    /// Restores moments saved by [`AdamW::state_tensors`] onto `device`.
+    pub fn load_state(&mut self, t: u64, tensors: &HashMap<String, NamedTensor>, device: &burn::tensor::Device) {
+        self.t = t;
+        self.state.clear();
+        for (key, m) in tensors {
+            let Some(name) = key.strip_suffix(".m") else { continue };
+            let Some(v) = tensors.get(&format!("{name}.v")) else { continue };
+            let to = |x: &NamedTensor| Tensor::<1>::from_floats(x.data.as_slice(), device);
+            self.state.insert(name.to_string(), Moments { m: to(m), v: to(v) });
+        }
+    }
+}
+
+struct Update<'a> {
+    opt: &'a mut AdamW,
+    grads: GradientsParams,
+    lr: f64,
+    clip: f64,
+    path: Vec<String>,
+    containers: Vec<String>,
+}
+
+impl ModuleMapper for Update<'_> {
+    fn enter_module(&mut self, name: &str, container: &str) {
+        self.path.push(name.to_string());
+        self.containers.push(container.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container: &str) {
+        self.path.pop();
+        self.containers.pop();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        let Some(grad) = self.grads.remove::<D>(id) else {
+            return Param::from_mapped_value(id, tensor, mapper);
+        };
+        let name = self.path.join(".");
+        // The parameter's own name is the last path element; its owner's container type is the one before it.
+        let owner = self.containers.len().checked_sub(2).map(|i| self.containers[i].as_str());
+        let decay = owner == Some("Struct:Linear") && self.path.last().is_some_and(|n| n == "weight");
+        let c = &self.opt.config;
+        let (b1, b2) = (c.beta1, c.beta2);
+        let t = self.opt.t as i32;
+        let dims = tensor.dims();
+        let n: usize = dims.iter().product();
+        let require_grad = tensor.is_require_grad();
+        let p = tensor.inner().reshape([n]);
+        let g = grad.reshape([n]).mul_scalar(self.clip);
+        let state = self.opt.state.remove(&name);
+        let (m, v) = match state {
+            Some(s) => (s.m, s.v),
+            None => (Tensor::zeros([n], &p.device()), Tensor::zeros([n], &p.device())),
+        };
+        let m = m.mul_scalar(b1) + g.clone().mul_scalar(1.0 - b1);
+        let v = v.mul_scalar(b2) + g.powi_scalar(2).mul_scalar(1.0 - b2);
+        let m_hat = m.clone().div_scalar(1.0 - b1.powi(t));
+        let v_hat = v.clone().div_scalar(1.0 - b2.powi(t));
+        let mut p = if decay && c.weight_decay > 0.0 { p.mul_scalar(1.0 - self.lr * c.weight_decay) } else { p };
+        p = p - m_hat.div(v_hat.sqrt().add_scalar(c.eps)).mul_scalar(self.lr);
+        self.opt.state.insert(name, Moments { m, v });
+        let mut out = Tensor::<D>::from_inner(p.reshape(dims));
+        if require_grad {
+            out = out.require_grad();
+        }
+        Param::from_mapped_value(id, out, mapper)
+    }
+}
+
+/// `sqrt(Σ ||g||²)` over every parameter gradient in `grads`.
+fn global_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
+    struct Norm<'a> {
+        grads: &'a GradientsParams,
+        total: Option<Tensor<1>>,
+    }
+    impl ModuleVisitor for Norm<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.get::<D>(param.id) {
+                let s = g.powi_scalar(2).sum();
+                self.total = Some(match self.total.take() {
+                    None => s,
+                    Some(t) => t + s,
+                });
+            }
+        }
+    }
+    let mut n = Norm { grads, total: None };
+    module.visit(&mut n);
+    n.total.map(|t| (t.into_scalar::<f32>() as f64).sqrt()).unwrap_or(0.0)
+}

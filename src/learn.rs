@@ -1,0 +1,165 @@
+//! `frl train`, `frl eval` and `frl demo`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use frl_agents::PolicyFactory;
+use frl_agents::dt::{Decode, DtPolicyFactory, EvalSettings};
+use frl_runners::demo::{DEFAULT_DEMO, DemoConfig, run_demo};
+use frl_runners::learner::{EvalReport, TrainJob, TrainOptions, TrainSummary, evaluate, load_model, train};
+use std::sync::Arc;
+
+use crate::stop_flag;
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// The job file (TOML): name, dataset, seed, [model], [train], [eval].
+    job: PathBuf,
+    /// Continue from the newest checkpoint in the run folder.
+    #[arg(long)]
+    resume: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A checkpoint file (`runs/<name>/checkpoints/ckpt-*.safetensors`).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Episodes (default: the job's).
+    #[arg(long)]
+    episodes: Option<u64>,
+    /// Actor threads (default: the job's).
+    #[arg(long)]
+    actors: Option<usize>,
+    /// Return to condition on (default: the job's, else the dataset's best).
+    #[arg(long)]
+    target_return: Option<f32>,
+    /// sample, mode or mean (default: the job's).
+    #[arg(long)]
+    decode: Option<Decode>,
+    /// Softmax temperature for sampling (default: the job's).
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// Base seed of the episodes (default: the job's evaluation seed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// A demo configuration (default: the built-in configs/demo.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let job = TrainJob::load(&args.job)?;
+    let stop = stop_flag("a checkpoint")?;
+    let s = train(&job, &TrainOptions { resume: args.resume, quiet: args.quiet }, stop)?;
+    print_summaries(&[s.clone()]);
+    if s.interrupted {
+        eprintln!("interrupted at step {}; continue with: frl train {} --resume", s.steps, args.job.display());
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    let device = frl_runners::backend::training_device();
+    let loaded = load_model(&args.checkpoint, &device)?;
+    let meta = loaded.meta;
+    let e = &meta.job.eval;
+    let settings = EvalSettings {
+        target_return: args.target_return.or(e.target_return).unwrap_or(meta.dataset_best_return as f32),
+        decode: args.decode.unwrap_or(e.decode),
+        temperature: args.temperature.unwrap_or(e.temperature),
+    };
+    if !(settings.temperature.is_finite() && settings.temperature > 0.0) {
+        anyhow::bail!("--temperature {}: must be positive", settings.temperature);
+    }
+    let factory: Arc<dyn PolicyFactory> = Arc::new(DtPolicyFactory::new(
+        frl_burn_valid(&loaded.model),
+        meta.coding.clone(),
+        meta.normalizer.clone(),
+        settings.clone(),
+        meta.obs_dim,
+    ));
+    let stop = stop_flag("finished episodes")?;
+    let episodes = args.episodes.unwrap_or(e.episodes);
+    let r = evaluate(&meta.env, factory, episodes, args.actors.unwrap_or(e.actors), args.seed.unwrap_or(e.seed), stop)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "{} at step {} on {}: {} episodes, target return {}, {} decoding",
+            args.checkpoint.display(),
+            meta.step,
+            meta.env,
+            r.returns.len(),
+            settings.target_return,
+            settings.decode
+        );
+        println!("return {}", format_return(&r));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn frl_burn_valid(model: &frl_agents::dt::DecisionTransformer) -> frl_agents::dt::DecisionTransformer {
+    use burn::module::Module as _;
+    model.valid()
+}
+
+pub fn run_demo_cmd(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let config = match &args.config {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read demo config {}: {e}", p.display()))?;
+            DemoConfig::parse(&text, &p.display().to_string())?
+        }
+        None => DemoConfig::parse(DEFAULT_DEMO, "(built in)")?,
+    };
+    let stop = stop_flag("a checkpoint")?;
+    let t0 = std::time::Instant::now();
+    let summaries = run_demo(&config, stop, args.quiet, |stage| eprintln!("== {stage}"))?;
+    print_summaries(&summaries);
+    if summaries.len() < config.heads.len() || summaries.iter().any(|s| s.interrupted) {
+        eprintln!("interrupted; run the same command again to continue where it stopped");
+        return Ok(ExitCode::from(130));
+    }
+    println!(
+        "total {:.0} s. TensorBoard: tensorboard --logdir {}",
+        t0.elapsed().as_secs_f64(),
+        config.train.runs_dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn format_return(r: &EvalReport) -> String {
+    let norm = r.normalized.map(|n| format!(" (normalised {n:.1})")).unwrap_or_default();
+    format!("{:.1} ± {:.1} [min {:.1}, max {:.1}]{norm}", r.mean, r.std, r.min, r.max)
+}
+
+fn print_summaries(summaries: &[TrainSummary]) {
+    println!("{:<32} {:>6} {:>9} {:>11} {:>9}  eval return", "run", "steps", "loss", "smoothness", "ms/step");
+    for s in summaries {
+        println!(
+            "{:<32} {:>6} {:>9.4} {:>11.4} {:>9.1}  {}",
+            s.name,
+            s.steps,
+            s.final_loss,
+            s.smoothness,
+            s.ms_per_step,
+            s.eval.as_ref().map(format_return).unwrap_or_else(|| "—".into())
+        );
+    }
+}
