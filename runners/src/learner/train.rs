@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use burn::module::Module;
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::Device;
 use crossbeam_channel::{Receiver, TryRecvError};
 use frl_agents::PolicyFactory;
 use frl_agents::dt::{
@@ -243,6 +243,8 @@ pub struct TrainSummary {
     pub steps: u64,
     /// Whether Ctrl-C stopped it before the last step.
     pub interrupted: bool,
+    /// Mean training loss over the first logging window of this invocation.
+    pub first_loss: f64,
     /// Mean training loss over the last logging window.
     pub final_loss: f64,
     /// Mean smoothness of the predicted action PMFs on the probe windows.
@@ -393,6 +395,7 @@ pub fn train(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBool>) -> a
     let mut last_eval: Option<EvalReport> = None;
     let (mut loss_acc, mut ce_acc, mut reg_acc, mut n_acc) = (0.0f64, 0.0f64, 0.0f64, 0u64);
     let mut last_loss = f64::NAN;
+    let mut first_loss = f64::NAN;
     let mut window_start = Instant::now();
     let t0 = Instant::now();
     let mut step = start_step;
@@ -443,6 +446,9 @@ pub fn train(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBool>) -> a
             let secs = window_start.elapsed().as_secs_f64();
             let n = n_acc.max(1) as f64;
             last_loss = loss_acc / n;
+            if first_loss.is_nan() {
+                first_loss = last_loss;
+            }
             tb.scalars(
                 step,
                 &[
@@ -516,6 +522,7 @@ pub fn train(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBool>) -> a
         head: job.model.head.slug(),
         steps: step,
         interrupted,
+        first_loss,
         final_loss: last_loss,
         smoothness,
         eval: last_eval,
@@ -640,6 +647,3 @@ fn argmax(v: &[f32]) -> usize {
     v.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| if x > bv { (i, x) } else { (bi, bv) }).0
 }
 
-/// Unused-import guard for the Int tensor type in signatures above.
-#[allow(dead_code)]
-fn _int(_: Tensor<1, Int>, _: TensorData) {}
