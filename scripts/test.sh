@@ -21,3 +21,6 @@ cargo test --workspace --all-targets
 
 # Datasets written by the frl binary, read back with numpy + safetensors and replayed in Gymnasium.
 "$venv/bin/python" scripts/check_datasets.py "$CARGO_TARGET_DIR/debug/frl"
+
+# A training run written by the frl binary, read back with TensorBoard's EventAccumulator.
+"$venv/bin/python" scripts/check_tensorboard.py "$CARGO_TARGET_DIR/debug/frl"

@@ -122,8 +122,8 @@ fn frl_burn_valid(model: &frl_agents::dt::DecisionTransformer) -> frl_agents::dt
 pub fn run_demo_cmd(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let config = match &args.config {
         Some(p) => {
-            let text =
-                std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read demo config {}: {e}", p.display()))?;
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| anyhow::anyhow!("cannot read demo config {}: {e}", p.display()))?;
             DemoConfig::parse(&text, &p.display().to_string())?
         }
         None => DemoConfig::parse(DEFAULT_DEMO, "(built in)")?,

@@ -163,3 +163,77 @@ fn collect_and_dataset_errors_are_clear() {
     assert_ne!(code, 0);
     assert!(stderr.contains("job.toml") && stderr.contains("actor"), "{stderr}");
 }
+
+fn train_job(dir: &std::path::Path, steps: u64) -> std::path::PathBuf {
+    let data = dir.join("data");
+    if !data.exists() {
+        let (code, _, stderr) = run(frl()
+            .args(["collect", "--quiet", "--env", "Pendulum-v1", "--preset", "medium", "--episodes", "3", "--out"])
+            .arg(&data));
+        assert_eq!(code, 0, "{stderr}");
+    }
+    let job = dir.join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "name = \"dt\"\ndataset = \"{}\"\nruns_dir = \"{}\"\n[model]\nlayers = 1\nembed_dim = 16\ncontext = 5\n\
+             max_episode_len = 200\nbins = 16\n[train]\nsteps = {steps}\nbatch_size = 4\nwarmup_steps = 5\n\
+             checkpoint_every = 3\nlog_every = 10\n[eval]\nepisodes = 1\nactors = 1\n",
+            data.display(),
+            dir.join("runs").display()
+        ),
+    )
+    .unwrap();
+    job
+}
+
+#[test]
+fn kill_9_during_training_keeps_whole_checkpoints_and_resume_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = train_job(dir.path(), 100_000);
+    let ckpts = dir.path().join("runs/dt/checkpoints");
+    let mut child = frl().arg("train").arg(&job).arg("--quiet").stdout(std::process::Stdio::null()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while frl_runners::learner::checkpoint::list(&ckpts).iter().all(|(s, _)| *s < 12) {
+        assert!(std::time::Instant::now() < deadline, "no checkpoints appeared");
+        assert!(child.try_wait().unwrap().is_none(), "training ended before it could be killed");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL, possibly in the middle of writing a checkpoint
+    child.wait().unwrap();
+    let kept = frl_runners::learner::checkpoint::list(&ckpts);
+    assert!(!kept.is_empty() && kept.len() <= 2, "{kept:?}");
+    for (_, path) in &kept {
+        frl_runners::learner::checkpoint::load(path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+    }
+    let last = kept.last().unwrap().0;
+
+    // A plain rerun refuses to overwrite; --resume continues from the newest checkpoint to the (new) end.
+    let (code, _, stderr) = run(frl().arg("train").arg(&job).arg("--quiet"));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--resume"), "{stderr}");
+    let job = train_job(dir.path(), last + 4);
+    let (code, stdout, stderr) = run(frl().arg("train").arg(&job).arg("--quiet").arg("--resume"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains(&format!("from step {last}")), "{stderr}");
+    assert!(stdout.contains(&format!("{}", last + 4)), "{stdout}");
+    for entry in std::fs::read_dir(&ckpts).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(!name.starts_with('.'), "partial checkpoint {name} left behind");
+    }
+
+    // frl eval evaluates a checkpoint; bad arguments are clear errors.
+    let (end, last_path) = frl_runners::learner::checkpoint::list(&ckpts).last().unwrap().clone();
+    assert_eq!(end, last + 4);
+    let (code, stdout, stderr) =
+        run(frl().args(["eval", "--episodes", "2", "--actors", "2", "--json", "--checkpoint"]).arg(&last_path));
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["returns"].as_array().unwrap().len(), 2);
+    let (code, _, stderr) = run(frl().args(["eval", "--checkpoint", "nowhere.safetensors"]));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("nowhere.safetensors"), "{stderr}");
+    let (code, _, stderr) = run(frl().args(["eval", "--decode", "greedy", "--checkpoint"]).arg(&last_path));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("greedy"), "{stderr}");
+}

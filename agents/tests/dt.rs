@@ -21,6 +21,7 @@ fn model(head: HeadConfig) -> DecisionTransformer {
         max_episode_len: 50,
         bins: 8,
         head,
+        bin_margin: 0.0,
         state_hidden: vec![12],
     };
     let mut rng = StdRng::seed_from_u64(3);

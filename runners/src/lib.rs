@@ -3,12 +3,12 @@
 
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod bench;
 pub mod collect;
 pub mod dataset;
 pub mod demo;
 pub mod episodes;
-pub mod backend;
 pub mod fsutil;
 pub mod learner;
 pub mod rollout;

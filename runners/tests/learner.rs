@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use burn::tensor::Device;
 use frl_agents::dt::{ActionCoding, DecisionTransformer, random_input};
@@ -151,7 +151,7 @@ fn checkpoint_round_trip_gives_identical_outputs() {
     let device = Device::flex();
     let job = tiny_job(dir.path(), "ckpt", "{ fourier = { frequencies = 6, gamma = 1e-4 } }".parse().unwrap());
     let (_, act) = pendulum_spaces();
-    let coding = ActionCoding::new(&act, job.model.bins, None).unwrap();
+    let coding = ActionCoding::new(&act, job.model.bins, job.model.bin_margin, None).unwrap();
     let mut rng = StdRng::seed_from_u64(11);
     let model = DecisionTransformer::new(&job.model, 3, 1, 1, job.model.bins, &mut rng, &device).unwrap();
     let meta = CheckpointMeta {
@@ -232,7 +232,8 @@ fn resume_is_identical_to_an_uninterrupted_run() {
     let s = train(&part, &TrainOptions { resume: true, quiet: true }, no_stop()).unwrap();
     assert_eq!(s.steps, 30);
 
-    let last = |job: &TrainJob| checkpoint::load(&checkpoint::list(&job.run_dir().join("checkpoints")).last().unwrap().1);
+    let last =
+        |job: &TrainJob| checkpoint::load(&checkpoint::list(&job.run_dir().join("checkpoints")).last().unwrap().1);
     let (a, b) = (last(&whole).unwrap(), last(&part).unwrap());
     assert_eq!(a.meta.step, 30);
     assert_eq!(b.meta.step, 30);
@@ -241,7 +242,9 @@ fn resume_is_identical_to_an_uninterrupted_run() {
         v.sort_by(|x, y| x.name.cmp(&y.name));
         v
     };
-    for (x, y) in sorted(&a.model).iter().zip(sorted(&b.model).iter()).chain(sorted(&a.adam).iter().zip(sorted(&b.adam).iter())) {
+    for (x, y) in
+        sorted(&a.model).iter().zip(sorted(&b.model).iter()).chain(sorted(&a.adam).iter().zip(sorted(&b.adam).iter()))
+    {
         assert_eq!(x.name, y.name);
         assert!(x.data == y.data, "{} differs after resuming", x.name);
     }

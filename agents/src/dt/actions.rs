@@ -21,14 +21,17 @@ pub enum ActionCoding {
     },
     /// A box of continuous actions: inputs scaled to `[-1, 1]`, each dimension binned into its own head.
     Continuous {
-        /// The per-dimension bins over the space's bounds.
+        /// The per-dimension bins over the (widened) bounds.
         binning: Binning,
+        /// The space's own bounds per dimension; decoded actions are clipped to them.
+        bounds: Vec<(f32, f32)>,
     },
 }
 
 impl ActionCoding {
-    /// The coding of `space` with `bins` bins per continuous dimension.
-    pub fn new(space: &Space, bins: usize, permutation: Option<Permutation>) -> Result<Self, DtError> {
+    /// The coding of `space` with `bins` bins per continuous dimension spanning the bounds widened by `margin`
+    /// (a fraction of the range) on each side.
+    pub fn new(space: &Space, bins: usize, margin: f64, permutation: Option<Permutation>) -> Result<Self, DtError> {
         match space {
             Space::Discrete(n) => {
                 if let Some(p) = &permutation
@@ -50,10 +53,18 @@ impl ActionCoding {
                         "continuous actions need finite bounds to be binned, got low {low:?} high {high:?}"
                     )));
                 }
-                let low: Vec<f64> = low.iter().map(|&v| v as f64).collect();
-                let high: Vec<f64> = high.iter().map(|&v| v as f64).collect();
-                let binning = Binning::new(&low, &high, bins).map_err(|e| DtError::Config(e.to_string()))?;
-                Ok(ActionCoding::Continuous { binning })
+                if !(0.0..=1.0).contains(&margin) {
+                    return Err(DtError::Config(format!("`bin_margin` = {margin}: must be in [0, 1]")));
+                }
+                let widen = |l: f32, h: f32, side: f64| {
+                    let (l, h) = (l as f64, h as f64);
+                    if side < 0.0 { l - margin * (h - l) } else { h + margin * (h - l) }
+                };
+                let lo: Vec<f64> = low.iter().zip(high).map(|(&l, &h)| widen(l, h, -1.0)).collect();
+                let hi: Vec<f64> = low.iter().zip(high).map(|(&l, &h)| widen(l, h, 1.0)).collect();
+                let binning = Binning::new(&lo, &hi, bins).map_err(|e| DtError::Config(e.to_string()))?;
+                let bounds = low.iter().zip(high).map(|(&l, &h)| (l, h)).collect();
+                Ok(ActionCoding::Continuous { binning, bounds })
             }
         }
     }
@@ -62,7 +73,7 @@ impl ActionCoding {
     pub fn act_dim(&self) -> usize {
         match self {
             ActionCoding::Discrete { .. } => 1,
-            ActionCoding::Continuous { binning } => binning.dims.len(),
+            ActionCoding::Continuous { binning, .. } => binning.dims.len(),
         }
     }
 
@@ -70,7 +81,7 @@ impl ActionCoding {
     pub fn feature_dim(&self) -> usize {
         match self {
             ActionCoding::Discrete { n, .. } => *n,
-            ActionCoding::Continuous { binning } => binning.dims.len(),
+            ActionCoding::Continuous { binning, .. } => binning.dims.len(),
         }
     }
 
@@ -83,7 +94,7 @@ impl ActionCoding {
     pub fn bins(&self) -> usize {
         match self {
             ActionCoding::Discrete { n, .. } => *n,
-            ActionCoding::Continuous { binning } => binning.dims[0].bins,
+            ActionCoding::Continuous { binning, .. } => binning.dims[0].bins,
         }
     }
 
@@ -94,10 +105,9 @@ impl ActionCoding {
                 let id = action[0] as usize;
                 out.extend((0..*n).map(|i| if i == id { 1.0 } else { 0.0 }));
             }
-            ActionCoding::Continuous { binning } => {
-                for (v, b) in action.iter().zip(&binning.dims) {
-                    let x = (2.0 * (*v as f64 - b.low) / (b.high - b.low) - 1.0).clamp(-1.0, 1.0);
-                    out.push(x as f32);
+            ActionCoding::Continuous { bounds, .. } => {
+                for (v, (l, h)) in action.iter().zip(bounds) {
+                    out.push((2.0 * (v - l) / (h - l) - 1.0).clamp(-1.0, 1.0));
                 }
             }
         }
@@ -115,7 +125,7 @@ impl ActionCoding {
                 let bin = permutation.as_ref().and_then(|p| p.bin(id)).unwrap_or(id);
                 out.push(bin as i64);
             }
-            ActionCoding::Continuous { binning } => {
+            ActionCoding::Continuous { binning, .. } => {
                 let values: Vec<f64> = action.iter().map(|&v| v as f64).collect();
                 let bins = binning.encode(&values).map_err(|e| DtError::Data(e.to_string()))?;
                 out.extend(bins.into_iter().map(|b| b as i64));
@@ -131,9 +141,13 @@ impl ActionCoding {
                 let id = permutation.as_ref().and_then(|p| p.id(bins[0])).unwrap_or(bins[0]);
                 Action::Discrete(id)
             }
-            ActionCoding::Continuous { binning } => {
-                Action::Continuous(bins.iter().zip(&binning.dims).map(|(&i, b)| b.centre(i) as f32).collect())
-            }
+            ActionCoding::Continuous { binning, bounds } => Action::Continuous(
+                bins.iter()
+                    .zip(&binning.dims)
+                    .zip(bounds)
+                    .map(|((&i, b), (l, h))| (b.centre(i) as f32).clamp(*l, *h))
+                    .collect(),
+            ),
         }
     }
 
@@ -145,11 +159,12 @@ impl ActionCoding {
                 let pos = ((centres[0] + 1.0) / 2.0 * *n as f32 - 0.5).round().clamp(0.0, (*n - 1) as f32);
                 self.decode(&[pos as usize])
             }
-            ActionCoding::Continuous { binning } => Action::Continuous(
+            ActionCoding::Continuous { binning, bounds } => Action::Continuous(
                 centres
                     .iter()
                     .zip(&binning.dims)
-                    .map(|(&c, b)| (b.low + (c as f64 + 1.0) / 2.0 * (b.high - b.low)) as f32)
+                    .zip(bounds)
+                    .map(|((&c, b), (l, h))| ((b.low + (c as f64 + 1.0) / 2.0 * (b.high - b.low)) as f32).clamp(*l, *h))
                     .collect(),
             ),
         }
@@ -163,7 +178,7 @@ mod tests {
     #[test]
     fn continuous_round_trip_lands_in_the_same_bin() {
         let space = Space::Box { low: vec![-2.0], high: vec![2.0], shape: vec![1] };
-        let c = ActionCoding::new(&space, 64, None).unwrap();
+        let c = ActionCoding::new(&space, 64, 0.0, None).unwrap();
         let mut t = Vec::new();
         c.push_targets(&[0.7], &mut t).unwrap();
         let Action::Continuous(a) = c.decode(&[t[0] as usize]) else { panic!("continuous") };
@@ -175,14 +190,29 @@ mod tests {
     }
 
     #[test]
+    fn margin_keeps_the_bounds_apart_and_decoding_inside_them() {
+        let space = Space::Box { low: vec![-2.0], high: vec![2.0], shape: vec![1] };
+        let c = ActionCoding::new(&space, 12, 0.25, None).unwrap();
+        let (mut lo, mut hi) = (Vec::new(), Vec::new());
+        c.push_targets(&[-2.0], &mut lo).unwrap();
+        c.push_targets(&[2.0], &mut hi).unwrap();
+        // The range [-3, 3] in 12 bins of width 0.5: the bounds fall in bins 2 and 10, two bins from each end.
+        assert_eq!((lo[0], hi[0]), (2, 10));
+        assert_eq!(c.decode(&[0]), Action::Continuous(vec![-2.0]));
+        assert_eq!(c.decode(&[11]), Action::Continuous(vec![2.0]));
+        assert_eq!(c.decode_mean(&[1.0]), Action::Continuous(vec![2.0]));
+        assert!(ActionCoding::new(&space, 12, -0.1, None).is_err());
+    }
+
+    #[test]
     fn discrete_permutation_maps_both_ways() {
         let p = Permutation::atari_direction_ring();
-        let c = ActionCoding::new(&Space::Discrete(18), 64, Some(p)).unwrap();
+        let c = ActionCoding::new(&Space::Discrete(18), 64, 0.0, Some(p)).unwrap();
         let mut t = Vec::new();
         c.push_targets(&[1.0], &mut t).unwrap();
         assert_eq!(t, vec![17]);
         assert_eq!(c.decode(&[17]), Action::Discrete(1));
         assert!(c.push_targets(&[18.0], &mut t).is_err());
-        assert!(ActionCoding::new(&Space::Discrete(4), 8, Some(Permutation::atari_direction_ring())).is_err());
+        assert!(ActionCoding::new(&Space::Discrete(4), 8, 0.0, Some(Permutation::atari_direction_ring())).is_err());
     }
 }

@@ -49,6 +49,10 @@ pub struct DecisionTransformerConfig {
     pub max_episode_len: usize,
     /// Bins per continuous action dimension.
     pub bins: usize,
+    /// Continuous actions are binned over their bounds widened by this fraction of the range on each side. The
+    /// Fourier density is periodic on `[-1, 1]`, so without a margin mass at the lower bound (saturated or clipped
+    /// actions) is tied to mass at the upper bound; a margin of empty bins keeps them apart.
+    pub bin_margin: f64,
     /// The action head: `"linear"`, `{ fourier = { frequencies = 8 } }`, `{ mixture = { components = 4 } }`.
     pub head: HeadConfig,
     /// Hidden layer sizes of the state encoder's MLP; empty means a single linear embedding.
@@ -65,6 +69,7 @@ impl Default for DecisionTransformerConfig {
             dropout: 0.1,
             max_episode_len: 1000,
             bins: 64,
+            bin_margin: 0.125,
             head: HeadConfig::Linear,
             state_hidden: Vec::new(),
         }
@@ -95,6 +100,9 @@ impl DecisionTransformerConfig {
         }
         if self.bins < 2 {
             return bad("bins", self.bins.to_string(), "must be at least 2");
+        }
+        if !(0.0..=1.0).contains(&self.bin_margin) {
+            return bad("bin_margin", self.bin_margin.to_string(), "must be in [0, 1]");
         }
         if self.state_hidden.contains(&0) {
             return bad("state_hidden", format!("{:?}", self.state_hidden), "layer sizes must be at least 1");

@@ -90,10 +90,7 @@ pub fn load(path: &Path) -> anyhow::Result<Checkpoint> {
         .ok_or_else(|| ctx("no frl metadata in the header: not written by frl train".into()))?;
     let meta: CheckpointMeta = serde_json::from_str(json).map_err(|e| ctx(format!("bad metadata: {e}")))?;
     if meta.format != FORMAT || meta.format_version != FORMAT_VERSION {
-        return Err(ctx(format!(
-            "format {} v{} is not {FORMAT} v{FORMAT_VERSION}",
-            meta.format, meta.format_version
-        )));
+        return Err(ctx(format!("format {} v{} is not {FORMAT} v{FORMAT_VERSION}", meta.format, meta.format_version)));
     }
     let mut model = HashMap::new();
     let mut adam = HashMap::new();
@@ -132,6 +129,17 @@ pub fn list(dir: &Path) -> Vec<(u64, PathBuf)> {
         .collect();
     out.sort();
     out
+}
+
+/// Removes temporary files left by a save that was killed before its rename.
+pub fn remove_partial(dir: &Path) {
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".ckpt-") && name.contains(".tmp-") {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Removes all but the newest `keep` checkpoints.

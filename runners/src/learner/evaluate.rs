@@ -65,13 +65,8 @@ pub fn evaluate(
     seed: u64,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<EvalReport> {
-    let config = PoolConfig {
-        actors: actors.max(1),
-        seed,
-        episodes: Some(episodes),
-        batch_steps: 1,
-        ..PoolConfig::default()
-    };
+    let config =
+        PoolConfig { actors: actors.max(1), seed, episodes: Some(episodes), batch_steps: 1, ..PoolConfig::default() };
     let (link, rx) = ChannelLink::new(2 * actors.max(1), factory);
     let id = env.to_string();
     let make_env: EnvFactory = Arc::new(move || frl_envs::make(&id).map(|e| e as Box<dyn Env>));

@@ -14,7 +14,5 @@ pub mod windows;
 
 pub use adamw::{AdamW, AdamWConfig};
 pub use evaluate::{EvalReport, evaluate};
-pub use train::{
-    EvalConfig, LoadedModel, TrainConfig, TrainJob, TrainOptions, TrainSummary, load_model, lr_at, train,
-};
+pub use train::{EvalConfig, LoadedModel, TrainConfig, TrainJob, TrainOptions, TrainSummary, load_model, lr_at, train};
 pub use windows::{Batch, Windows};

@@ -191,7 +191,8 @@ impl TrainJob {
         if o.weight_decay < 0.0 || o.grad_clip < 0.0 || o.eps <= 0.0 {
             bail!("`train.optimizer`: weight_decay and grad_clip must be ≥ 0 and eps > 0");
         }
-        for (field, v) in [("log_every", t.log_every), ("plot_every", t.plot_every), ("checkpoint_every", t.checkpoint_every)]
+        for (field, v) in
+            [("log_every", t.log_every), ("plot_every", t.plot_every), ("checkpoint_every", t.checkpoint_every)]
         {
             if v == 0 {
                 bail!("`train.{field}` must be at least 1");
@@ -299,6 +300,7 @@ pub fn train(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBool>) -> a
     let device = training_device();
     let run_dir = job.run_dir();
     let ckpt_dir = run_dir.join("checkpoints");
+    checkpoint::remove_partial(&ckpt_dir);
     let existing = checkpoint::list(&ckpt_dir);
     if !options.resume && !existing.is_empty() {
         bail!(
@@ -310,7 +312,8 @@ pub fn train(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBool>) -> a
     let dataset = Dataset::open(&job.dataset)?;
     let meta_ds = &dataset.metadata;
     let env = meta_ds.env_id.clone();
-    let coding = ActionCoding::new(&meta_ds.action_space, job.model.bins, job.action_permutation.clone())?;
+    let coding =
+        ActionCoding::new(&meta_ds.action_space, job.model.bins, job.model.bin_margin, job.action_permutation.clone())?;
     let obs_dim = meta_ds.observation_space.flat_dim();
     let best_return = dataset.episodes.iter().map(|e| e.episode_return()).fold(f64::NEG_INFINITY, f64::max);
 
@@ -376,8 +379,7 @@ pub fn train(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBool>) -> a
     let probe = windows.sample(job.train.probe_windows.max(1), &mut probe_rng, &device.clone().inner());
 
     let target = job.eval.target_return.unwrap_or(best_return as f32);
-    let settings =
-        EvalSettings { target_return: target, decode: job.eval.decode, temperature: job.eval.temperature };
+    let settings = EvalSettings { target_return: target, decode: job.eval.decode, temperature: job.eval.temperature };
     let snapshot = |model: &DecisionTransformer| -> Arc<dyn PolicyFactory> {
         Arc::new(DtPolicyFactory::new(model.valid(), coding.clone(), norm.clone(), settings.clone(), obs_dim))
     };
@@ -509,8 +511,7 @@ pub fn train(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBool>) -> a
     }
     if !interrupted {
         bar.set_message(format!("loss {last_loss:.4}, evaluating {} episodes", job.eval.episodes));
-        let report =
-            evaluate(&env, snapshot(&model), job.eval.episodes, job.eval.actors, job.eval.seed, stop.clone())?;
+        let report = evaluate(&env, snapshot(&model), job.eval.episodes, job.eval.actors, job.eval.seed, stop.clone())?;
         log_eval(&mut tb, step, &report)?;
         last_eval = Some(report);
     }
@@ -591,7 +592,8 @@ fn log_probe(
 ) -> anyhow::Result<()> {
     let m = coding.bins();
     let pmfs = probe_pmfs(model, probe);
-    let targets: Vec<i64> = probe.targets.clone().into_data().convert::<i64>().try_into_vec::<i64>().unwrap_or_default();
+    let targets: Vec<i64> =
+        probe.targets.clone().into_data().convert::<i64>().try_into_vec::<i64>().unwrap_or_default();
     let rows: Vec<i64> = probe.rows.clone().into_data().convert::<i64>().try_into_vec::<i64>().unwrap_or_default();
     let heads = coding.heads();
     let k = probe.input.timesteps.dims()[1];
@@ -646,4 +648,3 @@ fn log_eval(tb: &mut SummaryWriter, step: u64, r: &EvalReport) -> anyhow::Result
 fn argmax(v: &[f32]) -> usize {
     v.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| if x > bv { (i, x) } else { (bi, bv) }).0
 }
-

@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use prost::Message;
 
-pub use plot::{pmf_png, Png};
+pub use plot::{Png, pmf_png};
 use proto::{Event, HistogramProto, Image, Summary, Value};
 
 /// Writes one event file in a run folder (`runs/<job-name>/`).
@@ -158,10 +158,7 @@ fn wall_time() -> f64 {
 }
 
 fn hostname() -> String {
-    let raw = std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| fs::read_to_string("/etc/hostname").ok())
-        .unwrap_or_default();
+    let raw = std::env::var("HOSTNAME").ok().or_else(|| fs::read_to_string("/etc/hostname").ok()).unwrap_or_default();
     let clean: String = raw.trim().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
     if clean.is_empty() { "localhost".into() } else { clean }
 }

@@ -1,0 +1,114 @@
+"""Reads a training run written by `frl train` with TensorBoard's own EventAccumulator, the way users will see it.
+
+Usage: check_tensorboard.py FRL_BINARY
+
+Collects a small Pendulum dataset and trains a tiny Decision Transformer with the given binary, then checks with the
+`tensorboard` package:
+  * scalars: train/loss at every multiple of log_every up to the last step, and its last value equal (to f32
+    precision) to the final loss in summary.json; eval/return_mean at the last step equal to the summary's mean;
+  * a histogram (weights/...) with counts adding up to the parameter's size;
+  * a PNG image per probe window that decodes (Pillow) to the size the event says.
+Exits non-zero on the first mismatch.
+"""
+
+import io
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+STEPS, LOG_EVERY, PLOT_EVERY = 40, 10, 20
+
+JOB = """
+name = "tb-check"
+dataset = "{data}"
+runs_dir = "{runs}"
+seed = 3
+[model]
+layers = 1
+embed_dim = 16
+context = 5
+max_episode_len = 200
+bins = 16
+head = {{ fourier = {{ frequencies = 4 }} }}
+[train]
+steps = {steps}
+batch_size = 8
+warmup_steps = 5
+log_every = {log_every}
+plot_every = {plot_every}
+checkpoint_every = 20
+probe_windows = 3
+[eval]
+episodes = 2
+actors = 2
+"""
+
+
+def fail(msg):
+    print(f"check_tensorboard: FAIL: {msg}")
+    sys.exit(1)
+
+
+def main():
+    frl = sys.argv[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        data, runs = tmp / "data", tmp / "runs"
+        subprocess.run([frl, "collect", "--env", "Pendulum-v1", "--preset", "medium", "--episodes", "3",
+                        "--out", str(data), "--quiet"], check=True, stdout=subprocess.DEVNULL)
+        job = tmp / "job.toml"
+        job.write_text(JOB.format(data=data, runs=runs, steps=STEPS, log_every=LOG_EVERY, plot_every=PLOT_EVERY))
+        subprocess.run([frl, "train", str(job), "--quiet"], check=True, stdout=subprocess.DEVNULL)
+        run = runs / "tb-check"
+        summary = json.loads((run / "summary.json").read_text())
+
+        acc = EventAccumulator(str(run), size_guidance={"scalars": 0, "histograms": 0, "images": 0})
+        acc.Reload()
+        tags = acc.Tags()
+
+        loss = acc.Scalars("train/loss")
+        steps = [e.step for e in loss]
+        want = list(range(LOG_EVERY, STEPS + 1, LOG_EVERY))
+        if steps != want:
+            fail(f"train/loss steps {steps}, expected {want}")
+        if abs(loss[-1].value - summary["final_loss"]) > 1e-5 * max(1.0, abs(summary["final_loss"])):
+            fail(f"last train/loss {loss[-1].value} != summary final_loss {summary['final_loss']}")
+        for tag in ["train/lr", "train/grad_norm", "train/cross_entropy", "actions/pmf_smoothness"]:
+            if tag not in tags["scalars"]:
+                fail(f"scalar {tag} missing; have {tags['scalars']}")
+        ret = acc.Scalars("eval/return_mean")
+        if ret[-1].step != STEPS or abs(ret[-1].value - summary["eval"]["mean"]) > 1e-3 * abs(summary["eval"]["mean"]):
+            fail(f"eval/return_mean {ret[-1]} does not match summary {summary['eval']['mean']} at step {STEPS}")
+
+        hist_tags = [t for t in tags["histograms"] if t.startswith("weights/")]
+        if not hist_tags:
+            fail(f"no weight histograms; have {tags['histograms']}")
+        h = acc.Histograms("weights/embed_state.layers.0.weight")
+        if [e.step for e in h] != [PLOT_EVERY, STEPS]:
+            fail(f"histogram steps {[e.step for e in h]}")
+        hv = h[-1].histogram_value
+        if hv.num != 3 * 16 or sum(hv.bucket) != hv.num or not hv.min <= hv.max:
+            fail(f"weights/embed_state.layers.0.weight histogram: num {hv.num}, bucket sum {sum(hv.bucket)}")
+
+        images = [t for t in tags["images"] if t.startswith("action_pmf/")]
+        if len(images) != 3:
+            fail(f"expected 3 PMF images (one per probe window), got {images}")
+        for t in images:
+            ev = acc.Images(t)
+            if [e.step for e in ev] != [0, PLOT_EVERY, STEPS]:
+                fail(f"{t} steps {[e.step for e in ev]}")
+            img = Image.open(io.BytesIO(ev[-1].encoded_image_string))
+            img.load()
+            if img.size != (ev[-1].width, ev[-1].height) or img.format != "PNG":
+                fail(f"{t}: decoded {img.format} {img.size}, event says {ev[-1].width}x{ev[-1].height}")
+        print(f"check_tensorboard: ok ({len(tags['scalars'])} scalar tags, {len(tags['histograms'])} histograms, "
+              f"{len(images)} images)")
+
+
+if __name__ == "__main__":
+    main()
