@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use burn::module::Module as _;
 use clap::Args;
 use frl_agents::PolicyFactory;
 use frl_agents::dt::{Decode, DtPolicyFactory, EvalSettings};
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use crate::stop_flag;
 
+/// Flags of `frl train`.
 #[derive(Args)]
 pub struct TrainArgs {
     /// The job file (TOML): name, dataset, seed, [model], [train], [eval].
@@ -24,6 +26,7 @@ pub struct TrainArgs {
     quiet: bool,
 }
 
+/// Flags of `frl eval`.
 #[derive(Args)]
 pub struct EvalArgs {
     /// A checkpoint file (`runs/<name>/checkpoints/ckpt-*.safetensors`).
@@ -52,6 +55,7 @@ pub struct EvalArgs {
     json: bool,
 }
 
+/// Flags of `frl demo`.
 #[derive(Args)]
 pub struct DemoArgs {
     /// A demo configuration (default: the built-in configs/demo.toml).
@@ -62,11 +66,12 @@ pub struct DemoArgs {
     quiet: bool,
 }
 
+/// `frl train`: one job, with its summary printed.
 pub fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let job = TrainJob::load(&args.job)?;
     let stop = stop_flag("a checkpoint")?;
     let s = train(&job, &TrainOptions { resume: args.resume, quiet: args.quiet }, stop)?;
-    print_summaries(&[s.clone()]);
+    print_summaries(std::slice::from_ref(&s));
     if s.interrupted {
         eprintln!("interrupted at step {}; continue with: frl train {} --resume", s.steps, args.job.display());
         return Ok(ExitCode::from(130));
@@ -74,6 +79,7 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `frl eval`: a checkpoint's returns over actor-run episodes.
 pub fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let device = frl_runners::backend::training_device();
     let loaded = load_model(&args.checkpoint, &device)?;
@@ -88,7 +94,7 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--temperature {}: must be positive", settings.temperature);
     }
     let factory: Arc<dyn PolicyFactory> = Arc::new(DtPolicyFactory::new(
-        frl_burn_valid(&loaded.model),
+        loaded.model.valid(),
         meta.coding.clone(),
         meta.normalizer.clone(),
         settings.clone(),
@@ -114,11 +120,7 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn frl_burn_valid(model: &frl_agents::dt::DecisionTransformer) -> frl_agents::dt::DecisionTransformer {
-    use burn::module::Module as _;
-    model.valid()
-}
-
+/// `frl demo`: collect, train one run per head, print the comparison.
 pub fn run_demo_cmd(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let config = match &args.config {
         Some(p) => {

@@ -190,6 +190,16 @@ enum BenchCommand {
         #[arg(long, default_value_t = 7)]
         rounds: usize,
     },
+    /// Milliseconds per Decision Transformer training step: the default config (batch 64, context 20, 3 layers,
+    /// d 128) and the shape of the PyTorch reference's DT step (batch 64 × 90 tokens, 3 layers, 4 heads, d 128).
+    Dt {
+        /// Timed steps per shape (median reported).
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        /// Action head of the model (job-file syntax).
+        #[arg(long, default_value = "linear")]
+        head: HeadConfig,
+    },
 }
 
 #[derive(Subcommand)]
@@ -234,6 +244,7 @@ fn main() -> ExitCode {
         })
         .map(|_| ExitCode::SUCCESS),
         Command::Bench(BenchCommand::Collect { env, steps, rounds }) => bench_collect(&env, steps, rounds),
+        Command::Bench(BenchCommand::Dt { steps, head }) => bench_dt(steps, head),
         Command::Envs(EnvsCommand::List) => list_envs(),
         Command::Collect(args) => run_collect(args),
         Command::Train(args) => learn::run_train(args),
@@ -437,6 +448,20 @@ fn run_toy_worker(args: ToyRunArgs) -> anyhow::Result<ExitCode> {
     let result = toy::train::run(&spec, &AtomicBool::new(false))?;
     let json = serde_json::to_vec_pretty(&result)?;
     frl_runners::fsutil::write_atomic(&args.out, &json).with_context(|| format!("writing {}", args.out.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_dt(steps: usize, head: HeadConfig) -> anyhow::Result<ExitCode> {
+    use frl_agents::dt::DecisionTransformerConfig;
+    let default = DecisionTransformerConfig { head: head.clone(), ..Default::default() };
+    let reference = DecisionTransformerConfig { heads: 4, context: 30, ..default.clone() };
+    for (name, config) in [
+        ("default DT config: batch 64, context 20 (60 tokens), 3 layers, 1 head, d 128", default),
+        ("PyTorch reference shape: batch 64, context 30 (90 tokens), 3 layers, 4 heads, d 128", reference),
+    ] {
+        let ms = frl_runners::bench::bench_dt(&config, 64, steps)?;
+        println!("{ms:>9.1} ms/step  {name}, {} head", head.slug());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

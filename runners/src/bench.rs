@@ -238,3 +238,32 @@ fn pool_rate(env_id: &str, steps: u64, actors: usize) -> anyhow::Result<f64> {
     pool.join();
     Ok(got as f64 / secs)
 }
+
+/// Milliseconds per Decision Transformer training step (sampled windows → forward → loss → backward → AdamW with
+/// global clipping) for `config` with `batch` windows of a 3-dim observation / 1-dim action task, median of `steps`
+/// timed steps after two warm-up steps.
+pub fn bench_dt(config: &frl_agents::dt::DecisionTransformerConfig, batch: usize, steps: usize) -> anyhow::Result<f64> {
+    use frl_agents::dt::{DecisionTransformer, random_input};
+    let device = crate::backend::training_device();
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut model = DecisionTransformer::new(config, 3, 1, 1, config.bins, &mut rng, &device)?;
+    let mut opt = crate::learner::AdamW::new(crate::learner::AdamWConfig::default());
+    let k = config.context;
+    let targets: Vec<i64> = (0..batch * k).map(|_| rng.random_range(0..config.bins as i64)).collect();
+    let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, [batch * k, 1]), &device);
+    let mut times = Vec::with_capacity(steps);
+    for i in 0..steps + 2 {
+        let t0 = Instant::now();
+        let input = random_input(batch, k, 3, 1, &device);
+        let features = model.features(input);
+        let d = features.dims()[2];
+        let loss = model.loss(features.reshape([batch * k, d]), targets.clone());
+        let grads = GradientsParams::from_grads(loss.total.backward(), &model);
+        model = opt.step(1e-4, model, grads).map_err(|n| anyhow::anyhow!("gradient norm {n}"))?.0;
+        if i >= 2 {
+            times.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}

@@ -83,7 +83,7 @@ impl DecisionTransformerConfig {
         if self.layers == 0 {
             return bad("layers", self.layers.to_string(), "must be at least 1");
         }
-        if self.heads == 0 || self.embed_dim % self.heads != 0 {
+        if self.heads == 0 || !self.embed_dim.is_multiple_of(self.heads) {
             return bad("heads", self.heads.to_string(), "must be at least 1 and divide embed_dim");
         }
         if self.embed_dim == 0 {

@@ -603,7 +603,7 @@ fn log_probe(
         smooth.extend(smoothness_rows(&p, m)?);
         // One image per probe window: the PMF at its first position, the dataset's action marked.
         for (r, &flat) in rows.iter().enumerate() {
-            if flat as usize % k != 0 {
+            if !(flat as usize).is_multiple_of(k) {
                 continue;
             }
             let window = flat as usize / k;

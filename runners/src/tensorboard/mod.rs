@@ -125,7 +125,7 @@ pub fn record(payload: &[u8]) -> Vec<u8> {
 /// TensorFlow's masked CRC-32C.
 pub fn masked_crc(bytes: &[u8]) -> u32 {
     let c = crc32c::crc32c(bytes);
-    ((c >> 15) | (c << 17)).wrapping_add(0xa282_ead8)
+    c.rotate_right(15).wrapping_add(0xa282_ead8)
 }
 
 fn histogram(values: &[f32], buckets: usize) -> HistogramProto {
