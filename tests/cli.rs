@@ -237,3 +237,38 @@ fn kill_9_during_training_keeps_whole_checkpoints_and_resume_finishes() {
     assert_ne!(code, 0);
     assert!(stderr.contains("greedy"), "{stderr}");
 }
+
+#[test]
+fn demo_runs_end_to_end_on_a_tiny_config_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("demo.toml");
+    let text = frl_runners::demo::DEFAULT_DEMO
+        .replace("episodes = 200", "episodes = 4")
+        .replace("out = \"data/demo-pendulum-medium\"", &format!("out = \"{}\"", dir.path().join("data").display()))
+        .replace(
+            "seed = 0\n\n[train.model]",
+            &format!("seed = 0\nruns_dir = \"{}\"\n\n[train.model]", dir.path().join("runs").display()),
+        )
+        .replace("steps = 1500", "steps = 6")
+        .replace("embed_dim = 64", "embed_dim = 16")
+        .replace("every = 500", "every = 3")
+        .replace("episodes = 10", "episodes = 2");
+    std::fs::write(&config, text).unwrap();
+    let (code, stdout, stderr) = run(frl().args(["demo", "--quiet", "--config"]).arg(&config));
+    assert_eq!(code, 0, "{stderr}");
+    for run in ["demo-pendulum-linear", "demo-pendulum-fourier-N8"] {
+        assert!(stdout.contains(run), "{stdout}");
+        assert!(dir.path().join("runs").join(run).join("summary.json").exists());
+    }
+    assert!(stdout.contains("eval return") && stdout.contains("normalised"), "{stdout}");
+    // Everything is done: a rerun only re-evaluates and prints the same table.
+    let (code, again, stderr) = run(frl().args(["demo", "--quiet", "--config"]).arg(&config));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout.lines().nth(1).map(|l| l.split_whitespace().take(2).collect::<Vec<_>>()),
+        again.lines().nth(1).map(|l| l.split_whitespace().take(2).collect::<Vec<_>>())
+    );
+    let (code, _, stderr) = run(frl().args(["demo", "--config", "missing.toml"]));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("missing.toml"), "{stderr}");
+}

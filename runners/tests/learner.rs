@@ -276,3 +276,20 @@ fn bad_job_files_name_the_field() {
     let e = format!("{:#}", train(&job, &TrainOptions::default(), no_stop()).unwrap_err());
     assert!(e.contains("nowhere"), "{e}");
 }
+
+#[test]
+fn shipped_configs_parse_and_validate() {
+    let demo = frl_runners::demo::DemoConfig::parse(frl_runners::demo::DEFAULT_DEMO, "configs/demo.toml").unwrap();
+    let jobs = demo.jobs();
+    assert_eq!(jobs.len(), 2);
+    assert!(jobs.iter().all(|j| j.dataset == demo.collect.out));
+    assert_ne!(jobs[0].name, jobs[1].name);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let job = TrainJob::load(&root.join("configs/dt-experiment.toml")).unwrap();
+    assert_eq!(job.model.bins, 64);
+    let bad = frl_runners::demo::DemoConfig::parse(
+        &frl_runners::demo::DEFAULT_DEMO.replace("steps = 1500", "steps = 0"),
+        "edited",
+    );
+    assert!(format!("{:#}", bad.unwrap_err()).contains("train.steps"));
+}

@@ -348,6 +348,13 @@ pub fn train(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBool>) -> a
             (model, AdamW::new(job.train.optimizer.clone()), norm, 0)
         }
     };
+    if start_step >= job.train.steps
+        && let Ok(text) = std::fs::read_to_string(run_dir.join("summary.json"))
+        && let Ok(summary) = serde_json::from_str::<TrainSummary>(&text)
+    {
+        eprintln!("{} is complete (step {start_step}); its summary is in {}", job.name, run_dir.display());
+        return Ok(summary);
+    }
     let windows = Windows::new(&dataset.episodes, &coding, &norm, job.model.context, job.model.max_episode_len)
         .with_context(|| format!("dataset {}", job.dataset.display()))?;
     drop(dataset);
