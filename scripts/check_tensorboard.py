@@ -88,12 +88,12 @@ def main():
         hist_tags = [t for t in tags["histograms"] if t.startswith("weights/")]
         if not hist_tags:
             fail(f"no weight histograms; have {tags['histograms']}")
-        h = acc.Histograms("weights/embed_state.layers.0.weight")
+        h = acc.Histograms("weights/embed_state.Mlp.layers.0.weight")
         if [e.step for e in h] != [PLOT_EVERY, STEPS]:
             fail(f"histogram steps {[e.step for e in h]}")
         hv = h[-1].histogram_value
         if hv.num != 3 * 16 or sum(hv.bucket) != hv.num or not hv.min <= hv.max:
-            fail(f"weights/embed_state.layers.0.weight histogram: num {hv.num}, bucket sum {sum(hv.bucket)}")
+            fail(f"weights/embed_state.Mlp.layers.0.weight histogram: num {hv.num}, bucket sum {sum(hv.bucket)}")
 
         images = [t for t in tags["images"] if t.startswith("action_pmf/")]
         if len(images) != 3:

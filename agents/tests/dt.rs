@@ -1,7 +1,7 @@
 //! Decision Transformer network: causality and shapes.
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use frl_agents::dt::{DecisionTransformer, DecisionTransformerConfig, DtInput};
+use frl_agents::dt::{DecisionTransformer, DecisionTransformerConfig, DtInput, StateEncoderConfig, random_input};
 use frl_heads::HeadConfig;
 use frl_heads::head::to_host;
 use rand::SeedableRng;
@@ -22,7 +22,7 @@ fn model(head: HeadConfig) -> DecisionTransformer {
         bins: 8,
         head,
         bin_margin: 0.0,
-        state_hidden: vec![12],
+        state_encoder: StateEncoderConfig::Mlp { hidden: vec![12] },
     };
     let mut rng = StdRng::seed_from_u64(3);
     DecisionTransformer::new(&config, OBS, ACT, ACT, 8, &mut rng, &Device::flex()).unwrap()
@@ -92,4 +92,33 @@ fn config_errors_name_the_field() {
     assert!(bad.validate().unwrap_err().to_string().contains("dropout"));
     let parsed: Result<DecisionTransformerConfig, _> = toml::from_str("layers = 2\nlayerz = 3\n");
     assert!(parsed.unwrap_err().to_string().contains("layerz"));
+}
+
+#[test]
+fn nature_cnn_encodes_frame_stacks() {
+    assert_eq!(frl_agents::dt::nature_cnn_output(84, 84), (7, 7));
+    let config = DecisionTransformerConfig {
+        layers: 1,
+        embed_dim: 16,
+        context: 3,
+        dropout: 0.0,
+        state_encoder: StateEncoderConfig::NatureCnn { frames: 2, height: 40, width: 36 },
+        ..Default::default()
+    };
+    let dev = Device::flex();
+    let mut rng = StdRng::seed_from_u64(1);
+    let obs = 2 * 40 * 36;
+    let m = DecisionTransformer::new(&config, obs, 18, 1, 18, &mut rng, &dev).unwrap();
+    let input = random_input(2, 3, obs, 18, &dev);
+    assert_eq!(m.features(input).dims(), [2, 3, 16]);
+    let err = DecisionTransformer::new(&config, obs + 1, 18, 1, 18, &mut rng, &dev).unwrap_err().to_string();
+    assert!(err.contains("state_encoder"), "{err}");
+    let parsed: DecisionTransformerConfig =
+        toml::from_str("state_encoder = { nature_cnn = { frames = 4, height = 84, width = 84 } }").unwrap();
+    assert_eq!(parsed.state_encoder.expected_obs_dim(), Some(4 * 84 * 84));
+    let small = DecisionTransformerConfig {
+        state_encoder: StateEncoderConfig::NatureCnn { frames: 4, height: 20, width: 84 },
+        ..Default::default()
+    };
+    assert!(small.validate().unwrap_err().to_string().contains("nature_cnn"));
 }

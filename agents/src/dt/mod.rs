@@ -16,7 +16,7 @@ use frl_heads::HeadConfig;
 use serde::{Deserialize, Serialize};
 
 pub use actions::ActionCoding;
-pub use model::{DecisionTransformer, DtInput, random_input};
+pub use model::{DecisionTransformer, DtInput, nature_cnn_output, random_input};
 pub use policy::{Decode, DtPolicy, DtPolicyFactory, EvalSettings, Normalizer};
 
 /// An error building or feeding a Decision Transformer.
@@ -55,8 +55,40 @@ pub struct DecisionTransformerConfig {
     pub bin_margin: f64,
     /// The action head: `"linear"`, `{ fourier = { frequencies = 8 } }`, `{ mixture = { components = 4 } }`.
     pub head: HeadConfig,
-    /// Hidden layer sizes of the state encoder's MLP; empty means a single linear embedding.
-    pub state_hidden: Vec<usize>,
+    /// How observations are embedded: `{ mlp = { hidden = [..] } }` (default: one linear layer) or
+    /// `{ nature_cnn = { frames = 4, height = 84, width = 84 } }` for stacked frames.
+    pub state_encoder: StateEncoderConfig,
+}
+
+/// The state encoder of a Decision Transformer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum StateEncoderConfig {
+    /// Linear layers with ReLU between them; no hidden layers is a single linear embedding.
+    Mlp {
+        /// Hidden layer sizes.
+        #[serde(default)]
+        hidden: Vec<usize>,
+    },
+    /// The Nature-DQN conv stack over `frames × height × width` observations (channel first).
+    NatureCnn {
+        /// Stacked frames (input channels).
+        frames: usize,
+        /// Frame height.
+        height: usize,
+        /// Frame width.
+        width: usize,
+    },
+}
+
+impl StateEncoderConfig {
+    /// Observation elements this encoder expects, when it fixes them.
+    pub fn expected_obs_dim(&self) -> Option<usize> {
+        match self {
+            StateEncoderConfig::Mlp { .. } => None,
+            StateEncoderConfig::NatureCnn { frames, height, width } => Some(frames * height * width),
+        }
+    }
 }
 
 impl Default for DecisionTransformerConfig {
@@ -71,7 +103,7 @@ impl Default for DecisionTransformerConfig {
             bins: 64,
             bin_margin: 0.125,
             head: HeadConfig::Linear,
-            state_hidden: Vec::new(),
+            state_encoder: StateEncoderConfig::Mlp { hidden: Vec::new() },
         }
     }
 }
@@ -104,8 +136,18 @@ impl DecisionTransformerConfig {
         if !(0.0..=1.0).contains(&self.bin_margin) {
             return bad("bin_margin", self.bin_margin.to_string(), "must be in [0, 1]");
         }
-        if self.state_hidden.contains(&0) {
-            return bad("state_hidden", format!("{:?}", self.state_hidden), "layer sizes must be at least 1");
+        match &self.state_encoder {
+            StateEncoderConfig::Mlp { hidden } if hidden.contains(&0) => {
+                return bad("state_encoder.mlp.hidden", format!("{hidden:?}"), "layer sizes must be at least 1");
+            }
+            StateEncoderConfig::NatureCnn { frames, height, width } if *frames == 0 || *height < 36 || *width < 36 => {
+                return bad(
+                    "state_encoder.nature_cnn",
+                    format!("{frames}×{height}×{width}"),
+                    "needs at least 1 frame of at least 36×36 pixels",
+                );
+            }
+            _ => {}
         }
         self.head.validate().map_err(|e| DtError::Config(format!("`head`: {e}")))
     }

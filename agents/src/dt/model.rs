@@ -2,6 +2,7 @@
 //! per action dimension.
 
 use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Dropout, DropoutConfig, Embedding, Gelu, LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
@@ -10,7 +11,7 @@ use frl_heads::{AnyHead, Head, HeadLoss};
 use rand::RngCore;
 use rand_distr::{Distribution as _, Normal};
 
-use super::{DecisionTransformerConfig, DtError};
+use super::{DecisionTransformerConfig, DtError, StateEncoderConfig};
 
 /// Standard deviation of the GPT-2 weight initialisation.
 const INIT_STD: f32 = 0.02;
@@ -60,13 +61,41 @@ impl Block {
     }
 }
 
-/// The state encoder: a linear embedding, or an MLP with ReLU between layers.
+/// The state encoder: an MLP for vector observations, or the Nature-DQN conv stack for stacked frames.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
-pub struct StateEncoder {
-    layers: Vec<Linear>,
+pub enum StateEncoder {
+    /// Linear layers with ReLU between them.
+    Mlp(MlpEncoder),
+    /// Three convolutions, then a linear layer and tanh.
+    NatureCnn(NatureCnn),
 }
 
 impl StateEncoder {
+    fn new(kind: &StateEncoderConfig, obs_dim: usize, d: usize, rng: &mut dyn RngCore, device: &Device) -> Self {
+        match kind {
+            StateEncoderConfig::Mlp { hidden } => StateEncoder::Mlp(MlpEncoder::new(obs_dim, hidden, d, rng, device)),
+            StateEncoderConfig::NatureCnn { frames, height, width } => {
+                StateEncoder::NatureCnn(NatureCnn::new(*frames, *height, *width, d, rng, device))
+            }
+        }
+    }
+
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        match self {
+            StateEncoder::Mlp(m) => m.forward(x),
+            StateEncoder::NatureCnn(c) => c.forward(x),
+        }
+    }
+}
+
+/// Linear layers with ReLU between them (a single linear embedding when there are no hidden layers).
+#[derive(Module, Debug)]
+pub struct MlpEncoder {
+    layers: Vec<Linear>,
+}
+
+impl MlpEncoder {
     fn new(obs_dim: usize, hidden: &[usize], d: usize, rng: &mut dyn RngCore, device: &Device) -> Self {
         let mut sizes = vec![obs_dim];
         sizes.extend_from_slice(hidden);
@@ -82,6 +111,56 @@ impl StateEncoder {
             if i < last { burn::tensor::activation::relu(y) } else { y }
         })
     }
+}
+
+/// The Nature-DQN encoder of the DT Atari reference: conv 8×8/4 (32), 4×4/2 (64), 3×3/1 (64) with ReLU, flatten,
+/// linear to `d`, tanh. Observations are flat `frames × height × width` values (channel-first frame stacks).
+#[derive(Module, Debug)]
+pub struct NatureCnn {
+    convs: Vec<Conv2d>,
+    fc: Linear,
+    frames: usize,
+    height: usize,
+    width: usize,
+}
+
+impl NatureCnn {
+    fn new(frames: usize, height: usize, width: usize, d: usize, rng: &mut dyn RngCore, device: &Device) -> Self {
+        let specs = [(frames, 32, 8, 4), (32, 64, 4, 2), (64, 64, 3, 1)];
+        let convs = specs.iter().map(|&(c_in, c_out, k, s)| conv(c_in, c_out, k, s, rng, device)).collect();
+        let (h, w) = nature_cnn_output(height, width);
+        Self { convs, fc: normal_linear(64 * h * w, d, INIT_STD, rng, device), frames, height, width }
+    }
+
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [b, t, _] = x.dims();
+        let mut y = x.reshape([b * t, self.frames, self.height, self.width]);
+        for c in &self.convs {
+            y = burn::tensor::activation::relu(c.forward(y));
+        }
+        let [n, ch, h, w] = y.dims();
+        let y = self.fc.forward(y.reshape([n, ch * h * w])).tanh();
+        let d = y.dims()[1];
+        y.reshape([b, t, d])
+    }
+}
+
+/// Spatial size after the three Nature-DQN convolutions (84×84 → 7×7).
+pub fn nature_cnn_output(height: usize, width: usize) -> (usize, usize) {
+    let out = |x: usize| ((((x.saturating_sub(8)) / 4 + 1).saturating_sub(4)) / 2 + 1).saturating_sub(3) + 1;
+    (out(height), out(width))
+}
+
+/// A convolution with PyTorch's default uniform init, drawn from `rng`.
+fn conv(c_in: usize, c_out: usize, k: usize, stride: usize, rng: &mut dyn RngCore, device: &Device) -> Conv2d {
+    let mut layer = Conv2dConfig::new([c_in, c_out], [k, k]).with_stride([stride, stride]).init(device);
+    let fan_in = c_in * k * k;
+    let bound = 1.0 / (fan_in as f32).sqrt();
+    let w = frl_heads::init::uniform(rng, c_out * fan_in, bound);
+    let b = frl_heads::init::uniform(rng, c_out, bound);
+    layer.weight = Param::from_tensor(Tensor::<4>::from_data(TensorData::new(w, [c_out, c_in, k, k]), device));
+    layer.bias = Some(Param::from_tensor(Tensor::<1>::from_data(TensorData::new(b, [c_out]), device)));
+    layer
 }
 
 /// One batch of model inputs: `B` windows of `T` steps.
@@ -129,6 +208,13 @@ impl DecisionTransformer {
         device: &Device,
     ) -> Result<Self, DtError> {
         config.validate()?;
+        if let Some(expected) = config.state_encoder.expected_obs_dim()
+            && expected != obs_dim
+        {
+            return Err(DtError::Config(format!(
+                "`state_encoder` expects observations of {expected} elements, the data has {obs_dim}"
+            )));
+        }
         let d = config.embed_dim;
         let heads = (0..n_heads_out)
             .map(|_| config.head.init(d, bins, rng, device))
@@ -139,7 +225,7 @@ impl DecisionTransformer {
                 weight: Param::from_tensor(normal([config.max_episode_len, d], INIT_STD, rng, device)),
             },
             embed_return: normal_linear(1, d, INIT_STD, rng, device),
-            embed_state: StateEncoder::new(obs_dim, &config.state_hidden, d, rng, device),
+            embed_state: StateEncoder::new(&config.state_encoder, obs_dim, d, rng, device),
             embed_action: normal_linear(action_features, d, INIT_STD, rng, device),
             embed_ln: LayerNormConfig::new(d).init(device),
             dropout: DropoutConfig::new(config.dropout).init(),
