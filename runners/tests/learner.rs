@@ -293,3 +293,24 @@ fn shipped_configs_parse_and_validate() {
     );
     assert!(format!("{:#}", bad.unwrap_err()).contains("train.steps"));
 }
+
+#[test]
+fn discrete_actions_train_and_act_in_cartpole() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut c = CollectJob::new("CartPole-v1", 10, &data);
+    c.preset = Some(frl_agents::behaviour::Preset::Medium);
+    collect(&c, no_stop(), false).unwrap();
+    let mut job = tiny_job(dir.path(), "cartpole", "{ fourier = { frequencies = 2 } }".parse().unwrap());
+    job.model.max_episode_len = 500;
+    job.train.steps = 60;
+    job.eval.episodes = 2;
+    job.eval.actors = 2;
+    let s = train(&job, &TrainOptions { resume: false, quiet: true }, no_stop()).unwrap();
+    // Two actions: chance is ln 2.
+    assert!(s.final_loss < 0.9 * std::f64::consts::LN_2, "loss {}", s.final_loss);
+    let eval = s.eval.unwrap();
+    assert_eq!(eval.returns.len(), 2);
+    assert!(eval.normalized.is_some());
+}
