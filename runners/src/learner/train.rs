@@ -501,6 +501,13 @@ pub fn train(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBool>) -> a
     }
     let train_seconds = t0.elapsed().as_secs_f64();
     let steps_done = step - start_step;
+    if n_acc > 0 {
+        // Interrupted inside a logging window: report what it saw.
+        last_loss = loss_acc / n_acc as f64;
+        if first_loss.is_nan() {
+            first_loss = last_loss;
+        }
+    }
     if interrupted && step > last_saved {
         save(&model, &opt, step)?;
     }
