@@ -50,14 +50,10 @@ pub struct CollectJob {
     pub max_failures: u64,
 }
 
-fn default_actors() -> usize {
-    2
-}
+use crate::rollout::pool::{default_actors, default_max_failures};
+
 fn default_shard_steps() -> usize {
     50_000
-}
-fn default_max_failures() -> u64 {
-    100
 }
 
 impl CollectJob {

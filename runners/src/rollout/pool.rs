@@ -48,7 +48,7 @@ pub struct PoolConfig {
     pub max_failures: u64,
 }
 
-fn default_actors() -> usize {
+pub(crate) fn default_actors() -> usize {
     2
 }
 fn default_batch_steps() -> usize {
@@ -57,7 +57,7 @@ fn default_batch_steps() -> usize {
 fn default_max_delay_ms() -> u64 {
     200
 }
-fn default_max_failures() -> u64 {
+pub(crate) fn default_max_failures() -> u64 {
     100
 }
 
