@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::{Collection, DatasetWriter, METADATA_FILE, Metadata};
 use crate::episodes::EpisodeBatch;
+use crate::rollout::pool::{default_actors, default_max_failures};
 use crate::rollout::{ActorPool, ChannelLink, EnvFactory, PoolConfig};
 
 /// A collection job (flags of `frl collect`, or a TOML file with these fields).
@@ -49,8 +50,6 @@ pub struct CollectJob {
     #[serde(default = "default_max_failures")]
     pub max_failures: u64,
 }
-
-use crate::rollout::pool::{default_actors, default_max_failures};
 
 fn default_shard_steps() -> usize {
     50_000
