@@ -11,7 +11,7 @@ pub mod space;
 pub mod vector;
 
 pub use env::{Action, Env, EnvError, Info, NativeEnv, Step, Transition};
-pub use space::Space;
+pub use space::{BoxDtype, Space};
 pub use vector::{VecEnv, VecStep};
 
 /// Ids of the native environments.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 pub enum Space {
     /// Integers `0..n`.
     Discrete(usize),
-    /// A box of f32 values with per-element bounds.
+    /// A box of values with per-element bounds, held as f32 in memory.
     Box {
         /// Lower bounds, one per element.
         low: Vec<f32>,
@@ -15,13 +15,48 @@ pub enum Space {
         high: Vec<f32>,
         /// Shape of one value.
         shape: Vec<usize>,
+        /// Element type of the values (how datasets store them); `f32` when absent.
+        #[serde(default, skip_serializing_if = "BoxDtype::is_f32")]
+        dtype: BoxDtype,
     },
+}
+
+/// The element type of a [`Space::Box`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BoxDtype {
+    /// 32-bit floats.
+    #[default]
+    F32,
+    /// Bytes 0..=255, e.g. image pixels.
+    U8,
+}
+
+impl BoxDtype {
+    /// True for `F32`.
+    pub fn is_f32(&self) -> bool {
+        *self == BoxDtype::F32
+    }
 }
 
 impl Space {
     /// A one-dimensional f32 box.
     pub fn vector(low: &[f32], high: &[f32]) -> Self {
-        Space::Box { low: low.to_vec(), high: high.to_vec(), shape: vec![low.len()] }
+        Space::Box { low: low.to_vec(), high: high.to_vec(), shape: vec![low.len()], dtype: BoxDtype::F32 }
+    }
+
+    /// A u8 box of the given shape with bounds 0..=255 (images, frame stacks).
+    pub fn image(shape: &[usize]) -> Self {
+        let n: usize = shape.iter().product();
+        Space::Box { low: vec![0.0; n], high: vec![255.0; n], shape: shape.to_vec(), dtype: BoxDtype::U8 }
+    }
+
+    /// The element type: `U8` for u8 boxes, `F32` otherwise.
+    pub fn dtype(&self) -> BoxDtype {
+        match self {
+            Space::Box { dtype, .. } => *dtype,
+            Space::Discrete(_) => BoxDtype::F32,
+        }
     }
 
     /// Number of scalar elements of one value (1 for discrete).

@@ -280,3 +280,48 @@ fn minari_arrow_datasets_import_exactly() {
         .to_string();
     assert!(e.contains("nothing") && e.contains("metadata.json"), "{e}");
 }
+
+#[test]
+fn u8_image_observations_are_stored_as_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let shape = [2usize, 4, 3];
+    let n: usize = shape.iter().product();
+    let mut b = EpisodeBatch::new(n, 1);
+    for e in 0..3usize {
+        let frame = |t: usize| (0..n).map(|i| ((i * 7 + t * 13 + e * 31) % 256) as f32).collect::<Vec<f32>>();
+        b.begin(&frame(0));
+        for t in 0..4 {
+            b.record(&frl_envs::Action::Discrete(t % 18), 1.0, &frame(t + 1), false, t == 3);
+        }
+        b.finish(frl_runners::episodes::EpisodeTag { index: e as u64, seed: 0, policy_version: 0 });
+    }
+    write(dir.path(), &b, frl_envs::Space::image(&shape), frl_envs::Space::Discrete(18), 7);
+    let shard = fs::read(dir.path().join("shard-00000.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&shard).unwrap();
+    let obs = st.tensor("observations").unwrap();
+    assert_eq!(obs.dtype(), safetensors::Dtype::U8);
+    assert_eq!(&obs.shape()[1..], &shape);
+    let back = Dataset::open(dir.path()).unwrap();
+    assert_eq!(back.metadata.observation_space, frl_envs::Space::image(&shape));
+    assert!(back.episodes == b);
+
+    // A value that is not a byte is refused, naming the problem.
+    let mut bad = EpisodeBatch::new(n, 1);
+    bad.begin(&vec![0.5; n]);
+    bad.record(&frl_envs::Action::Discrete(0), 0.0, &vec![1.0; n], true, false);
+    bad.finish(frl_runners::episodes::EpisodeTag { index: 0, seed: 0, policy_version: 0 });
+    let other = tempfile::tempdir().unwrap();
+    let collection = Collection { policy: "test".into(), seed: 0, first_episode: 0, episodes: 0, requested: 1 };
+    let mut w = DatasetWriter::open(
+        other.path(),
+        "Frames-v0",
+        &frl_envs::Space::image(&shape),
+        &frl_envs::Space::Discrete(18),
+        collection,
+        1,
+        false,
+    )
+    .unwrap();
+    let err = w.write(&bad.episode(0)).and_then(|_| w.flush()).unwrap_err().to_string();
+    assert!(err.contains("u8"), "{err}");
+}

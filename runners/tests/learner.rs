@@ -33,10 +33,7 @@ fn no_stop() -> Arc<AtomicBool> {
 }
 
 fn pendulum_spaces() -> (Space, Space) {
-    (
-        Space::Box { low: vec![-1.0, -1.0, -8.0], high: vec![1.0, 1.0, 8.0], shape: vec![3] },
-        Space::Box { low: vec![-2.0], high: vec![2.0], shape: vec![1] },
-    )
+    (Space::vector(&[-1.0, -1.0, -8.0], &[1.0, 1.0, 8.0]), Space::vector(&[-2.0], &[2.0]))
 }
 
 /// Two six-step episodes whose actions are a fixed function of the episode and the step.

@@ -177,7 +177,7 @@ mod tests {
 
     #[test]
     fn continuous_round_trip_lands_in_the_same_bin() {
-        let space = Space::Box { low: vec![-2.0], high: vec![2.0], shape: vec![1] };
+        let space = Space::vector(&[-2.0], &[2.0]);
         let c = ActionCoding::new(&space, 64, 0.0, None).unwrap();
         let mut t = Vec::new();
         c.push_targets(&[0.7], &mut t).unwrap();
@@ -191,7 +191,7 @@ mod tests {
 
     #[test]
     fn margin_keeps_the_bounds_apart_and_decoding_inside_them() {
-        let space = Space::Box { low: vec![-2.0], high: vec![2.0], shape: vec![1] };
+        let space = Space::vector(&[-2.0], &[2.0]);
         let c = ActionCoding::new(&space, 12, 0.25, None).unwrap();
         let (mut lo, mut hi) = (Vec::new(), Vec::new());
         c.push_targets(&[-2.0], &mut lo).unwrap();

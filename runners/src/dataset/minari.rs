@@ -112,7 +112,11 @@ fn parse_space(v: &Value) -> Result<Space, String> {
             if low.len() != n || high.len() != n {
                 return Err(format!("Box bounds have {} / {} values for shape {shape:?}", low.len(), high.len()));
             }
-            Ok(Space::Box { low, high, shape })
+            let dtype = match v.get("dtype").and_then(Value::as_str) {
+                Some("uint8") => frl_envs::BoxDtype::U8,
+                _ => frl_envs::BoxDtype::F32,
+            };
+            Ok(Space::Box { low, high, shape, dtype })
         }
         other => Err(format!("space type {other:?} is not supported (only Box and Discrete)")),
     }

@@ -3,6 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use frl_envs::BoxDtype;
 use frl_envs::Space;
 use safetensors::{Dtype, SafeTensors};
 
@@ -90,7 +91,10 @@ fn read_shard(path: &Path, info: &ShardInfo, meta: &Metadata) -> Result<EpisodeB
         |b: Vec<u8>| -> Vec<f32> { b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect() };
     let i64s =
         |b: Vec<u8>| -> Vec<i64> { b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect() };
-    let observations = f32s(get("observations", Dtype::F32, (t + e) * obs_dim)?);
+    let observations = match meta.observation_space.dtype() {
+        BoxDtype::F32 => f32s(get("observations", Dtype::F32, (t + e) * obs_dim)?),
+        BoxDtype::U8 => get("observations", Dtype::U8, (t + e) * obs_dim)?.into_iter().map(f32::from).collect(),
+    };
     let actions = match meta.action_space {
         Space::Discrete(_) => i64s(get("actions", Dtype::I64, t)?).into_iter().map(|a| a as f32).collect(),
         Space::Box { .. } => f32s(get("actions", Dtype::F32, t * act_dim)?),

@@ -3,6 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use frl_envs::BoxDtype;
 use frl_envs::Space;
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
@@ -180,12 +181,24 @@ pub(crate) fn encode_shard(batch: &EpisodeBatch, obs_space: &Space, act_space: &
         Space::Discrete(_) => vec![1],
     };
     let mut tensors: Vec<(&str, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
-    tensors.push((
-        "observations",
-        Dtype::F32,
-        [vec![t + e], obs_shape].concat(),
-        le_bytes(&batch.observations, f32::to_le_bytes),
-    ));
+    let (obs_dtype, obs_bytes) = match obs_space.dtype() {
+        BoxDtype::F32 => (Dtype::F32, le_bytes(&batch.observations, f32::to_le_bytes)),
+        BoxDtype::U8 => {
+            let bytes = batch
+                .observations
+                .iter()
+                .map(|&v| {
+                    if (0.0..=255.0).contains(&v) && v.fract() == 0.0 {
+                        Ok(v as u8)
+                    } else {
+                        Err(format!("observation value {v} does not fit the u8 observation space"))
+                    }
+                })
+                .collect::<Result<Vec<u8>, String>>()?;
+            (Dtype::U8, bytes)
+        }
+    };
+    tensors.push(("observations", obs_dtype, [vec![t + e], obs_shape].concat(), obs_bytes));
     match act_space {
         Space::Discrete(_) => {
             let a: Vec<i64> = batch.actions.iter().map(|&a| a as i64).collect();
