@@ -202,7 +202,8 @@ fn kill_9_during_training_keeps_whole_checkpoints_and_resume_finishes() {
     child.kill().unwrap(); // SIGKILL, possibly in the middle of writing a checkpoint
     child.wait().unwrap();
     let kept = frl_runners::learner::checkpoint::list(&ckpts);
-    assert!(!kept.is_empty() && kept.len() <= 2, "{kept:?}");
+    // Two are kept; a kill between a save and the pruning that follows it leaves a third, also whole.
+    assert!(!kept.is_empty() && kept.len() <= 3, "{kept:?}");
     for (_, path) in &kept {
         frl_runners::learner::checkpoint::load(path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
     }
