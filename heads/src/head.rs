@@ -90,10 +90,7 @@ pub trait Head {
 
     /// One bin per row sampled from `softmax(logits / temperature)` with the caller's RNG.
     fn sample(&self, features: Tensor<2>, temperature: f32, rng: &mut dyn RngCore) -> Vec<usize> {
-        let m = self.bins();
-        let probs = tempered_pmf(self.logits(features), temperature);
-        let probs = to_host(probs);
-        probs.chunks(m).map(|row| sample_row(row, rng.random::<f32>())).collect()
+        sample_logits(self.logits(features), temperature, rng)
     }
 
     /// One bin per row sampled from `softmax(logits / temperature)` with the backend's RNG.
@@ -110,6 +107,18 @@ pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
 /// Mean negative log-likelihood of log-probabilities `[batch, m]` at bin indices `[batch]`.
 pub fn nll(log_pmf: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
     log_pmf.gather(1, targets.unsqueeze_dim::<2>(1)).mean().neg()
+}
+
+/// One bin per row of `logits` `[batch, m]` sampled from `softmax(logits / temperature)` with the caller's RNG.
+pub fn sample_logits(logits: Tensor<2>, temperature: f32, rng: &mut dyn RngCore) -> Vec<usize> {
+    let m = logits.dims()[1];
+    let probs = to_host(tempered_pmf(logits, temperature));
+    probs.chunks(m).map(|row| sample_row(row, rng.random::<f32>())).collect()
+}
+
+/// Index of the largest value (the first one on ties).
+pub fn argmax(row: &[f32]) -> usize {
+    row.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| if x > bv { (i, x) } else { (bi, bv) }).0
 }
 
 fn tempered_pmf(logits: Tensor<2>, temperature: f32) -> Tensor<2> {

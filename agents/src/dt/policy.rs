@@ -3,10 +3,12 @@
 use std::sync::Arc;
 
 use burn::module::Module as _;
+use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use frl_envs::Action;
 use frl_heads::Head;
-use frl_heads::head::to_host;
+use frl_heads::bin_centres;
+use frl_heads::head::{argmax, sample_logits, to_host};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -85,7 +87,7 @@ impl PolicyFactory for DtPolicyFactory {
             norm: self.norm.clone(),
             settings: self.settings.clone(),
             obs_dim: self.obs_dim,
-            scratch: Scratch::default(),
+            device: self.model.devices()[0].clone(),
         })
     }
 
@@ -97,14 +99,6 @@ impl PolicyFactory for DtPolicyFactory {
     }
 }
 
-#[derive(Default)]
-struct Scratch {
-    returns: Vec<f32>,
-    states: Vec<f32>,
-    actions: Vec<f32>,
-    timesteps: Vec<i64>,
-}
-
 /// A Decision Transformer acting on the last `K` steps of the episode, conditioned on the target return minus the
 /// reward collected so far.
 pub struct DtPolicy {
@@ -113,7 +107,7 @@ pub struct DtPolicy {
     norm: Arc<Normalizer>,
     settings: EvalSettings,
     obs_dim: usize,
-    scratch: Scratch,
+    device: Device,
 }
 
 impl DtPolicy {
@@ -124,14 +118,13 @@ impl DtPolicy {
         let mut bins = Vec::with_capacity(self.model.heads.len());
         let mut means = Vec::with_capacity(self.model.heads.len());
         for head in &self.model.heads {
-            let pmf = to_host(head.pmf(features.clone()));
+            // One forward per head: the PMF and the sample both come from these logits.
+            let logits = head.logits(features.clone());
+            let pmf = to_host(softmax(logits.clone(), 1));
             match self.settings.decode {
-                Decode::Sample => bins.push(head.sample(features.clone(), self.settings.temperature, rng)[0]),
+                Decode::Sample => bins.push(sample_logits(logits, self.settings.temperature, rng)[0]),
                 Decode::Mode => bins.push(argmax(&pmf)),
-                Decode::Mean => {
-                    let m = pmf.len();
-                    means.push(pmf.iter().enumerate().map(|(i, p)| p * (-1.0 + (2 * i + 1) as f32 / m as f32)).sum())
-                }
+                Decode::Mean => means.push(pmf.iter().zip(bin_centres(pmf.len())).map(|(p, b)| p * b).sum()),
             }
             pmfs.push(pmf);
         }
@@ -148,33 +141,33 @@ impl DtPolicy {
         let t_now = history.len();
         let start = (t_now + 1).saturating_sub(k);
         let t = t_now + 1 - start;
-        let s = &mut self.scratch;
-        s.returns.clear();
-        s.states.clear();
-        s.actions.clear();
-        s.timesteps.clear();
+        let f = self.coding.feature_dim();
+        let mut returns = Vec::with_capacity(t);
+        let mut states = Vec::with_capacity(t * self.obs_dim);
+        let mut actions = Vec::with_capacity(t * f);
+        let mut timesteps = Vec::with_capacity(t);
         let mut collected: f32 = history.rewards[..start].iter().sum();
         let last_time = self.model.max_episode_len() as i64 - 1;
         for i in start..=t_now {
-            s.returns.push((self.settings.target_return - collected) / self.norm.return_scale);
+            returns.push((self.settings.target_return - collected) / self.norm.return_scale);
             if i < t_now {
                 collected += history.rewards[i];
             }
-            self.norm.push_obs(&history.observations[i * self.obs_dim..(i + 1) * self.obs_dim], &mut s.states);
+            self.norm.push_obs(&history.observations[i * self.obs_dim..(i + 1) * self.obs_dim], &mut states);
             if i < t_now {
                 let a = history.act_dim;
-                self.coding.push_features(&history.actions[i * a..(i + 1) * a], &mut s.actions);
+                self.coding.push_features(&history.actions[i * a..(i + 1) * a], &mut actions);
             } else {
-                s.actions.extend(std::iter::repeat_n(0.0, self.coding.feature_dim()));
+                actions.extend(std::iter::repeat_n(0.0, f));
             }
-            s.timesteps.push((i as i64).min(last_time));
+            timesteps.push((i as i64).min(last_time));
         }
-        let device: Device = self.model.devices()[0].clone();
+        let device = &self.device;
         let input = DtInput {
-            returns: Tensor::from_data(TensorData::new(s.returns.clone(), [1, t, 1]), &device),
-            states: Tensor::from_data(TensorData::new(s.states.clone(), [1, t, self.obs_dim]), &device),
-            actions: Tensor::from_data(TensorData::new(s.actions.clone(), [1, t, self.coding.feature_dim()]), &device),
-            timesteps: Tensor::<2, Int>::from_data(TensorData::new(s.timesteps.clone(), [1, t]), &device),
+            returns: Tensor::from_data(TensorData::new(returns, [1, t, 1]), device),
+            states: Tensor::from_data(TensorData::new(states, [1, t, self.obs_dim]), device),
+            actions: Tensor::from_data(TensorData::new(actions, [1, t, f]), device),
+            timesteps: Tensor::<2, Int>::from_data(TensorData::new(timesteps, [1, t]), device),
         };
         let d = self.model.features(input);
         let [_, _, dim] = d.dims();
@@ -186,8 +179,4 @@ impl Policy for DtPolicy {
     fn act(&mut self, history: &History<'_>, rng: &mut dyn RngCore) -> Action {
         self.pmfs_and_action(history, rng).1
     }
-}
-
-fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| if x > bv { (i, x) } else { (bi, bv) }).0
 }

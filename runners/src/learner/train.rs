@@ -17,7 +17,7 @@ use frl_agents::dt::{
 };
 use frl_heads::Head;
 use frl_heads::binning::Permutation;
-use frl_heads::head::to_host;
+use frl_heads::head::{argmax, to_host};
 use frl_heads::metrics::smoothness_rows;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -657,8 +657,4 @@ fn log_eval(tb: &mut SummaryWriter, step: u64, r: &EvalReport) -> anyhow::Result
     tb.histogram("eval/returns", step, &returns, 20)?;
     tb.flush()?;
     Ok(())
-}
-
-fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| if x > bv { (i, x) } else { (bi, bv) }).0
 }
