@@ -14,7 +14,7 @@ fn returns(id: &str, spec: &BehaviourSpec, episodes: u64) -> Vec<f64> {
     (0..episodes)
         .map(|seed| {
             let mut rng = StdRng::seed_from_u64(1000 + seed);
-            let (obs, _) = env.reset(Some(seed));
+            let (obs, _) = env.reset(Some(seed)).unwrap();
             let (mut observations, mut actions, mut rewards) = (obs, Vec::new(), Vec::new());
             policy.reset(&mut rng);
             let mut total = 0.0;

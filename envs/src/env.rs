@@ -73,6 +73,52 @@ pub enum EnvError {
         /// The id of the one that differs.
         env: &'static str,
     },
+    /// An id needs the embedded Python interpreter, which this build lacks.
+    #[error("`{id}` is a Gymnasium env: build frl with the `python` feature (cargo build --release --features python)")]
+    PythonDisabled {
+        /// The id asked for.
+        id: String,
+    },
+    /// A Python package the adapter needs is not installed.
+    #[error("{env}: Python package `{package}` is not installed for {python}; install with: {hint}")]
+    PythonPackageMissing {
+        /// The environment id.
+        env: String,
+        /// The missing package.
+        package: String,
+        /// The interpreter that looked for it (`sys.executable`).
+        python: String,
+        /// How to install it.
+        hint: String,
+    },
+    /// A call into Python raised an exception.
+    #[error("{env}: {call} failed: {message}")]
+    Python {
+        /// The environment id.
+        env: String,
+        /// The call that failed.
+        call: String,
+        /// The Python exception and traceback.
+        message: String,
+    },
+    /// A space the Rust side cannot represent.
+    #[error("{env}: unsupported {which}: {space} (only Discrete and Box spaces are supported)")]
+    UnsupportedSpace {
+        /// The environment id.
+        env: String,
+        /// Which space (observation or action).
+        which: String,
+        /// The space as Python prints it.
+        space: String,
+    },
+    /// Native environments take no keyword arguments.
+    #[error("{id}: native envs take no keyword arguments (got {kwargs})")]
+    NativeKwargs {
+        /// The environment id.
+        id: String,
+        /// The arguments given.
+        kwargs: String,
+    },
     /// `step` was called before `reset`.
     #[error("{0}: step called before reset")]
     NotReset(&'static str),
@@ -91,7 +137,7 @@ pub enum EnvError {
 /// A Gymnasium-style environment.
 pub trait Env: Send {
     /// Starts a new episode; `seed` reseeds the environment's RNG (same seed → same episode).
-    fn reset(&mut self, seed: Option<u64>) -> (Vec<f32>, Info);
+    fn reset(&mut self, seed: Option<u64>) -> Result<(Vec<f32>, Info), EnvError>;
     /// Advances one step.
     fn step(&mut self, action: &Action) -> Result<Step, EnvError>;
     /// Advances one step, appending the next observation to `obs` (no allocation; `info` is not produced).

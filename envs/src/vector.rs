@@ -62,9 +62,11 @@ impl VecEnv {
     }
 
     /// Resets every sub-environment; sub-environment `i` gets seed `seed + i` when a seed is given.
-    pub fn reset(&mut self, seed: Option<u64>) -> Vec<Vec<f32>> {
+    pub fn reset(&mut self, seed: Option<u64>) -> Result<Vec<Vec<f32>>, EnvError> {
         self.needs_reset.iter_mut().for_each(|r| *r = false);
-        self.envs.iter_mut().enumerate().map(|(i, e)| e.reset(seed.map(|s| s + i as u64)).0).collect()
+        crate::attached(|| {
+            self.envs.iter_mut().enumerate().map(|(i, e)| Ok(e.reset(seed.map(|s| s + i as u64))?.0)).collect()
+        })
     }
 
     /// Steps every sub-environment with its action.
@@ -76,6 +78,10 @@ impl VecEnv {
                 reason: format!("expected one per sub-environment ({})", self.envs.len()),
             });
         }
+        crate::attached(|| self.step_all(actions))
+    }
+
+    fn step_all(&mut self, actions: &[Action]) -> Result<VecStep, EnvError> {
         let n = self.envs.len();
         let mut out = VecStep {
             obs: Vec::with_capacity(n),
@@ -86,7 +92,7 @@ impl VecEnv {
         };
         for ((env, action), needs_reset) in self.envs.iter_mut().zip(actions).zip(self.needs_reset.iter_mut()) {
             if *needs_reset {
-                let (obs, info) = env.reset(None);
+                let (obs, info) = env.reset(None)?;
                 *needs_reset = false;
                 out.obs.push(obs);
                 out.rewards.push(0.0);
@@ -115,9 +121,9 @@ mod tests {
     #[test]
     fn next_step_autoreset_follows_an_episode_end() {
         let mut v = VecEnv::new(vec![Box::new(CartPole::new()), Box::new(CartPole::new())]).unwrap();
-        let first = v.reset(Some(10));
+        let first = v.reset(Some(10)).unwrap();
         let mut single = CartPole::new();
-        assert_eq!(first[1], single.reset(Some(11)).0);
+        assert_eq!(first[1], single.reset(Some(11)).unwrap().0);
         // always push right: the pole falls within a few dozen steps
         let push = [Action::Discrete(1), Action::Discrete(1)];
         let mut steps = 0;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use frl_envs::{Action, NATIVE_IDS, Space, make};
+use frl_envs::{Action, NATIVE_IDS, Space, make, make_native};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -45,7 +45,7 @@ fn every_native_env_matches_gymnasium_step_for_step() {
         let rows = fixtures.envs.get(id).unwrap_or_else(|| panic!("no fixtures for {id}"));
         assert!(rows.len() >= 1000, "{id}: only {} transitions", rows.len());
         assert!(rows.iter().any(|r| r.truncated), "{id}: fixtures hold no truncation");
-        let mut env = make(id).unwrap();
+        let mut env = make_native(id).unwrap();
         for (i, r) in rows.iter().enumerate() {
             env.set_state(&r.state, r.elapsed).unwrap();
             let action = match &r.action {
@@ -86,10 +86,10 @@ fn reset_distributions_match_gymnasium() {
     ];
     let n = 4000;
     for (id, bounds) in cases {
-        let mut env = make(id).unwrap();
+        let mut env = make_native(id).unwrap();
         let states: Vec<Vec<f64>> = (0..n)
             .map(|s| {
-                env.reset(Some(s));
+                env.reset(Some(s)).unwrap();
                 env.state()
             })
             .collect();
@@ -108,18 +108,18 @@ fn reset_distributions_match_gymnasium() {
 #[test]
 fn same_seed_same_episode_and_bad_input_is_an_error() {
     for id in NATIVE_IDS {
-        let mut a = make(id).unwrap();
-        let mut b = make(id).unwrap();
+        let mut a = make_native(id).unwrap();
+        let mut b = make_native(id).unwrap();
         let action = match a.action_space() {
             Space::Discrete(_) => Action::Discrete(1),
             Space::Box { .. } => Action::Continuous(vec![0.5]),
         };
         assert!(b.step(&action).is_err(), "{id}: step before reset must fail");
-        assert_eq!(a.reset(Some(3)).0, b.reset(Some(3)).0);
+        assert_eq!(a.reset(Some(3)).unwrap().0, b.reset(Some(3)).unwrap().0);
         for _ in 0..50 {
             assert_eq!(a.step(&action).unwrap(), b.step(&action).unwrap());
         }
-        assert_ne!(a.reset(Some(4)).0, b.reset(Some(5)).0, "{id}: different seeds, same start");
+        assert_ne!(a.reset(Some(4)).unwrap().0, b.reset(Some(5)).unwrap().0, "{id}: different seeds, same start");
         let bad = match a.action_space() {
             Space::Discrete(n) => vec![Action::Discrete(n), Action::Continuous(vec![0.0])],
             Space::Box { .. } => {
@@ -134,4 +134,21 @@ fn same_seed_same_episode_and_bad_input_is_an_error() {
     }
     let err = make("CartPole-v9").err().unwrap().to_string();
     assert!(err.contains("CartPole-v9") && err.contains("CartPole-v1"), "{err}");
+}
+
+#[cfg(not(feature = "python"))]
+#[test]
+fn gymnasium_ids_need_the_python_build() {
+    let err = make("gym:CartPole-v1").err().unwrap().to_string();
+    assert!(err.contains("gym:CartPole-v1") && err.contains("--features python"), "{err}");
+    let err = make("atari:Pong").err().unwrap().to_string();
+    assert!(err.contains("atari:Pong") && err.contains("python"), "{err}");
+}
+
+#[test]
+fn native_envs_refuse_kwargs() {
+    let mut kwargs = frl_envs::Kwargs::new();
+    kwargs.insert("g".into(), 9.81.into());
+    let err = frl_envs::make_with("Pendulum-v1", &kwargs).err().unwrap().to_string();
+    assert!(err.contains("Pendulum-v1") && err.contains("\"g\""), "{err}");
 }

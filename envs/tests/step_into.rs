@@ -6,7 +6,7 @@ use frl_envs::{Action, Space};
 fn step_into_matches_step() {
     for id in frl_envs::NATIVE_IDS {
         let (mut a, mut b) = (frl_envs::make(id).unwrap(), frl_envs::make(id).unwrap());
-        assert_eq!(a.reset(Some(9)).0, b.reset(Some(9)).0);
+        assert_eq!(a.reset(Some(9)).unwrap().0, b.reset(Some(9)).unwrap().0);
         let mut obs = Vec::new();
         for i in 0..2000usize {
             let action = match a.action_space() {
@@ -22,7 +22,7 @@ fn step_into_matches_step() {
                 "{id} step {i}"
             );
             if s.terminated || s.truncated {
-                assert_eq!(a.reset(Some(i as u64)).0, b.reset(Some(i as u64)).0);
+                assert_eq!(a.reset(Some(i as u64)).unwrap().0, b.reset(Some(i as u64)).unwrap().0);
             }
         }
         let bad = match a.action_space() {

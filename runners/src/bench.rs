@@ -122,14 +122,14 @@ pub fn bench_envs(steps: usize, mut report: impl FnMut(&Timing)) -> anyhow::Resu
             Space::Discrete(n) => (0..n).map(Action::Discrete).collect(),
             Space::Box { .. } => [-1.0f32, 0.3, 1.0].iter().map(|&a| Action::Continuous(vec![a])).collect(),
         };
-        env.reset(Some(0));
+        env.reset(Some(0))?;
         let t0 = Instant::now();
         let mut checksum = 0.0;
         for i in 0..steps {
             let step = env.step(&actions[(i / 3) % actions.len()])?;
             checksum += step.reward;
             if step.terminated || step.truncated {
-                env.reset(None);
+                env.reset(None)?;
             }
         }
         let secs = t0.elapsed().as_secs_f64();
@@ -184,7 +184,7 @@ fn plain_loop(env_id: &str, steps: u64, into: bool) -> anyhow::Result<f64> {
     let mut env = frl_envs::make(env_id)?;
     let space = env.action_space();
     let mut rng = crate::rollout::EpisodeRng::seed_from_u64(0);
-    env.reset(Some(0));
+    env.reset(Some(0))?;
     let t0 = Instant::now();
     let mut checksum = 0.0;
     let mut obs = Vec::with_capacity(16);
@@ -200,7 +200,7 @@ fn plain_loop(env_id: &str, steps: u64, into: bool) -> anyhow::Result<f64> {
         };
         checksum += reward;
         if done {
-            env.reset(None);
+            env.reset(None)?;
         }
     }
     std::hint::black_box(checksum);
@@ -220,7 +220,7 @@ fn pool_rate(env_id: &str, steps: u64, actors: usize) -> anyhow::Result<f64> {
     let factory = BehaviourSpec::Random.factory(env_id, &env.action_space())?;
     let (link, rx) = ChannelLink::new(4 * actors, factory);
     let id = env_id.to_string();
-    let make: EnvFactory = Arc::new(move || frl_envs::make(&id).map(|e| e as Box<dyn frl_envs::Env>));
+    let make: EnvFactory = Arc::new(move || frl_envs::make(&id));
     let stop = Arc::new(AtomicBool::new(false));
     let config = PoolConfig { actors, episodes: None, ..PoolConfig::default() };
     let t0 = Instant::now();

@@ -9,7 +9,6 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use frl_agents::BehaviourSpec;
 use frl_agents::behaviour::Preset;
-use frl_envs::Env;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
@@ -181,7 +180,7 @@ pub fn collect(job: &CollectJob, stop: Arc<AtomicBool>, progress: bool) -> anyho
     };
     let (link, rx) = ChannelLink::new(2 * job.actors.max(1), factory);
     let id = job.env.clone();
-    let make_env: EnvFactory = Arc::new(move || frl_envs::make(&id).map(|e| e as Box<dyn Env>));
+    let make_env: EnvFactory = Arc::new(move || frl_envs::make(&id));
     let pool = ActorPool::spawn(config, make_env, link, stop.clone());
 
     // Episodes are written in index order, so the dataset does not depend on thread timing.

@@ -19,7 +19,7 @@ fn random_factory() -> Arc<dyn frl_agents::PolicyFactory> {
 }
 
 fn native() -> EnvFactory {
-    Arc::new(|| frl_envs::make(ID).map(|e| e as Box<dyn Env>))
+    Arc::new(|| frl_envs::make(ID))
 }
 
 /// Episode `index` played on one thread without the pool: (length, return).
@@ -28,7 +28,7 @@ fn sequential(seed: u64, index: u64) -> (usize, f32) {
     let mut policy = random_factory().make();
     let (env_seed, policy_seed) = episode_seeds(seed, index);
     let mut rng = EpisodeRng::seed_from_u64(policy_seed);
-    let (obs, _) = env.reset(Some(env_seed));
+    let (obs, _) = env.reset(Some(env_seed)).unwrap();
     let mut b = EpisodeBatch::new(4, 1);
     b.begin(&obs);
     policy.reset(&mut rng);
@@ -90,7 +90,7 @@ struct Faulty {
 }
 
 impl Env for Faulty {
-    fn reset(&mut self, seed: Option<u64>) -> (Vec<f32>, Info) {
+    fn reset(&mut self, seed: Option<u64>) -> Result<(Vec<f32>, Info), EnvError> {
         self.inner.reset(seed)
     }
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {

@@ -91,11 +91,11 @@ fn wrap(mut x: f64) -> f64 {
 }
 
 impl Env for Acrobot {
-    fn reset(&mut self, seed: Option<u64>) -> (Vec<f32>, Info) {
+    fn reset(&mut self, seed: Option<u64>) -> Result<(Vec<f32>, Info), EnvError> {
         let rng = self.episode.reset(seed);
         // Gymnasium draws the initial state as float32.
         self.state = std::array::from_fn(|_| rng.random_range(-0.1f32..0.1) as f64);
-        (self.obs(), no_info())
+        Ok((self.obs(), no_info()))
     }
 
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {

@@ -50,13 +50,13 @@ impl Default for CartPole {
 }
 
 impl Env for CartPole {
-    fn reset(&mut self, seed: Option<u64>) -> (Vec<f32>, Info) {
+    fn reset(&mut self, seed: Option<u64>) -> Result<(Vec<f32>, Info), EnvError> {
         let rng = self.episode.reset(seed);
         for s in &mut self.state {
             *s = rng.random_range(-0.05..0.05);
         }
         self.steps_beyond_terminated = None;
-        (self.obs(), no_info())
+        Ok((self.obs(), no_info()))
     }
 
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
@@ -90,7 +90,7 @@ impl Env for CartPole {
     }
 
     fn observation_space(&self) -> Space {
-        let high = [X_THRESHOLD as f32 * 2.0, f32::MAX, THETA_THRESHOLD as f32 * 2.0, f32::MAX];
+        let high = [X_THRESHOLD as f32 * 2.0, f32::INFINITY, THETA_THRESHOLD as f32 * 2.0, f32::INFINITY];
         let low: Vec<f32> = high.iter().map(|h| -h).collect();
         Space::vector(&low, &high)
     }

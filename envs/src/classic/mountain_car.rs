@@ -45,10 +45,10 @@ impl Default for MountainCar {
 }
 
 impl Env for MountainCar {
-    fn reset(&mut self, seed: Option<u64>) -> (Vec<f32>, Info) {
+    fn reset(&mut self, seed: Option<u64>) -> Result<(Vec<f32>, Info), EnvError> {
         let rng = self.episode.reset(seed);
         self.state = [rng.random_range(-0.6..-0.4), 0.0];
-        (self.state.iter().map(|&v| v as f32).collect(), no_info())
+        Ok((self.state.iter().map(|&v| v as f32).collect(), no_info()))
     }
 
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
@@ -105,10 +105,10 @@ impl Default for MountainCarContinuous {
 }
 
 impl Env for MountainCarContinuous {
-    fn reset(&mut self, seed: Option<u64>) -> (Vec<f32>, Info) {
+    fn reset(&mut self, seed: Option<u64>) -> Result<(Vec<f32>, Info), EnvError> {
         let rng = self.episode.reset(seed);
         self.state = [rng.random_range(-0.6..-0.4), 0.0];
-        (self.state.iter().map(|&v| v as f32).collect(), no_info())
+        Ok((self.state.iter().map(|&v| v as f32).collect(), no_info()))
     }
 
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {

@@ -52,10 +52,10 @@ fn angle_normalize(x: f64) -> f64 {
 }
 
 impl Env for Pendulum {
-    fn reset(&mut self, seed: Option<u64>) -> (Vec<f32>, Info) {
+    fn reset(&mut self, seed: Option<u64>) -> Result<(Vec<f32>, Info), EnvError> {
         let rng = self.episode.reset(seed);
         self.state = [rng.random_range(-PI..PI), rng.random_range(-1.0..1.0)];
-        (self.obs(), no_info())
+        Ok((self.obs(), no_info()))
     }
 
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use frl_agents::PolicyFactory;
-use frl_envs::Env;
 use serde::{Deserialize, Serialize};
 
 use crate::rollout::{ActorPool, ChannelLink, EnvFactory, PoolConfig};
@@ -69,7 +68,7 @@ pub fn evaluate(
         PoolConfig { actors: actors.max(1), seed, episodes: Some(episodes), batch_steps: 1, ..PoolConfig::default() };
     let (link, rx) = ChannelLink::new(2 * actors.max(1), factory);
     let id = env.to_string();
-    let make_env: EnvFactory = Arc::new(move || frl_envs::make(&id).map(|e| e as Box<dyn Env>));
+    let make_env: EnvFactory = Arc::new(move || frl_envs::make(&id));
     let pool = ActorPool::spawn(config, make_env, link, stop);
     let mut done: BTreeMap<u64, (f64, usize)> = BTreeMap::new();
     for batch in rx.iter() {

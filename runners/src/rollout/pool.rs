@@ -253,40 +253,43 @@ fn actor(shared: &Shared, make_env: &EnvFactory, link: &dyn ActorLink) -> (u64, 
         }
     };
     while let Some(index) = shared.claim() {
-        let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<bool, String> {
-            if env.is_none() {
-                let e = make_env().map_err(|e| format!("creating the env: {e}"))?;
-                let (o, a) = (e.observation_space().flat_dim(), e.action_space().flat_dim());
-                if batch.is_empty() && (batch.obs_dim, batch.act_dim) != (o, a) {
-                    batch = EpisodeBatch::with_capacity(o, a, config.batch_steps + 512, 64);
+        // Attached to the Python interpreter (when one runs) for the whole episode, not per step.
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            frl_envs::attached(|| -> Result<bool, String> {
+                if env.is_none() {
+                    let e = make_env().map_err(|e| format!("creating the env: {e}"))?;
+                    let (o, a) = (e.observation_space().flat_dim(), e.action_space().flat_dim());
+                    if batch.is_empty() && (batch.obs_dim, batch.act_dim) != (o, a) {
+                        batch = EpisodeBatch::with_capacity(o, a, config.batch_steps + 512, 64);
+                    }
+                    env = Some(e);
                 }
-                env = Some(e);
-            }
-            let have = policy.as_ref().map_or(u64::MAX, |p| p.0);
-            if let Some(PolicySnapshot { version, factory }) = link.newer_policy(have) {
-                policy = Some((version, factory.make()));
-            }
-            let (env, (version, policy)) = (env.as_mut().expect("made above"), policy.as_mut().expect("set above"));
-            let (env_seed, policy_seed) = episode_seeds(config.seed, index);
-            let mut rng = EpisodeRng::seed_from_u64(policy_seed);
-            let (obs, _) = env.reset(Some(env_seed));
-            batch.begin(&obs);
-            policy.reset(&mut rng);
-            for t in 0u64.. {
-                // Checked every 64 steps: the flag's cache line is shared with other threads.
-                if t % 64 == 0 && shared.stop.load(Ordering::Relaxed) {
-                    batch.abort();
-                    return Ok(false);
+                let have = policy.as_ref().map_or(u64::MAX, |p| p.0);
+                if let Some(PolicySnapshot { version, factory }) = link.newer_policy(have) {
+                    policy = Some((version, factory.make()));
                 }
-                let action = policy.act(&batch.in_flight().expect("begun above"), &mut rng);
-                let step = env.step_into(&action, &mut batch.observations).map_err(|e| format!("env step: {e}"))?;
-                batch.record_outcome(&action, step);
-                if step.terminated || step.truncated {
-                    batch.finish(EpisodeTag { index, seed: env_seed, policy_version: *version });
-                    return Ok(true);
+                let (env, (version, policy)) = (env.as_mut().expect("made above"), policy.as_mut().expect("set above"));
+                let (env_seed, policy_seed) = episode_seeds(config.seed, index);
+                let mut rng = EpisodeRng::seed_from_u64(policy_seed);
+                let (obs, _) = env.reset(Some(env_seed)).map_err(|e| format!("env reset: {e}"))?;
+                batch.begin(&obs);
+                policy.reset(&mut rng);
+                for t in 0u64.. {
+                    // Checked every 64 steps: the flag's cache line is shared with other threads.
+                    if t % 64 == 0 && shared.stop.load(Ordering::Relaxed) {
+                        batch.abort();
+                        return Ok(false);
+                    }
+                    let action = policy.act(&batch.in_flight().expect("begun above"), &mut rng);
+                    let step = env.step_into(&action, &mut batch.observations).map_err(|e| format!("env step: {e}"))?;
+                    batch.record_outcome(&action, step);
+                    if step.terminated || step.truncated {
+                        batch.finish(EpisodeTag { index, seed: env_seed, policy_version: *version });
+                        return Ok(true);
+                    }
                 }
-            }
-            unreachable!("the step loop only ends by returning")
+                unreachable!("the step loop only ends by returning")
+            })
         }));
         let failure = match outcome {
             Ok(Ok(true)) => None,
