@@ -1,8 +1,9 @@
 """Reads datasets written by `frl collect` with numpy + safetensors, the way Python users will, and checks them.
 
-Usage: check_datasets.py FRL_BINARY
+Usage: check_datasets.py FRL_BINARY [--gym]
 
-For each native env it collects a small dataset with the given binary, then, from Python alone:
+For each native env (with --gym: for native envs' dynamics run by Gymnasium itself through the `gym:` adapter of a
+binary built with `--features python`) it collects a small dataset with the given binary, then, from Python alone:
   * loads every shard with safetensors.numpy and checks dtypes, shapes and episode offsets;
   * recomputes episodes, steps and return statistics and compares them with `frl dataset info --json`;
   * replays every recorded transition in Gymnasium from the recorded observation (per step, with the elapsed-step
@@ -28,6 +29,11 @@ JOBS = [
     ("MountainCarContinuous-v0", ["--preset", "mixed", "--episodes", "4"]),
 ]
 
+GYM_JOBS = [
+    ("gym:CartPole-v1", ["--policy", "expert:0.3", "--episodes", "6"]),
+    ("gym:Pendulum-v1", ["--preset", "medium", "--episodes", "3"]),
+]
+
 
 def state_from_obs(env_id, obs):
     """The physical state Gymnasium keeps, recovered from an observation."""
@@ -46,9 +52,10 @@ def set_elapsed(env, n):
     e._elapsed_steps = n
 
 
-def check(frl, root, env_id, args):
-    out = root / env_id
-    subprocess.run([frl, "collect", "--quiet", "--env", env_id, "--seed", "3", "--actors", "2",
+def check(frl, root, frl_id, args):
+    out = root / frl_id.replace(":", "-")
+    env_id = frl_id.removeprefix("gym:")
+    subprocess.run([frl, "collect", "--quiet", "--env", frl_id, "--seed", "3", "--actors", "2",
                     "--shard-steps", "300", "--out", str(out), *args], check=True, stdout=subprocess.DEVNULL)
     info = json.loads(subprocess.run([frl, "dataset", "info", "--json", str(out)], check=True,
                                      capture_output=True, text=True).stdout)
@@ -93,14 +100,16 @@ def check(frl, root, env_id, args):
     assert info["steps"] == steps == meta["steps"], env_id
     for key, value in [("mean_return", returns.mean()), ("min_return", returns.min()), ("max_return", returns.max())]:
         assert abs(info[key] - value) <= 1e-6 * max(1.0, abs(value)), (env_id, key, info[key], value)
-    print(f"{env_id}: {len(returns)} episodes in {len(meta['shards'])} shards; "
+    assert meta["env_id"] == frl_id, (meta["env_id"], frl_id)
+    print(f"{frl_id}: {len(returns)} episodes in {len(meta['shards'])} shards; "
           f"{replayed} transitions match Gymnasium {gym.__version__}; mean return {returns.mean():.2f}")
 
 
 def main():
     frl = sys.argv[1]
+    jobs = GYM_JOBS if "--gym" in sys.argv[2:] else JOBS
     with tempfile.TemporaryDirectory() as tmp:
-        for env_id, args in JOBS:
+        for env_id, args in jobs:
             check(frl, Path(tmp), env_id, args)
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: Python fixtures (venv with numpy, scipy, gymnasium, safetensors),
-# every Rust test, then the Python-side dataset check.
+# every Rust test, the Python-side dataset and TensorBoard checks, then the Gymnasium adapter (feature `python`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,9 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
+# The `python` feature links this interpreter's libpython; the embedded interpreter then uses the venv's packages.
+export PYO3_PYTHON="$venv/bin/python"
+export PYTHONEXECUTABLE="$venv/bin/python"
 
 # Fixtures computed by the reference implementations we compare against.
 "$venv/bin/python" scripts/gen_smoothness_fixtures.py
@@ -24,3 +27,9 @@ cargo test --workspace --all-targets
 
 # A training run written by the frl binary, read back with TensorBoard's EventAccumulator.
 "$venv/bin/python" scripts/check_tensorboard.py "$CARGO_TARGET_DIR/debug/frl"
+
+# The Gymnasium adapter: its tests (Gymnasium, ALE, MuJoCo), then datasets collected through `gym:` ids, replayed in
+# Gymnasium. Built last, so the checks above ran the default (Python-free) binary.
+cargo test -p frl-envs --features python --all-targets
+cargo build --features python --bin frl
+"$venv/bin/python" scripts/check_datasets.py "$CARGO_TARGET_DIR/debug/frl" --gym

@@ -7,6 +7,7 @@ use burn::module::Module as _;
 use clap::Args;
 use frl_agents::PolicyFactory;
 use frl_agents::dt::{Decode, DtPolicyFactory, EvalSettings};
+use frl_runners::backend::DeviceChoice;
 use frl_runners::demo::{DEFAULT_DEMO, DemoConfig, run_demo};
 use frl_runners::learner::{EvalReport, TrainJob, TrainOptions, TrainSummary, evaluate, load_model, train};
 use std::sync::Arc;
@@ -24,6 +25,10 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Where the model trains: cpu, gpu (needs a build with --features wgpu), or software-gpu (the GPU code path on
+    /// a software Vulkan adapter).
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
 }
 
 /// Flags of `frl eval`.
@@ -53,6 +58,9 @@ pub struct EvalArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Where the policy runs: cpu, gpu or software-gpu.
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
 }
 
 /// Flags of `frl demo`.
@@ -70,7 +78,7 @@ pub struct DemoArgs {
 pub fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let job = TrainJob::load(&args.job)?;
     let stop = stop_flag("a checkpoint")?;
-    let s = train(&job, &TrainOptions { resume: args.resume, quiet: args.quiet }, stop)?;
+    let s = train(&job, &TrainOptions { resume: args.resume, quiet: args.quiet, device: args.device }, stop)?;
     print_summaries(std::slice::from_ref(&s));
     if s.interrupted {
         eprintln!("interrupted at step {}; continue with: frl train {} --resume", s.steps, args.job.display());
@@ -81,7 +89,7 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
 
 /// `frl eval`: a checkpoint's returns over actor-run episodes.
 pub fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let device = frl_runners::backend::training_device();
+    let device = frl_runners::backend::select(args.device)?.device;
     let loaded = load_model(&args.checkpoint, &device)?;
     let meta = loaded.meta;
     let e = &meta.job.eval;

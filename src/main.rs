@@ -172,11 +172,15 @@ struct ToyRunArgs {
 enum BenchCommand {
     /// Milliseconds per training step of each head (batch 4096, d 128, m 64, N 16) and of the toy MLP.
     Heads(BenchHeadsArgs),
-    /// Steps per second of each native environment.
+    /// Steps per second of each native environment; in a `python` build also CartPole-v1 through the Gymnasium
+    /// adapter next to a pure-Python loop over the same env.
     Envs {
         /// Steps per environment.
         #[arg(long, default_value_t = 20_000_000)]
         steps: usize,
+        /// Steps of the adapter and of the pure-Python loop (each; median of 5 rounds reported).
+        #[arg(long, default_value_t = 200_000)]
+        python_steps: usize,
     },
     /// Steps per second of collecting episodes through the actor pool (random policy) next to a plain loop.
     Collect {
@@ -189,6 +193,19 @@ enum BenchCommand {
         /// Measurements of each; the median is reported.
         #[arg(long, default_value_t = 7)]
         rounds: usize,
+    },
+    /// Training speed on a device: the default DT config's steps/s and a Fourier head step; for a GPU also the
+    /// CPU's figures in the same run and whether GPU and CPU losses agree on the same batches (1e-3 relative).
+    Train {
+        /// cpu, gpu or software-gpu.
+        #[arg(long, default_value = "cpu")]
+        device: frl_runners::backend::DeviceChoice,
+        /// Timed steps per measurement (median reported).
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        /// Also write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// Milliseconds per Decision Transformer training step: the default config (batch 64, context 20, 3 layers,
     /// d 128) and the shape of the PyTorch reference's DT step (batch 64 × 90 tokens, 3 layers, 4 heads, d 128).
@@ -206,6 +223,14 @@ enum BenchCommand {
 enum EnvsCommand {
     /// Print the ids of the native environments with their spaces.
     List,
+    /// Build an environment by id (native, `gym:<id>`, `atari:<game>`), reset it and print its spaces.
+    Info {
+        /// Env id.
+        id: String,
+        /// Constructor keyword arguments as a JSON object (Gymnasium envs), e.g. '{"g": 9.81}'.
+        #[arg(long)]
+        kwargs: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -234,18 +259,22 @@ struct BenchHeadsArgs {
 }
 
 fn main() -> ExitCode {
+    #[cfg(feature = "python")]
+    // SAFETY: first statement of main, before any thread exists.
+    unsafe {
+        frl_envs::python::use_active_venv()
+    };
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Toy(args) => run_toy(args),
         Command::ToyRun(args) => run_toy_worker(args),
         Command::Bench(BenchCommand::Heads(args)) => run_bench_heads(args),
-        Command::Bench(BenchCommand::Envs { steps }) => frl_runners::bench::bench_envs(steps, |t| {
-            println!("{:>12.0} steps/s  {}", 1e3 / t.ms_per_step, t.name.trim_end_matches(" steps/s (one thread)"))
-        })
-        .map(|_| ExitCode::SUCCESS),
+        Command::Bench(BenchCommand::Envs { steps, python_steps }) => bench_envs(steps, python_steps),
         Command::Bench(BenchCommand::Collect { env, steps, rounds }) => bench_collect(&env, steps, rounds),
         Command::Bench(BenchCommand::Dt { steps, head }) => bench_dt(steps, head),
+        Command::Bench(BenchCommand::Train { device, steps, json }) => bench_train(device, steps, json),
         Command::Envs(EnvsCommand::List) => list_envs(),
+        Command::Envs(EnvsCommand::Info { id, kwargs }) => env_info(&id, kwargs.as_deref()),
         Command::Collect(args) => run_collect(args),
         Command::Train(args) => learn::run_train(args),
         Command::Eval(args) => learn::run_eval(args),
@@ -438,8 +467,79 @@ fn run_toy(args: ToyArgs) -> anyhow::Result<ExitCode> {
 fn list_envs() -> anyhow::Result<ExitCode> {
     for id in frl_envs::NATIVE_IDS {
         let env = frl_envs::make(id)?;
-        println!("{id:<28} native  obs {:?}  actions {:?}", env.observation_space(), env.action_space());
+        println!(
+            "{id:<28} native  obs {}  actions {}",
+            describe_space(&env.observation_space()),
+            describe_space(&env.action_space())
+        );
     }
+    if frl_envs::HAS_PYTHON {
+        println!(
+            "gym:<id>                     any registered Gymnasium env (e.g. gym:HalfCheetah-v5, gym:ALE/Seaquest-v5)"
+        );
+        println!(
+            "atari:<game>                 Decision Transformer Atari preset (e.g. atari:Breakout): u8 (4, 84, 84)"
+        );
+    } else {
+        println!("(gym:<id> and atari:<game> ids need a build with --features python)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A space in one line: bounds summarised, so that image boxes stay short.
+fn describe_space(space: &frl_envs::Space) -> String {
+    match space {
+        frl_envs::Space::Discrete(n) => format!("Discrete({n})"),
+        frl_envs::Space::Box { low, high, shape, dtype } => {
+            let lo = low.iter().copied().fold(f32::INFINITY, f32::min);
+            let hi = high.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            if low.len() <= 6 {
+                format!("Box({low:?}, {high:?}, {shape:?}, {dtype:?})")
+            } else {
+                format!("Box({lo}..{hi}, {shape:?}, {dtype:?})")
+            }
+        }
+    }
+}
+
+fn env_info(id: &str, kwargs: Option<&str>) -> anyhow::Result<ExitCode> {
+    let kwargs: frl_envs::Kwargs = match kwargs {
+        Some(text) => {
+            serde_json::from_str(text).with_context(|| format!("--kwargs must be a JSON object, got {text}"))?
+        }
+        None => frl_envs::Kwargs::new(),
+    };
+    let mut env = frl_envs::make_with(id, &kwargs)?;
+    let (obs, _) = env.reset(Some(0))?;
+    println!("id            {}", env.id());
+    println!("observations  {}", describe_space(&env.observation_space()));
+    println!("actions       {}", describe_space(&env.action_space()));
+    println!("first obs     {} values, first {:?}", obs.len(), &obs[..obs.len().min(6)]);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_envs(steps: usize, python_steps: usize) -> anyhow::Result<ExitCode> {
+    frl_runners::bench::bench_envs(steps, |t| {
+        println!("{:>12.0} steps/s  {}", 1e3 / t.ms_per_step, t.name.trim_end_matches(" steps/s (one thread)"))
+    })?;
+    #[cfg(feature = "python")]
+    {
+        let mut rounds = Vec::new();
+        for _ in 0..5 {
+            rounds.push(frl_envs::python::bench_cartpole(python_steps)?);
+        }
+        let median = |f: fn(&(f64, f64)) -> f64| {
+            let mut v: Vec<f64> = rounds.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (adapter, python) = (median(|r| r.0), median(|r| r.1));
+        println!("{adapter:>12.0} steps/s  gym:CartPole-v1 through the adapter (attached thread)");
+        println!("{python:>12.0} steps/s  the same env in a pure-Python loop");
+        println!("{:>12.3}          adapter / pure Python", adapter / python);
+    }
+    #[cfg(not(feature = "python"))]
+    let _ = python_steps;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -463,6 +563,44 @@ fn bench_dt(steps: usize, head: HeadConfig) -> anyhow::Result<ExitCode> {
         println!("{ms:>9.1} ms/step  {name}, {} head", head.slug());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn bench_train(
+    device: frl_runners::backend::DeviceChoice,
+    steps: usize,
+    json: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let r = frl_runners::bench::bench_train(device, steps, |line| eprintln!("{line}"))?;
+    let show = |t: &frl_runners::bench::DeviceTimings| {
+        println!(
+            "{:>9.2} steps/s  ({:.1} ms/step) DT default config training, {}",
+            t.dt_steps_per_s, t.dt_ms_per_step, t.backend
+        );
+        println!("{:>9.2} ms/step  Fourier head N=16 b4096 d128 m64 fwd+bwd+AdamW, {}", t.fourier_head_ms, t.backend);
+    };
+    show(&r.timings);
+    if let Some(cpu) = &r.cpu {
+        show(cpu);
+        println!(
+            "{:>9.2}x          DT training speed-up over the CPU; Fourier head {:.2}x",
+            cpu.dt_ms_per_step / r.timings.dt_ms_per_step,
+            cpu.fourier_head_ms / r.timings.fourier_head_ms
+        );
+    }
+    if let Some(a) = &r.agreement {
+        println!(
+            "loss agreement over {} steps: max relative difference {:.2e} (tolerance {:.0e}): {}",
+            a.cpu.len(),
+            a.max_rel_diff,
+            a.tolerance,
+            if a.pass { "pass" } else { "FAIL" }
+        );
+    }
+    if let Some(path) = json {
+        let bytes = serde_json::to_vec_pretty(&r)?;
+        frl_runners::fsutil::write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(if r.agreement.is_none_or(|a| a.pass) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn run_bench_heads(args: BenchHeadsArgs) -> anyhow::Result<ExitCode> {

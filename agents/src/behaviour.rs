@@ -175,6 +175,8 @@ impl BehaviourSpec {
                 levels.iter().try_for_each(|&l| check(l))?;
             }
         }
+        // The same dynamics through Gymnasium (`gym:CartPole-v1`) use the native env's expert.
+        let env_id = env_id.strip_prefix("gym:").filter(|base| EXPERT_IDS.contains(base)).unwrap_or(env_id);
         if !matches!(self, BehaviourSpec::Random) && !EXPERT_IDS.contains(&env_id) {
             return Err(PolicyError::NoExpert { id: env_id.to_string(), known: EXPERT_IDS.join(", ") });
         }

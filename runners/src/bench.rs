@@ -61,21 +61,7 @@ impl HeadBench {
         let mut rng = StdRng::seed_from_u64(0);
         let mut out = Vec::new();
         for head_cfg in self.heads() {
-            let mut head = head_cfg.init(self.dim, self.bins, &mut rng, &device)?;
-            let mut optim = AdamWConfig::new().init();
-            let x = Tensor::<2>::random([self.batch, self.dim], Distribution::Normal(0.0, 1.0), &device);
-            let y: Vec<i64> = (0..self.batch).map(|_| rng.random_range(0..self.bins as i64)).collect();
-            let y = Tensor::<1, Int>::from_data(TensorData::new(y, [self.batch]), &device);
-            let mut step = || {
-                let loss = head.loss(x.clone(), y.clone()).total;
-                let grads = GradientsParams::from_grads(loss.backward(), &head);
-                head = optim.step(1e-4, head.clone(), grads);
-            };
-            let ms = time(&mut step, 3, self.steps);
-            let t = Timing {
-                name: format!("{head_cfg} head b{} d{} m{} fwd+bwd+AdamW", self.batch, self.dim, self.bins),
-                ms_per_step: ms,
-            };
+            let t = self.time_head(&head_cfg, &device)?;
             report(&t);
             out.push(t);
         }
@@ -97,6 +83,30 @@ impl HeadBench {
         report(&t);
         out.push(t);
         Ok(out)
+    }
+}
+
+impl HeadBench {
+    /// Times one head's forward + cross-entropy + backward + AdamW step on `device` (the loss is read back every
+    /// step, so asynchronous devices are timed to completion).
+    pub fn time_head(&self, head_cfg: &HeadConfig, device: &burn::tensor::Device) -> anyhow::Result<Timing> {
+        let mut rng = StdRng::seed_from_u64(0);
+        let mut head = head_cfg.init(self.dim, self.bins, &mut rng, device)?;
+        let mut optim = AdamWConfig::new().init();
+        let x = Tensor::<2>::random([self.batch, self.dim], Distribution::Normal(0.0, 1.0), device);
+        let y: Vec<i64> = (0..self.batch).map(|_| rng.random_range(0..self.bins as i64)).collect();
+        let y = Tensor::<1, Int>::from_data(TensorData::new(y, [self.batch]), device);
+        let mut step = || {
+            let loss = head.loss(x.clone(), y.clone()).total;
+            std::hint::black_box(loss.clone().into_scalar::<f32>());
+            let grads = GradientsParams::from_grads(loss.backward(), &head);
+            head = optim.step(1e-4, head.clone(), grads);
+        };
+        let ms = time(&mut step, 3, self.steps);
+        Ok(Timing {
+            name: format!("{head_cfg} head b{} d{} m{} fwd+bwd+AdamW", self.batch, self.dim, self.bins),
+            ms_per_step: ms,
+        })
     }
 }
 
@@ -243,8 +253,18 @@ fn pool_rate(env_id: &str, steps: u64, actors: usize) -> anyhow::Result<f64> {
 /// global clipping) for `config` with `batch` windows of a 3-dim observation / 1-dim action task, median of `steps`
 /// timed steps after two warm-up steps.
 pub fn bench_dt(config: &frl_agents::dt::DecisionTransformerConfig, batch: usize, steps: usize) -> anyhow::Result<f64> {
+    bench_dt_on(config, batch, steps, &crate::backend::training_device())
+}
+
+/// [`bench_dt`] on a given device.
+pub fn bench_dt_on(
+    config: &frl_agents::dt::DecisionTransformerConfig,
+    batch: usize,
+    steps: usize,
+    device: &burn::tensor::Device,
+) -> anyhow::Result<f64> {
     use frl_agents::dt::{DecisionTransformer, random_input};
-    let device = crate::backend::training_device();
+    let device = device.clone();
     let mut rng = StdRng::seed_from_u64(0);
     let mut model = DecisionTransformer::new(config, 3, 1, 1, config.bins, &mut rng, &device)?;
     let mut opt = crate::learner::AdamW::new(crate::learner::AdamWConfig::default());
@@ -266,4 +286,133 @@ pub fn bench_dt(config: &frl_agents::dt::DecisionTransformerConfig, batch: usize
     }
     times.sort_by(f64::total_cmp);
     Ok(times[times.len() / 2])
+}
+
+/// One device's figures in `frl bench train`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceTimings {
+    /// Backend and adapter.
+    pub backend: String,
+    /// Milliseconds per training step of the default DT config (batch 64, context 20, 3 layers, d 128).
+    pub dt_ms_per_step: f64,
+    /// Training steps per second of the same.
+    pub dt_steps_per_s: f64,
+    /// Milliseconds per Fourier head (N=16, b4096 d128 m64) forward + backward + AdamW step.
+    pub fourier_head_ms: f64,
+}
+
+/// Losses of the same model, batches and AdamW steps on the CPU and on another device.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LossAgreement {
+    /// Loss before each step on the CPU.
+    pub cpu: Vec<f32>,
+    /// The same on the other device.
+    pub other: Vec<f32>,
+    /// Largest relative difference.
+    pub max_rel_diff: f64,
+    /// The tolerance checked against.
+    pub tolerance: f64,
+    /// Whether every loss agrees within the tolerance.
+    pub pass: bool,
+}
+
+/// What `frl bench train` measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainBenchReport {
+    /// The device asked for.
+    pub device: crate::backend::DeviceChoice,
+    /// Its figures.
+    pub timings: DeviceTimings,
+    /// The CPU's figures, measured in the same run (when the device is not the CPU).
+    pub cpu: Option<DeviceTimings>,
+    /// Loss agreement against the CPU (when the device is not the CPU).
+    pub agreement: Option<LossAgreement>,
+}
+
+/// Times DT training and the Fourier head on `device`.
+pub fn device_timings(backend: &str, device: &burn::tensor::Device, steps: usize) -> anyhow::Result<DeviceTimings> {
+    let config = frl_agents::dt::DecisionTransformerConfig::default();
+    let dt_ms = bench_dt_on(&config, 64, steps, device)?;
+    let heads = HeadBench { steps: steps.max(5), ..HeadBench::default() };
+    let fourier = heads.time_head(&HeadConfig::Fourier(FourierHeadConfig::new(16, 0.0)), device)?;
+    Ok(DeviceTimings {
+        backend: backend.to_string(),
+        dt_ms_per_step: dt_ms,
+        dt_steps_per_s: 1e3 / dt_ms,
+        fourier_head_ms: fourier.ms_per_step,
+    })
+}
+
+/// Trains the same DT (Fourier head, no dropout) from the same weights on the same batches for `steps` AdamW steps on
+/// the CPU and on `device`, and compares the losses (relative `tolerance`).
+pub fn loss_agreement(device: &burn::tensor::Device, steps: usize, tolerance: f64) -> anyhow::Result<LossAgreement> {
+    use burn::module::Module;
+    use frl_agents::dt::{DecisionTransformer, DecisionTransformerConfig, DtInput};
+
+    let config = DecisionTransformerConfig {
+        dropout: 0.0,
+        head: HeadConfig::Fourier(FourierHeadConfig::new(8, 1e-6)),
+        ..DecisionTransformerConfig::default()
+    };
+    let (b, k, obs, bins) = (16, config.context, 3, config.bins);
+    let cpu = crate::backend::training_device();
+    let mut rng = StdRng::seed_from_u64(11);
+    let model = DecisionTransformer::new(&config, obs, 1, 1, bins, &mut rng, &cpu)?;
+    let batches: Vec<(Vec<f32>, Vec<f32>, Vec<f32>, Vec<i64>)> = (0..steps)
+        .map(|_| {
+            let mut normal = |n: usize| (0..n).map(|_| rng.sample::<f32, _>(rand_distr::StandardNormal)).collect();
+            let (r, s, a) = (normal(b * k), normal(b * k * obs), normal(b * k));
+            let y = (0..b * k).map(|_| rng.random_range(0..bins as i64)).collect();
+            (r, s, a, y)
+        })
+        .collect();
+    let run = |device: &burn::tensor::Device| -> anyhow::Result<Vec<f32>> {
+        let mut model = model.clone().fork(device);
+        let mut opt = crate::learner::AdamW::new(crate::learner::AdamWConfig::default());
+        let mut losses = Vec::with_capacity(steps);
+        for (r, s, a, y) in &batches {
+            let input = DtInput {
+                returns: Tensor::from_data(TensorData::new(r.clone(), [b, k, 1]), device),
+                states: Tensor::from_data(TensorData::new(s.clone(), [b, k, obs]), device),
+                actions: Tensor::from_data(TensorData::new(a.clone(), [b, k, 1]), device),
+                timesteps: Tensor::<1, Int>::arange(0..k as i64, device).unsqueeze_dim::<2>(0).repeat_dim(0, b),
+            };
+            let targets = Tensor::<2, Int>::from_data(TensorData::new(y.clone(), [b * k, 1]), device);
+            let features = model.features(input);
+            let d = features.dims()[2];
+            let loss = model.loss(features.reshape([b * k, d]), targets).total;
+            losses.push(loss.clone().into_scalar::<f32>());
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = opt.step(3e-4, model, grads).map_err(|n| anyhow::anyhow!("gradient norm {n}"))?.0;
+        }
+        Ok(losses)
+    };
+    let on_cpu = run(&cpu)?;
+    let other = run(device)?;
+    let max_rel_diff =
+        on_cpu.iter().zip(&other).map(|(a, b)| ((a - b).abs() / a.abs().max(1e-6)) as f64).fold(0.0, f64::max);
+    let pass = max_rel_diff <= tolerance && on_cpu.iter().chain(&other).all(|x| x.is_finite());
+    Ok(LossAgreement { cpu: on_cpu, other, max_rel_diff, tolerance, pass })
+}
+
+/// `frl bench train`: DT training and Fourier head speed on `choice`; for a non-CPU device also the CPU's figures in
+/// the same run and the loss agreement between them.
+pub fn bench_train(
+    choice: crate::backend::DeviceChoice,
+    steps: usize,
+    mut report: impl FnMut(&str),
+) -> anyhow::Result<TrainBenchReport> {
+    let selected = crate::backend::select(choice)?;
+    report(&format!("device: {choice} = {}", selected.name));
+    let timings = device_timings(&selected.name, &selected.device, steps)?;
+    report(&format!("{timings:?}"));
+    let (cpu, agreement) = if choice == crate::backend::DeviceChoice::Cpu {
+        (None, None)
+    } else {
+        let cpu = device_timings(crate::backend::backend_name(), &crate::backend::training_device(), steps)?;
+        report(&format!("{cpu:?}"));
+        let agreement = loss_agreement(&selected.device, 3, 1e-3)?;
+        (Some(cpu), Some(agreement))
+    };
+    Ok(TrainBenchReport { device: choice, timings, cpu, agreement })
 }

@@ -73,7 +73,7 @@ pub fn run_demo(
     let mut out = Vec::new();
     for job in config.jobs() {
         on_stage(&format!("training {} ({} steps)", job.name, job.train.steps));
-        let s = train(&job, &TrainOptions { resume: true, quiet }, stop.clone())?;
+        let s = train(&job, &TrainOptions { resume: true, quiet, ..Default::default() }, stop.clone())?;
         let interrupted = s.interrupted;
         out.push(s);
         if interrupted {

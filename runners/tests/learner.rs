@@ -110,7 +110,7 @@ fn overfits_a_tiny_dataset_with_each_head() {
             // One learned width shared by all inputs sharpens more slowly than free logits.
             job.train.steps = 800;
         }
-        let s = train(&job, &TrainOptions { resume: false, quiet: true }, no_stop()).unwrap();
+        let s = train(&job, &TrainOptions { resume: false, quiet: true, ..Default::default() }, no_stop()).unwrap();
         // Chance level is ln(16) = 2.77 nats.
         eprintln!("{name}: loss {} -> {}", s.first_loss, s.final_loss);
         if s.final_loss >= limit {
@@ -135,7 +135,7 @@ fn loss_decreases_on_collected_pendulum_data() {
     job.model.bins = 32;
     job.train.steps = 120;
     job.train.lr = 1e-3;
-    let s = train(&job, &TrainOptions { resume: false, quiet: true }, no_stop()).unwrap();
+    let s = train(&job, &TrainOptions { resume: false, quiet: true, ..Default::default() }, no_stop()).unwrap();
     assert!(s.final_loss < 0.8 * s.first_loss, "loss went from {} to {}", s.first_loss, s.final_loss);
     let eval = s.eval.expect("a final evaluation");
     assert_eq!(eval.returns.len(), 1);
@@ -190,7 +190,9 @@ fn nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint() {
     let mut job = tiny_job(dir.path(), "nan", HeadConfig::Linear);
     job.train.checkpoint_every = 5;
     job.train.poison_loss_at = Some(13);
-    let err = train(&job, &TrainOptions { resume: false, quiet: true }, no_stop()).unwrap_err().to_string();
+    let err = train(&job, &TrainOptions { resume: false, quiet: true, ..Default::default() }, no_stop())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("NaN at step 13") && err.contains("step 10"), "{err}");
     let ckpts = checkpoint::list(&job.run_dir().join("checkpoints"));
     let (step, path) = ckpts.last().unwrap();
@@ -200,7 +202,9 @@ fn nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint() {
 
     // Without --resume an existing run is not overwritten.
     job.train.poison_loss_at = None;
-    let err = train(&job, &TrainOptions { resume: false, quiet: true }, no_stop()).unwrap_err().to_string();
+    let err = train(&job, &TrainOptions { resume: false, quiet: true, ..Default::default() }, no_stop())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("--resume"), "{err}");
 }
 
@@ -214,7 +218,7 @@ fn resume_is_identical_to_an_uninterrupted_run() {
     whole.train.steps = 30;
     whole.train.checkpoint_every = 10;
     whole.train.keep_checkpoints = 3;
-    train(&whole, &TrainOptions { resume: false, quiet: true }, no_stop()).unwrap();
+    train(&whole, &TrainOptions { resume: false, quiet: true, ..Default::default() }, no_stop()).unwrap();
 
     // A copy of the run that lost its last checkpoint (as if killed between steps 20 and 30), resumed.
     let mut part = whole.clone();
@@ -226,7 +230,7 @@ fn resume_is_identical_to_an_uninterrupted_run() {
             std::fs::copy(&path, ckpts.join(path.file_name().unwrap())).unwrap();
         }
     }
-    let s = train(&part, &TrainOptions { resume: true, quiet: true }, no_stop()).unwrap();
+    let s = train(&part, &TrainOptions { resume: true, quiet: true, ..Default::default() }, no_stop()).unwrap();
     assert_eq!(s.steps, 30);
 
     let last =
@@ -304,7 +308,7 @@ fn discrete_actions_train_and_act_in_cartpole() {
     job.train.steps = 60;
     job.eval.episodes = 2;
     job.eval.actors = 2;
-    let s = train(&job, &TrainOptions { resume: false, quiet: true }, no_stop()).unwrap();
+    let s = train(&job, &TrainOptions { resume: false, quiet: true, ..Default::default() }, no_stop()).unwrap();
     // Two actions: chance is ln 2.
     assert!(s.final_loss < 0.9 * std::f64::consts::LN_2, "loss {}", s.final_loss);
     let eval = s.eval.unwrap();

@@ -42,9 +42,9 @@ impl EvalReport {
 }
 
 /// `(random, expert)` mean returns of the built-in random and scripted expert policies (100 episodes, seed 0, as in
-/// the README's behaviour-policy table), the D4RL-style normalisation points.
+/// the README's behaviour-policy table), the D4RL-style normalisation points; `gym:` ids of native envs share them.
 pub fn reference_scores(env: &str) -> Option<(f64, f64)> {
-    match env {
+    match env.strip_prefix("gym:").unwrap_or(env) {
         "CartPole-v1" => Some((22.6, 500.0)),
         "Acrobot-v1" => Some((-499.8, -88.2)),
         "Pendulum-v1" => Some((-1288.2, -154.3)),

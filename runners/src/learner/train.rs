@@ -28,7 +28,7 @@ use super::checkpoint::{self, CheckpointMeta};
 use super::evaluate::{EvalReport, evaluate};
 use super::params::{load_params, named_params};
 use super::windows::{Batch, Windows, normalizer};
-use crate::backend::{backend_name, training_device};
+use crate::backend::DeviceChoice;
 use crate::dataset::Dataset;
 use crate::rollout::EpisodeRng;
 use crate::tensorboard::{SummaryWriter, pmf_png};
@@ -231,6 +231,8 @@ pub struct TrainOptions {
     pub resume: bool,
     /// No progress bar.
     pub quiet: bool,
+    /// Where the model trains.
+    pub device: DeviceChoice,
 }
 
 /// What a finished (or interrupted) training run reports.
@@ -297,7 +299,8 @@ fn mix(seed: u64, step: u64, salt: u64) -> u64 {
 /// Trains `job`; Ctrl-C (the `stop` flag) saves a checkpoint and returns with `interrupted`.
 pub fn train(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TrainSummary> {
     job.validate()?;
-    let device = training_device();
+    let selected = crate::backend::select(options.device)?;
+    let device = selected.device.clone();
     let run_dir = job.run_dir();
     let ckpt_dir = run_dir.join("checkpoints");
     checkpoint::remove_partial(&ckpt_dir);
@@ -543,7 +546,7 @@ pub fn train(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBool>) -> a
         eval: last_eval,
         train_seconds,
         ms_per_step: 1000.0 * train_seconds / steps_done.max(1) as f64,
-        backend: backend_name().into(),
+        backend: selected.name.clone(),
         run_dir: run_dir.clone(),
     };
     if !interrupted {

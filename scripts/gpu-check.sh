@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Checks a GPU build of frl on a machine with an NVIDIA GPU, without building anything and without network.
+#
+# Usage: scripts/gpu-check.sh FRL_BINARY OUT_DIR [VULKAN_LIB_DIR]
+#   FRL_BINARY      an x86_64 release binary built with `cargo build --release --features wgpu`
+#                   (scripts/gpu-bundle.sh packs one together with the Vulkan loader)
+#   OUT_DIR         gets gpu-check.json, gpu-check.log and nvidia-smi.csv
+#   VULKAN_LIB_DIR  a folder holding libvulkan.so.1 when the machine has no Vulkan loader
+# FRL_CHECK_DEVICE=software-gpu runs the same check on Mesa's software adapter (no GPU needed).
+#
+# It prints the device, times DT training and a Fourier head step on the GPU and on the CPU in the same run, checks
+# that GPU and CPU losses agree on the same batches (1e-3 relative), and exits non-zero when they do not.
+set -euo pipefail
+bin=$1
+out=$2
+libs=${3:-}
+device=${FRL_CHECK_DEVICE:-gpu}
+mkdir -p "$out"
+
+if [ -n "$libs" ]; then
+  export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+# NVIDIA's Vulkan driver: use the ICD file the driver installed, or describe its library when only that is present.
+if [ "$device" = gpu ] && [ -z "${VK_ICD_FILENAMES:-}" ] &&
+  ! ls /usr/share/vulkan/icd.d/nvidia_icd*.json /etc/vulkan/icd.d/nvidia_icd*.json >/dev/null 2>&1; then
+  glx=$(ldconfig -p | awk '/libGLX_nvidia\.so\.0/ {print $NF; exit}')
+  if [ -n "$glx" ]; then
+    printf '{"file_format_version": "1.0.0", "ICD": {"library_path": "%s", "api_version": "1.3"}}\n' "$glx" \
+      >"$out/nvidia_icd.json"
+    export VK_ICD_FILENAMES="$out/nvidia_icd.json"
+  fi
+fi
+
+{
+  echo "date: $(date -u +%FT%TZ)"
+  echo "host: $(uname -srm), $(nproc) CPUs"
+  echo "vulkan icd: ${VK_ICD_FILENAMES:-system default}"
+} | tee "$out/gpu-check.log"
+if command -v nvidia-smi >/dev/null; then
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/nvidia-smi.csv"
+fi
+
+status=0
+"$bin" bench train --device "$device" --steps "${FRL_CHECK_STEPS:-10}" --json "$out/gpu-check.json" 2>&1 |
+  tee -a "$out/gpu-check.log" || status=$?
+echo "exit status: $status" | tee -a "$out/gpu-check.log"
+exit "$status"
