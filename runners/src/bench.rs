@@ -358,7 +358,9 @@ pub fn loss_agreement(device: &burn::tensor::Device, steps: usize, tolerance: f6
     let cpu = crate::backend::training_device();
     let mut rng = StdRng::seed_from_u64(11);
     let model = DecisionTransformer::new(&config, obs, 1, 1, bins, &mut rng, &cpu)?;
-    let batches: Vec<(Vec<f32>, Vec<f32>, Vec<f32>, Vec<i64>)> = (0..steps)
+    // (returns, states, actions, targets) of each step's batch, drawn once on the host
+    type Batch = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<i64>);
+    let batches: Vec<Batch> = (0..steps)
         .map(|_| {
             let mut normal = |n: usize| (0..n).map(|_| rng.sample::<f32, _>(rand_distr::StandardNormal)).collect();
             let (r, s, a) = (normal(b * k), normal(b * k * obs), normal(b * k));
