@@ -28,6 +28,14 @@ cargo test --workspace --all-targets
 # A training run written by the frl binary, read back with TensorBoard's EventAccumulator.
 "$venv/bin/python" scripts/check_tensorboard.py "$CARGO_TARGET_DIR/debug/frl"
 
+# The Python package (maturin, abi3 wheel) and its Ray launcher on a local Ray (127.0.0.1, 2 CPUs): datasets collected
+# by Ray actors, an actor killed mid-run, a policy broadcast, read back with the Rust reader.
+rm -rf "$CARGO_TARGET_DIR/wheels"
+"$venv/bin/maturin" build --quiet -m python/Cargo.toml -o "$CARGO_TARGET_DIR/wheels" -i "$venv/bin/python"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
+  "$CARGO_TARGET_DIR"/wheels/frl-*.whl
+RAY_USAGE_STATS_ENABLED=0 timeout 600 "$venv/bin/python" scripts/check_ray.py "$CARGO_TARGET_DIR/debug/frl"
+
 # The Gymnasium adapter: its tests (Gymnasium, ALE, MuJoCo), then datasets collected through `gym:` ids, replayed in
 # Gymnasium. Built last, so the checks above ran the default (Python-free) binary.
 cargo test -p frl-envs --features python --all-targets

@@ -76,7 +76,17 @@ fn ctrl_c_keeps_finished_runs_and_the_same_command_resumes() {
     let child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let runs = out.join("runs");
     let started = std::time::Instant::now();
-    while std::fs::read_dir(&runs).map(|d| d.count()).unwrap_or(0) == 0 {
+    // finished runs only: a run being saved shows up first as a hidden temp file
+    let finished = |runs: &std::path::Path| {
+        std::fs::read_dir(runs)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".json") && !n.starts_with('.')))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    while finished(&runs) == 0 {
         assert!(started.elapsed().as_secs() < 120, "no run finished in time");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }

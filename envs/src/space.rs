@@ -10,8 +10,10 @@ pub enum Space {
     /// A box of values with per-element bounds, held as f32 in memory.
     Box {
         /// Lower bounds, one per element.
+        #[serde(with = "bounds")]
         low: Vec<f32>,
         /// Upper bounds, one per element.
+        #[serde(with = "bounds")]
         high: Vec<f32>,
         /// Shape of one value.
         shape: Vec<usize>,
@@ -65,5 +67,63 @@ impl Space {
             Space::Discrete(_) => 1,
             Space::Box { shape, .. } => shape.iter().product(),
         }
+    }
+}
+
+/// Bounds in JSON: finite values as numbers, infinities as the strings `"inf"` / `"-inf"` (JSON has no infinity;
+/// serde_json would write `null`). Python's `float("inf")` reads them back.
+mod bounds {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Bound {
+        Number(f32),
+        Text(String),
+    }
+
+    pub fn serialize<S: Serializer>(v: &[f32], s: S) -> Result<S::Ok, S::Error> {
+        let items: Vec<Bound> = v
+            .iter()
+            .map(|&x| match x {
+                x if x.is_finite() => Bound::Number(x),
+                x if x == f32::INFINITY => Bound::Text("inf".into()),
+                x if x == f32::NEG_INFINITY => Bound::Text("-inf".into()),
+                _ => Bound::Text("nan".into()),
+            })
+            .collect();
+        items.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
+        Vec::<Bound>::deserialize(d)?
+            .into_iter()
+            .map(|b| match b {
+                Bound::Number(x) => Ok(x),
+                Bound::Text(t) => match t.as_str() {
+                    "inf" => Ok(f32::INFINITY),
+                    "-inf" => Ok(f32::NEG_INFINITY),
+                    "nan" => Ok(f32::NAN),
+                    other => Err(D::Error::custom(format!("bound `{other}`: expected a number, \"inf\" or \"-inf\""))),
+                },
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn infinite_bounds_round_trip_through_json() {
+        let space = Space::vector(&[-4.8, f32::NEG_INFINITY], &[4.8, f32::INFINITY]);
+        let json = serde_json::to_string(&space).unwrap();
+        assert!(json.contains("\"-inf\"") && json.contains("\"inf\"") && !json.contains("null"), "{json}");
+        assert_eq!(serde_json::from_str::<Space>(&json).unwrap(), space);
+        let bad = json.replace("\"-inf\"", "\"minus\"");
+        let err = serde_json::from_str::<Space>(&bad).unwrap_err().to_string();
+        assert!(err.contains("minus"), "{err}");
     }
 }

@@ -119,40 +119,7 @@ pub fn collect(job: &CollectJob, stop: Arc<AtomicBool>, progress: bool) -> anyho
     if job.episodes == 0 {
         bail!("episodes must be at least 1");
     }
-    let collection = Collection {
-        policy: factory.describe(),
-        seed: job.seed,
-        first_episode: 0,
-        episodes: 0,
-        requested: job.episodes,
-    };
-
-    // A rerun of an interrupted job resumes it; anything else needs --append.
-    let meta_path = job.out.join(METADATA_FILE);
-    let mut resumed_from = 0;
-    let mut writer = if meta_path.exists() && !job.append {
-        let meta = DatasetWriter::resume(&job.out, job.shard_steps)?;
-        let last = meta.metadata().collections.last().cloned().expect("resume checks");
-        let same = meta.metadata().env_id == job.env
-            && last.policy == collection.policy
-            && last.seed == job.seed
-            && last.requested == job.episodes;
-        if !same {
-            bail!(
-                "{} already holds a dataset from another job (env {}, policy {}, seed {}, {} episodes); pass --append \
-                 to add to it, or choose another --out",
-                job.out.display(),
-                meta.metadata().env_id,
-                last.policy,
-                last.seed,
-                last.requested
-            );
-        }
-        resumed_from = last.episodes;
-        meta
-    } else {
-        DatasetWriter::open(&job.out, &job.env, &obs_space, &act_space, collection, job.shard_steps, job.append)?
-    };
+    let (mut writer, resumed_from) = open_dataset(job, &obs_space, &act_space, &factory.describe())?;
     let last = writer.metadata().collections.last().cloned().expect("a collection is open");
     let todo = last.requested - last.episodes;
     let first = last.first_episode + last.episodes;
@@ -246,4 +213,49 @@ pub fn collect(job: &CollectJob, stop: Arc<AtomicBool>, progress: bool) -> anyho
         seconds: t0.elapsed().as_secs_f64(),
         metadata: Some(metadata),
     })
+}
+
+/// Opens the dataset of `job` for writing: a new one, the same job's interrupted one (resumed: returns how many
+/// episodes it already holds), or with `append` an existing one of the same env. `policy` describes the behaviour.
+pub fn open_dataset(
+    job: &CollectJob,
+    obs_space: &frl_envs::Space,
+    act_space: &frl_envs::Space,
+    policy: &str,
+) -> anyhow::Result<(DatasetWriter, u64)> {
+    let collection = Collection {
+        policy: policy.to_string(),
+        seed: job.seed,
+        first_episode: 0,
+        episodes: 0,
+        requested: job.episodes,
+    };
+
+    // A rerun of an interrupted job resumes it; anything else needs --append.
+    let meta_path = job.out.join(METADATA_FILE);
+    let mut resumed_from = 0;
+    let writer = if meta_path.exists() && !job.append {
+        let meta = DatasetWriter::resume(&job.out, job.shard_steps)?;
+        let last = meta.metadata().collections.last().cloned().expect("resume checks");
+        let same = meta.metadata().env_id == job.env
+            && last.policy == collection.policy
+            && last.seed == job.seed
+            && last.requested == job.episodes;
+        if !same {
+            bail!(
+                "{} already holds a dataset from another job (env {}, policy {}, seed {}, {} episodes); pass --append \
+                 to add to it, or choose another --out",
+                job.out.display(),
+                meta.metadata().env_id,
+                last.policy,
+                last.seed,
+                last.requested
+            );
+        }
+        resumed_from = last.episodes;
+        meta
+    } else {
+        DatasetWriter::open(&job.out, &job.env, obs_space, act_space, collection, job.shard_steps, job.append)?
+    };
+    Ok((writer, resumed_from))
 }

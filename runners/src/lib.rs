@@ -11,6 +11,7 @@ pub mod demo;
 pub mod episodes;
 pub mod fsutil;
 pub mod learner;
+pub mod remote;
 pub mod rollout;
 pub mod tensorboard;
 pub mod toy;

@@ -56,6 +56,14 @@ impl ChannelLink {
         (Arc::new(link), rx)
     }
 
+    /// A link whose first policy is `snapshot` (with its version), e.g. in a worker that continues a numbering.
+    pub fn with_snapshot(capacity: usize, snapshot: PolicySnapshot) -> (Arc<Self>, Receiver<EpisodeBatch>) {
+        let (link, rx) = Self::new(capacity, snapshot.factory.clone());
+        link.version.store(snapshot.version, Ordering::Release);
+        link.snapshot.write().unwrap_or_else(|e| e.into_inner()).version = snapshot.version;
+        (link, rx)
+    }
+
     /// Publishes a new policy; actors pick it up at their next episode. Returns its version.
     pub fn broadcast(&self, factory: Arc<dyn PolicyFactory>) -> u64 {
         let mut slot = self.snapshot.write().unwrap_or_else(|e| e.into_inner());

@@ -1,0 +1,201 @@
+"""Collect an frl dataset with Rust rollout workers running as Ray actors, on one machine or a Ray cluster.
+
+    python -m frl.ray collect --env CartPole-v1 --policy expert:0.3 --episodes 1000 --actors 4 --out data/cartpole
+    python -m frl.ray collect ... --address ray://head:10001     # an existing cluster
+
+Each actor owns a ``RolloutWorker`` (native actor threads inside the actor process) and collects chunks of
+episode indices; the driver writes chunks in index order with ``DatasetSink``, so the dataset equals one written by
+``frl collect`` with the same env, policy and seed. A dead actor (Ray restarts it, ``max_restarts``) loses only its
+chunk in flight, which is collected again; nothing is half-written. Policies are broadcast with versions
+(``Collector.broadcast_behaviour`` / ``broadcast_weights``), and every episode records the version that produced it.
+"""
+
+import argparse
+import collections
+import json
+import sys
+import time
+
+import ray
+
+from . import DatasetSink, RolloutWorker, as_arrays
+
+
+_ACTOR_ERRORS = tuple(
+    getattr(ray.exceptions, name) for name in ("RayActorError", "ActorUnavailableError") if hasattr(ray.exceptions, name))
+
+
+class _Worker:
+    """The Ray actor: a RolloutWorker plus the policy it was last given."""
+
+    def __init__(self, env, policy, seed, threads):
+        self.worker = RolloutWorker(env, policy, seed, threads)
+
+    def episodes(self, first, count):
+        return self.worker.episodes(first, count)
+
+    def set_behaviour(self, policy, version):
+        self.worker.set_behaviour(policy, version)
+        return version
+
+    def set_weights(self, weights, version):
+        self.worker.set_weights(weights, version)
+        return version
+
+    def policy(self):
+        return self.worker.policy()
+
+
+class Collector:
+    """Drives ``actors`` Ray actors over the episode indices of one collection job."""
+
+    def __init__(self, env, episodes, out, policy="expert", actors=2, seed=0, chunk=None, threads_per_actor=1,
+                 shard_steps=50_000, max_restarts=3):
+        self.sink = DatasetSink(out, env, policy, episodes, seed, shard_steps)
+        self.start, self.end = self.sink.remaining()
+        chunk = chunk or max(1, min(256, (self.end - self.start) // (4 * actors) or 1))
+        self.chunks = collections.deque(
+            (first, min(chunk, self.end - first)) for first in range(self.start, self.end, chunk))
+        remote = ray.remote(num_cpus=threads_per_actor, max_restarts=max_restarts, max_task_retries=0)(_Worker)
+        self.actors = [remote.remote(env, policy, seed, threads_per_actor) for _ in range(actors)]
+        ray.get([a.policy.remote() for a in self.actors])  # every actor is up (and its env id valid)
+        # the policy every actor must run: (kind, payload, version); actors restarted by Ray start from the job's
+        self.policy = ("behaviour", policy, 0)
+        self.actor_version = [0] * actors
+        self.failures = 0
+        self.steps = 0
+        self.returns = []
+
+    def broadcast_behaviour(self, policy):
+        """From now on every chunk runs the behaviour `policy`; returns its version."""
+        self.policy = ("behaviour", policy, self.policy[2] + 1)
+        return self.policy[2]
+
+    def broadcast_weights(self, checkpoint_bytes):
+        """From now on every chunk runs the Decision Transformer of these checkpoint bytes; returns its version."""
+        self.policy = ("weights", ray.put(checkpoint_bytes), self.policy[2] + 1)
+        return self.policy[2]
+
+    def close(self):
+        """Ends the actors (their CPUs go back to Ray); `run` does this when it finishes."""
+        for a in self.actors:
+            ray.kill(a, no_restart=True)
+        self.actors = []
+
+    def busy(self):
+        """Indices of the actors that have a chunk in flight."""
+        return sorted(i for i, _ in getattr(self, "in_flight", {}).values())
+
+    def _submit(self, i, in_flight):
+        if not self.chunks:
+            return
+        kind, payload, version = self.policy
+        if self.actor_version[i] != version:
+            # calls on one actor run in order, so the chunk below runs with this policy
+            setter = self.actors[i].set_behaviour if kind == "behaviour" else self.actors[i].set_weights
+            setter.remote(payload, version)
+            self.actor_version[i] = version
+        first, count = self.chunks.popleft()
+        in_flight[self.actors[i].episodes.remote(first, count)] = (i, (first, count))
+
+    def run(self, progress=True, on_chunk=None):
+        """Collects every remaining chunk; returns a summary like ``frl collect``'s. ``on_chunk(self, written)`` is
+        called after each chunk is added and the actor that returned it (``self.last_actor``) got its next chunk (a
+        hook for tests and custom schedules)."""
+        try:
+            return self._run(progress, on_chunk)
+        finally:
+            self.close()
+
+    def _run(self, progress, on_chunk):
+        t0 = time.perf_counter()
+        in_flight = self.in_flight = {}
+        for i in range(len(self.actors)):
+            self._submit(i, in_flight)
+        written = self.start
+        while in_flight:
+            done, _ = ray.wait(list(in_flight), num_returns=1)
+            i, span = in_flight.pop(done[0])
+            ok = False
+            try:
+                chunk = ray.get(done[0])
+            except _ACTOR_ERRORS as e:
+                # the actor died (Ray restarts it with the job's first policy): collect the chunk again
+                self.failures += 1
+                self.chunks.appendleft(span)
+                self.actor_version[i] = 0 if self.policy[0] == "behaviour" else -1
+                if self.failures > 10 * len(self.actors):
+                    raise RuntimeError(f"too many actor failures ({self.failures}); last: {e}") from e
+                if progress:
+                    print(f"\nactor {i} failed; episodes {span[0]}..{span[0] + span[1]} are collected again",
+                          file=sys.stderr)
+            else:
+                arrays = as_arrays(chunk)
+                offsets = arrays["episode_offsets"].astype(int)
+                rewards = arrays["rewards"].astype(float)
+                self.steps += int(offsets[-1])
+                self.returns += [rewards[a:b].sum() for a, b in zip(offsets[:-1], offsets[1:])]
+                written = self.sink.add(chunk)
+                ok = True
+                if progress:
+                    secs = time.perf_counter() - t0
+                    print(f"\r{written - self.start}/{self.end - self.start} episodes, "
+                          f"{self.steps / max(secs, 1e-9):.0f} steps/s", end="", file=sys.stderr)
+            self._submit(i, in_flight)
+            if on_chunk is not None and ok:
+                self.last_actor = i
+                on_chunk(self, written)
+        meta = json.loads(self.sink.finish())
+        if progress:
+            print(file=sys.stderr)
+        n = len(self.returns)
+        return {
+            "episodes": n,
+            "steps": self.steps,
+            "mean_return": sum(self.returns) / max(n, 1),
+            "min_return": min(self.returns, default=0.0),
+            "max_return": max(self.returns, default=0.0),
+            "failures": self.failures,
+            "resumed_from": self.start,
+            "seconds": time.perf_counter() - t0,
+            "dataset_episodes": meta["episodes"],
+        }
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m frl.ray", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("collect", help="collect a dataset with Ray actors")
+    c.add_argument("--env", required=True, help="native env id (e.g. CartPole-v1)")
+    c.add_argument("--policy", default="expert", help="behaviour policy, as for frl collect (random, expert:0.3, mixed)")
+    c.add_argument("--episodes", type=int, required=True)
+    c.add_argument("--out", required=True, help="dataset folder")
+    c.add_argument("--actors", type=int, default=2, help="Ray actors")
+    c.add_argument("--threads-per-actor", type=int, default=1, help="native actor threads inside each Ray actor")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--chunk", type=int, default=None, help="episodes per Ray call (default: about a quarter of the "
+                                                           "episodes per actor, at most 256)")
+    c.add_argument("--shard-steps", type=int, default=50_000)
+    c.add_argument("--address", default=None, help="an existing Ray cluster (default: a local one)")
+    c.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance")
+    c.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    if args.address:
+        ray.init(address=args.address)
+    else:
+        ray.init(num_cpus=args.num_cpus, include_dashboard=False)
+    try:
+        collector = Collector(args.env, args.episodes, args.out, args.policy, args.actors, args.seed, args.chunk,
+                              args.threads_per_actor, args.shard_steps)
+        summary = collector.run(progress=not args.quiet)
+    except (RuntimeError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        ray.shutdown()
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,309 @@
+//! Collection across processes and machines (the Ray launcher in `python/`): a [`RolloutWorker`] collects chunks of
+//! episodes with its own actor pool and hands them back as columns; a [`RemoteCollection`] writes chunks arriving in
+//! any order into the same dataset format as `frl collect`, in episode order.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, bail};
+use burn::module::Module;
+use frl_agents::dt::{DtPolicyFactory, EvalSettings};
+use frl_agents::{BehaviourSpec, PolicyFactory};
+use frl_envs::Space;
+
+use crate::collect::{CollectJob, open_dataset};
+use crate::dataset::{DatasetWriter, Metadata};
+use crate::episodes::{EpisodeBatch, EpisodeTag};
+use crate::rollout::{ActorPool, ChannelLink, EnvFactory, PolicySnapshot, PoolConfig};
+
+/// Collects episodes `first..first + count` of a (env, policy, seed) job on local actor threads.
+pub struct RolloutWorker {
+    env_id: String,
+    seed: u64,
+    actors: usize,
+    action_space: Space,
+    snapshot: PolicySnapshot,
+}
+
+impl RolloutWorker {
+    /// A worker for `env_id` running the behaviour policy `policy` (`random`, `expert:0.3`, `mixed`, ...).
+    pub fn new(env_id: &str, policy: &str, seed: u64, actors: usize) -> anyhow::Result<Self> {
+        let env = frl_envs::make(env_id)?;
+        let action_space = env.action_space();
+        let mut worker = RolloutWorker {
+            env_id: env_id.to_string(),
+            seed,
+            actors: actors.max(1),
+            action_space,
+            snapshot: PolicySnapshot { version: 0, factory: Arc::new(NoPolicy) },
+        };
+        worker.set_behaviour(policy, 0)?;
+        Ok(worker)
+    }
+
+    /// Switches to a behaviour policy; later episodes record `version`.
+    pub fn set_behaviour(&mut self, policy: &str, version: u64) -> anyhow::Result<()> {
+        let spec: BehaviourSpec = policy.parse().map_err(|e| anyhow::anyhow!("policy `{policy}`: {e}"))?;
+        let factory = spec.factory(&self.env_id, &self.action_space)?;
+        self.snapshot = PolicySnapshot { version, factory };
+        Ok(())
+    }
+
+    /// Switches to the Decision Transformer in a checkpoint file's bytes (conditioned on `target_return`, else the
+    /// job's); later episodes record `version`.
+    pub fn set_checkpoint(&mut self, bytes: &[u8], version: u64, target_return: Option<f32>) -> anyhow::Result<()> {
+        let dir = tempfile_dir()?;
+        let path = dir.join("weights.safetensors");
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        let loaded = crate::learner::load_model(&path, &burn::tensor::Device::flex());
+        let _ = std::fs::remove_dir_all(&dir);
+        let loaded = loaded?;
+        let meta = loaded.meta;
+        if meta.env != self.env_id {
+            bail!("the checkpoint was trained on {}, this worker runs {}", meta.env, self.env_id);
+        }
+        let e = &meta.job.eval;
+        let settings = EvalSettings {
+            target_return: target_return.or(e.target_return).unwrap_or(meta.dataset_best_return as f32),
+            decode: e.decode,
+            temperature: e.temperature,
+        };
+        let factory: Arc<dyn PolicyFactory> = Arc::new(DtPolicyFactory::new(
+            loaded.model.valid(),
+            meta.coding.clone(),
+            meta.normalizer.clone(),
+            settings,
+            meta.obs_dim,
+        ));
+        self.snapshot = PolicySnapshot { version, factory };
+        Ok(())
+    }
+
+    /// The policy's description and version.
+    pub fn policy(&self) -> (String, u64) {
+        (self.snapshot.factory.describe(), self.snapshot.version)
+    }
+
+    /// Collects episodes `first..first + count`, in index order; each is reproducible from `(seed, index)`.
+    pub fn episodes(&self, first: u64, count: u64) -> anyhow::Result<EpisodeBatch> {
+        let config = PoolConfig {
+            actors: self.actors,
+            seed: self.seed,
+            first_episode: first,
+            episodes: Some(count),
+            ..PoolConfig::default()
+        };
+        let (link, rx) = ChannelLink::with_snapshot(2 * self.actors, self.snapshot.clone());
+        let id = self.env_id.clone();
+        let make_env: EnvFactory = Arc::new(move || frl_envs::make(&id));
+        let pool = ActorPool::spawn(config, make_env, link, Arc::new(AtomicBool::new(false)));
+        let mut by_index = BTreeMap::new();
+        let (mut obs_dim, mut act_dim) = (0, 0);
+        for batch in rx.iter() {
+            (obs_dim, act_dim) = (batch.obs_dim, batch.act_dim);
+            for ep in batch.iter() {
+                let mut one = EpisodeBatch::new(batch.obs_dim, batch.act_dim);
+                one.push(&ep);
+                by_index.insert(ep.tag.index, one);
+            }
+        }
+        let report = pool.join();
+        if by_index.len() as u64 != count {
+            bail!(
+                "collected {} of {count} episodes: {}",
+                by_index.len(),
+                report.error.unwrap_or_else(|| "the actors stopped".into())
+            );
+        }
+        let mut out = EpisodeBatch::new(obs_dim, act_dim);
+        for one in by_index.values() {
+            out.extend(one);
+        }
+        Ok(out)
+    }
+}
+
+/// A placeholder until the first policy is set.
+struct NoPolicy;
+
+impl PolicyFactory for NoPolicy {
+    fn make(&self) -> Box<dyn frl_agents::Policy> {
+        unreachable!("RolloutWorker::new sets a policy before any episode")
+    }
+
+    fn describe(&self) -> String {
+        "none".into()
+    }
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("frl-worker-{}-{}", std::process::id(), rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// The dataset side of a multi-process collection: chunks of episodes arrive in any order (and may arrive twice,
+/// when a chunk was re-collected after a worker died); they are written in index order, each index once.
+pub struct RemoteCollection {
+    writer: Option<DatasetWriter>,
+    pending: BTreeMap<u64, EpisodeBatch>,
+    next: u64,
+    end: u64,
+    out: PathBuf,
+}
+
+impl RemoteCollection {
+    /// Opens (or resumes, for the same job) the dataset of `job`; `policy` describes the behaviour.
+    pub fn open(job: &CollectJob, policy: &str) -> anyhow::Result<Self> {
+        let env = frl_envs::make(&job.env)?;
+        let (writer, _resumed) = open_dataset(job, &env.observation_space(), &env.action_space(), policy)?;
+        let last = writer.metadata().collections.last().cloned().expect("a collection is open");
+        let next = last.first_episode + last.episodes;
+        Ok(RemoteCollection {
+            end: last.first_episode + last.requested,
+            writer: Some(writer),
+            pending: BTreeMap::new(),
+            next,
+            out: job.out.clone(),
+        })
+    }
+
+    /// The episode indices still to write: `next..end`.
+    pub fn remaining(&self) -> (u64, u64) {
+        (self.next, self.end)
+    }
+
+    /// Adds a chunk; writes every episode that is next in order. Returns the episodes written so far.
+    pub fn add(&mut self, batch: &EpisodeBatch) -> anyhow::Result<u64> {
+        for ep in batch.iter() {
+            let i = ep.tag.index;
+            if i < self.next || i >= self.end {
+                continue;
+            }
+            let mut one = EpisodeBatch::new(batch.obs_dim, batch.act_dim);
+            one.push(&ep);
+            self.pending.insert(i, one);
+        }
+        let writer = self.writer.as_mut().context("the collection is finished")?;
+        while let Some(one) = self.pending.remove(&self.next) {
+            writer.write(&one.episode(0)).with_context(|| format!("writing to {}", self.out.display()))?;
+            self.next += 1;
+        }
+        Ok(self.next)
+    }
+
+    /// Flushes the last shard and returns the dataset's metadata.
+    pub fn finish(&mut self) -> anyhow::Result<Metadata> {
+        let writer = self.writer.take().context("the collection is finished")?;
+        Ok(writer.finish()?)
+    }
+
+    /// The dataset folder.
+    pub fn out(&self) -> &Path {
+        &self.out
+    }
+}
+
+/// Column names of an [`EpisodeBatch`] as bytes (little-endian): what crosses process boundaries.
+pub mod columns {
+    use super::*;
+
+    /// A batch as named little-endian byte columns plus its two dimensions.
+    pub struct Columns {
+        /// Observation size.
+        pub obs_dim: usize,
+        /// Action size.
+        pub act_dim: usize,
+        /// (name, bytes, element type) for each column.
+        pub data: Vec<(&'static str, Vec<u8>, &'static str)>,
+    }
+
+    fn le<T: Copy, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
+        v.iter().flat_map(|&x| f(x)).collect()
+    }
+
+    /// Splits a batch into columns: observations/actions/rewards f32, flags u8, offsets and tags u64.
+    pub fn to_columns(b: &EpisodeBatch) -> Columns {
+        let tags = |f: fn(&EpisodeTag) -> u64| le(&b.tags.iter().map(f).collect::<Vec<_>>(), u64::to_le_bytes);
+        Columns {
+            obs_dim: b.obs_dim,
+            act_dim: b.act_dim,
+            data: vec![
+                ("observations", le(&b.observations, f32::to_le_bytes), "f32"),
+                ("actions", le(&b.actions, f32::to_le_bytes), "f32"),
+                ("rewards", le(&b.rewards, f32::to_le_bytes), "f32"),
+                ("terminated", b.terminated.iter().map(|&x| x as u8).collect(), "u8"),
+                ("truncated", b.truncated.iter().map(|&x| x as u8).collect(), "u8"),
+                (
+                    "episode_offsets",
+                    le(&b.offsets.iter().map(|&x| x as u64).collect::<Vec<_>>(), u64::to_le_bytes),
+                    "u64",
+                ),
+                ("episode_index", tags(|t| t.index), "u64"),
+                ("episode_seed", tags(|t| t.seed), "u64"),
+                ("policy_version", tags(|t| t.policy_version), "u64"),
+            ],
+        }
+    }
+
+    /// Rebuilds a batch from columns, checking their lengths against each other.
+    pub fn from_columns(
+        obs_dim: usize,
+        act_dim: usize,
+        get: impl Fn(&str) -> Option<Vec<u8>>,
+    ) -> anyhow::Result<EpisodeBatch> {
+        let col = |name: &str| get(name).with_context(|| format!("column `{name}` is missing"));
+        let f32s = |name: &str| -> anyhow::Result<Vec<f32>> {
+            let b = col(name)?;
+            if b.len() % 4 != 0 {
+                bail!("column `{name}` has {} bytes, not a multiple of 4", b.len());
+            }
+            Ok(b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect())
+        };
+        let u64s = |name: &str| -> anyhow::Result<Vec<u64>> {
+            let b = col(name)?;
+            if b.len() % 8 != 0 {
+                bail!("column `{name}` has {} bytes, not a multiple of 8", b.len());
+            }
+            Ok(b.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
+        };
+        let flags = |name: &str| -> anyhow::Result<Vec<bool>> { Ok(col(name)?.into_iter().map(|x| x != 0).collect()) };
+        let offsets: Vec<usize> = u64s("episode_offsets")?.into_iter().map(|x| x as usize).collect();
+        let (index, seed, version) = (u64s("episode_index")?, u64s("episode_seed")?, u64s("policy_version")?);
+        let episodes = offsets.len().saturating_sub(1);
+        let steps = offsets.last().copied().unwrap_or(0);
+        let b = EpisodeBatch {
+            obs_dim,
+            act_dim,
+            observations: f32s("observations")?,
+            actions: f32s("actions")?,
+            rewards: f32s("rewards")?,
+            terminated: flags("terminated")?,
+            truncated: flags("truncated")?,
+            tags: (0..episodes)
+                .map(|e| {
+                    Ok(EpisodeTag {
+                        index: *index.get(e).context("episode_index is short")?,
+                        seed: *seed.get(e).context("episode_seed is short")?,
+                        policy_version: *version.get(e).context("policy_version is short")?,
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?,
+            offsets,
+        };
+        let ok = b.offsets.first() == Some(&0)
+            && b.offsets.windows(2).all(|w| w[0] < w[1])
+            && b.rewards.len() == steps
+            && b.terminated.len() == steps
+            && b.truncated.len() == steps
+            && b.actions.len() == steps * act_dim
+            && b.observations.len() == (steps + episodes) * obs_dim
+            && index.len() == episodes;
+        if !ok {
+            bail!("inconsistent columns: {episodes} episodes, {steps} steps, lengths do not match");
+        }
+        Ok(b)
+    }
+}

@@ -1,0 +1,131 @@
+"""Collects datasets with the `frl` Python package's Rust workers as Ray actors (a local Ray on 127.0.0.1) and checks
+them with the Rust reader (`frl dataset info --json`) and safetensors.
+
+Usage: check_ray.py FRL_BINARY
+
+  * 2 actors collect a CartPole dataset: exactly the requested episodes, equal to `frl collect` of the same job;
+  * an actor killed mid-run (ray.kill; Ray restarts it): the dataset is still complete and equal;
+  * a policy broadcast mid-run: later episodes record the new version;
+  * transitions/s through Ray with 2 actors against the threaded collector, in the same run (printed).
+Exits non-zero on the first failure.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+import numpy as np  # noqa: E402
+import ray  # noqa: E402
+from safetensors.numpy import load_file  # noqa: E402
+
+from frl.ray import Collector  # noqa: E402
+
+ENV, POLICY, SEED, EPISODES = "CartPole-v1", "expert:0.3", 5, 60
+
+
+def info(frl, path):
+    out = subprocess.run([frl, "dataset", "info", "--json", str(path)], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def columns(path, name):
+    meta = json.loads((Path(path) / "metadata.json").read_text())
+    return np.concatenate([load_file(str(Path(path) / s["file"]))[name] for s in meta["shards"]])
+
+
+def check(cond, message):
+    if not cond:
+        sys.exit(f"check_ray: {message}")
+
+
+def main():
+    frl = sys.argv[1]
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        reference = tmp / "threads"
+        subprocess.run([frl, "collect", "--quiet", "--env", ENV, "--policy", POLICY, "--episodes", str(EPISODES),
+                        "--seed", str(SEED), "--actors", "2", "--shard-steps", "2000", "--out", str(reference)],
+                       check=True, stdout=subprocess.DEVNULL)
+        want = info(frl, reference)
+
+        # 2 actors, small chunks
+        plain = tmp / "ray"
+        s = Collector(ENV, EPISODES, str(plain), POLICY, actors=2, seed=SEED, chunk=7, shard_steps=2000).run(False)
+        got = info(frl, plain)
+        check(got["episodes"] == EPISODES == s["episodes"], f"episodes {got['episodes']} / {s['episodes']}")
+        check(got["steps"] == want["steps"] and got["mean_return"] == want["mean_return"],
+              f"ray dataset differs from frl collect: {got} vs {want}")
+        check(np.array_equal(columns(plain, "rewards"), columns(reference, "rewards"))
+              and np.array_equal(columns(plain, "observations"), columns(reference, "observations")),
+              "ray and threaded datasets hold different episodes")
+        print(f"ray: {EPISODES} episodes from 2 actors, equal to frl collect ({got['steps']} steps)")
+
+        # an actor killed while it collects a chunk (the one that was just given a chunk of ~47k steps)
+        killed = tmp / "killed"
+        c = Collector(ENV, 400, str(killed), POLICY, actors=2, seed=SEED, chunk=100, shard_steps=20000)
+        kills = []
+
+        def kill_once(collector, written):
+            if not kills and collector.last_actor in collector.busy():
+                ray.kill(collector.actors[collector.last_actor], no_restart=False)
+                kills.append(collector.last_actor)
+
+        s = c.run(False, on_chunk=kill_once)
+        got = info(frl, killed)
+        check(kills and s["failures"] >= 1, f"no actor failure was seen (kills {kills}, summary {s})")
+        check(got["episodes"] == 400, f"after a kill: {got}")
+        index = columns(killed, "episode_index")
+        check(np.array_equal(index, np.arange(400)), "after a kill: episodes missing or repeated")
+        first = columns(reference, "rewards")
+        check(np.array_equal(columns(killed, "rewards")[: len(first)], first), "after a kill: other data")
+        print(f"ray: actor {kills[0]} killed mid-run, {s['failures']} chunk(s) collected again, 400 episodes complete")
+
+        # a policy broadcast mid-run
+        versioned = tmp / "versioned"
+        c = Collector(ENV, EPISODES, str(versioned), POLICY, actors=2, seed=SEED, chunk=5, shard_steps=2000)
+        marks = []
+
+        def broadcast(collector, written):
+            marks.append(written)
+            if len(marks) == 3:
+                marks.append(collector.broadcast_behaviour("random"))
+
+        c.run(False, on_chunk=broadcast)
+        versions = columns(versioned, "policy_version")
+        index = columns(versioned, "episode_index")
+        check(len(marks) > 3 and set(versions.tolist()) == {0, marks[3]}, f"versions {sorted(set(versions.tolist()))}")
+        check(np.array_equal(index, np.arange(EPISODES)), "episodes missing, repeated or out of order")
+        # the random policy is much worse than the noisy expert on CartPole: the broadcast took effect
+        meta = json.loads((versioned / "metadata.json").read_text())
+        returns = []
+        for shard in meta["shards"]:
+            t = load_file(str(versioned / shard["file"]))
+            off = t["episode_offsets"]
+            returns += [float(t["rewards"][a:b].sum()) for a, b in zip(off[:-1], off[1:])]
+        returns = np.array(returns)
+        old, new = returns[versions == 0], returns[versions == marks[3]]
+        check(len(new) > 0 and new.mean() < old.mean() / 2, f"returns v0 {old.mean():.1f}, v1 {new.mean():.1f}")
+        print(f"ray: broadcast after 3 chunks; {len(new)} episodes record version {marks[3]} "
+              f"(mean return {new.mean():.1f} vs {old.mean():.1f})")
+
+        # speed: the same job through Ray (2 actors) and through frl collect (2 threads), one after the other
+        n = 4000
+        t0 = time.perf_counter()
+        subprocess.run([frl, "collect", "--quiet", "--env", ENV, "--policy", "random", "--episodes", str(n),
+                        "--actors", "2", "--out", str(tmp / "speed-threads")], check=True, stdout=subprocess.DEVNULL)
+        threads = info(frl, tmp / "speed-threads")["steps"] / (time.perf_counter() - t0)
+        s = Collector(ENV, n, str(tmp / "speed-ray"), "random", actors=2, seed=0, chunk=1000).run(False)
+        print(f"speed: ray 2 actors {s['steps'] / s['seconds']:.0f} transitions/s, frl collect 2 threads "
+              f"{threads:.0f} transitions/s (CartPole, random policy, {s['steps']} steps)")
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
