@@ -20,7 +20,7 @@ export PYTHONEXECUTABLE="$venv/bin/python"
 "$venv/bin/python" scripts/gen_env_fixtures.py
 "$venv/bin/python" scripts/gen_minari_fixtures.py
 
-cargo test --workspace --all-targets
+cargo test --all-targets   # the default members: every crate but the Python extension
 
 # Datasets written by the frl binary, read back with numpy + safetensors and replayed in Gymnasium.
 "$venv/bin/python" scripts/check_datasets.py "$CARGO_TARGET_DIR/debug/frl"
