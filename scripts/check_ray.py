@@ -5,7 +5,8 @@ Usage: check_ray.py FRL_BINARY
 
   * 2 actors collect a CartPole dataset: exactly the requested episodes, equal to `frl collect` of the same job;
   * an actor killed mid-run (ray.kill; Ray restarts it): the dataset is still complete and equal;
-  * a policy broadcast mid-run: later episodes record the new version;
+  * a policy broadcast mid-run: later episodes record the new version; also for the weights of a Decision
+    Transformer trained by `frl train` on the Ray-collected dataset;
   * transitions/s through Ray with 2 actors against the threaded collector, in the same run (printed).
 Exits non-zero on the first failure.
 """
@@ -27,6 +28,26 @@ from safetensors.numpy import load_file  # noqa: E402
 from frl.ray import Collector  # noqa: E402
 
 ENV, POLICY, SEED, EPISODES = "CartPole-v1", "expert:0.3", 5, 60
+
+JOB = """
+name = "ray-dt"
+dataset = "{data}"
+runs_dir = "{runs}"
+seed = 1
+[model]
+layers = 1
+embed_dim = 16
+context = 5
+max_episode_len = 500
+[train]
+steps = 20
+batch_size = 8
+warmup_steps = 5
+checkpoint_every = 20
+[eval]
+episodes = 1
+actors = 1
+"""
 
 
 def info(frl, path):
@@ -114,6 +135,25 @@ def main():
         check(len(new) > 0 and new.mean() < old.mean() / 2, f"returns v0 {old.mean():.1f}, v1 {new.mean():.1f}")
         print(f"ray: broadcast after 3 chunks; {len(new)} episodes record version {marks[3]} "
               f"(mean return {new.mean():.1f} vs {old.mean():.1f})")
+
+        # the weights of a Decision Transformer trained on the Ray-collected dataset, broadcast mid-run
+        (tmp / "job.toml").write_text(JOB.format(data=plain, runs=tmp / "runs"))
+        subprocess.run([frl, "train", "--quiet", str(tmp / "job.toml")], check=True, stdout=subprocess.DEVNULL)
+        ckpt = sorted((tmp / "runs" / "ray-dt" / "checkpoints").glob("ckpt-*.safetensors"))[-1]
+        dt = tmp / "dt"
+        c = Collector(ENV, 30, str(dt), POLICY, actors=2, seed=SEED, chunk=3, shard_steps=2000)
+        sent = []
+
+        def send_weights(collector, written):
+            if not sent:
+                sent.append(collector.broadcast_weights(ckpt.read_bytes()))
+
+        c.run(False, on_chunk=send_weights)
+        versions = columns(dt, "policy_version")
+        check(set(versions.tolist()) == {0, sent[0]} and info(frl, dt)["episodes"] == 30,
+              f"weights broadcast: versions {sorted(set(versions.tolist()))}")
+        print(f"ray: DT weights ({ckpt.stat().st_size} bytes) broadcast; {int((versions == sent[0]).sum())} of 30 "
+              f"episodes record version {sent[0]}")
 
         # speed: the same job through Ray (2 actors) and through frl collect (2 threads), one after the other
         n = 4000

@@ -36,8 +36,12 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn every_native_env_matches_gymnasium_step_for_step() {
-    let path = std::env::var("FRL_ENV_FIXTURE")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/classic_control.json").to_string());
+    let path = std::env::var("FRL_ENV_FIXTURE").unwrap_or_else(|_| {
+        format!(
+            "{}/tests/fixtures/classic_control.json",
+            std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR")
+        )
+    });
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     let fixtures: Fixtures = serde_json::from_str(&text).unwrap();
     assert!(fixtures.gymnasium.starts_with('1'), "fixtures from gymnasium {}", fixtures.gymnasium);

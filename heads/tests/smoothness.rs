@@ -19,8 +19,12 @@ struct Fixtures {
 
 #[test]
 fn smoothness_matches_scipy() {
-    let path = std::env::var("FRL_SMOOTHNESS_FIXTURE")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/smoothness.json").to_string());
+    let path = std::env::var("FRL_SMOOTHNESS_FIXTURE").unwrap_or_else(|_| {
+        format!(
+            "{}/tests/fixtures/smoothness.json",
+            std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR")
+        )
+    });
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     let fixtures: Fixtures = serde_json::from_str(&text).unwrap();
     assert!(fixtures.cases.len() >= 10, "too few fixture cases");

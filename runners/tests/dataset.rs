@@ -228,7 +228,8 @@ fn bad_jobs_fail_before_touching_the_output() {
 
 #[test]
 fn shipped_collect_jobs_parse() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+    let dir =
+        Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR")).join("../configs");
     let mut n = 0;
     for entry in fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -245,7 +246,8 @@ fn shipped_collect_jobs_parse() {
 
 #[test]
 fn minari_arrow_datasets_import_exactly() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minari");
+    let fixtures = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/minari");
     let expected: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(fixtures.join("expected.json")).unwrap()).unwrap();
     let tmp = tempfile::tempdir().unwrap();

@@ -285,7 +285,7 @@ fn shipped_configs_parse_and_validate() {
     assert_eq!(jobs.len(), 2);
     assert!(jobs.iter().all(|j| j.dataset == demo.collect.out));
     assert_ne!(jobs[0].name, jobs[1].name);
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR")).join("..");
     let job = TrainJob::load(&root.join("configs/dt-experiment.toml")).unwrap();
     assert_eq!(job.model.bins, 64);
     let bad = frl_runners::demo::DemoConfig::parse(
