@@ -34,11 +34,25 @@ struct RolloutWorker {
 
 #[pymethods]
 impl RolloutWorker {
-    /// `RolloutWorker(env, policy="expert", seed=0, threads=1)`; `policy` as in `frl collect --policy`.
+    /// `RolloutWorker(env, policy="expert", seed=0, threads=1, checkpoint=None)`; `policy` as in `frl collect
+    /// --policy`; `checkpoint` (a path to a `frl train` checkpoint) runs that Decision Transformer instead.
     #[new]
-    #[pyo3(signature = (env, policy = "expert", seed = 0, threads = 1))]
-    fn new(env: &str, policy: &str, seed: u64, threads: usize) -> PyResult<Self> {
-        Ok(RolloutWorker { inner: remote::RolloutWorker::new(env, policy, seed, threads).map_err(runtime)? })
+    #[pyo3(signature = (env, policy = "expert", seed = 0, threads = 1, checkpoint = None))]
+    fn new(
+        py: Python<'_>,
+        env: &str,
+        policy: &str,
+        seed: u64,
+        threads: usize,
+        checkpoint: Option<std::path::PathBuf>,
+    ) -> PyResult<Self> {
+        let mut inner = remote::RolloutWorker::new(env, policy, seed, threads).map_err(runtime)?;
+        if let Some(path) = checkpoint {
+            let bytes = std::fs::read(&path)
+                .map_err(|e| PyValueError::new_err(format!("reading checkpoint {}: {e}", path.display())))?;
+            py.detach(|| inner.set_checkpoint(&bytes, 0, None)).map_err(runtime)?;
+        }
+        Ok(RolloutWorker { inner })
     }
 
     /// Episodes `first .. first + count` in index order, as byte columns; each is reproducible from (seed, index).
