@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: Python fixtures (venv with numpy, scipy, gymnasium, safetensors),
-# every Rust test, the Python-side dataset and TensorBoard checks, then the Gymnasium adapter (feature `python`).
+# every Rust test, the Python-side dataset and TensorBoard checks, the Python package with Ray, the Gymnasium adapter
+# (feature `python`), then the GPU backend (feature `wgpu`) on a software Vulkan adapter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,3 +42,12 @@ RAY_USAGE_STATS_ENABLED=0 timeout 600 "$venv/bin/python" scripts/check_ray.py "$
 cargo test -p frl-envs --features python --all-targets
 cargo build --features python --bin frl
 "$venv/bin/python" scripts/check_datasets.py "$CARGO_TARGET_DIR/debug/frl" --gym
+
+# The GPU backend builds from the registries alone (its own cache: burn with wgpu is another build of burn). Its tests
+# run the GPU code path on Mesa's software Vulkan driver (llvmpipe) and compare losses with the CPU.
+if ! dpkg -s mesa-vulkan-drivers libvulkan1 >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get install -y --no-install-recommends mesa-vulkan-drivers libvulkan1 >/dev/null
+fi
+CARGO_TARGET_DIR="$HOME/.cache/frl-target-wgpu" cargo test --release -p frl-runners --features wgpu --test gpu
