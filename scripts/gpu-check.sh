@@ -2,7 +2,7 @@
 # Checks a GPU build of frl on a machine with an NVIDIA GPU, without building anything and without network.
 #
 # Usage: scripts/gpu-check.sh FRL_BINARY OUT_DIR [VULKAN_LIB_DIR]
-#   FRL_BINARY      an x86_64 release binary built with `cargo build --release --features wgpu`
+#   FRL_BINARY      an x86_64 release binary built with `cargo build --release --features wgpu`, or its .xz
 #                   (scripts/gpu-bundle.sh packs one together with the Vulkan loader)
 #   OUT_DIR         gets gpu-check.json, gpu-check.log and nvidia-smi.csv
 #   VULKAN_LIB_DIR  a folder holding libvulkan.so.1 when the machine has no Vulkan loader
@@ -16,6 +16,16 @@ out=$2
 libs=${3:-}
 device=${FRL_CHECK_DEVICE:-gpu}
 mkdir -p "$out"
+if [[ "$bin" == *.xz ]]; then
+  if command -v xz >/dev/null; then
+    xz -dc "$bin" >"$out/frl"
+  else
+    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+      "$bin" "$out/frl"
+  fi
+  chmod +x "$out/frl"
+  bin="$out/frl"
+fi
 
 if [ -n "$libs" ]; then
   export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
