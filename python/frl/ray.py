@@ -191,6 +191,10 @@ def main(argv=None):
     except (RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # whole shards are on disk and listed in metadata.json; the same command resumes after the last of them
+        print(f"\ninterrupted; rerun the same command to resume {args.out}", file=sys.stderr)
+        return 130
     finally:
         ray.shutdown()
     print(json.dumps(summary, indent=2))
