@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import ray  # noqa: E402
 from safetensors.numpy import load_file  # noqa: E402
 
-from frl.ray import Collector  # noqa: E402
+from frl.ray import Collector, Worker  # noqa: E402
 
 ENV, POLICY, SEED, EPISODES = "CartPole-v1", "expert:0.3", 5, 60
 
@@ -48,6 +48,14 @@ checkpoint_every = 20
 episodes = 1
 actors = 1
 """
+
+
+class SlowWorker(Worker):
+    """A worker that pauses before each chunk, so that a chunk is surely in flight when the test kills it."""
+
+    def episodes(self, first, count):
+        time.sleep(0.5)
+        return super().episodes(first, count)
 
 
 def info(frl, path):
@@ -88,9 +96,11 @@ def main():
               "ray and threaded datasets hold different episodes")
         print(f"ray: {EPISODES} episodes from 2 actors, equal to frl collect ({got['steps']} steps)")
 
-        # an actor killed while it collects a chunk (the one that was just given a chunk of ~47k steps)
+        # an actor killed while it collects a chunk: the one that was just given a chunk, which it starts after a
+        # pause (a chunk alone takes milliseconds, so the kill would otherwise often arrive after it)
         killed = tmp / "killed"
-        c = Collector(ENV, 400, str(killed), POLICY, actors=2, seed=SEED, chunk=100, shard_steps=20000)
+        c = Collector(ENV, 400, str(killed), POLICY, actors=2, seed=SEED, chunk=100, shard_steps=20000,
+                      worker_class=SlowWorker)
         kills = []
 
         def kill_once(collector, written):

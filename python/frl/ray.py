@@ -25,8 +25,8 @@ _ACTOR_ERRORS = tuple(
     getattr(ray.exceptions, name) for name in ("RayActorError", "ActorUnavailableError") if hasattr(ray.exceptions, name))
 
 
-class _Worker:
-    """The Ray actor: a RolloutWorker plus the policy it was last given."""
+class Worker:
+    """The Ray actor class: a RolloutWorker; subclass it (``Collector(worker_class=...)``) to add setup or checks."""
 
     def __init__(self, env, policy, seed, threads):
         self.worker = RolloutWorker(env, policy, seed, threads)
@@ -50,13 +50,13 @@ class Collector:
     """Drives ``actors`` Ray actors over the episode indices of one collection job."""
 
     def __init__(self, env, episodes, out, policy="expert", actors=2, seed=0, chunk=None, threads_per_actor=1,
-                 shard_steps=50_000, max_restarts=3):
+                 shard_steps=50_000, max_restarts=3, worker_class=None):
         self.sink = DatasetSink(out, env, policy, episodes, seed, shard_steps)
         self.start, self.end = self.sink.remaining()
         chunk = chunk or max(1, min(256, (self.end - self.start) // (4 * actors) or 1))
         self.chunks = collections.deque(
             (first, min(chunk, self.end - first)) for first in range(self.start, self.end, chunk))
-        remote = ray.remote(num_cpus=threads_per_actor, max_restarts=max_restarts, max_task_retries=0)(_Worker)
+        remote = ray.remote(num_cpus=threads_per_actor, max_restarts=max_restarts, max_task_retries=0)(worker_class or Worker)
         self.actors = [remote.remote(env, policy, seed, threads_per_actor) for _ in range(actors)]
         ray.get([a.policy.remote() for a in self.actors])  # every actor is up (and its env id valid)
         # the policy every actor must run: (kind, payload, version); actors restarted by Ray start from the job's
