@@ -156,6 +156,10 @@ struct ToyArgs {
     /// Run the runs on threads of this process instead of one worker process each.
     #[arg(long)]
     threads: bool,
+    /// Train nothing: write each planned run's starting point (data, initial parameters, batch order of every
+    /// epoch) as JSON into this folder, for scripts/toy_torch_replay.py.
+    #[arg(long, value_name = "DIR")]
+    export_start: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -428,6 +432,20 @@ fn run_toy(args: ToyArgs) -> anyhow::Result<ExitCode> {
     job.bins = args.bins.unwrap_or(job.bins);
     job.jobs = args.jobs.unwrap_or(job.jobs);
 
+    if let Some(dir) = &args.export_start {
+        job.validate()?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let device = frl_runners::backend::training_device();
+        for spec in job.plan() {
+            let replay = toy::replay::export(&spec, &device)?;
+            let path = dir.join(format!("{}.json", spec.stem()));
+            frl_runners::fsutil::write_atomic(&path, &serde_json::to_vec(&replay)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!("{}", path.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+
     let stop = stop_flag("finished runs")?;
 
     let executor = if args.threads {
@@ -447,6 +465,9 @@ fn run_toy(args: ToyArgs) -> anyhow::Result<ExitCode> {
             println!("{}", toy::report::markdown_table(&report.cells));
             for c in &report.checks {
                 println!("[{}] {}", if c.holds { "ok" } else { "FAILED" }, c.claim);
+            }
+            for note in toy::report::plateau_notes(&report.cells, report.job.bins) {
+                println!("note: {note}");
             }
             let steps: usize = report.runs.iter().map(|r| r.steps).sum();
             let secs: f64 = report.runs.iter().map(|r| r.train_seconds).sum();

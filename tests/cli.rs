@@ -31,6 +31,33 @@ fn toy_runs_and_prints_the_table() {
 }
 
 #[test]
+fn toy_export_start_writes_one_replay_per_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("start");
+    let (code, stdout, stderr) = run(frl()
+        .args(["toy", "--dataset", "gaussian", "--head", "linear", "--seed", "3", "--seed", "4", "--epochs", "2"])
+        .arg("--export-start")
+        .arg(&out));
+    assert_eq!(code, 0, "stderr: {stderr}");
+    for seed in [3, 4] {
+        let path = out.join(format!("gaussian__linear__seed{seed}.json"));
+        assert!(stdout.contains(&path.display().to_string()), "{stdout}");
+        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(json["spec"]["seed"], seed);
+        assert_eq!(json["orders"].as_array().unwrap().len(), 2);
+        assert_eq!(json["train_y"].as_array().unwrap().len(), json["orders"][0].as_array().unwrap().len());
+        assert_eq!(json["params"].as_array().unwrap().len(), 6, "l1, l2 and the linear head, weight and bias each");
+    }
+    assert!(!dir.path().join("runs").exists(), "--export-start must not train");
+    // a file where the folder should be is an error naming it
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, "x").unwrap();
+    let (code, _, stderr) = run(frl().args(["toy", "--epochs", "1", "--export-start"]).arg(&blocker));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("file"), "{stderr}");
+}
+
+#[test]
 fn bad_head_spec_is_a_clear_error() {
     let (code, _, stderr) = run(frl().args(["toy", "--head", "transformer"]));
     assert_ne!(code, 0);

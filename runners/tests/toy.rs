@@ -4,7 +4,13 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use frl_heads::{FourierHeadConfig, HeadConfig};
-use frl_runners::toy::{self, Dataset, Executor, RunSpec, ToyJob, ToyOutcome, train};
+use std::collections::HashMap;
+
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{Int, Tensor, TensorData};
+use frl_heads::{Head, MixtureHeadConfig};
+use frl_runners::learner::params::{NamedTensor, load_params, named_params};
+use frl_runners::toy::{self, Dataset, Executor, RunSpec, ToyJob, ToyOutcome, replay, report, train};
 
 fn small_job() -> ToyJob {
     ToyJob {
@@ -36,7 +42,15 @@ fn job_writes_results_plots_and_resumes() {
         let svg = dir.path().join("plots").join(format!("gaussian__{}.svg", cell.head.slug()));
         let text = std::fs::read_to_string(&svg).unwrap();
         assert!(text.starts_with("<svg") && text.contains("polyline"), "{} is not a line plot", svg.display());
+        let curve = dir.path().join("plots").join(format!("gaussian__{}__loss.svg", cell.head.slug()));
+        let text = std::fs::read_to_string(&curve).unwrap();
+        assert!(text.contains("seed 1") && text.contains("uniform prediction"), "{} lacks its legend", curve.display());
         assert!(cell.kl.mean.is_finite() && cell.kl.mean > 0.0);
+    }
+    for run in &first.runs {
+        assert_eq!(run.epoch_losses.len(), job.epochs);
+        assert_eq!(run.epoch_losses.last(), Some(&run.final_train_loss));
+        assert!(run.epoch_losses[1] < run.epoch_losses[0], "loss did not fall: {:?}", run.epoch_losses);
     }
     assert!(std::fs::read_to_string(dir.path().join("table.md")).unwrap().contains("| gaussian | linear |"));
 
@@ -141,4 +155,101 @@ fn shipped_job_files_parse_and_validate() {
     // configs/toy.toml is exactly the default job
     let default: ToyJob = toml::from_str(&std::fs::read_to_string(format!("{dir}/toy.toml")).unwrap()).unwrap();
     assert_eq!(default.plan(), ToyJob::default().plan());
+}
+
+#[test]
+fn exported_start_replays_the_run_exactly() {
+    let spec = RunSpec {
+        dataset: Dataset::Gmm2,
+        head: HeadConfig::Mixture(MixtureHeadConfig::new(2)),
+        seed: 7,
+        epochs: 3,
+        bins: 50,
+        batch_size: 32,
+        lr: 1e-3,
+    };
+    let device = frl_runners::backend::training_device();
+    let export = replay::export(&spec, &device).unwrap();
+    let again = replay::export(&spec, &device).unwrap();
+    assert_eq!(export.orders, again.orders, "the export is not deterministic");
+    assert_eq!(export.orders.len(), 3);
+    let n = export.train_y.len();
+    for order in &export.orders {
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..n as u32).collect::<Vec<_>>(), "an epoch order is not a permutation");
+    }
+    assert_ne!(export.orders[0], export.orders[1]);
+    let names: Vec<&str> = export.params.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "l1.weight",
+            "l1.bias",
+            "l2.weight",
+            "l2.bias",
+            "head.Mixture.means.weight",
+            "head.Mixture.means.bias",
+            "head.Mixture.rho"
+        ]
+    );
+
+    // Train from the export alone: another seed's model with the exported parameters loaded, on the exported
+    // batches. It must give the run's epoch losses bit for bit.
+    let other = train::start(&RunSpec { seed: 8, ..spec.clone() }, &device).unwrap().model;
+    assert_ne!(named_params(&other)[0].data, export.params[0].data);
+    let values: HashMap<String, NamedTensor> = export
+        .params
+        .iter()
+        .map(|p| (p.name.clone(), NamedTensor { name: p.name.clone(), shape: p.shape.clone(), data: p.data.clone() }))
+        .collect();
+    let mut model = load_params(other, &values).unwrap();
+    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    let x = Tensor::<2>::from_data(TensorData::new(export.train_x.clone(), [n, 2]), &device);
+    let y: Vec<i64> = export.train_y.iter().map(|&v| v as i64).collect();
+    let y = Tensor::<1, Int>::from_data(TensorData::new(y, [n]), &device);
+    let mut losses = Vec::new();
+    for order in &export.orders {
+        let (mut sum, mut batches) = (0.0f64, 0);
+        for chunk in order.chunks(spec.batch_size) {
+            let idx: Vec<i64> = chunk.iter().map(|&i| i as i64).collect();
+            let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [chunk.len()]), &device);
+            let loss =
+                model.head.loss(model.features(x.clone().select(0, idx.clone())), y.clone().select(0, idx)).total;
+            sum += loss.clone().into_scalar::<f32>() as f64;
+            batches += 1;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(spec.lr, model, grads);
+        }
+        losses.push(sum / batches as f64);
+    }
+    let run = train::run(&spec, &AtomicBool::new(false)).unwrap();
+    assert_eq!(losses, run.epoch_losses);
+}
+
+#[test]
+fn runs_stuck_at_the_uniform_loss_are_named() {
+    let spec = RunSpec {
+        dataset: Dataset::Gaussian,
+        head: HeadConfig::Linear,
+        seed: 5,
+        epochs: 1,
+        bins: 50,
+        batch_size: 32,
+        lr: 1e-3,
+    };
+    let learnt = train::run(&spec, &AtomicBool::new(false)).unwrap();
+    assert!(!report::no_better_than_uniform(&learnt), "one epoch should beat ln 50: {}", learnt.final_train_loss);
+    let mut stuck = learnt.clone();
+    stuck.spec.seed = 6;
+    stuck.final_train_loss = 50f64.ln() - 0.002;
+    let cells = report::aggregate(&[learnt, stuck]);
+    assert_eq!(cells[0].uniform_seeds, vec![6]);
+    let notes = report::plateau_notes(&cells, 50);
+    assert_eq!(notes.len(), 1);
+    assert!(
+        notes[0].contains("gaussian linear: seed(s) 6") && notes[0].contains("plots/gaussian__linear__loss.svg"),
+        "{}",
+        notes[0]
+    );
 }

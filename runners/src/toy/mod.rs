@@ -2,6 +2,7 @@
 //! parallel, resumable, reported as the paper's table with the reference numbers beside ours.
 
 pub mod data;
+pub mod replay;
 pub mod report;
 pub mod train;
 
@@ -342,9 +343,12 @@ pub fn run_job(
     let cells = report::aggregate(&runs);
     let checks = report::checks(&cells);
     for cell in &cells {
-        if let Some(first) = runs.iter().find(|r| r.spec.dataset == cell.dataset && r.spec.head == cell.head) {
-            let path = out.join("plots").join(format!("{}__{}.svg", cell.dataset, cell.head.slug()));
-            report::plot_examples(first, &path)?;
+        let of_cell: Vec<&RunResult> =
+            runs.iter().filter(|r| r.spec.dataset == cell.dataset && r.spec.head == cell.head).collect();
+        if let Some(first) = of_cell.first() {
+            let stem = format!("{}__{}", cell.dataset, cell.head.slug());
+            report::plot_examples(first, &out.join("plots").join(format!("{stem}.svg")))?;
+            report::plot_losses(&of_cell, &out.join("plots").join(format!("{stem}__loss.svg")))?;
         }
     }
     let report = ToyReport {

@@ -61,6 +61,18 @@ pub struct Cell {
     pub reference: Option<Reference>,
     /// Whether mean KL is within the reference mean + 2 std (or lower).
     pub kl_within_reference: Option<bool>,
+    /// Seeds whose final training loss is no better than a uniform prediction (`ln m`): runs that never left
+    /// the starting plateau.
+    #[serde(default)]
+    pub uniform_seeds: Vec<u64>,
+}
+
+/// Nats below `ln m` within which a final training loss counts as a uniform prediction.
+pub const UNIFORM_TOLERANCE: f64 = 0.01;
+
+/// Whether a run's final training loss is no better than predicting every bin equally likely.
+pub fn no_better_than_uniform(run: &RunResult) -> bool {
+    run.final_train_loss >= (run.spec.bins as f64).ln() - UNIFORM_TOLERANCE
 }
 
 /// One of the paper's claims checked on this table.
@@ -123,6 +135,7 @@ pub fn aggregate(results: &[RunResult]) -> Vec<Cell> {
             let secs: f64 = runs.iter().map(|r| r.train_seconds).sum();
             let reference = reference(dataset, &head);
             let kl_within_reference = reference.map(|r| kl.mean <= r.kl.mean + 2.0 * r.kl.std);
+            let uniform_seeds = runs.iter().filter(|r| no_better_than_uniform(r)).map(|r| r.spec.seed).collect();
             Cell {
                 dataset,
                 seeds: runs.iter().map(|r| r.spec.seed).collect(),
@@ -133,9 +146,77 @@ pub fn aggregate(results: &[RunResult]) -> Vec<Cell> {
                 ms_per_step: 1e3 * secs / steps.max(1) as f64,
                 reference,
                 kl_within_reference,
+                uniform_seeds,
             }
         })
         .collect()
+}
+
+/// One line per cell with runs that ended no better than a uniform prediction.
+pub fn plateau_notes(cells: &[Cell], bins: usize) -> Vec<String> {
+    cells
+        .iter()
+        .filter(|c| !c.uniform_seeds.is_empty())
+        .map(|c| {
+            let seeds: Vec<String> = c.uniform_seeds.iter().map(u64::to_string).collect();
+            format!(
+                "{} {}: seed(s) {} ended no better than a uniform prediction (final training loss within 0.01 of ln {bins} = {:.3}); \
+                 see plots/{}__{}__loss.svg",
+                c.dataset,
+                c.head,
+                seeds.join(", "),
+                (bins as f64).ln(),
+                c.dataset,
+                c.head.slug()
+            )
+        })
+        .collect()
+}
+
+/// Plots the training-loss curve of every run of one cell (one line per seed) with the uniform-prediction level
+/// `ln m`, as SVG.
+pub fn plot_losses(runs: &[&RunResult], path: &Path) -> anyhow::Result<()> {
+    let Some(first) = runs.first() else { return Ok(()) };
+    let uniform = (first.spec.bins as f64).ln();
+    let epochs = runs.iter().map(|r| r.epoch_losses.len()).max().unwrap_or(0).max(2);
+    let finite = runs.iter().flat_map(|r| r.epoch_losses.iter().copied()).filter(|v| v.is_finite());
+    let (lo, hi) = finite.fold((uniform, uniform), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let pad = 0.05 * (hi - lo).max(1e-3);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (960, 540)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("{} — {}: training loss per epoch", first.spec.dataset, first.spec.head),
+                ("sans-serif", 20),
+            )
+            .margin(10)
+            .x_label_area_size(32)
+            .y_label_area_size(52)
+            .build_cartesian_2d(1f64..epochs as f64, (lo - pad)..(hi + pad))?;
+        chart.configure_mesh().x_desc("epoch").y_desc("mean cross-entropy").light_line_style(WHITE).draw()?;
+        chart
+            .draw_series(LineSeries::new([(1.0, uniform), (epochs as f64, uniform)], BLACK.stroke_width(1)))?
+            .label(format!("uniform prediction, ln {}", first.spec.bins))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.stroke_width(1)));
+        for (k, run) in runs.iter().enumerate() {
+            let colour = Palette99::pick(k).to_rgba();
+            let points = run.epoch_losses.iter().enumerate().map(|(e, v)| ((e + 1) as f64, *v));
+            chart
+                .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
+                .label(format!("seed {}", run.spec.seed))
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .border_style(BLACK)
+            .background_style(WHITE)
+            .draw()?;
+        root.present()?;
+    }
+    write_atomic(path, svg.as_bytes()).with_context(|| format!("writing plot {}", path.display()))
 }
 
 /// The paper's orderings, checked where the table has the cells they need.

@@ -72,6 +72,9 @@ pub struct RunResult {
     pub smoothness_count: usize,
     /// Final-epoch mean training loss.
     pub final_train_loss: f64,
+    /// Mean training loss of every epoch, first to last.
+    #[serde(default)]
+    pub epoch_losses: Vec<f64>,
     /// Optimiser steps taken.
     pub steps: usize,
     /// Wall-clock seconds of training (evaluation excluded).
@@ -124,14 +127,30 @@ impl ToyModel {
 /// Number of test samples kept for plots.
 const EXAMPLES: usize = 4;
 
-/// Trains and evaluates one run; checks `stop` once per epoch.
-pub fn run(spec: &RunSpec, stop: &AtomicBool) -> Result<RunResult, RunError> {
+/// The state a run starts from: its data, the initial model, and the RNG that shuffles every epoch.
+pub struct RunStart {
+    /// The generated dataset.
+    pub data: ToyData,
+    /// The model before the first step.
+    pub model: ToyModel,
+    /// Shuffles the training order, once per epoch, starting from the identity order.
+    pub rng: StdRng,
+}
+
+/// Builds the starting state of `spec` on `device`: everything after it is determined by the training loop.
+pub fn start(spec: &RunSpec, device: &Device) -> Result<RunStart, HeadError> {
     spec.head.validate()?;
     let data = generate(spec.dataset, spec.bins, spec.seed);
-    let device = crate::backend::training_device();
     // Same seed → same MLP init across heads, as with torch.manual_seed in the reference.
     let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x9e37_79b9_7f4a_7c15);
-    let mut model = ToyModel::new(&spec.head, spec.bins, &mut rng, &device)?;
+    let model = ToyModel::new(&spec.head, spec.bins, &mut rng, device)?;
+    Ok(RunStart { data, model, rng })
+}
+
+/// Trains and evaluates one run; checks `stop` once per epoch.
+pub fn run(spec: &RunSpec, stop: &AtomicBool) -> Result<RunResult, RunError> {
+    let device = crate::backend::training_device();
+    let RunStart { data, mut model, mut rng } = start(spec, &device)?;
     let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
 
     let n = data.train_y.len();
@@ -143,7 +162,7 @@ pub fn run(spec: &RunSpec, stop: &AtomicBool) -> Result<RunResult, RunError> {
     let mut order: Vec<usize> = (0..n).collect();
     let started = Instant::now();
     let mut steps = 0;
-    let mut final_train_loss = 0.0;
+    let mut epoch_losses = Vec::with_capacity(spec.epochs);
     for epoch in 0..spec.epochs {
         if stop.load(Ordering::Relaxed) {
             return Err(RunError::Interrupted);
@@ -165,13 +184,14 @@ pub fn run(spec: &RunSpec, stop: &AtomicBool) -> Result<RunResult, RunError> {
             steps += 1;
             batches += 1;
         }
-        final_train_loss = epoch_loss / batches as f64;
-        if !final_train_loss.is_finite() {
-            return Err(RunError::NonFinite(spec.stem(), final_train_loss, epoch));
+        let mean = epoch_loss / batches as f64;
+        if !mean.is_finite() {
+            return Err(RunError::NonFinite(spec.stem(), mean, epoch));
         }
+        epoch_losses.push(mean);
     }
     let train_seconds = started.elapsed().as_secs_f64();
-    evaluate(spec, &model.valid(), &data, steps, train_seconds, final_train_loss)
+    evaluate(spec, &model.valid(), &data, steps, train_seconds, epoch_losses)
 }
 
 fn evaluate(
@@ -180,7 +200,7 @@ fn evaluate(
     data: &ToyData,
     steps: usize,
     train_seconds: f64,
-    final_train_loss: f64,
+    epoch_losses: Vec<f64>,
 ) -> Result<RunResult, RunError> {
     let m = spec.bins;
     let device = model.head_device();
@@ -205,7 +225,8 @@ fn evaluate(
         smoothness_sum: smooth.iter().sum(),
         smoothness_sq_sum: smooth.iter().map(|s| s * s).sum(),
         smoothness_count: smooth.len(),
-        final_train_loss,
+        final_train_loss: epoch_losses.last().copied().unwrap_or_default(),
+        epoch_losses,
         steps,
         train_seconds,
         examples,
