@@ -191,6 +191,8 @@ def main():
     ap.add_argument("--frl-runs", type=Path, help="frl's runs/ folder of the same runs, to compare with")
     ap.add_argument("--random-init", type=int, default=0, metavar="K", help="also train K runs from torch's init")
     ap.add_argument("--torch-seed", type=int, default=0, help="seed of the --random-init runs (first of K)")
+    ap.add_argument("--perturb", type=int, default=0, metavar="K",
+                    help="also train K runs from the same start with every parameter moved by one float32 ulp")
     ap.add_argument("--epochs", type=int, help="train only the first N epochs")
     ap.add_argument("--json", type=Path, help="write the comparison here")
     args = ap.parse_args()
@@ -226,6 +228,24 @@ def main():
             if e <= len(losses):
                 ours_e = f"  frl {row['frl_losses'][e - 1]:.4f}" if "frl_losses" in row else ""
                 print(f"  epoch {e:4d}: torch {losses[e - 1]:.4f}{ours_e}")
+        if args.perturb:
+            finals = []
+            for k in range(1, args.perturb + 1):
+                rng = np.random.default_rng(k)
+                nudged = []
+                for p in start["params"]:
+                    v = np.asarray(p["data"], dtype=np.float32)
+                    direction = rng.integers(-1, 2, size=v.shape)
+                    v = np.where(direction > 0, np.nextafter(v, np.float32(np.inf)),
+                                 np.where(direction < 0, np.nextafter(v, np.float32(-np.inf)), v))
+                    nudged.append({**p, "data": v.tolist()})
+                fresh = Model(spec)
+                fresh.load_frl(nudged)
+                finals.append(train(fresh, start, orders)[-1])
+                print(f"  torch, perturbation {k}: final loss {finals[-1]:.4f}", flush=True)
+            stuck = sum(uniform(v, m) for v in finals)
+            row.update(perturbed_final_losses=finals, perturbed_uniform=stuck)
+            print(f"  one-ulp perturbations: {stuck} of {len(finals)} end no better than uniform")
         if args.random_init:
             finals, kls = [], []
             for k in range(args.random_init):

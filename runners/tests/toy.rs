@@ -6,9 +6,7 @@ use std::sync::atomic::AtomicBool;
 use frl_heads::{FourierHeadConfig, HeadConfig};
 use std::collections::HashMap;
 
-use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::{Int, Tensor, TensorData};
-use frl_heads::{Head, MixtureHeadConfig};
+use frl_heads::MixtureHeadConfig;
 use frl_runners::learner::params::{NamedTensor, load_params, named_params};
 use frl_runners::toy::{self, Dataset, Executor, RunSpec, ToyJob, ToyOutcome, replay, report, train};
 
@@ -203,28 +201,11 @@ fn exported_start_replays_the_run_exactly() {
         .iter()
         .map(|p| (p.name.clone(), NamedTensor { name: p.name.clone(), shape: p.shape.clone(), data: p.data.clone() }))
         .collect();
-    let mut model = load_params(other, &values).unwrap();
-    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
-    let x = Tensor::<2>::from_data(TensorData::new(export.train_x.clone(), [n, 2]), &device);
-    let y: Vec<i64> = export.train_y.iter().map(|&v| v as i64).collect();
-    let y = Tensor::<1, Int>::from_data(TensorData::new(y, [n]), &device);
-    let mut losses = Vec::new();
-    for order in &export.orders {
-        let (mut sum, mut batches) = (0.0f64, 0);
-        for chunk in order.chunks(spec.batch_size) {
-            let idx: Vec<i64> = chunk.iter().map(|&i| i as i64).collect();
-            let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [chunk.len()]), &device);
-            let loss =
-                model.head.loss(model.features(x.clone().select(0, idx.clone())), y.clone().select(0, idx)).total;
-            sum += loss.clone().into_scalar::<f32>() as f64;
-            batches += 1;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(spec.lr, model, grads);
-        }
-        losses.push(sum / batches as f64);
-    }
+    let model = load_params(other, &values).unwrap();
+    let stop = AtomicBool::new(false);
+    let fitted = train::fit(&spec, model, &export.train_x, &export.train_y, export.orders.clone(), &stop).unwrap();
     let run = train::run(&spec, &AtomicBool::new(false)).unwrap();
-    assert_eq!(losses, run.epoch_losses);
+    assert_eq!(fitted.epoch_losses, run.epoch_losses);
 }
 
 #[test]

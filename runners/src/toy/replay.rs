@@ -2,10 +2,9 @@
 //! implementation (the PyTorch reference, `scripts/toy_torch_replay.py`) can train the very same run.
 
 use burn::tensor::Device;
-use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use super::train::{RunSpec, RunStart, start};
+use super::train::{RunSpec, RunStart, epoch_orders, start};
 use crate::learner::params::named_params;
 use frl_heads::HeadError;
 
@@ -41,16 +40,10 @@ pub struct Replay {
 
 /// The starting point of `spec`, with the batch order of all its epochs.
 pub fn export(spec: &RunSpec, device: &Device) -> Result<Replay, HeadError> {
-    let RunStart { data, model, mut rng } = start(spec, device)?;
+    let RunStart { data, model, rng } = start(spec, device)?;
     let params =
         named_params(&model).into_iter().map(|p| ReplayParam { name: p.name, shape: p.shape, data: p.data }).collect();
-    let mut order: Vec<usize> = (0..data.train_y.len()).collect();
-    let orders = (0..spec.epochs)
-        .map(|_| {
-            order.shuffle(&mut rng);
-            order.iter().map(|&i| i as u32).collect()
-        })
-        .collect();
+    let orders = epoch_orders(rng, data.train_y.len(), spec.epochs).collect();
     Ok(Replay {
         spec: spec.clone(),
         train_x: data.train_x,

@@ -195,7 +195,13 @@ pub fn plot_losses(runs: &[&RunResult], path: &Path) -> anyhow::Result<()> {
             .x_label_area_size(32)
             .y_label_area_size(52)
             .build_cartesian_2d(1f64..epochs as f64, (lo - pad)..(hi + pad))?;
-        chart.configure_mesh().x_desc("epoch").y_desc("mean cross-entropy").light_line_style(WHITE).draw()?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("mean cross-entropy")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .light_line_style(WHITE)
+            .draw()?;
         chart
             .draw_series(LineSeries::new([(1.0, uniform), (epochs as f64, uniform)], BLACK.stroke_width(1)))?
             .label(format!("uniform prediction, ln {}", first.spec.bins))

@@ -147,27 +147,49 @@ pub fn start(spec: &RunSpec, device: &Device) -> Result<RunStart, HeadError> {
     Ok(RunStart { data, model, rng })
 }
 
-/// Trains and evaluates one run; checks `stop` once per epoch.
-pub fn run(spec: &RunSpec, stop: &AtomicBool) -> Result<RunResult, RunError> {
-    let device = crate::backend::training_device();
-    let RunStart { data, mut model, mut rng } = start(spec, &device)?;
-    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+/// The training order of every epoch: the row order `0..n`, shuffled in place by `rng` once per epoch.
+pub fn epoch_orders(mut rng: StdRng, n: usize, epochs: usize) -> impl Iterator<Item = Vec<u32>> {
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    (0..epochs).map(move |_| {
+        order.shuffle(&mut rng);
+        order.clone()
+    })
+}
 
-    let n = data.train_y.len();
-    let train_x = Tensor::<2>::from_data(TensorData::new(data.train_x.clone(), [n, 2]), &device);
+/// A trained model with its training record.
+pub struct Fitted {
+    /// The model after the last step.
+    pub model: ToyModel,
+    /// Mean training loss of every epoch.
+    pub epoch_losses: Vec<f64>,
+    /// Optimiser steps taken.
+    pub steps: usize,
+}
+
+/// Trains `model` with Adam on the rows `train_x` `[n, 2]` / `train_y`, one epoch per order of rows, minibatches of
+/// `spec.batch_size` consecutive rows of the order; checks `stop` before every epoch.
+pub fn fit(
+    spec: &RunSpec,
+    mut model: ToyModel,
+    train_x: &[f32],
+    train_y: &[usize],
+    orders: impl IntoIterator<Item = Vec<u32>>,
+    stop: &AtomicBool,
+) -> Result<Fitted, RunError> {
+    let device = model.head_device();
+    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    let n = train_y.len();
+    let train_x = Tensor::<2>::from_data(TensorData::new(train_x.to_vec(), [n, 2]), &device);
     let train_y = Tensor::<1, Int>::from_data(
-        TensorData::new(data.train_y.iter().map(|&y| y as i64).collect::<Vec<_>>(), [n]),
+        TensorData::new(train_y.iter().map(|&y| y as i64).collect::<Vec<_>>(), [n]),
         &device,
     );
-    let mut order: Vec<usize> = (0..n).collect();
-    let started = Instant::now();
     let mut steps = 0;
-    let mut epoch_losses = Vec::with_capacity(spec.epochs);
-    for epoch in 0..spec.epochs {
+    let mut epoch_losses = Vec::new();
+    for (epoch, order) in orders.into_iter().enumerate() {
         if stop.load(Ordering::Relaxed) {
             return Err(RunError::Interrupted);
         }
-        order.shuffle(&mut rng);
         let mut epoch_loss = 0.0f64;
         let mut batches = 0;
         for chunk in order.chunks(spec.batch_size) {
@@ -190,8 +212,18 @@ pub fn run(spec: &RunSpec, stop: &AtomicBool) -> Result<RunResult, RunError> {
         }
         epoch_losses.push(mean);
     }
+    Ok(Fitted { model, epoch_losses, steps })
+}
+
+/// Trains and evaluates one run; checks `stop` once per epoch.
+pub fn run(spec: &RunSpec, stop: &AtomicBool) -> Result<RunResult, RunError> {
+    let device = crate::backend::training_device();
+    let RunStart { data, model, rng } = start(spec, &device)?;
+    let started = Instant::now();
+    let orders = epoch_orders(rng, data.train_y.len(), spec.epochs);
+    let fitted = fit(spec, model, &data.train_x, &data.train_y, orders, stop)?;
     let train_seconds = started.elapsed().as_secs_f64();
-    evaluate(spec, &model.valid(), &data, steps, train_seconds, epoch_losses)
+    evaluate(spec, &fitted.model.valid(), &data, fitted.steps, train_seconds, fitted.epoch_losses)
 }
 
 fn evaluate(
