@@ -1,0 +1,1 @@
+//! Feature pins for the workspace's shared dependencies; no code (see Cargo.toml).
