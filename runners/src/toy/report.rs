@@ -160,12 +160,12 @@ pub fn plateau_notes(cells: &[Cell], bins: usize) -> Vec<String> {
         .map(|c| {
             let seeds: Vec<String> = c.uniform_seeds.iter().map(u64::to_string).collect();
             format!(
-                "{} {}: seed(s) {} ended no better than a uniform prediction (final training loss within 0.01 of ln {bins} = {:.3}); \
+                "{} {}: seed(s) {} ended no better than a uniform prediction (final training loss at least ln {bins} − 0.01 = {:.3}); \
                  see plots/{}__{}__loss.svg",
                 c.dataset,
                 c.head,
                 seeds.join(", "),
-                (bins as f64).ln(),
+                (bins as f64).ln() - UNIFORM_TOLERANCE,
                 c.dataset,
                 c.head.slug()
             )
