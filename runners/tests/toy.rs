@@ -196,11 +196,7 @@ fn exported_start_replays_the_run_exactly() {
     // batches. It must give the run's epoch losses bit for bit.
     let other = train::start(&RunSpec { seed: 8, ..spec.clone() }, &device).unwrap().model;
     assert_ne!(named_params(&other)[0].data, export.params[0].data);
-    let values: HashMap<String, NamedTensor> = export
-        .params
-        .iter()
-        .map(|p| (p.name.clone(), NamedTensor { name: p.name.clone(), shape: p.shape.clone(), data: p.data.clone() }))
-        .collect();
+    let values: HashMap<String, NamedTensor> = export.params.iter().map(|p| (p.name.clone(), p.clone())).collect();
     let model = load_params(other, &values).unwrap();
     let stop = AtomicBool::new(false);
     let fitted = train::fit(&spec, model, &export.train_x, &export.train_y, export.orders.clone(), &stop).unwrap();

@@ -5,19 +5,8 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::train::{RunSpec, RunStart, epoch_orders, start};
-use crate::learner::params::named_params;
+use crate::learner::params::{NamedTensor, named_params};
 use frl_heads::HeadError;
-
-/// One initial parameter, named by its module path (`l1.weight`, `head.Mixture.means.bias`, ...).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ReplayParam {
-    /// Dotted module path.
-    pub name: String,
-    /// Shape; a linear layer's weight is `[d_in, d_out]` (the transpose of PyTorch's).
-    pub shape: Vec<usize>,
-    /// Values, row-major.
-    pub data: Vec<f32>,
-}
 
 /// Everything another implementation needs to train `spec` exactly as `frl toy` does.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,8 +21,9 @@ pub struct Replay {
     pub test_x: Vec<f32>,
     /// True test PMFs, `[n_test, m]`.
     pub test_pmf: Vec<f64>,
-    /// The model's parameters before the first step.
-    pub params: Vec<ReplayParam>,
+    /// The model's parameters before the first step, by module path (`l1.weight`, `head.Mixture.means.bias`, ...);
+    /// a linear layer's weight is `[d_in, d_out]` (the transpose of PyTorch's).
+    pub params: Vec<NamedTensor>,
     /// Each epoch's order of training rows; minibatches are consecutive `batch_size` slices of it.
     pub orders: Vec<Vec<u32>>,
 }
@@ -41,8 +31,7 @@ pub struct Replay {
 /// The starting point of `spec`, with the batch order of all its epochs.
 pub fn export(spec: &RunSpec, device: &Device) -> Result<Replay, HeadError> {
     let RunStart { data, model, rng } = start(spec, device)?;
-    let params =
-        named_params(&model).into_iter().map(|p| ReplayParam { name: p.name, shape: p.shape, data: p.data }).collect();
+    let params = named_params(&model);
     let orders = epoch_orders(rng, data.train_y.len(), spec.epochs).collect();
     Ok(Replay {
         spec: spec.clone(),
