@@ -3,21 +3,19 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use burn::module::Module as _;
 use clap::Args;
-use frl_agents::PolicyFactory;
-use frl_agents::dt::{Decode, DtPolicyFactory, EvalSettings};
+use frl_agents::dt::Decode;
+use frl_runners::agents::{ActingOverrides, load_job, load_policy};
 use frl_runners::backend::DeviceChoice;
 use frl_runners::demo::{DEFAULT_DEMO, DemoConfig, run_demo};
-use frl_runners::learner::{EvalReport, TrainJob, TrainOptions, TrainSummary, evaluate, load_model, train};
-use std::sync::Arc;
+use frl_runners::learner::{EvalReport, TrainOptions, TrainSummary, evaluate};
 
 use crate::stop_flag;
 
 /// Flags of `frl train`.
 #[derive(Args)]
 pub struct TrainArgs {
-    /// The job file (TOML): name, dataset, seed, [model], [train], [eval].
+    /// The job file (TOML): name, dataset, seed, agent (dt, bc, iql), the agent's section, [train], [eval].
     job: PathBuf,
     /// Continue from the newest checkpoint in the run folder.
     #[arg(long)]
@@ -76,9 +74,9 @@ pub struct DemoArgs {
 
 /// `frl train`: one job, with its summary printed.
 pub fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
-    let job = TrainJob::load(&args.job)?;
+    let job = load_job(&args.job)?;
     let stop = stop_flag("a checkpoint")?;
-    let s = train(&job, &TrainOptions { resume: args.resume, quiet: args.quiet, device: args.device }, stop)?;
+    let s = frl_runners::agents::train(&job, &TrainOptions { resume: args.resume, quiet: args.quiet, device: args.device }, stop)?;
     print_summaries(std::slice::from_ref(&s));
     if s.interrupted {
         eprintln!("interrupted at step {}; continue with: frl train {} --resume", s.steps, args.job.display());
@@ -90,38 +88,35 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
 /// `frl eval`: a checkpoint's returns over actor-run episodes.
 pub fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let device = frl_runners::backend::select(args.device)?.device;
-    let loaded = load_model(&args.checkpoint, &device)?;
-    let meta = loaded.meta;
-    let e = &meta.job.eval;
-    let settings = EvalSettings {
-        target_return: args.target_return.or(e.target_return).unwrap_or(meta.dataset_best_return as f32),
-        decode: args.decode.unwrap_or(e.decode),
-        temperature: args.temperature.unwrap_or(e.temperature),
-    };
-    if !(settings.temperature.is_finite() && settings.temperature > 0.0) {
-        anyhow::bail!("--temperature {}: must be positive", settings.temperature);
+    let overrides =
+        ActingOverrides { decode: args.decode, temperature: args.temperature, target_return: args.target_return };
+    if let Some(t) = args.temperature
+        && !(t.is_finite() && t > 0.0)
+    {
+        anyhow::bail!("--temperature {t}: must be positive");
     }
-    let factory: Arc<dyn PolicyFactory> = Arc::new(DtPolicyFactory::new(
-        loaded.model.valid(),
-        meta.coding.clone(),
-        meta.normalizer.clone(),
-        settings.clone(),
-        meta.obs_dim,
-    ));
+    let loaded = load_policy(&args.checkpoint, &device, &overrides)?;
+    let (meta, acting) = (loaded.meta, loaded.acting);
+    let e = &meta.job.eval;
     let stop = stop_flag("finished episodes")?;
     let episodes = args.episodes.unwrap_or(e.episodes);
-    let r = evaluate(&meta.env, factory, episodes, args.actors.unwrap_or(e.actors), args.seed.unwrap_or(e.seed), stop)?;
+    let r = evaluate(&meta.data.env, loaded.factory, episodes, args.actors.unwrap_or(e.actors), args.seed.unwrap_or(e.seed), stop)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
         println!(
-            "{} at step {} on {}: {} episodes, target return {}, {} decoding",
+            "{} ({} agent) at step {} on {}: {} episodes{}, {} decoding",
             args.checkpoint.display(),
+            meta.agent,
             meta.step,
-            meta.env,
+            meta.data.env,
             r.returns.len(),
-            settings.target_return,
-            settings.decode
+            if meta.agent == "dt" {
+                format!(", target return {}", acting.target_return.unwrap_or_default())
+            } else {
+                String::new()
+            },
+            acting.decode
         );
         println!("return {}", format_return(&r));
     }
@@ -160,11 +155,15 @@ fn format_return(r: &EvalReport) -> String {
 }
 
 fn print_summaries(summaries: &[TrainSummary]) {
-    println!("{:<32} {:>6} {:>9} {:>11} {:>9}  eval return", "run", "steps", "loss", "smoothness", "ms/step");
+    println!(
+        "{:<32} {:<5} {:>6} {:>9} {:>11} {:>9}  eval return",
+        "run", "agent", "steps", "loss", "smoothness", "ms/step"
+    );
     for s in summaries {
         println!(
-            "{:<32} {:>6} {:>9.4} {:>11.4} {:>9.1}  {}",
+            "{:<32} {:<5} {:>6} {:>9.4} {:>11.4} {:>9.1}  {}",
             s.name,
+            s.agent,
             s.steps,
             s.final_loss,
             s.smoothness,

@@ -23,6 +23,7 @@ fn model(head: HeadConfig) -> DecisionTransformer {
         head,
         bin_margin: 0.0,
         state_encoder: StateEncoderConfig::Mlp { hidden: vec![12] },
+        ..DecisionTransformerConfig::default()
     };
     let mut rng = StdRng::seed_from_u64(3);
     DecisionTransformer::new(&config, OBS, ACT, ACT, 8, &mut rng, &Device::flex()).unwrap()

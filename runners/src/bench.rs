@@ -249,11 +249,37 @@ fn pool_rate(env_id: &str, steps: u64, actors: usize) -> anyhow::Result<f64> {
     Ok(got as f64 / secs)
 }
 
-/// Milliseconds per Decision Transformer training step (sampled windows → forward → loss → backward → AdamW with
-/// global clipping) for `config` with `batch` windows of a 3-dim observation / 1-dim action task, median of `steps`
-/// timed steps after two warm-up steps.
+/// Milliseconds per Decision Transformer training step — the DT agent's own `train_step`, the one `frl train` runs
+/// (forward → loss → backward → AdamW with global clipping) — for `config` with `batch` random windows of a 3-dim
+/// observation / 1-dim action task, median of `steps` timed steps after two warm-up steps.
 pub fn bench_dt(config: &frl_agents::dt::DecisionTransformerConfig, batch: usize, steps: usize) -> anyhow::Result<f64> {
     bench_dt_on(config, batch, steps, &crate::backend::training_device())
+}
+
+/// A 3-dim observation, 1-dim action data spec for benchmarks.
+fn bench_spec() -> crate::learner::DataSpec {
+    crate::learner::DataSpec {
+        env: "Pendulum-v1".into(),
+        obs_dim: 3,
+        action_space: frl_envs::Space::vector(&[-1.0], &[1.0]),
+        obs_mean: vec![0.0; 3],
+        obs_std: vec![1.0; 3],
+        best_return: 0.0,
+    }
+}
+
+/// A full batch of `b` windows of `k` steps (every position real) from host arrays.
+fn dt_batch(
+    input: frl_agents::dt::DtInput,
+    targets: Vec<i64>,
+    device: &burn::tensor::Device,
+) -> crate::learner::Batch {
+    let n = targets.len();
+    crate::learner::Batch {
+        input,
+        rows: Tensor::<1, Int>::arange(0..n as i64, device),
+        targets: Tensor::<2, Int>::from_data(TensorData::new(targets, [n, 1]), device),
+    }
 }
 
 /// [`bench_dt`] on a given device.
@@ -263,23 +289,21 @@ pub fn bench_dt_on(
     steps: usize,
     device: &burn::tensor::Device,
 ) -> anyhow::Result<f64> {
-    use frl_agents::dt::{DecisionTransformer, random_input};
+    use crate::agents::dt::Dt;
+    use crate::learner::Agent;
+    use frl_agents::dt::random_input;
     let device = device.clone();
     let mut rng = StdRng::seed_from_u64(0);
-    let mut model = DecisionTransformer::new(config, 3, 1, 1, config.bins, &mut rng, &device)?;
-    let mut opt = crate::learner::AdamW::new(crate::learner::AdamWConfig::default());
+    let mut agent = Dt::new(config, &bench_spec(), &mut rng, &device)?;
+    let mut opt = crate::learner::Optimizers::new(crate::learner::AdamWConfig::default());
     let k = config.context;
     let targets: Vec<i64> = (0..batch * k).map(|_| rng.random_range(0..config.bins as i64)).collect();
-    let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, [batch * k, 1]), &device);
     let mut times = Vec::with_capacity(steps);
     for i in 0..steps + 2 {
         let t0 = Instant::now();
-        let input = random_input(batch, k, 3, 1, &device);
-        let features = model.features(input);
-        let d = features.dims()[2];
-        let loss = model.loss(features.reshape([batch * k, d]), targets.clone());
-        let grads = GradientsParams::from_grads(loss.total.backward(), &model);
-        model = opt.step(1e-4, model, grads).map_err(|n| anyhow::anyhow!("gradient norm {n}"))?.0;
+        let b = dt_batch(random_input(batch, k, 3, 1, &device), targets.clone(), &device);
+        opt.begin_step(i as u64 + 1, 1e-4);
+        agent = agent.train_step(b, &mut opt)?.0;
         if i >= 2 {
             times.push(t0.elapsed().as_secs_f64() * 1e3);
         }
@@ -346,8 +370,9 @@ pub fn device_timings(backend: &str, device: &burn::tensor::Device, steps: usize
 /// Trains the same DT (Fourier head, no dropout) from the same weights on the same batches for `steps` AdamW steps on
 /// the CPU and on `device`, and compares the losses (relative `tolerance`).
 pub fn loss_agreement(device: &burn::tensor::Device, steps: usize, tolerance: f64) -> anyhow::Result<LossAgreement> {
-    use burn::module::Module;
-    use frl_agents::dt::{DecisionTransformer, DecisionTransformerConfig, DtInput};
+    use crate::agents::dt::Dt;
+    use crate::learner::Agent;
+    use frl_agents::dt::{DecisionTransformerConfig, DtInput};
 
     let config = DecisionTransformerConfig {
         dropout: 0.0,
@@ -357,10 +382,10 @@ pub fn loss_agreement(device: &burn::tensor::Device, steps: usize, tolerance: f6
     let (b, k, obs, bins) = (16, config.context, 3, config.bins);
     let cpu = crate::backend::training_device();
     let mut rng = StdRng::seed_from_u64(11);
-    let model = DecisionTransformer::new(&config, obs, 1, 1, bins, &mut rng, &cpu)?;
+    let agent = Dt::new(&config, &bench_spec(), &mut rng, &cpu)?;
     // (returns, states, actions, targets) of each step's batch, drawn once on the host
-    type Batch = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<i64>);
-    let batches: Vec<Batch> = (0..steps)
+    type HostBatch = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<i64>);
+    let batches: Vec<HostBatch> = (0..steps)
         .map(|_| {
             let mut normal = |n: usize| (0..n).map(|_| rng.sample::<f32, _>(rand_distr::StandardNormal)).collect();
             let (r, s, a) = (normal(b * k), normal(b * k * obs), normal(b * k));
@@ -369,23 +394,20 @@ pub fn loss_agreement(device: &burn::tensor::Device, steps: usize, tolerance: f6
         })
         .collect();
     let run = |device: &burn::tensor::Device| -> anyhow::Result<Vec<f32>> {
-        let mut model = model.clone().fork(device);
-        let mut opt = crate::learner::AdamW::new(crate::learner::AdamWConfig::default());
+        let mut agent = agent.fork(device);
+        let mut opt = crate::learner::Optimizers::new(crate::learner::AdamWConfig::default());
         let mut losses = Vec::with_capacity(steps);
-        for (r, s, a, y) in &batches {
+        for (i, (r, s, a, y)) in batches.iter().enumerate() {
             let input = DtInput {
                 returns: Tensor::from_data(TensorData::new(r.clone(), [b, k, 1]), device),
                 states: Tensor::from_data(TensorData::new(s.clone(), [b, k, obs]), device),
                 actions: Tensor::from_data(TensorData::new(a.clone(), [b, k, 1]), device),
                 timesteps: Tensor::<1, Int>::arange(0..k as i64, device).unsqueeze_dim::<2>(0).repeat_dim(0, b),
             };
-            let targets = Tensor::<2, Int>::from_data(TensorData::new(y.clone(), [b * k, 1]), device);
-            let features = model.features(input);
-            let d = features.dims()[2];
-            let loss = model.loss(features.reshape([b * k, d]), targets).total;
-            losses.push(loss.clone().into_scalar::<f32>());
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = opt.step(3e-4, model, grads).map_err(|n| anyhow::anyhow!("gradient norm {n}"))?.0;
+            opt.begin_step(i as u64 + 1, 3e-4);
+            let (next, scalars) = agent.train_step(dt_batch(input, y.clone(), device), &mut opt)?;
+            agent = next;
+            losses.push(scalars[0].1 as f32);
         }
         Ok(losses)
     };

@@ -1,5 +1,5 @@
-//! `frl demo`: collect a dataset with the actor pool, train one Decision Transformer per head on it, evaluate each
-//! and compare. Every stage resumes: a rerun reuses the dataset and continues the runs from their checkpoints.
+//! `frl demo`: collect a dataset with the actor pool, train one agent (a Decision Transformer by default) per head
+//! on it, evaluate each and compare. Every stage resumes: a rerun reuses the dataset and continues the runs from their checkpoints.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -8,7 +8,7 @@ use frl_heads::HeadConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::collect::{CollectJob, collect};
-use crate::learner::{TrainJob, TrainOptions, TrainSummary, train};
+use crate::learner::{TrainJob, TrainOptions, TrainSummary};
 
 /// The demo's configuration: one collection and one training job template run once per head.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -16,7 +16,8 @@ use crate::learner::{TrainJob, TrainOptions, TrainSummary, train};
 pub struct DemoConfig {
     /// The dataset to collect.
     pub collect: CollectJob,
-    /// The training job; its `name` prefixes each run's name and its `dataset` is the collection's `out`.
+    /// The training job (any agent with a `head`); its `name` prefixes each run's name and its `dataset` is the
+    /// collection's `out`.
     pub train: TrainJob,
     /// The heads to compare.
     pub heads: Vec<HeadConfig>,
@@ -32,22 +33,22 @@ impl DemoConfig {
         if c.heads.is_empty() {
             anyhow::bail!("demo config {origin}: `heads` is empty");
         }
-        for job in c.jobs() {
-            job.validate().map_err(|e| anyhow::anyhow!("demo config {origin}: {e:#}"))?;
+        for job in c.jobs()? {
+            crate::agents::validate(&job).map_err(|e| anyhow::anyhow!("demo config {origin}: {e:#}"))?;
         }
         Ok(c)
     }
 
-    /// One training job per head.
-    pub fn jobs(&self) -> Vec<TrainJob> {
+    /// One training job per head (the head set in the agent's section).
+    pub fn jobs(&self) -> anyhow::Result<Vec<TrainJob>> {
         self.heads
             .iter()
             .map(|h| {
                 let mut job = self.train.clone();
                 job.name = format!("{}-{}", self.train.name, h.slug());
                 job.dataset = self.collect.out.clone();
-                job.model.head = h.clone();
-                job
+                job.set_agent_field("head", toml::Value::try_from(h).map_err(|e| anyhow::anyhow!("`heads`: {e}"))?);
+                Ok(job)
             })
             .collect()
     }
@@ -71,9 +72,9 @@ pub fn run_demo(
         anyhow::bail!("interrupted during collection; run the demo again to continue");
     }
     let mut out = Vec::new();
-    for job in config.jobs() {
+    for job in config.jobs()? {
         on_stage(&format!("training {} ({} steps)", job.name, job.train.steps));
-        let s = train(&job, &TrainOptions { resume: true, quiet, ..Default::default() }, stop.clone())?;
+        let s = crate::agents::train(&job, &TrainOptions { resume: true, quiet, ..Default::default() }, stop.clone())?;
         let interrupted = s.interrupted;
         out.push(s);
         if interrupted {

@@ -1,8 +1,10 @@
-//! Jobs that drive heads, environments and agents: the synthetic benchmark of the Fourier-head paper and the
-//! head benchmarks.
+//! Jobs that drive heads, environments and agents: data collection, the dataset format, the generic learner and the
+//! built-in agents (DT, BC, IQL), TensorBoard, remote collection, the synthetic benchmark of the Fourier-head paper and
+//! the benchmarks.
 
 #![warn(missing_docs)]
 
+pub mod agents;
 pub mod backend;
 pub mod bench;
 pub mod collect;
@@ -15,3 +17,4 @@ pub mod remote;
 pub mod rollout;
 pub mod tensorboard;
 pub mod toy;
+pub mod transitions;

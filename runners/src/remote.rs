@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, bail};
-use burn::module::Module;
-use frl_agents::dt::{DtPolicyFactory, EvalSettings};
 use frl_agents::{BehaviourSpec, PolicyFactory};
 use frl_envs::Space;
 
@@ -51,33 +49,20 @@ impl RolloutWorker {
         Ok(())
     }
 
-    /// Switches to the Decision Transformer in a checkpoint file's bytes (conditioned on `target_return`, else the
-    /// job's); later episodes record `version`.
+    /// Switches to the agent in a checkpoint file's bytes (any kind; a return-conditioned agent is conditioned on
+    /// `target_return`, else the job's); later episodes record `version`.
     pub fn set_checkpoint(&mut self, bytes: &[u8], version: u64, target_return: Option<f32>) -> anyhow::Result<()> {
         let dir = tempfile_dir()?;
         let path = dir.join("weights.safetensors");
         std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
-        let loaded = crate::learner::load_model(&path, &burn::tensor::Device::flex());
+        let overrides = crate::agents::ActingOverrides { target_return, ..Default::default() };
+        let loaded = crate::agents::load_policy(&path, &burn::tensor::Device::flex(), &overrides);
         let _ = std::fs::remove_dir_all(&dir);
         let loaded = loaded?;
-        let meta = loaded.meta;
-        if meta.env != self.env_id {
-            bail!("the checkpoint was trained on {}, this worker runs {}", meta.env, self.env_id);
+        if loaded.meta.data.env != self.env_id {
+            bail!("the checkpoint was trained on {}, this worker runs {}", loaded.meta.data.env, self.env_id);
         }
-        let e = &meta.job.eval;
-        let settings = EvalSettings {
-            target_return: target_return.or(e.target_return).unwrap_or(meta.dataset_best_return as f32),
-            decode: e.decode,
-            temperature: e.temperature,
-        };
-        let factory: Arc<dyn PolicyFactory> = Arc::new(DtPolicyFactory::new(
-            loaded.model.valid(),
-            meta.coding.clone(),
-            meta.normalizer.clone(),
-            settings,
-            meta.obs_dim,
-        ));
-        self.snapshot = PolicySnapshot { version, factory };
+        self.snapshot = PolicySnapshot { version, factory: loaded.factory };
         Ok(())
     }
 

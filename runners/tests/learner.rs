@@ -1,4 +1,5 @@
-//! The Decision Transformer learner: overfitting, loss decrease on real data, checkpoints, NaN handling.
+//! The learner with the Decision Transformer: overfitting, loss decrease on real data, checkpoints (the version 1
+//! fixture included), NaN handling, job files.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -6,17 +7,18 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use burn::tensor::Device;
-use frl_agents::dt::{ActionCoding, DecisionTransformer, random_input};
+use frl_agents::dt::{DecisionTransformerConfig, random_input};
 use frl_envs::Space;
 use frl_heads::HeadConfig;
 use frl_heads::head::to_host;
 use frl_runners::collect::{CollectJob, collect};
 use frl_runners::dataset::{Collection, DatasetWriter};
 use frl_runners::episodes::{EpisodeBatch, EpisodeTag};
+use frl_runners::agents::dt::Dt;
+use frl_runners::agents::{ActingOverrides, load_policy, train};
 use frl_runners::learner::checkpoint::{self, CheckpointMeta};
 use frl_runners::learner::params::named_params;
-use frl_runners::learner::windows::normalizer;
-use frl_runners::learner::{TrainJob, TrainOptions, load_model, lr_at, train};
+use frl_runners::learner::{Agent, DataSpec, TrainJob, TrainOptions, load_agent, lr_at};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -62,7 +64,8 @@ name = "{name}"
 dataset = "{}"
 runs_dir = "{}"
 seed = 7
-[model]
+agent = "dt"
+[dt]
 layers = 1
 heads = 1
 embed_dim = 32
@@ -89,8 +92,20 @@ actors = 1
         dir.join("runs").display()
     );
     let mut job: TrainJob = toml::from_str(&text).unwrap();
-    job.model.head = head;
+    edit_dt(&mut job, |m| m.head = head);
     job
+}
+
+/// The job's DT section.
+fn dt(job: &TrainJob) -> DecisionTransformerConfig {
+    job.agent_config().unwrap()
+}
+
+/// Changes the job's DT section.
+fn edit_dt(job: &mut TrainJob, f: impl FnOnce(&mut DecisionTransformerConfig)) {
+    let mut m = dt(job);
+    f(&mut m);
+    job.set_agent_config(&m).unwrap();
 }
 
 #[test]
@@ -130,9 +145,11 @@ fn loss_decreases_on_collected_pendulum_data() {
     c.preset = Some(frl_agents::behaviour::Preset::Medium);
     collect(&c, no_stop(), false).unwrap();
     let mut job = tiny_job(dir.path(), "pendulum", "{ fourier = { frequencies = 8 } }".parse().unwrap());
-    job.model.context = 10;
-    job.model.max_episode_len = 200;
-    job.model.bins = 32;
+    edit_dt(&mut job, |m| {
+        m.context = 10;
+        m.max_episode_len = 200;
+        m.bins = 32;
+    });
     job.train.steps = 120;
     job.train.lr = 1e-3;
     let s = train(&job, &TrainOptions { resume: false, quiet: true, ..Default::default() }, no_stop()).unwrap();
@@ -148,24 +165,30 @@ fn checkpoint_round_trip_gives_identical_outputs() {
     let device = Device::flex();
     let job = tiny_job(dir.path(), "ckpt", "{ fourier = { frequencies = 6, gamma = 1e-4 } }".parse().unwrap());
     let (_, act) = pendulum_spaces();
-    let coding = ActionCoding::new(&act, job.model.bins, job.model.bin_margin, None).unwrap();
+    let spec = DataSpec {
+        env: "Pendulum-v1".into(),
+        obs_dim: 3,
+        action_space: act,
+        obs_mean: vec![0.1, -0.2, 0.3],
+        obs_std: vec![1.0, 2.0, 3.0],
+        best_return: -100.0,
+    };
     let mut rng = StdRng::seed_from_u64(11);
-    let model = DecisionTransformer::new(&job.model, 3, 1, 1, job.model.bins, &mut rng, &device).unwrap();
+    let agent = Dt::new(&dt(&job), &spec, &mut rng, &device).unwrap();
+    let model = agent.model.clone();
     let meta = CheckpointMeta {
         format: checkpoint::FORMAT.into(),
         format_version: checkpoint::FORMAT_VERSION,
+        agent: "dt".into(),
         step: 42,
         job: job.clone(),
-        env: "Pendulum-v1".into(),
-        obs_dim: 3,
-        coding,
-        normalizer: normalizer(&EpisodeBatch::new(3, 1), 1000.0),
-        dataset_best_return: -100.0,
+        data: spec,
     };
     let path = dir.path().join(checkpoint::file_name(42));
-    checkpoint::save(&path, &meta, &named_params(&model), &[]).unwrap();
-    let loaded = load_model(&path, &device).unwrap();
+    checkpoint::save(&path, &meta, &agent.params(), &[]).unwrap();
+    let loaded = load_agent::<Dt>(&path, &device).unwrap();
     assert_eq!(loaded.meta, meta);
+    let loaded = loaded.agent;
     let input = random_input(2, 6, 3, 1, &device);
     let a = to_host(model.features(input.clone()));
     let b = to_host(loaded.model.features(input));
@@ -178,7 +201,7 @@ fn checkpoint_round_trip_gives_identical_outputs() {
     let mut bytes = std::fs::read(&path).unwrap();
     bytes.truncate(bytes.len() / 2);
     std::fs::write(&path, bytes).unwrap();
-    let err = load_model(&path, &device).err().unwrap().to_string();
+    let err = load_agent::<Dt>(&path, &device).err().unwrap().to_string();
     assert!(err.contains("ckpt-00000042"), "{err}");
 }
 
@@ -197,7 +220,7 @@ fn nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint() {
     let ckpts = checkpoint::list(&job.run_dir().join("checkpoints"));
     let (step, path) = ckpts.last().unwrap();
     assert_eq!(*step, 10);
-    let loaded = load_model(path, &Device::flex()).unwrap();
+    let loaded = load_agent::<Dt>(path, &Device::flex()).unwrap();
     assert_eq!(loaded.meta.step, 10);
 
     // Without --resume an existing run is not overwritten.
@@ -214,7 +237,7 @@ fn resume_is_identical_to_an_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
     tiny_dataset(&dir.path().join("data"));
     let mut whole = tiny_job(dir.path(), "whole", HeadConfig::Linear);
-    whole.model.dropout = 0.1;
+    edit_dt(&mut whole, |m| m.dropout = 0.1);
     whole.train.steps = 30;
     whole.train.checkpoint_every = 10;
     whole.train.keep_checkpoints = 3;
@@ -281,13 +304,17 @@ fn bad_job_files_name_the_field() {
 #[test]
 fn shipped_configs_parse_and_validate() {
     let demo = frl_runners::demo::DemoConfig::parse(frl_runners::demo::DEFAULT_DEMO, "configs/demo.toml").unwrap();
-    let jobs = demo.jobs();
+    let jobs = demo.jobs().unwrap();
     assert_eq!(jobs.len(), 2);
     assert!(jobs.iter().all(|j| j.dataset == demo.collect.out));
     assert_ne!(jobs[0].name, jobs[1].name);
     let root = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR")).join("..");
-    let job = TrainJob::load(&root.join("configs/dt-experiment.toml")).unwrap();
-    assert_eq!(job.model.bins, 64);
+    let job = frl_runners::agents::load_job(&root.join("configs/dt-experiment.toml")).unwrap();
+    assert_eq!(dt(&job).bins, 64);
+    for name in ["bc-experiment.toml", "iql-experiment.toml"] {
+        let job = frl_runners::agents::load_job(&root.join("configs").join(name)).unwrap();
+        assert_eq!(job.agent, name.split('-').next().unwrap());
+    }
     let bad = frl_runners::demo::DemoConfig::parse(
         &frl_runners::demo::DEFAULT_DEMO.replace("steps = 1500", "steps = 0"),
         "edited",
@@ -304,7 +331,7 @@ fn discrete_actions_train_and_act_in_cartpole() {
     c.preset = Some(frl_agents::behaviour::Preset::Medium);
     collect(&c, no_stop(), false).unwrap();
     let mut job = tiny_job(dir.path(), "cartpole", "{ fourier = { frequencies = 2 } }".parse().unwrap());
-    job.model.max_episode_len = 500;
+    edit_dt(&mut job, |m| m.max_episode_len = 500);
     job.train.steps = 60;
     job.eval.episodes = 2;
     job.eval.actors = 2;
@@ -314,4 +341,52 @@ fn discrete_actions_train_and_act_in_cartpole() {
     let eval = s.eval.unwrap();
     assert_eq!(eval.returns.len(), 2);
     assert!(eval.normalized.is_some());
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/dt-v1")
+        .join(name)
+}
+
+/// A checkpoint written by the Decision Transformer's own learner (format version 1, `scripts/gen_dt_v1_fixture.sh`)
+/// loads as a `dt` agent and acts exactly as it did when it was written.
+#[test]
+fn version_1_checkpoint_loads_and_evaluates_as_it_did() {
+    let p = load_policy(&fixture("ckpt-00000006.safetensors"), &Device::flex(), &ActingOverrides::default()).unwrap();
+    assert_eq!((p.meta.agent.as_str(), p.meta.step, p.meta.data.env.as_str()), ("dt", 6, "Pendulum-v1"));
+    let config: DecisionTransformerConfig = p.meta.job.agent_config().unwrap();
+    assert_eq!((config.return_scale, config.bins, config.embed_dim), (500.0, 16, 16));
+    assert_eq!(p.acting.target_return, Some(-300.0));
+    let eval = frl_runners::learner::evaluate("Pendulum-v1", p.factory, 2, 1, p.meta.job.eval.seed, no_stop()).unwrap();
+    let then: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("eval.json")).unwrap()).unwrap();
+    let then: Vec<f64> = then["returns"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(eval.returns, then);
+}
+
+/// The same job trained by today's learner gives the version 1 checkpoint's parameters and moments bit for bit: the
+/// DT's training step did not change when it moved onto the Agent trait.
+#[test]
+fn retraining_the_version_1_job_gives_the_same_bits() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut c = CollectJob::new("Pendulum-v1", 3, &data);
+    c.preset = Some(frl_agents::behaviour::Preset::Medium);
+    collect(&c, no_stop(), false).unwrap();
+    let old = checkpoint::load(&fixture("ckpt-00000006.safetensors")).unwrap();
+    let mut job = old.meta.job.clone();
+    job.dataset = data;
+    job.runs_dir = dir.path().join("runs");
+    let s = train(&job, &TrainOptions { resume: false, quiet: true, ..Default::default() }, no_stop()).unwrap();
+    assert_eq!(s.steps, 6);
+    let new = checkpoint::load(&checkpoint::list(&job.run_dir().join("checkpoints")).last().unwrap().1).unwrap();
+    assert_eq!(new.meta.data, old.meta.data);
+    for (a, b) in [(&old.model, &new.model), (&old.adam, &new.adam)] {
+        assert_eq!(a.len(), b.len());
+        for (name, t) in a.iter() {
+            assert!(b.get(name).is_some_and(|u| u.data == t.data), "{name} differs");
+        }
+    }
 }

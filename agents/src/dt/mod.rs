@@ -13,11 +13,12 @@ use std::fmt;
 use std::str::FromStr;
 
 use frl_heads::HeadConfig;
+use frl_heads::binning::Permutation;
 use serde::{Deserialize, Serialize};
 
 pub use actions::ActionCoding;
 pub use model::{DecisionTransformer, DtInput, nature_cnn_output, random_input};
-pub use policy::{Decode, DtPolicy, DtPolicyFactory, EvalSettings, Normalizer};
+pub use policy::{Decode, DtPolicy, DtPolicyFactory, EvalSettings, Normalizer, decode_heads};
 
 /// An error building or feeding a Decision Transformer.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +59,11 @@ pub struct DecisionTransformerConfig {
     /// How observations are embedded: `{ mlp = { hidden = [..] } }` (default: one linear layer) or
     /// `{ nature_cnn = { frames = 4, height = 84, width = 84 } }` for stacked frames.
     pub state_encoder: StateEncoderConfig,
+    /// Returns-to-go are divided by this.
+    pub return_scale: f32,
+    /// Discrete action ids → head bin order (e.g. the Atari direction ring); discrete actions only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action_permutation: Option<Permutation>,
 }
 
 /// The state encoder of a Decision Transformer.
@@ -104,6 +110,8 @@ impl Default for DecisionTransformerConfig {
             bin_margin: 0.125,
             head: HeadConfig::Linear,
             state_encoder: StateEncoderConfig::Mlp { hidden: Vec::new() },
+            return_scale: 1000.0,
+            action_permutation: None,
         }
     }
 }
@@ -135,6 +143,9 @@ impl DecisionTransformerConfig {
         }
         if !(0.0..=1.0).contains(&self.bin_margin) {
             return bad("bin_margin", self.bin_margin.to_string(), "must be in [0, 1]");
+        }
+        if !(self.return_scale.is_finite() && self.return_scale > 0.0) {
+            return bad("return_scale", self.return_scale.to_string(), "must be a positive number");
         }
         match &self.state_encoder {
             StateEncoderConfig::Mlp { hidden } if hidden.contains(&0) => {

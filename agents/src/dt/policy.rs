@@ -6,8 +6,8 @@ use burn::module::Module as _;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use frl_envs::Action;
-use frl_heads::Head;
 use frl_heads::bin_centres;
+use frl_heads::{AnyHead, Head};
 use frl_heads::head::{argmax, sample_logits, to_host};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -114,26 +114,8 @@ impl DtPolicy {
     /// The per-head PMFs `[heads][bins]` for the current step, then the chosen action.
     pub fn pmfs_and_action(&mut self, history: &History<'_>, rng: &mut dyn RngCore) -> (Vec<Vec<f32>>, Action) {
         let features = self.features(history);
-        let mut pmfs = Vec::with_capacity(self.model.heads.len());
-        let mut bins = Vec::with_capacity(self.model.heads.len());
-        let mut means = Vec::with_capacity(self.model.heads.len());
-        for head in &self.model.heads {
-            // One forward per head: the PMF and the sample both come from these logits.
-            let logits = head.logits(features.clone());
-            let pmf = to_host(softmax(logits.clone(), 1));
-            match self.settings.decode {
-                Decode::Sample => bins.push(sample_logits(logits, self.settings.temperature, rng)[0]),
-                Decode::Mode => bins.push(argmax(&pmf)),
-                Decode::Mean => means.push(pmf.iter().zip(bin_centres(pmf.len())).map(|(p, b)| p * b).sum()),
-            }
-            pmfs.push(pmf);
-        }
-        let action = if self.settings.decode == Decode::Mean {
-            self.coding.decode_mean(&means)
-        } else {
-            self.coding.decode(&bins)
-        };
-        (pmfs, action)
+        let s = &self.settings;
+        decode_heads(&self.model.heads, features, &self.coding, s.decode, s.temperature, rng)
     }
 
     fn features(&mut self, history: &History<'_>) -> Tensor<2> {
@@ -173,6 +155,34 @@ impl DtPolicy {
         let [_, _, dim] = d.dims();
         d.narrow(1, t - 1, 1).reshape([1, dim])
     }
+}
+
+/// The action that `heads` choose at features `[1, d]`, decoded by `coding`, with every head's PMF: the shared last
+/// step of every policy that acts through heads over bins.
+pub fn decode_heads(
+    heads: &[AnyHead],
+    features: Tensor<2>,
+    coding: &ActionCoding,
+    decode: Decode,
+    temperature: f32,
+    rng: &mut dyn RngCore,
+) -> (Vec<Vec<f32>>, Action) {
+    let mut pmfs = Vec::with_capacity(heads.len());
+    let mut bins = Vec::with_capacity(heads.len());
+    let mut means = Vec::with_capacity(heads.len());
+    for head in heads {
+        // One forward per head: the PMF and the sample both come from these logits.
+        let logits = head.logits(features.clone());
+        let pmf = to_host(softmax(logits.clone(), 1));
+        match decode {
+            Decode::Sample => bins.push(sample_logits(logits, temperature, rng)[0]),
+            Decode::Mode => bins.push(argmax(&pmf)),
+            Decode::Mean => means.push(pmf.iter().zip(bin_centres(pmf.len())).map(|(p, b)| p * b).sum()),
+        }
+        pmfs.push(pmf);
+    }
+    let action = if decode == Decode::Mean { coding.decode_mean(&means) } else { coding.decode(&bins) };
+    (pmfs, action)
 }
 
 impl Policy for DtPolicy {

@@ -1,24 +1,33 @@
-//! Checkpoints: one safetensors file per save holding the model's parameters (`model.<name>`), the optimiser's
-//! moments (`adam.<name>.m|v`) and, in the header's metadata, a JSON [`CheckpointMeta`] (job, step, seed, scaling).
-//! Files are written to a temporary name and renamed, so a checkpoint on disk is always complete.
+//! Checkpoints: one safetensors file per save holding the agent's parameters (`model.<name>`), the optimiser's
+//! moments (`adam.<group>.<name>.m|v`) and, in the header's metadata, a JSON [`CheckpointMeta`] (agent kind, job,
+//! step, the data spec the agent was built for). Files are written to a temporary name and renamed, so a checkpoint
+//! on disk is always complete.
+//!
+//! Compatibility: fields added to a job carry serde defaults, so older checkpoints of the same format version load;
+//! a change that renames or removes a field raises [`FORMAT_VERSION`] and adds a conversion from the older layout
+//! here (version 1, the Decision Transformer's own format, is converted on load).
 
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use frl_agents::dt::{ActionCoding, Normalizer};
+use frl_envs::Space;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use super::TrainJob;
+use super::agent::DataSpec;
 use super::params::NamedTensor;
 use crate::fsutil::write_atomic;
 
 /// The `format` value of a checkpoint's metadata.
-pub const FORMAT: &str = "frl-dt-checkpoint";
-/// The metadata layout version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT: &str = "frl-checkpoint";
+/// The metadata layout version this build writes.
+pub const FORMAT_VERSION: u32 = 2;
+/// The format of version 1 (Decision Transformers only), converted on load.
+const FORMAT_V1: &str = "frl-dt-checkpoint";
 const META_KEY: &str = "frl";
 
 /// What a checkpoint says about itself.
@@ -28,20 +37,87 @@ pub struct CheckpointMeta {
     pub format: String,
     /// Layout version.
     pub format_version: u32,
+    /// The agent kind (`dt`, `bc`, `iql`, ...): which [`Agent`](super::Agent) rebuilds it.
+    pub agent: String,
     /// Optimiser steps taken.
     pub step: u64,
-    /// The job that wrote it (model config, training and evaluation settings, seed).
+    /// The job that wrote it (agent config, training and evaluation settings, seed).
     pub job: TrainJob,
-    /// Env id of the training data.
-    pub env: String,
-    /// Observation elements.
-    pub obs_dim: usize,
-    /// How actions map onto the heads.
-    pub coding: ActionCoding,
-    /// Input scaling.
-    pub normalizer: Normalizer,
-    /// The best return seen in the dataset (default evaluation target).
-    pub dataset_best_return: f64,
+    /// The training data as the agent saw it (env, spaces, observation scaling).
+    pub data: DataSpec,
+}
+
+/// Version 1 metadata: a Decision Transformer job with the model in `[model]`.
+#[derive(Deserialize)]
+struct MetaV1 {
+    step: u64,
+    job: serde_json::Value,
+    env: String,
+    obs_dim: usize,
+    coding: ActionCoding,
+    normalizer: Normalizer,
+    dataset_best_return: f64,
+}
+
+/// The version 2 metadata of a version 1 checkpoint: the job's `return_scale` and `action_permutation` move into
+/// the DT's section, the action space is read back from the action coding.
+fn convert_v1(json: &str) -> Result<CheckpointMeta, String> {
+    let old: MetaV1 = serde_json::from_str(json).map_err(|e| format!("bad version 1 metadata: {e}"))?;
+    let mut job = old.job;
+    let obj = job.as_object_mut().ok_or("bad version 1 metadata: `job` is not an object")?;
+    let mut model = obj.remove("model").unwrap_or_else(|| serde_json::json!({}));
+    let model_obj = model.as_object_mut().ok_or("bad version 1 metadata: `job.model` is not an object")?;
+    if let Some(p) = obj.remove("action_permutation").filter(|p| !p.is_null()) {
+        model_obj.insert("action_permutation".into(), p);
+    }
+    if let Some(scale) = obj.get_mut("train").and_then(|t| t.as_object_mut()).and_then(|t| t.remove("return_scale")) {
+        model_obj.insert("return_scale".into(), scale);
+    }
+    obj.insert("agent".into(), "dt".into());
+    obj.insert("dt".into(), model);
+    if obj.get("eval").and_then(|e| e.get("target_return")).is_some_and(|v| v.is_null()) {
+        obj["eval"].as_object_mut().expect("an object").remove("target_return");
+    }
+    let job: TrainJob = serde_json::from_value(job).map_err(|e| format!("bad version 1 job: {e}"))?;
+    let action_space = match &old.coding {
+        ActionCoding::Discrete { n, .. } => Space::Discrete(*n),
+        ActionCoding::Continuous { bounds, .. } => {
+            let (low, high): (Vec<f32>, Vec<f32>) = bounds.iter().copied().unzip();
+            Space::vector(&low, &high)
+        }
+    };
+    Ok(CheckpointMeta {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        agent: "dt".into(),
+        step: old.step,
+        job,
+        data: DataSpec {
+            env: old.env,
+            obs_dim: old.obs_dim,
+            action_space,
+            obs_mean: old.normalizer.obs_mean,
+            obs_std: old.normalizer.obs_std,
+            best_return: old.dataset_best_return,
+        },
+    })
+}
+
+/// Parses a checkpoint's metadata JSON, converting older versions; also returns the version it was written in.
+pub fn parse_meta(json: &str) -> Result<(CheckpointMeta, u32), String> {
+    #[derive(Deserialize)]
+    struct Head {
+        format: String,
+        format_version: u32,
+    }
+    let head: Head = serde_json::from_str(json).map_err(|e| format!("bad metadata: {e}"))?;
+    match (head.format.as_str(), head.format_version) {
+        (FORMAT, FORMAT_VERSION) => {
+            serde_json::from_str(json).map(|m| (m, FORMAT_VERSION)).map_err(|e| format!("bad metadata: {e}"))
+        }
+        (FORMAT_V1, 1) => convert_v1(json).map(|m| (m, 1)),
+        (f, v) => Err(format!("format {f} v{v} is not {FORMAT} v{FORMAT_VERSION} (or {FORMAT_V1} v1)")),
+    }
 }
 
 /// A loaded checkpoint.
@@ -88,10 +164,7 @@ pub fn load(path: &Path) -> anyhow::Result<Checkpoint> {
         .as_ref()
         .and_then(|m| m.get(META_KEY))
         .ok_or_else(|| ctx("no frl metadata in the header: not written by frl train".into()))?;
-    let meta: CheckpointMeta = serde_json::from_str(json).map_err(|e| ctx(format!("bad metadata: {e}")))?;
-    if meta.format != FORMAT || meta.format_version != FORMAT_VERSION {
-        return Err(ctx(format!("format {} v{} is not {FORMAT} v{FORMAT_VERSION}", meta.format, meta.format_version)));
-    }
+    let (meta, written_as) = parse_meta(json).map_err(ctx)?;
     let mut model = HashMap::new();
     let mut adam = HashMap::new();
     for (name, view) in st.tensors() {
@@ -106,6 +179,12 @@ pub fn load(path: &Path) -> anyhow::Result<Checkpoint> {
         let (map, key) = if let Some(k) = name.strip_prefix("model.") {
             (&mut model, k)
         } else if let Some(k) = name.strip_prefix("adam.") {
+            if written_as == 1 {
+                // Version 1 kept one optimiser without a group name.
+                let key = format!("{}.{k}", super::optim::DEFAULT_GROUP);
+                adam.insert(key.clone(), NamedTensor { name: key, shape: view.shape().to_vec(), data });
+                continue;
+            }
             (&mut adam, k)
         } else {
             continue;

@@ -1,0 +1,117 @@
+//! [`Optimizers`]: one AdamW per named parameter group, the learning rate of the current step, and the NaN guard.
+
+use std::collections::{BTreeMap, HashMap};
+
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
+
+use super::adamw::{AdamW, AdamWConfig};
+use super::params::NamedTensor;
+
+/// A loss or gradient norm that is not finite; the learner stops before the update and names the last checkpoint.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("the {what}{} became {value} at step {step}", group_suffix(.group))]
+pub struct NonFinite {
+    /// `loss` or `gradient norm`.
+    pub what: &'static str,
+    /// The optimiser group.
+    pub group: String,
+    /// The value seen.
+    pub value: f64,
+    /// The training step.
+    pub step: u64,
+}
+
+fn group_suffix(group: &str) -> String {
+    if group == DEFAULT_GROUP { String::new() } else { format!(" of `{group}`") }
+}
+
+/// The group name of an agent with one network.
+pub const DEFAULT_GROUP: &str = "model";
+
+/// AdamW optimisers by group (one per network), all at the same learning rate; each clips its own global
+/// gradient norm.
+pub struct Optimizers {
+    config: AdamWConfig,
+    groups: BTreeMap<String, AdamW>,
+    lr: f64,
+    step: u64,
+    poison_at: Option<u64>,
+    grad_norms: Vec<(String, f64)>,
+}
+
+impl Optimizers {
+    /// Fresh optimisers; groups appear on their first [`Optimizers::step`].
+    pub fn new(config: AdamWConfig) -> Self {
+        Self { config, groups: BTreeMap::new(), lr: 0.0, step: 0, poison_at: None, grad_norms: Vec::new() }
+    }
+
+    /// Makes the loss NaN at `step` (a testing aid for the NaN guard).
+    pub fn poison_at(mut self, step: Option<u64>) -> Self {
+        self.poison_at = step;
+        self
+    }
+
+    /// Starts training step `step` (1-based) at learning rate `lr`.
+    pub fn begin_step(&mut self, step: u64, lr: f64) {
+        self.step = step;
+        self.lr = lr;
+        self.grad_norms.clear();
+    }
+
+    /// The learning rate of the current step.
+    pub fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    /// Minimises `loss` over `module`'s parameters with group `group`'s AdamW: reads the loss (a non-finite one is a
+    /// [`NonFinite`] error and nothing changes), back-propagates, clips the group's global gradient norm, updates.
+    /// Returns the updated module and the loss value.
+    pub fn step<M: Module>(&mut self, group: &str, module: M, loss: Tensor<1>) -> anyhow::Result<(M, f64)> {
+        let loss = if self.poison_at == Some(self.step) { loss.mul_scalar(f32::NAN) } else { loss };
+        let value = loss.clone().into_scalar::<f32>() as f64;
+        let non_finite = |what, value| NonFinite { what, group: group.to_string(), value, step: self.step };
+        if !value.is_finite() {
+            return Err(non_finite("loss", value).into());
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &module);
+        let opt = self.groups.entry(group.to_string()).or_insert_with(|| AdamW::new(self.config.clone()));
+        let (module, stats) = opt.step(self.lr, module, grads).map_err(|norm| non_finite("gradient norm", norm))?;
+        self.grad_norms.push((group.to_string(), stats.grad_norm));
+        Ok((module, value))
+    }
+
+    /// Gradient norms (before clipping) of the groups stepped in the current step.
+    pub fn grad_norms(&self) -> &[(String, f64)] {
+        &self.grad_norms
+    }
+
+    /// Every group's moments as named host arrays (`<group>.<param>.m|v`), sorted.
+    pub fn state_tensors(&self) -> Vec<NamedTensor> {
+        let mut out = Vec::new();
+        for (group, opt) in &self.groups {
+            for mut t in opt.state_tensors() {
+                t.name = format!("{group}.{}", t.name);
+                out.push(t);
+            }
+        }
+        out
+    }
+
+    /// Restores moments saved by [`Optimizers::state_tensors`] after `t` steps onto `device`.
+    pub fn load_state(&mut self, t: u64, tensors: &HashMap<String, NamedTensor>, device: &burn::tensor::Device) {
+        let mut by_group: BTreeMap<&str, HashMap<String, NamedTensor>> = BTreeMap::new();
+        for (key, tensor) in tensors {
+            if let Some((group, rest)) = key.split_once('.') {
+                by_group.entry(group).or_default().insert(rest.to_string(), tensor.clone());
+            }
+        }
+        self.groups.clear();
+        for (group, state) in by_group {
+            let mut opt = AdamW::new(self.config.clone());
+            opt.load_state(t, &state, device);
+            self.groups.insert(group.to_string(), opt);
+        }
+    }
+}
