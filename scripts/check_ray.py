@@ -34,7 +34,7 @@ name = "ray-dt"
 dataset = "{data}"
 runs_dir = "{runs}"
 seed = 1
-[model]
+[dt]
 layers = 1
 embed_dim = 16
 context = 5

@@ -28,7 +28,7 @@ name = "tb-check"
 dataset = "{data}"
 runs_dir = "{runs}"
 seed = 3
-[model]
+[dt]
 layers = 1
 embed_dim = 16
 context = 5

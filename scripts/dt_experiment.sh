@@ -31,8 +31,8 @@ for task in "${TASKS[@]}"; do
       sed -e "s|^name = .*|name = \"$name\"|" -e "s|^dataset = .*|dataset = \"$data\"|" -e "s|^seed = .*|seed = $seed|" \
         configs/dt-experiment.toml > "$job"
       printf 'head = %s\n' "${HEADS[$i]}" > "$job.head"
-      # `head` belongs to [model]: insert it right after the table header.
-      awk -v h="$(cat "$job.head")" '{print} /^\[model\]$/ {print h}' "$job" > "$job.tmp" && mv "$job.tmp" "$job"
+      # `head` belongs to [dt]: insert it right after the table header.
+      awk -v h="$(cat "$job.head")" '{print} /^\[dt\]$/ {print h}' "$job" > "$job.tmp" && mv "$job.tmp" "$job"
       rm "$job.head"
       echo "$job" >> "$OUT/jobs.txt"
     done

@@ -201,7 +201,7 @@ fn collect_and_dataset_errors_are_clear() {
     assert!(stderr.contains("job.toml") && stderr.contains("actor"), "{stderr}");
 }
 
-fn train_job(dir: &std::path::Path, steps: u64) -> std::path::PathBuf {
+fn pendulum_data(dir: &std::path::Path) -> std::path::PathBuf {
     let data = dir.join("data");
     if !data.exists() {
         let (code, _, stderr) = run(frl()
@@ -209,13 +209,24 @@ fn train_job(dir: &std::path::Path, steps: u64) -> std::path::PathBuf {
             .arg(&data));
         assert_eq!(code, 0, "{stderr}");
     }
-    let job = dir.join("job.toml");
+    data
+}
+
+/// A tiny job of agent `kind` named `name`, written to `<dir>/<name>.toml`.
+fn train_job(dir: &std::path::Path, kind: &str, name: &str, steps: u64) -> std::path::PathBuf {
+    let data = pendulum_data(dir);
+    let section = match kind {
+        "dt" => "layers = 1\nembed_dim = 16\ncontext = 5\nmax_episode_len = 200\nbins = 16\n",
+        "bc" => "hidden = [16]\nbins = 16\nhead = { fourier = { frequencies = 4 } }\n",
+        _ => "hidden = [16]\nbins = 16\n",
+    };
+    let job = dir.join(format!("{name}.toml"));
     std::fs::write(
         &job,
         format!(
-            "name = \"dt\"\ndataset = \"{}\"\nruns_dir = \"{}\"\n[model]\nlayers = 1\nembed_dim = 16\ncontext = 5\n\
-             max_episode_len = 200\nbins = 16\n[train]\nsteps = {steps}\nbatch_size = 4\nwarmup_steps = 5\n\
-             checkpoint_every = 3\nlog_every = 10\n[eval]\nepisodes = 1\nactors = 1\n",
+            "name = \"{name}\"\ndataset = \"{}\"\nruns_dir = \"{}\"\nagent = \"{kind}\"\n[{kind}]\n{section}\
+             [train]\nsteps = {steps}\nbatch_size = 4\nwarmup_steps = 5\ncheckpoint_every = 3\nlog_every = 10\n\
+             keep_checkpoints = 2\n[eval]\nepisodes = 1\nactors = 1\n",
             data.display(),
             dir.join("runs").display()
         ),
@@ -224,73 +235,155 @@ fn train_job(dir: &std::path::Path, steps: u64) -> std::path::PathBuf {
     job
 }
 
-#[test]
-fn kill_9_during_training_keeps_whole_checkpoints_and_resume_finishes() {
-    let dir = tempfile::tempdir().unwrap();
-    let job = train_job(dir.path(), 100_000);
-    let ckpts = dir.path().join("runs/dt/checkpoints");
-    let mut child = frl().arg("train").arg(&job).arg("--quiet").stdout(std::process::Stdio::null()).spawn().unwrap();
+fn newest_checkpoint(dir: &std::path::Path, name: &str) -> (u64, std::path::PathBuf) {
+    frl_runners::learner::checkpoint::list(&dir.join("runs").join(name).join("checkpoints")).last().unwrap().clone()
+}
+
+/// Starts `frl train job --quiet` and returns it once a checkpoint at step 12 or later exists.
+fn train_until_checkpoint_12(dir: &std::path::Path, job: &std::path::Path, name: &str) -> std::process::Child {
+    let ckpts = dir.join("runs").join(name).join("checkpoints");
+    let child = frl().arg("train").arg(job).arg("--quiet").stdout(std::process::Stdio::null()).spawn().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while frl_runners::learner::checkpoint::list(&ckpts).iter().all(|(s, _)| *s < 12) {
         assert!(std::time::Instant::now() < deadline, "no checkpoints appeared");
-        assert!(child.try_wait().unwrap().is_none(), "training ended before it could be killed");
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    child.kill().unwrap(); // SIGKILL, possibly in the middle of writing a checkpoint
-    child.wait().unwrap();
-    let kept = frl_runners::learner::checkpoint::list(&ckpts);
-    // Two are kept; a kill between a save and the pruning that follows it leaves a third, also whole.
-    assert!(!kept.is_empty() && kept.len() <= 3, "{kept:?}");
-    for (_, path) in &kept {
-        frl_runners::learner::checkpoint::load(path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
-    }
-    let last = kept.last().unwrap().0;
+    child
+}
 
-    // A plain rerun refuses to overwrite; --resume continues from the newest checkpoint to the (new) end.
-    let (code, _, stderr) = run(frl().arg("train").arg(&job).arg("--quiet"));
-    assert_ne!(code, 0);
-    assert!(stderr.contains("--resume"), "{stderr}");
-    let job = train_job(dir.path(), last + 4);
-    let (code, stdout, stderr) = run(frl().arg("train").arg(&job).arg("--quiet").arg("--resume"));
-    assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains(&format!("from step {last}")), "{stderr}");
-    assert!(stdout.contains(&format!("{}", last + 4)), "{stdout}");
-    for entry in std::fs::read_dir(&ckpts).unwrap() {
-        let name = entry.unwrap().file_name().into_string().unwrap();
-        assert!(!name.starts_with('.'), "partial checkpoint {name} left behind");
-    }
+/// The parameters and optimiser moments of a checkpoint, sorted by name.
+fn checkpoint_state(path: &std::path::Path) -> Vec<(String, Vec<f32>)> {
+    let c = frl_runners::learner::checkpoint::load(path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+    let mut all: Vec<(String, Vec<f32>)> = c
+        .model
+        .into_iter()
+        .map(|(k, v)| (format!("model.{k}"), v.data))
+        .chain(c.adam.into_iter().map(|(k, v)| (format!("adam.{k}"), v.data)))
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
+}
 
-    // frl eval evaluates a checkpoint; bad arguments are clear errors.
-    let (end, last_path) = frl_runners::learner::checkpoint::list(&ckpts).last().unwrap().clone();
-    assert_eq!(end, last + 4);
-    let (code, stdout, stderr) =
-        run(frl().args(["eval", "--episodes", "2", "--actors", "2", "--json", "--checkpoint"]).arg(&last_path));
-    assert_eq!(code, 0, "{stderr}");
-    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(report["returns"].as_array().unwrap().len(), 2);
+#[test]
+fn every_agent_resumes_after_kill_9_and_ctrl_c_to_the_same_bits() {
+    let dir = tempfile::tempdir().unwrap();
+    const STEPS: u64 = 400;
+    for kind in ["dt", "bc", "iql"] {
+        // The uninterrupted run.
+        let whole = train_job(dir.path(), kind, &format!("{kind}-whole"), STEPS);
+        let (code, _, stderr) = run(frl().arg("train").arg(&whole).arg("--quiet"));
+        assert_eq!(code, 0, "{stderr}");
+        let (end, path) = newest_checkpoint(dir.path(), &format!("{kind}-whole"));
+        assert_eq!(end, STEPS);
+        let expected = checkpoint_state(&path);
+
+        // Killed with SIGKILL, possibly in the middle of writing a checkpoint.
+        let name = format!("{kind}-killed");
+        let job = train_job(dir.path(), kind, &name, STEPS);
+        let mut child = train_until_checkpoint_12(dir.path(), &job, &name);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let ckpts = dir.path().join("runs").join(&name).join("checkpoints");
+        let kept = frl_runners::learner::checkpoint::list(&ckpts);
+        // Two are kept; a kill between a save and the pruning that follows it leaves a third, also whole.
+        assert!(!kept.is_empty() && kept.len() <= 3, "{kept:?}");
+        assert!(kept.last().unwrap().0 < STEPS, "{kind}: the run ended before it could be killed");
+        for (_, path) in &kept {
+            checkpoint_state(path);
+        }
+        // A plain rerun refuses to overwrite; --resume continues from the newest checkpoint.
+        let (code, _, stderr) = run(frl().arg("train").arg(&job).arg("--quiet"));
+        assert_ne!(code, 0);
+        assert!(stderr.contains("--resume"), "{stderr}");
+        let (code, _, stderr) = run(frl().arg("train").arg(&job).arg("--quiet").arg("--resume"));
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stderr.contains(&format!("from step {}", kept.last().unwrap().0)), "{stderr}");
+        for entry in std::fs::read_dir(&ckpts).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            assert!(!name.starts_with('.'), "partial checkpoint {name} left behind");
+        }
+        assert!(checkpoint_state(&newest_checkpoint(dir.path(), &name).1) == expected, "{kind}: kill -9 + resume");
+
+        // Ctrl-C (SIGINT): a checkpoint at the step reached, exit code 130, then resume.
+        let name = format!("{kind}-interrupted");
+        let job = train_job(dir.path(), kind, &name, STEPS);
+        let child = train_until_checkpoint_12(dir.path(), &job, &name);
+        let pid = child.id().to_string();
+        assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(130), "{kind}: {}", String::from_utf8_lossy(&out.stderr));
+        let (stopped, _) = newest_checkpoint(dir.path(), &name);
+        assert!((12..STEPS).contains(&stopped), "{kind}: stopped at {stopped}");
+        let (code, _, stderr) = run(frl().arg("train").arg(&job).arg("--quiet").arg("--resume"));
+        assert_eq!(code, 0, "{stderr}");
+        assert!(checkpoint_state(&newest_checkpoint(dir.path(), &name).1) == expected, "{kind}: Ctrl-C + resume");
+    }
+}
+
+#[test]
+fn eval_runs_every_agents_checkpoint_and_names_bad_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    for kind in ["dt", "bc", "iql"] {
+        let job = train_job(dir.path(), kind, kind, 6);
+        let (code, stdout, stderr) = run(frl().arg("train").arg(&job).arg("--quiet"));
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains(kind), "{stdout}");
+        let (_, last_path) = newest_checkpoint(dir.path(), kind);
+        let (code, stdout, stderr) =
+            run(frl().args(["eval", "--episodes", "2", "--actors", "2", "--json", "--checkpoint"]).arg(&last_path));
+        assert_eq!(code, 0, "{stderr}");
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(report["returns"].as_array().unwrap().len(), 2);
+        let (code, stdout, stderr) =
+            run(frl().args(["eval", "--episodes", "1", "--decode", "mode", "--checkpoint"]).arg(&last_path));
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains(&format!("({kind} agent)")), "{stdout}");
+        let (code, _, stderr) = run(frl().args(["eval", "--decode", "greedy", "--checkpoint"]).arg(&last_path));
+        assert_ne!(code, 0);
+        assert!(stderr.contains("greedy"), "{stderr}");
+    }
     let (code, _, stderr) = run(frl().args(["eval", "--checkpoint", "nowhere.safetensors"]));
     assert_ne!(code, 0);
     assert!(stderr.contains("nowhere.safetensors"), "{stderr}");
-    let (code, _, stderr) = run(frl().args(["eval", "--decode", "greedy", "--checkpoint"]).arg(&last_path));
+    // An unknown agent and a bad field in an agent's section are named with the file.
+    let job = dir.path().join("bad.toml");
+    std::fs::write(&job, "name = \"x\"\ndataset = \"d\"\nagent = \"ppo\"\n").unwrap();
+    let (code, _, stderr) = run(frl().arg("train").arg(&job));
     assert_ne!(code, 0);
-    assert!(stderr.contains("greedy"), "{stderr}");
+    assert!(stderr.contains("bad.toml") && stderr.contains("ppo"), "{stderr}");
+    std::fs::write(&job, "name = \"x\"\ndataset = \"d\"\nagent = \"iql\"\n[iql]\nexpectile = 1.5\n").unwrap();
+    let (code, _, stderr) = run(frl().arg("train").arg(&job));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("[iql]") && stderr.contains("expectile"), "{stderr}");
+    std::fs::write(&job, "name = \"x\"\ndataset = \"d\"\nagent = \"bc\"\n[dt]\nlayers = 2\n").unwrap();
+    let (code, _, stderr) = run(frl().arg("train").arg(&job));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("`dt`") && stderr.contains("[bc]"), "{stderr}");
 }
 
 #[test]
 fn demo_runs_end_to_end_on_a_tiny_config_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("demo.toml");
-    let text = frl_runners::demo::DEFAULT_DEMO
-        .replace("episodes = 200", "episodes = 4")
-        .replace("out = \"data/demo-pendulum-medium\"", &format!("out = \"{}\"", dir.path().join("data").display()))
-        .replace(
-            "seed = 0\n\n[train.model]",
-            &format!("seed = 0\nruns_dir = \"{}\"\n\n[train.model]", dir.path().join("runs").display()),
-        )
-        .replace("steps = 1500", "steps = 6")
-        .replace("embed_dim = 64", "embed_dim = 16")
-        .replace("every = 500", "every = 3")
-        .replace("episodes = 10", "episodes = 2");
+    // The built-in demo, shrunk field by field; a field that moved makes this fail instead of running the full demo.
+    let mut demo: toml::Table = toml::from_str(frl_runners::demo::DEFAULT_DEMO).unwrap();
+    fn set(table: &mut toml::Table, path: &[&str], value: toml::Value) {
+        let (last, parents) = path.split_last().unwrap();
+        let mut t = table;
+        for p in parents {
+            t = t.get_mut(*p).and_then(|v| v.as_table_mut()).unwrap_or_else(|| panic!("demo.toml has no [{p}]"));
+        }
+        assert!(t.insert(last.to_string(), value).is_some(), "demo.toml has no `{}`", path.join("."));
+    }
+    let path = |p: &std::path::Path| toml::Value::String(p.display().to_string());
+    set(&mut demo, &["collect", "episodes"], 4.into());
+    set(&mut demo, &["collect", "out"], path(&dir.path().join("data")));
+    set(&mut demo, &["train", "train", "steps"], 6.into());
+    set(&mut demo, &["train", "dt", "embed_dim"], 16.into());
+    set(&mut demo, &["train", "eval", "every"], 3.into());
+    set(&mut demo, &["train", "eval", "episodes"], 2.into());
+    demo["train"].as_table_mut().unwrap().insert("runs_dir".into(), path(&dir.path().join("runs")));
+    let text = toml::to_string(&demo).unwrap();
     std::fs::write(&config, text).unwrap();
     let (code, stdout, stderr) = run(frl().args(["demo", "--quiet", "--config"]).arg(&config));
     assert_eq!(code, 0, "{stderr}");
@@ -299,13 +392,12 @@ fn demo_runs_end_to_end_on_a_tiny_config_and_resumes() {
         assert!(dir.path().join("runs").join(run).join("summary.json").exists());
     }
     assert!(stdout.contains("eval return") && stdout.contains("normalised"), "{stdout}");
-    // Everything is done: a rerun only re-evaluates and prints the same table.
+    // Everything is done: a rerun restores each run's summary (its evaluation included) and prints the same table.
     let (code, again, stderr) = run(frl().args(["demo", "--quiet", "--config"]).arg(&config));
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(
-        stdout.lines().nth(1).map(|l| l.split_whitespace().take(2).collect::<Vec<_>>()),
-        again.lines().nth(1).map(|l| l.split_whitespace().take(2).collect::<Vec<_>>())
-    );
+    let rows = |out: &str| out.lines().filter(|l| l.starts_with("demo-pendulum")).map(String::from).collect::<Vec<_>>();
+    assert_eq!(rows(&stdout).len(), 2, "{stdout}");
+    assert_eq!(rows(&stdout), rows(&again));
     let (code, _, stderr) = run(frl().args(["demo", "--config", "missing.toml"]));
     assert_ne!(code, 0);
     assert!(stderr.contains("missing.toml"), "{stderr}");
