@@ -76,7 +76,11 @@ pub struct DemoArgs {
 pub fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let job = load_job(&args.job)?;
     let stop = stop_flag("a checkpoint")?;
-    let s = frl_runners::agents::train(&job, &TrainOptions { resume: args.resume, quiet: args.quiet, device: args.device }, stop)?;
+    let s = frl_runners::agents::train(
+        &job,
+        &TrainOptions { resume: args.resume, quiet: args.quiet, device: args.device },
+        stop,
+    )?;
     print_summaries(std::slice::from_ref(&s));
     if s.interrupted {
         eprintln!("interrupted at step {}; continue with: frl train {} --resume", s.steps, args.job.display());
@@ -100,7 +104,14 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let e = &meta.job.eval;
     let stop = stop_flag("finished episodes")?;
     let episodes = args.episodes.unwrap_or(e.episodes);
-    let r = evaluate(&meta.data.env, loaded.factory, episodes, args.actors.unwrap_or(e.actors), args.seed.unwrap_or(e.seed), stop)?;
+    let r = evaluate(
+        &meta.data.env,
+        loaded.factory,
+        episodes,
+        args.actors.unwrap_or(e.actors),
+        args.seed.unwrap_or(e.seed),
+        stop,
+    )?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {

@@ -269,11 +269,7 @@ fn bench_spec() -> crate::learner::DataSpec {
 }
 
 /// A full batch of `b` windows of `k` steps (every position real) from host arrays.
-fn dt_batch(
-    input: frl_agents::dt::DtInput,
-    targets: Vec<i64>,
-    device: &burn::tensor::Device,
-) -> crate::learner::Batch {
+fn dt_batch(input: frl_agents::dt::DtInput, targets: Vec<i64>, device: &burn::tensor::Device) -> crate::learner::Batch {
     let n = targets.len();
     crate::learner::Batch {
         input,

@@ -7,8 +7,8 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use frl_envs::Action;
 use frl_heads::bin_centres;
-use frl_heads::{AnyHead, Head};
 use frl_heads::head::{argmax, sample_logits, to_host};
+use frl_heads::{AnyHead, Head};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 

@@ -341,8 +341,13 @@ pub struct MlpActor {
 
 impl Policy for MlpActor {
     fn act(&mut self, history: &History<'_>, rng: &mut dyn RngCore) -> Action {
-        let obs: Vec<f32> =
-            history.current().iter().zip(self.obs_mean.iter()).zip(self.obs_std.iter()).map(|((x, m), s)| (x - m) / s).collect();
+        let obs: Vec<f32> = history
+            .current()
+            .iter()
+            .zip(self.obs_mean.iter())
+            .zip(self.obs_std.iter())
+            .map(|((x, m), s)| (x - m) / s)
+            .collect();
         let n = obs.len();
         let features = self.net.features(Tensor::from_data(TensorData::new(obs, [1, n]), &self.device));
         decode_heads(&self.net.heads, features, &self.coding, self.decode, self.temperature, rng).1

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use burn::module::Module;
 use burn::tensor::Device;
 use frl_agents::PolicyFactory;
-use frl_agents::dt::{ActionCoding, DecisionTransformer, DecisionTransformerConfig, DtPolicyFactory, EvalSettings, Normalizer};
+use frl_agents::dt::{
+    ActionCoding, DecisionTransformer, DecisionTransformerConfig, DtPolicyFactory, EvalSettings, Normalizer,
+};
 use frl_heads::head::to_host;
 use frl_heads::{Head, HeadConfig, HeadLoss};
 use rand::RngCore;

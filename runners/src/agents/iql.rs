@@ -18,8 +18,8 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use frl_agents::PolicyFactory;
 use frl_agents::dt::ActionCoding;
-use frl_heads::binning::Permutation;
 use frl_heads::HeadConfig;
+use frl_heads::binning::Permutation;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -83,7 +83,11 @@ impl AgentConfig for IqlConfig {
         super::bc::validate_policy_fields(&self.hidden, self.bins, self.bin_margin, &self.head)?;
         let unit = |field: &str, v: f64, lo_open: bool| {
             let ok = if lo_open { v > 0.0 && v < 1.0 } else { (0.0..=1.0).contains(&v) };
-            if ok { Ok(()) } else { Err(anyhow::anyhow!("`{field}` = {v}: must be in {}", if lo_open { "(0, 1)" } else { "[0, 1]" })) }
+            if ok {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("`{field}` = {v}: must be in {}", if lo_open { "(0, 1)" } else { "[0, 1]" }))
+            }
         };
         unit("discount", self.discount, false)?;
         unit("expectile", self.expectile, true)?;
@@ -216,7 +220,8 @@ impl Agent for Iql {
             obs_act.extend_from_slice(&b.obs[row * o..(row + 1) * o]);
             obs_act.extend_from_slice(&data.features[i * f..(i + 1) * f]);
         }
-        let targets: Vec<i64> = idx.iter().flat_map(|&i| data.bc.targets[i * heads..(i + 1) * heads].to_vec()).collect();
+        let targets: Vec<i64> =
+            idx.iter().flat_map(|&i| data.bc.targets[i * heads..(i + 1) * heads].to_vec()).collect();
         IqlBatch {
             bc: BcBatch {
                 obs: Tensor::from_data(TensorData::new(b.obs, [n, o]), device),

@@ -23,7 +23,9 @@ use super::params::NamedTensor;
 use crate::episodes::EpisodeBatch;
 
 /// An agent's own section of a job file (`[dt]`, `[bc]`, `[iql]`): serde with defaults, validated.
-pub trait AgentConfig: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Default + Send + Sync + 'static {
+pub trait AgentConfig:
+    Serialize + DeserializeOwned + Clone + Debug + PartialEq + Default + Send + Sync + 'static
+{
     /// Checks every field; an error names the field at fault.
     fn validate(&self) -> anyhow::Result<()>;
 

@@ -99,8 +99,7 @@ pub fn load_agent<A: Agent>(path: &Path, device: &Device) -> anyhow::Result<Load
     let config: A::Config = meta.job.agent_config().with_context(|| format!("checkpoint {}", path.display()))?;
     let mut rng = EpisodeRng::seed_from_u64(0);
     let fresh = A::new(&config, &meta.data, &mut rng, device)?;
-    let agent =
-        fresh.load_params(&ckpt.model).map_err(|e| anyhow::anyhow!("checkpoint {}: {e}", path.display()))?;
+    let agent = fresh.load_params(&ckpt.model).map_err(|e| anyhow::anyhow!("checkpoint {}: {e}", path.display()))?;
     Ok(LoadedAgent { agent, config, meta, adam: ckpt.adam })
 }
 

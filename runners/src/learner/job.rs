@@ -255,11 +255,10 @@ impl TrainJob {
     pub fn agent_config<C: AgentConfig>(&self) -> anyhow::Result<C> {
         let key = self.section_key().to_string();
         let legacy_permutation = self.agent == "dt" && self.sections.contains_key(LEGACY_PERMUTATION);
-        if let Some(stray) = self.sections.keys().find(|k| **k != key && !(legacy_permutation && *k == LEGACY_PERMUTATION)) {
-            bail!(
-                "unknown field `{stray}`: a `{}` job has the sections [{key}], [train] and [eval]",
-                self.agent
-            );
+        if let Some(stray) =
+            self.sections.keys().find(|k| **k != key && !(legacy_permutation && *k == LEGACY_PERMUTATION))
+        {
+            bail!("unknown field `{stray}`: a `{}` job has the sections [{key}], [train] and [eval]", self.agent);
         }
         let mut section = self.sections.get(&key).cloned().unwrap_or_else(|| toml::Value::Table(Default::default()));
         if let (true, toml::Value::Table(t)) = (legacy_permutation, &mut section) {
