@@ -4,11 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use frl_agents::dt::Decode;
-use frl_runners::agents::{ActingOverrides, load_job, load_policy};
-use frl_runners::backend::DeviceChoice;
+use frl_agents::{ActingOverrides, load_job, load_policy};
+use frl_learner::Decode;
+use frl_learner::backend::DeviceChoice;
+use frl_learner::{EvalReport, TrainOptions, TrainSummary, evaluate};
 use frl_runners::demo::{DEFAULT_DEMO, DemoConfig, run_demo};
-use frl_runners::learner::{EvalReport, TrainOptions, TrainSummary, evaluate};
 
 use crate::stop_flag;
 
@@ -76,11 +76,8 @@ pub struct DemoArgs {
 pub fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let job = load_job(&args.job)?;
     let stop = stop_flag("a checkpoint")?;
-    let s = frl_runners::agents::train(
-        &job,
-        &TrainOptions { resume: args.resume, quiet: args.quiet, device: args.device },
-        stop,
-    )?;
+    let s =
+        frl_agents::train(&job, &TrainOptions { resume: args.resume, quiet: args.quiet, device: args.device }, stop)?;
     print_summaries(std::slice::from_ref(&s));
     if s.interrupted {
         eprintln!("interrupted at step {}; continue with: frl train {} --resume", s.steps, args.job.display());
@@ -91,7 +88,7 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
 
 /// `frl eval`: a checkpoint's returns over actor-run episodes.
 pub fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let device = frl_runners::backend::select(args.device)?.device;
+    let device = frl_learner::backend::select(args.device)?.device;
     let overrides =
         ActingOverrides { decode: args.decode, temperature: args.temperature, target_return: args.target_return };
     if let Some(t) = args.temperature

@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use frl_agents::BehaviourSpec;
-use frl_agents::behaviour::Preset;
+use frl_envs::BehaviourSpec;
+use frl_envs::behaviour::Preset;
 use frl_heads::HeadConfig;
+use frl_rollout::collect::CollectJob;
 use frl_runners::bench::HeadBench;
-use frl_runners::collect::CollectJob;
-use frl_runners::toy::{self, Dataset, Executor, RunSpec, ToyJob, ToyOutcome};
+use frl_toy::{self as toy, Dataset, Executor, RunSpec, ToyJob, ToyOutcome};
 
 mod learn;
 
@@ -203,7 +203,7 @@ enum BenchCommand {
     Train {
         /// cpu, gpu or software-gpu.
         #[arg(long, default_value = "cpu")]
-        device: frl_runners::backend::DeviceChoice,
+        device: frl_learner::backend::DeviceChoice,
         /// Timed steps per measurement (median reported).
         #[arg(long, default_value_t = 10)]
         steps: usize,
@@ -285,7 +285,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => learn::run_demo_cmd(args),
         Command::Dataset(DatasetCommand::Info { path, json }) => dataset_info(&path, json),
         Command::Dataset(DatasetCommand::ImportMinari { src, out, env }) => {
-            frl_runners::dataset::import_minari(&src, &out, env.as_deref(), 50_000)
+            frl_data::dataset::import_minari(&src, &out, env.as_deref(), 50_000)
                 .map_err(anyhow::Error::from)
                 .and_then(|_| dataset_info(&out, false))
         }
@@ -349,7 +349,7 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<ExitCode> {
     job.shard_steps = args.shard_steps.unwrap_or(job.shard_steps);
 
     let stop = stop_flag("the episodes collected so far")?;
-    let s = frl_runners::collect::collect(&job, stop, !args.quiet)?;
+    let s = frl_rollout::collect::collect(&job, stop, !args.quiet)?;
     if s.episodes == 0 && s.resumed_from >= job.episodes {
         println!("{} already holds all {} episodes of this job; nothing to do", job.out.display(), job.episodes);
         return Ok(ExitCode::SUCCESS);
@@ -399,7 +399,7 @@ fn bench_collect(env: &str, steps: u64, rounds: usize) -> anyhow::Result<ExitCod
 }
 
 fn dataset_info(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let info = frl_runners::dataset::DatasetInfo::of(&frl_runners::dataset::Dataset::open(path)?);
+    let info = frl_data::dataset::DatasetInfo::of(&frl_data::dataset::Dataset::open(path)?);
     if json {
         println!("{}", serde_json::to_string_pretty(&info)?);
     } else {
@@ -435,11 +435,11 @@ fn run_toy(args: ToyArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.export_start {
         job.validate()?;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let device = frl_runners::backend::training_device();
+        let device = frl_learner::backend::training_device();
         for spec in job.plan() {
             let replay = toy::replay::export(&spec, &device)?;
             let path = dir.join(format!("{}.json", spec.stem()));
-            frl_runners::fsutil::write_atomic(&path, &serde_json::to_vec(&replay)?)
+            frl_data::fsutil::write_atomic(&path, &serde_json::to_vec(&replay)?)
                 .with_context(|| format!("writing {}", path.display()))?;
             println!("{}", path.display());
         }
@@ -568,7 +568,7 @@ fn run_toy_worker(args: ToyRunArgs) -> anyhow::Result<ExitCode> {
     let spec: RunSpec = serde_json::from_str(&args.spec).context("parsing --spec")?;
     let result = toy::train::run(&spec, &AtomicBool::new(false))?;
     let json = serde_json::to_vec_pretty(&result)?;
-    frl_runners::fsutil::write_atomic(&args.out, &json).with_context(|| format!("writing {}", args.out.display()))?;
+    frl_data::fsutil::write_atomic(&args.out, &json).with_context(|| format!("writing {}", args.out.display()))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -587,7 +587,7 @@ fn bench_dt(steps: usize, head: HeadConfig) -> anyhow::Result<ExitCode> {
 }
 
 fn bench_train(
-    device: frl_runners::backend::DeviceChoice,
+    device: frl_learner::backend::DeviceChoice,
     steps: usize,
     json: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
@@ -619,7 +619,7 @@ fn bench_train(
     }
     if let Some(path) = json {
         let bytes = serde_json::to_vec_pretty(&r)?;
-        frl_runners::fsutil::write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+        frl_data::fsutil::write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(if r.agreement.is_none_or(|a| a.pass) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
@@ -636,7 +636,7 @@ fn run_bench_heads(args: BenchHeadsArgs) -> anyhow::Result<ExitCode> {
     let timings = bench.run(|t| println!("{:>10.3} ms/step  {}", t.ms_per_step, t.name))?;
     if let Some(path) = args.json {
         let json = serde_json::to_vec_pretty(&timings)?;
-        frl_runners::fsutil::write_atomic(&path, &json).with_context(|| format!("writing {}", path.display()))?;
+        frl_data::fsutil::write_atomic(&path, &json).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -174,7 +174,7 @@ fn kill_9_during_collect_leaves_a_loadable_dataset_and_the_same_command_finishes
     let whole = dir.path().join("whole");
     let (code, _, stderr) = run(&mut args(&whole));
     assert_eq!(code, 0, "{stderr}");
-    let load = |p| frl_runners::dataset::Dataset::open(p).unwrap().episodes;
+    let load = |p| frl_data::dataset::Dataset::open(p).unwrap().episodes;
     assert!(load(&out) == load(&whole), "resumed dataset differs from an uninterrupted one");
 }
 
@@ -236,7 +236,7 @@ fn train_job(dir: &std::path::Path, kind: &str, name: &str, steps: u64) -> std::
 }
 
 fn newest_checkpoint(dir: &std::path::Path, name: &str) -> (u64, std::path::PathBuf) {
-    frl_runners::learner::checkpoint::list(&dir.join("runs").join(name).join("checkpoints")).last().unwrap().clone()
+    frl_learner::checkpoint::list(&dir.join("runs").join(name).join("checkpoints")).last().unwrap().clone()
 }
 
 /// Starts `frl train job --quiet` and returns it once a checkpoint at step 12 or later exists.
@@ -244,7 +244,7 @@ fn train_until_checkpoint_12(dir: &std::path::Path, job: &std::path::Path, name:
     let ckpts = dir.join("runs").join(name).join("checkpoints");
     let child = frl().arg("train").arg(job).arg("--quiet").stdout(std::process::Stdio::null()).spawn().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while frl_runners::learner::checkpoint::list(&ckpts).iter().all(|(s, _)| *s < 12) {
+    while frl_learner::checkpoint::list(&ckpts).iter().all(|(s, _)| *s < 12) {
         assert!(std::time::Instant::now() < deadline, "no checkpoints appeared");
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
@@ -253,7 +253,7 @@ fn train_until_checkpoint_12(dir: &std::path::Path, job: &std::path::Path, name:
 
 /// The parameters and optimiser moments of a checkpoint, sorted by name.
 fn checkpoint_state(path: &std::path::Path) -> Vec<(String, Vec<f32>)> {
-    let c = frl_runners::learner::checkpoint::load(path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+    let c = frl_learner::checkpoint::load(path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
     let mut all: Vec<(String, Vec<f32>)> = c
         .model
         .into_iter()
@@ -284,7 +284,7 @@ fn every_agent_resumes_after_kill_9_and_ctrl_c_to_the_same_bits() {
         child.kill().unwrap();
         child.wait().unwrap();
         let ckpts = dir.path().join("runs").join(&name).join("checkpoints");
-        let kept = frl_runners::learner::checkpoint::list(&ckpts);
+        let kept = frl_learner::checkpoint::list(&ckpts);
         // Two are kept; a kill between a save and the pruning that follows it leaves a third, also whole.
         assert!(!kept.is_empty() && kept.len() <= 3, "{kept:?}");
         assert!(kept.last().unwrap().0 < STEPS, "{kind}: the run ended before it could be killed");

@@ -6,14 +6,19 @@
 
 #![warn(missing_docs)]
 
+pub mod behaviour;
 pub mod classic;
 pub mod env;
+pub mod expert;
+pub mod policy;
 #[cfg(feature = "python")]
 pub mod python;
 pub mod space;
 pub mod vector;
 
+pub use behaviour::{BehaviourSpec, PolicyError};
 pub use env::{Action, Env, EnvError, Info, NativeEnv, Step, Transition};
+pub use policy::{History, Policy, PolicyFactory};
 pub use space::{BoxDtype, Space};
 pub use vector::{VecEnv, VecStep};
 

@@ -1,7 +1,7 @@
 //! `frl._frl`: the native half of the `frl` Python package — [`RolloutWorker`] (episodes collected by Rust actor
 //! threads, the GIL released while they run) and [`DatasetSink`] (chunks in, frl dataset out).
 
-use frl_runners::collect::CollectJob;
+use frl_rollout::collect::CollectJob;
 use frl_runners::remote::{self, RemoteCollection, columns};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -12,7 +12,7 @@ fn runtime(e: anyhow::Error) -> PyErr {
 }
 
 /// A batch of episodes as a dict of little-endian byte columns (see `frl.as_arrays`).
-fn to_dict<'py>(py: Python<'py>, batch: &frl_runners::episodes::EpisodeBatch) -> PyResult<Bound<'py, PyDict>> {
+fn to_dict<'py>(py: Python<'py>, batch: &frl_data::episodes::EpisodeBatch) -> PyResult<Bound<'py, PyDict>> {
     let c = columns::to_columns(batch);
     let d = PyDict::new(py);
     d.set_item("obs_dim", c.obs_dim)?;

@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::toy::train::ToyModel;
+use frl_toy::train::ToyModel;
 
 /// Shapes and repetitions of the head benchmark.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,7 +57,7 @@ impl HeadBench {
 
     /// Times forward + cross-entropy + backward + AdamW step for each head, then the toy MLP + Fourier step.
     pub fn run(&self, mut report: impl FnMut(&Timing)) -> anyhow::Result<Vec<Timing>> {
-        let device = crate::backend::training_device();
+        let device = frl_learner::backend::training_device();
         let mut rng = StdRng::seed_from_u64(0);
         let mut out = Vec::new();
         for head_cfg in self.heads() {
@@ -188,12 +188,12 @@ pub fn bench_collect(env_id: &str, steps: u64, rounds: usize) -> anyhow::Result<
 /// Steps/s of a plain single-thread loop with random actions, through `Env::step` or (`into`) `Env::step_into` with
 /// one reused observation buffer.
 fn plain_loop(env_id: &str, steps: u64, into: bool) -> anyhow::Result<f64> {
-    use frl_agents::behaviour::random_action;
+    use frl_envs::behaviour::random_action;
     use rand::SeedableRng;
 
     let mut env = frl_envs::make(env_id)?;
     let space = env.action_space();
-    let mut rng = crate::rollout::EpisodeRng::seed_from_u64(0);
+    let mut rng = frl_rollout::EpisodeRng::seed_from_u64(0);
     env.reset(Some(0))?;
     let t0 = Instant::now();
     let mut checksum = 0.0;
@@ -222,9 +222,9 @@ fn pool_rate(env_id: &str, steps: u64, actors: usize) -> anyhow::Result<f64> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use frl_agents::BehaviourSpec;
+    use frl_envs::BehaviourSpec;
 
-    use crate::rollout::{ActorPool, ChannelLink, EnvFactory, PoolConfig};
+    use frl_rollout::{ActorPool, ChannelLink, EnvFactory, PoolConfig};
 
     let env = frl_envs::make(env_id)?;
     let factory = BehaviourSpec::Random.factory(env_id, &env.action_space())?;
@@ -253,12 +253,12 @@ fn pool_rate(env_id: &str, steps: u64, actors: usize) -> anyhow::Result<f64> {
 /// (forward → loss → backward → AdamW with global clipping) — for `config` with `batch` random windows of a 3-dim
 /// observation / 1-dim action task, median of `steps` timed steps after two warm-up steps.
 pub fn bench_dt(config: &frl_agents::dt::DecisionTransformerConfig, batch: usize, steps: usize) -> anyhow::Result<f64> {
-    bench_dt_on(config, batch, steps, &crate::backend::training_device())
+    bench_dt_on(config, batch, steps, &frl_learner::backend::training_device())
 }
 
 /// A 3-dim observation, 1-dim action data spec for benchmarks.
-fn bench_spec() -> crate::learner::DataSpec {
-    crate::learner::DataSpec {
+fn bench_spec() -> frl_learner::DataSpec {
+    frl_learner::DataSpec {
         env: "Pendulum-v1".into(),
         obs_dim: 3,
         action_space: frl_envs::Space::vector(&[-1.0], &[1.0]),
@@ -269,9 +269,9 @@ fn bench_spec() -> crate::learner::DataSpec {
 }
 
 /// A full batch of `b` windows of `k` steps (every position real) from host arrays.
-fn dt_batch(input: frl_agents::dt::DtInput, targets: Vec<i64>, device: &burn::tensor::Device) -> crate::learner::Batch {
+fn dt_batch(input: frl_agents::dt::DtInput, targets: Vec<i64>, device: &burn::tensor::Device) -> frl_agents::dt::Batch {
     let n = targets.len();
-    crate::learner::Batch {
+    frl_agents::dt::Batch {
         input,
         rows: Tensor::<1, Int>::arange(0..n as i64, device),
         targets: Tensor::<2, Int>::from_data(TensorData::new(targets, [n, 1]), device),
@@ -285,13 +285,13 @@ pub fn bench_dt_on(
     steps: usize,
     device: &burn::tensor::Device,
 ) -> anyhow::Result<f64> {
-    use crate::agents::dt::Dt;
-    use crate::learner::Agent;
+    use frl_agents::dt::Dt;
     use frl_agents::dt::random_input;
+    use frl_learner::Agent;
     let device = device.clone();
     let mut rng = StdRng::seed_from_u64(0);
     let mut agent = Dt::new(config, &bench_spec(), &mut rng, &device)?;
-    let mut opt = crate::learner::Optimizers::new(crate::learner::AdamWConfig::default());
+    let mut opt = frl_learner::Optimizers::new(frl_learner::AdamWConfig::default());
     let k = config.context;
     let targets: Vec<i64> = (0..batch * k).map(|_| rng.random_range(0..config.bins as i64)).collect();
     let mut times = Vec::with_capacity(steps);
@@ -340,7 +340,7 @@ pub struct LossAgreement {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainBenchReport {
     /// The device asked for.
-    pub device: crate::backend::DeviceChoice,
+    pub device: frl_learner::backend::DeviceChoice,
     /// Its figures.
     pub timings: DeviceTimings,
     /// The CPU's figures, measured in the same run (when the device is not the CPU).
@@ -366,9 +366,9 @@ pub fn device_timings(backend: &str, device: &burn::tensor::Device, steps: usize
 /// Trains the same DT (Fourier head, no dropout) from the same weights on the same batches for `steps` AdamW steps on
 /// the CPU and on `device`, and compares the losses (relative `tolerance`).
 pub fn loss_agreement(device: &burn::tensor::Device, steps: usize, tolerance: f64) -> anyhow::Result<LossAgreement> {
-    use crate::agents::dt::Dt;
-    use crate::learner::Agent;
+    use frl_agents::dt::Dt;
     use frl_agents::dt::{DecisionTransformerConfig, DtInput};
+    use frl_learner::Agent;
 
     let config = DecisionTransformerConfig {
         dropout: 0.0,
@@ -376,7 +376,7 @@ pub fn loss_agreement(device: &burn::tensor::Device, steps: usize, tolerance: f6
         ..DecisionTransformerConfig::default()
     };
     let (b, k, obs, bins) = (16, config.context, 3, config.bins);
-    let cpu = crate::backend::training_device();
+    let cpu = frl_learner::backend::training_device();
     let mut rng = StdRng::seed_from_u64(11);
     let agent = Dt::new(&config, &bench_spec(), &mut rng, &cpu)?;
     // (returns, states, actions, targets) of each step's batch, drawn once on the host
@@ -391,7 +391,7 @@ pub fn loss_agreement(device: &burn::tensor::Device, steps: usize, tolerance: f6
         .collect();
     let run = |device: &burn::tensor::Device| -> anyhow::Result<Vec<f32>> {
         let mut agent = agent.fork(device);
-        let mut opt = crate::learner::Optimizers::new(crate::learner::AdamWConfig::default());
+        let mut opt = frl_learner::Optimizers::new(frl_learner::AdamWConfig::default());
         let mut losses = Vec::with_capacity(steps);
         for (i, (r, s, a, y)) in batches.iter().enumerate() {
             let input = DtInput {
@@ -418,18 +418,19 @@ pub fn loss_agreement(device: &burn::tensor::Device, steps: usize, tolerance: f6
 /// `frl bench train`: DT training and Fourier head speed on `choice`; for a non-CPU device also the CPU's figures in
 /// the same run and the loss agreement between them.
 pub fn bench_train(
-    choice: crate::backend::DeviceChoice,
+    choice: frl_learner::backend::DeviceChoice,
     steps: usize,
     mut report: impl FnMut(&str),
 ) -> anyhow::Result<TrainBenchReport> {
-    let selected = crate::backend::select(choice)?;
+    let selected = frl_learner::backend::select(choice)?;
     report(&format!("device: {choice} = {}", selected.name));
     let timings = device_timings(&selected.name, &selected.device, steps)?;
     report(&format!("{timings:?}"));
-    let (cpu, agreement) = if choice == crate::backend::DeviceChoice::Cpu {
+    let (cpu, agreement) = if choice == frl_learner::backend::DeviceChoice::Cpu {
         (None, None)
     } else {
-        let cpu = device_timings(crate::backend::backend_name(), &crate::backend::training_device(), steps)?;
+        let cpu =
+            device_timings(frl_learner::backend::backend_name(), &frl_learner::backend::training_device(), steps)?;
         report(&format!("{cpu:?}"));
         let agreement = loss_agreement(&selected.device, 3, 1e-3)?;
         (Some(cpu), Some(agreement))

@@ -7,8 +7,8 @@ use std::sync::atomic::AtomicBool;
 use frl_heads::HeadConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::collect::{CollectJob, collect};
-use crate::learner::{TrainJob, TrainOptions, TrainSummary};
+use frl_learner::{TrainJob, TrainOptions, TrainSummary};
+use frl_rollout::collect::{CollectJob, collect};
 
 /// The demo's configuration: one collection and one training job template run once per head.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,7 +34,7 @@ impl DemoConfig {
             anyhow::bail!("demo config {origin}: `heads` is empty");
         }
         for job in c.jobs()? {
-            crate::agents::validate(&job).map_err(|e| anyhow::anyhow!("demo config {origin}: {e:#}"))?;
+            frl_agents::validate(&job).map_err(|e| anyhow::anyhow!("demo config {origin}: {e:#}"))?;
         }
         Ok(c)
     }
@@ -74,7 +74,7 @@ pub fn run_demo(
     let mut out = Vec::new();
     for job in config.jobs()? {
         on_stage(&format!("training {} ({} steps)", job.name, job.train.steps));
-        let s = crate::agents::train(&job, &TrainOptions { resume: true, quiet, ..Default::default() }, stop.clone())?;
+        let s = frl_agents::train(&job, &TrainOptions { resume: true, quiet, ..Default::default() }, stop.clone())?;
         let interrupted = s.interrupted;
         out.push(s);
         if interrupted {

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, bail};
-use frl_agents::{BehaviourSpec, PolicyFactory};
 use frl_envs::Space;
+use frl_envs::{BehaviourSpec, PolicyFactory};
 
-use crate::collect::{CollectJob, open_dataset};
-use crate::dataset::{DatasetWriter, Metadata};
-use crate::episodes::{EpisodeBatch, EpisodeTag};
-use crate::rollout::{ActorPool, ChannelLink, EnvFactory, PolicySnapshot, PoolConfig};
+use frl_data::dataset::{DatasetWriter, Metadata};
+use frl_data::episodes::{EpisodeBatch, EpisodeTag};
+use frl_rollout::collect::{CollectJob, open_dataset};
+use frl_rollout::{ActorPool, ChannelLink, EnvFactory, PolicySnapshot, PoolConfig};
 
 /// Collects episodes `first..first + count` of a (env, policy, seed) job on local actor threads.
 pub struct RolloutWorker {
@@ -55,8 +55,8 @@ impl RolloutWorker {
         let dir = tempfile_dir()?;
         let path = dir.join("weights.safetensors");
         std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
-        let overrides = crate::agents::ActingOverrides { target_return, ..Default::default() };
-        let loaded = crate::agents::load_policy(&path, &burn::tensor::Device::flex(), &overrides);
+        let overrides = frl_agents::ActingOverrides { target_return, ..Default::default() };
+        let loaded = frl_agents::load_policy(&path, &burn::tensor::Device::flex(), &overrides);
         let _ = std::fs::remove_dir_all(&dir);
         let loaded = loaded?;
         if loaded.meta.data.env != self.env_id {
@@ -114,7 +114,7 @@ impl RolloutWorker {
 struct NoPolicy;
 
 impl PolicyFactory for NoPolicy {
-    fn make(&self) -> Box<dyn frl_agents::Policy> {
+    fn make(&self) -> Box<dyn frl_envs::Policy> {
         unreachable!("RolloutWorker::new sets a policy before any episode")
     }
 

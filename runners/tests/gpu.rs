@@ -1,7 +1,7 @@
 //! The GPU backend choice: without a GPU feature `gpu` is a clear error; with `wgpu`, training on Mesa's software
 //! Vulkan adapter (the GPU code path, no GPU needed) gives the CPU's losses on the same batches.
 
-use frl_runners::backend::{DeviceChoice, select};
+use frl_learner::backend::{DeviceChoice, select};
 
 #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
 #[test]

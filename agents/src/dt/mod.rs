@@ -6,19 +6,21 @@
 //! - [`DtPolicy`]: return-conditioned acting in an env, for evaluation by actors.
 
 mod actions;
+mod agent;
 mod model;
 mod policy;
-
-use std::fmt;
-use std::str::FromStr;
+mod windows;
 
 use frl_heads::HeadConfig;
 use frl_heads::binning::Permutation;
 use serde::{Deserialize, Serialize};
 
 pub use actions::ActionCoding;
+pub use agent::{Dt, int_to_host};
+pub use frl_learner::Decode;
 pub use model::{DecisionTransformer, DtInput, nature_cnn_output, random_input};
-pub use policy::{Decode, DtPolicy, DtPolicyFactory, EvalSettings, Normalizer, decode_heads};
+pub use policy::{DtPolicy, DtPolicyFactory, EvalSettings, Normalizer, decode_heads};
+pub use windows::{Batch, Windows, normalizer};
 
 /// An error building or feeding a Decision Transformer.
 #[derive(Debug, thiserror::Error)]
@@ -161,27 +163,5 @@ impl DecisionTransformerConfig {
             _ => {}
         }
         self.head.validate().map_err(|e| DtError::Config(format!("`head`: {e}")))
-    }
-}
-
-impl fmt::Display for Decode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Decode::Sample => "sample",
-            Decode::Mode => "mode",
-            Decode::Mean => "mean",
-        })
-    }
-}
-
-impl FromStr for Decode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "sample" => Ok(Decode::Sample),
-            "mode" => Ok(Decode::Mode),
-            "mean" => Ok(Decode::Mean),
-            _ => Err(format!("unknown decoding `{s}` (expected sample, mode or mean)")),
-        }
     }
 }

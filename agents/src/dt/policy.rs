@@ -13,19 +13,8 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use super::{ActionCoding, DecisionTransformer, DtInput};
-use crate::policy::{History, Policy, PolicyFactory};
-
-/// How a head's distribution becomes an action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Decode {
-    /// Sample from `softmax(logits / temperature)`.
-    Sample,
-    /// The most likely bin.
-    Mode,
-    /// The expected bin centre (continuous actions).
-    Mean,
-}
+use frl_envs::{History, Policy, PolicyFactory};
+use frl_learner::Decode;
 
 /// The input scaling a model was trained with, stored with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,355 @@
+//! Behaviour cloning (BC), the tutorial agent: an MLP over the normalised observation predicts the dataset's action
+//! with one head per action dimension over bins (continuous actions) or one head over the actions (discrete), by
+//! maximum likelihood. Any head works (`head = "linear"`, `{ fourier = { frequencies = 8 } }`, a mixture).
+//!
+//! Read top to bottom: the config (the job file's `[bc]` section), the network, the agent (data, batches, loss,
+//! checkpoints), and acting. IQL's actor reuses the network and the acting code.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::dt::{ActionCoding, Decode, decode_heads};
+use anyhow::bail;
+use burn::module::Module;
+use burn::nn::Linear;
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use frl_envs::Action;
+use frl_envs::{History, Policy, PolicyFactory};
+use frl_heads::binning::Permutation;
+use frl_heads::head::to_host;
+use frl_heads::{AnyHead, Head, HeadConfig, HeadLoss};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use frl_data::episodes::EpisodeBatch;
+use frl_data::transitions::Transitions;
+use frl_learner::optim::DEFAULT_GROUP;
+use frl_learner::params::{NamedTensor, load_params, named_params};
+use frl_learner::{Acting, ActionPmfs, Agent, AgentConfig, DataSpec, Optimizers, Scalars};
+
+// ----------------------------------------------------------------------------------------------------------------
+// Config
+
+/// The `[bc]` section of a job file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BcConfig {
+    /// Hidden layer sizes of the MLP (ReLU after each).
+    pub hidden: Vec<usize>,
+    /// Bins per continuous action dimension.
+    pub bins: usize,
+    /// Continuous actions are binned over their bounds widened by this fraction of the range on each side.
+    pub bin_margin: f64,
+    /// The action head.
+    pub head: HeadConfig,
+    /// Discrete action ids → head bin order (e.g. the Atari direction ring).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action_permutation: Option<Permutation>,
+}
+
+impl Default for BcConfig {
+    fn default() -> Self {
+        Self { hidden: vec![256, 256], bins: 64, bin_margin: 0.125, head: HeadConfig::Linear, action_permutation: None }
+    }
+}
+
+impl AgentConfig for BcConfig {
+    fn validate(&self) -> anyhow::Result<()> {
+        validate_policy_fields(&self.hidden, self.bins, self.bin_margin, &self.head)
+    }
+
+    fn head(&self) -> Option<&HeadConfig> {
+        Some(&self.head)
+    }
+}
+
+/// Checks the fields every MLP-with-heads agent has, naming the one at fault.
+pub fn validate_policy_fields(hidden: &[usize], bins: usize, margin: f64, head: &HeadConfig) -> anyhow::Result<()> {
+    if hidden.contains(&0) {
+        bail!("`hidden` = {hidden:?}: layer sizes must be at least 1");
+    }
+    if bins < 2 {
+        bail!("`bins` = {bins}: must be at least 2");
+    }
+    if !(0.0..=1.0).contains(&margin) {
+        bail!("`bin_margin` = {margin}: must be in [0, 1]");
+    }
+    head.validate().map_err(|e| anyhow::anyhow!("`head`: {e}"))
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Network
+
+/// An MLP over the observation and one action head per action dimension: BC's network and IQL's actor.
+#[derive(Module, Debug)]
+pub struct MlpPolicy {
+    layers: Vec<Linear>,
+    /// One head per action dimension (one head over the actions for discrete actions).
+    pub heads: Vec<AnyHead>,
+}
+
+impl MlpPolicy {
+    /// A network for `obs_dim` observations with heads laid out by `coding`, drawn from `rng`.
+    pub fn new(
+        obs_dim: usize,
+        hidden: &[usize],
+        coding: &ActionCoding,
+        head: &HeadConfig,
+        rng: &mut dyn RngCore,
+        device: &Device,
+    ) -> anyhow::Result<Self> {
+        let layers = mlp_layers(obs_dim, hidden, None, rng, device);
+        let d = hidden.last().copied().unwrap_or(obs_dim);
+        let heads = (0..coding.heads())
+            .map(|_| head.init(d, coding.bins(), rng, device))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("`head`: {e}"))?;
+        Ok(Self { layers, heads })
+    }
+
+    /// The features the heads read, `[N, d]`.
+    pub fn features(&self, obs: Tensor<2>) -> Tensor<2> {
+        self.layers.iter().fold(obs, |x, l| relu(l.forward(x)))
+    }
+
+    /// Per-row negative log-likelihood of `targets` `[N, heads]` averaged over the heads, `[N]`, and the heads'
+    /// regulariser (averaged likewise).
+    pub fn nll(&self, obs: Tensor<2>, targets: Tensor<2, Int>) -> (Tensor<1>, Option<Tensor<1>>) {
+        let features = self.features(obs);
+        let k = self.heads.len() as f32;
+        let (mut nll, mut reg): (Option<Tensor<1>>, Option<Tensor<1>>) = (None, None);
+        for (i, head) in self.heads.iter().enumerate() {
+            let out = head.forward(features.clone());
+            let t = targets.clone().narrow(1, i, 1);
+            let row = head.log_pmf(out.logits).gather(1, t).squeeze_dim::<1>(1).neg();
+            nll = Some(match nll {
+                None => row,
+                Some(acc) => acc + row,
+            });
+            if let Some(r) = out.regularizer {
+                reg = Some(match reg {
+                    None => r,
+                    Some(acc) => acc + r,
+                });
+            }
+        }
+        (nll.expect("at least one head").div_scalar(k), reg.map(|r| r.div_scalar(k)))
+    }
+
+    /// Mean negative log-likelihood plus the regulariser.
+    pub fn loss(&self, obs: Tensor<2>, targets: Tensor<2, Int>) -> HeadLoss {
+        let (nll, regularizer) = self.nll(obs, targets);
+        let cross_entropy = nll.mean();
+        let total = match &regularizer {
+            Some(r) => cross_entropy.clone() + r.clone(),
+            None => cross_entropy.clone(),
+        };
+        HeadLoss { total, cross_entropy, regularizer }
+    }
+
+    /// Every head's PMF `rows × bins` at `obs`.
+    pub fn pmfs(&self, obs: Tensor<2>) -> Vec<Vec<f32>> {
+        let features = self.features(obs);
+        self.heads.iter().map(|h| to_host(h.pmf(features.clone()))).collect()
+    }
+}
+
+/// Linear layers `d_in → hidden… (→ out)` with PyTorch's default init drawn from `rng`.
+pub fn mlp_layers(
+    d_in: usize,
+    hidden: &[usize],
+    out: Option<usize>,
+    rng: &mut dyn RngCore,
+    device: &Device,
+) -> Vec<Linear> {
+    let mut sizes = vec![d_in];
+    sizes.extend_from_slice(hidden);
+    sizes.extend(out);
+    sizes.windows(2).map(|w| frl_heads::init::linear(w[0], w[1], 1.0, 1.0, rng, device)).collect()
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Agent
+
+/// Behaviour cloning.
+pub struct Bc {
+    net: MlpPolicy,
+    coding: ActionCoding,
+    spec: DataSpec,
+}
+
+/// The dataset as BC samples it: transitions with normalised observations and every action's head bins.
+pub struct BcData {
+    /// The transitions (1-step; BC reads observations and actions only).
+    pub transitions: Transitions,
+    /// Head bins of every transition's action, `len × heads`.
+    pub targets: Vec<i64>,
+}
+
+/// One BC batch: normalised observations `[B, obs_dim]` and their action bins `[B, heads]`.
+pub struct BcBatch {
+    /// Observations.
+    pub obs: Tensor<2>,
+    /// Head bins.
+    pub targets: Tensor<2, Int>,
+}
+
+/// Observations normalised by `spec` and every action's head bins; an action outside the space names its row.
+pub fn prepare_transitions(
+    spec: &DataSpec,
+    coding: &ActionCoding,
+    episodes: &EpisodeBatch,
+    n_step: usize,
+    gamma: f64,
+) -> anyhow::Result<BcData> {
+    let mut transitions = Transitions::new(episodes, n_step, gamma);
+    if transitions.is_empty() {
+        bail!("the dataset has no steps");
+    }
+    transitions.map_observations(|x, out| spec.push_normalized(x, out));
+    let all: Vec<usize> = (0..transitions.len()).collect();
+    let actions = transitions.gather(&all).actions;
+    let mut targets = Vec::with_capacity(actions.len());
+    for (i, a) in actions.chunks_exact(coding.act_dim()).enumerate() {
+        coding.push_targets(a, &mut targets).map_err(|e| anyhow::anyhow!("transition {i}: {e}"))?;
+    }
+    Ok(BcData { transitions, targets })
+}
+
+impl Agent for Bc {
+    const KIND: &'static str = "bc";
+    type Config = BcConfig;
+    type Data = BcData;
+    type Batch = BcBatch;
+
+    fn new(config: &BcConfig, spec: &DataSpec, rng: &mut dyn RngCore, device: &Device) -> anyhow::Result<Self> {
+        let coding =
+            ActionCoding::new(&spec.action_space, config.bins, config.bin_margin, config.action_permutation.clone())?;
+        let net = MlpPolicy::new(spec.obs_dim, &config.hidden, &coding, &config.head, rng, device)?;
+        Ok(Bc { net, coding, spec: spec.clone() })
+    }
+
+    fn prepare(&self, episodes: &EpisodeBatch) -> anyhow::Result<BcData> {
+        prepare_transitions(&self.spec, &self.coding, episodes, 1, 1.0)
+    }
+
+    fn sample(&self, data: &BcData, batch_size: usize, rng: &mut dyn RngCore, device: &Device) -> BcBatch {
+        let idx = data.transitions.indices(batch_size, rng);
+        let heads = self.coding.heads();
+        let obs = data.transitions.gather(&idx).obs;
+        let targets: Vec<i64> = idx.iter().flat_map(|&i| data.targets[i * heads..(i + 1) * heads].to_vec()).collect();
+        BcBatch {
+            obs: Tensor::from_data(TensorData::new(obs, [idx.len(), self.spec.obs_dim]), device),
+            targets: Tensor::from_data(TensorData::new(targets, [idx.len(), heads]), device),
+        }
+    }
+
+    fn train_step(mut self, batch: BcBatch, opt: &mut Optimizers) -> anyhow::Result<(Self, Scalars)> {
+        let loss = self.net.loss(batch.obs, batch.targets);
+        let (net, value) = opt.step(DEFAULT_GROUP, self.net, loss.total)?;
+        self.net = net;
+        let regularizer = loss.regularizer.map(|r| r.into_scalar::<f32>() as f64).unwrap_or(0.0);
+        let cross_entropy = loss.cross_entropy.into_scalar::<f32>() as f64;
+        Ok((self, vec![("loss", value), ("cross_entropy", cross_entropy), ("regularizer", regularizer)]))
+    }
+
+    fn params(&self) -> Vec<NamedTensor> {
+        named_params(&self.net)
+    }
+
+    fn load_params(mut self, values: &HashMap<String, NamedTensor>) -> Result<Self, String> {
+        self.net = load_params(self.net, values)?;
+        Ok(self)
+    }
+
+    fn policy(&self, acting: &Acting) -> Arc<dyn PolicyFactory> {
+        Arc::new(MlpPolicyFactory::new(self.net.valid(), self.coding.clone(), &self.spec, acting, "bc"))
+    }
+
+    fn action_pmfs(&self, probe: &BcBatch) -> anyhow::Result<Option<ActionPmfs>> {
+        Ok(Some(probe_pmfs(&self.net, &self.coding, probe)?))
+    }
+}
+
+/// The PMFs of `net` at a probe batch, every row drawn as `sample<r>`.
+pub fn probe_pmfs(net: &MlpPolicy, coding: &ActionCoding, probe: &BcBatch) -> anyhow::Result<ActionPmfs> {
+    let pmfs = net.valid().pmfs(probe.obs.clone());
+    let targets: Vec<usize> = crate::dt::int_to_host(probe.targets.clone())?.into_iter().map(|t| t as usize).collect();
+    let rows = probe.obs.dims()[0];
+    let images = (0..rows).map(|r| (r, format!("sample{r}"))).collect();
+    Ok(ActionPmfs { bins: coding.bins(), pmfs, targets, images })
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Acting
+
+/// Builds [`MlpActor`]s sharing one inference copy of an [`MlpPolicy`].
+pub struct MlpPolicyFactory {
+    net: Arc<MlpPolicy>,
+    coding: Arc<ActionCoding>,
+    obs_mean: Arc<Vec<f32>>,
+    obs_std: Arc<Vec<f32>>,
+    decode: Decode,
+    temperature: f32,
+    name: &'static str,
+}
+
+impl MlpPolicyFactory {
+    /// A factory over `net` (an inference copy), acting as `acting` says; `name` appears in descriptions.
+    pub fn new(net: MlpPolicy, coding: ActionCoding, spec: &DataSpec, acting: &Acting, name: &'static str) -> Self {
+        Self {
+            net: Arc::new(net),
+            coding: Arc::new(coding),
+            obs_mean: Arc::new(spec.obs_mean.clone()),
+            obs_std: Arc::new(spec.obs_std.clone()),
+            decode: acting.decode,
+            temperature: acting.temperature,
+            name,
+        }
+    }
+}
+
+impl PolicyFactory for MlpPolicyFactory {
+    fn make(&self) -> Box<dyn Policy> {
+        Box::new(MlpActor {
+            net: self.net.clone(),
+            coding: self.coding.clone(),
+            obs_mean: self.obs_mean.clone(),
+            obs_std: self.obs_std.clone(),
+            decode: self.decode,
+            temperature: self.temperature,
+            device: self.net.devices()[0].clone(),
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("{}({}, T {})", self.name, self.decode, self.temperature)
+    }
+}
+
+/// Acts on the current observation alone.
+pub struct MlpActor {
+    net: Arc<MlpPolicy>,
+    coding: Arc<ActionCoding>,
+    obs_mean: Arc<Vec<f32>>,
+    obs_std: Arc<Vec<f32>>,
+    decode: Decode,
+    temperature: f32,
+    device: Device,
+}
+
+impl Policy for MlpActor {
+    fn act(&mut self, history: &History<'_>, rng: &mut dyn RngCore) -> Action {
+        let obs: Vec<f32> = history
+            .current()
+            .iter()
+            .zip(self.obs_mean.iter())
+            .zip(self.obs_std.iter())
+            .map(|((x, m), s)| (x - m) / s)
+            .collect();
+        let n = obs.len();
+        let features = self.net.features(Tensor::from_data(TensorData::new(obs, [1, n]), &self.device));
+        decode_heads(&self.net.heads, features, &self.coding, self.decode, self.temperature, rng).1
+    }
+}

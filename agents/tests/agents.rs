@@ -1,0 +1,385 @@
+//! The Agent seam: a plug-in agent defined here, outside every crate, trained by the public learner with
+//! checkpoints, resume and TensorBoard; and every built-in agent (dt, bc, iql) overfitting, resuming bit for bit,
+//! stopping on NaN and acting through its checkpoint.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use burn::module::Module;
+use burn::nn::Linear;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use frl_agents::{self as agents, ActingOverrides};
+use frl_data::dataset::{Collection, DatasetWriter};
+use frl_data::episodes::{EpisodeBatch, EpisodeTag};
+use frl_data::transitions::Transitions;
+use frl_envs::{Action, Space};
+use frl_envs::{History, Policy, PolicyFactory};
+use frl_heads::head::{argmax, cross_entropy, to_host};
+use frl_learner::checkpoint;
+use frl_learner::optim::DEFAULT_GROUP;
+use frl_learner::params::{NamedTensor, load_params, named_params};
+use frl_learner::{Acting, Agent, AgentConfig, DataSpec, Optimizers, Scalars, TrainJob, TrainOptions, fit, load_agent};
+use frl_rollout::collect::{CollectJob, collect};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+/// Dropout and sampling draw from the backend's process-wide RNG (reseeded every step), so trainings in one test
+/// binary take turns.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn no_stop() -> Arc<AtomicBool> {
+    Arc::new(AtomicBool::new(false))
+}
+
+fn quiet() -> TrainOptions {
+    TrainOptions { resume: false, quiet: true, ..Default::default() }
+}
+
+// ------------------------------------------------------------------------------------------------------------------
+// A plug-in agent: a linear softmax policy over discrete actions, written against the public API only.
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct SoftmaxConfig {
+    /// Scales the initial weights.
+    init_scale: f32,
+}
+
+impl AgentConfig for SoftmaxConfig {
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.init_scale < 0.0 {
+            anyhow::bail!("`init_scale` = {}: must be ≥ 0", self.init_scale);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Module, Debug)]
+struct SoftmaxNet {
+    linear: Linear,
+}
+
+struct SoftmaxAgent {
+    net: SoftmaxNet,
+    spec: DataSpec,
+    actions: usize,
+}
+
+struct SoftmaxBatch {
+    obs: Tensor<2>,
+    actions: Tensor<1, Int>,
+}
+
+impl Agent for SoftmaxAgent {
+    const KIND: &'static str = "softmax";
+    type Config = SoftmaxConfig;
+    type Data = Transitions;
+    type Batch = SoftmaxBatch;
+
+    fn new(config: &SoftmaxConfig, spec: &DataSpec, rng: &mut dyn RngCore, device: &Device) -> anyhow::Result<Self> {
+        let Space::Discrete(actions) = spec.action_space else { anyhow::bail!("discrete actions only") };
+        let linear =
+            frl_heads::init::linear(spec.obs_dim, actions, 1.0 / config.init_scale.max(1e-6), 1.0, rng, device);
+        Ok(Self { net: SoftmaxNet { linear }, spec: spec.clone(), actions })
+    }
+
+    fn prepare(&self, episodes: &EpisodeBatch) -> anyhow::Result<Transitions> {
+        let mut t = Transitions::new(episodes, 1, 1.0);
+        t.map_observations(|x, out| self.spec.push_normalized(x, out));
+        Ok(t)
+    }
+
+    fn sample(&self, data: &Transitions, batch_size: usize, rng: &mut dyn RngCore, device: &Device) -> SoftmaxBatch {
+        let b = data.sample(batch_size, rng);
+        let actions: Vec<i64> = b.actions.iter().map(|&a| a as i64).collect();
+        SoftmaxBatch {
+            obs: Tensor::from_data(TensorData::new(b.obs, [b.len, self.spec.obs_dim]), device),
+            actions: Tensor::from_data(TensorData::new(actions, [b.len]), device),
+        }
+    }
+
+    fn train_step(mut self, batch: SoftmaxBatch, opt: &mut Optimizers) -> anyhow::Result<(Self, Scalars)> {
+        let loss = cross_entropy(self.net.linear.forward(batch.obs), batch.actions);
+        let (net, value) = opt.step(DEFAULT_GROUP, self.net, loss)?;
+        self.net = net;
+        Ok((self, vec![("loss", value)]))
+    }
+
+    fn params(&self) -> Vec<NamedTensor> {
+        named_params(&self.net)
+    }
+
+    fn load_params(mut self, values: &HashMap<String, NamedTensor>) -> Result<Self, String> {
+        self.net = load_params(self.net, values)?;
+        Ok(self)
+    }
+
+    fn policy(&self, _acting: &Acting) -> Arc<dyn PolicyFactory> {
+        Arc::new(SoftmaxPolicy { net: Arc::new(self.net.valid()), spec: self.spec.clone(), actions: self.actions })
+    }
+}
+
+#[derive(Clone)]
+struct SoftmaxPolicy {
+    net: Arc<SoftmaxNet>,
+    spec: DataSpec,
+    actions: usize,
+}
+
+impl PolicyFactory for SoftmaxPolicy {
+    fn make(&self) -> Box<dyn Policy> {
+        Box::new(self.clone())
+    }
+    fn describe(&self) -> String {
+        format!("softmax over {} actions", self.actions)
+    }
+}
+
+impl Policy for SoftmaxPolicy {
+    fn act(&mut self, history: &History<'_>, _rng: &mut dyn RngCore) -> Action {
+        let mut obs = Vec::new();
+        self.spec.push_normalized(history.current(), &mut obs);
+        let device = self.net.devices()[0].clone();
+        let x = Tensor::<2>::from_data(TensorData::new(obs, [1, self.spec.obs_dim]), &device);
+        Action::Discrete(argmax(&to_host(self.net.linear.forward(x))))
+    }
+}
+
+fn cartpole_data(dir: &Path, episodes: u64) -> std::path::PathBuf {
+    let data = dir.join("cartpole");
+    let mut c = CollectJob::new("CartPole-v1", episodes, &data);
+    c.preset = Some(frl_envs::behaviour::Preset::Medium);
+    collect(&c, no_stop(), false).unwrap();
+    data
+}
+
+/// Every parameter and optimiser moment of the newest checkpoint of `job`, by name.
+fn newest_state(job: &TrainJob) -> (u64, Vec<NamedTensor>) {
+    let (_, path) = checkpoint::list(&job.run_dir().join("checkpoints")).last().cloned().expect("a checkpoint");
+    let c = checkpoint::load(&path).unwrap();
+    let mut all: Vec<NamedTensor> = c
+        .model
+        .into_values()
+        .map(|mut t| {
+            t.name = format!("model.{}", t.name);
+            t
+        })
+        .chain(c.adam.into_values().map(|mut t| {
+            t.name = format!("adam.{}", t.name);
+            t
+        }))
+        .collect();
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    (c.meta.step, all)
+}
+
+/// Trains `whole` to its end, then a copy that lost its newest checkpoint (as if killed) resumes; both must end
+/// with the same bits in every parameter and moment.
+fn assert_resume_is_bit_identical(whole: &TrainJob, train: &dyn Fn(&TrainJob, bool) -> anyhow::Result<()>) {
+    train(whole, false).unwrap();
+    let mut part = whole.clone();
+    part.name = format!("{}-part", whole.name);
+    let ckpts = part.run_dir().join("checkpoints");
+    std::fs::create_dir_all(&ckpts).unwrap();
+    let kept = checkpoint::list(&whole.run_dir().join("checkpoints"));
+    assert!(kept.len() >= 2, "{kept:?}");
+    for (step, path) in &kept {
+        if *step < whole.train.steps {
+            std::fs::copy(path, ckpts.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    train(&part, true).unwrap();
+    let (sa, a) = newest_state(whole);
+    let (sb, b) = newest_state(&part);
+    assert_eq!((sa, sb), (whole.train.steps, whole.train.steps));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.name, y.name);
+        assert!(x.data == y.data, "{}: {} differs after resuming", whole.name, x.name);
+    }
+}
+
+#[test]
+fn a_plug_in_agent_trains_checkpoints_resumes_and_logs_through_the_public_learner() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data = cartpole_data(dir.path(), 6);
+    let mut job = TrainJob::new("softmax", &data, SoftmaxAgent::KIND, &SoftmaxConfig { init_scale: 0.1 }).unwrap();
+    job.runs_dir = dir.path().join("runs");
+    job.train.steps = 40;
+    job.train.lr = 0.05;
+    job.train.warmup_steps = 1;
+    job.train.checkpoint_every = 10;
+    job.train.log_every = 10;
+    job.train.plot_every = 20;
+    job.train.keep_checkpoints = 5;
+    job.eval.episodes = 2;
+    job.eval.actors = 2;
+    let s = fit::<SoftmaxAgent>(&job, &quiet(), no_stop()).unwrap();
+    assert_eq!((s.agent.as_str(), s.steps), ("softmax", 40));
+    assert!(s.final_loss < s.first_loss, "loss {} -> {}", s.first_loss, s.final_loss);
+    assert_eq!(s.eval.as_ref().unwrap().returns.len(), 2);
+    assert!(s.smoothness.is_nan(), "no action heads, no smoothness");
+    let events: Vec<_> = std::fs::read_dir(job.run_dir()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(events.iter().any(|n| n.to_string_lossy().starts_with("events.out.tfevents")), "{events:?}");
+
+    // The checkpoint records the kind and rebuilds the agent.
+    let (_, path) = checkpoint::list(&job.run_dir().join("checkpoints")).last().cloned().unwrap();
+    let loaded = load_agent::<SoftmaxAgent>(&path, &Device::flex()).unwrap();
+    assert_eq!((loaded.meta.agent.as_str(), loaded.meta.step), ("softmax", 40));
+    assert_eq!(loaded.config, SoftmaxConfig { init_scale: 0.1 });
+    // The built-in registry does not know it, and says so.
+    let e = agents::load_policy(&path, &Device::flex(), &ActingOverrides::default()).err().unwrap().to_string();
+    assert!(e.contains("softmax"), "{e}");
+    // A bad value in its section names the section and the field.
+    let mut bad = job.clone();
+    bad.set_agent_field("init_scale", toml::Value::Float(-1.0));
+    let e = format!("{:#}", fit::<SoftmaxAgent>(&bad, &quiet(), no_stop()).unwrap_err());
+    assert!(e.contains("[softmax]") && e.contains("init_scale"), "{e}");
+
+    let mut whole = job.clone();
+    whole.name = "softmax-whole".into();
+    whole.eval.episodes = 1;
+    assert_resume_is_bit_identical(&whole, &|j, resume| {
+        fit::<SoftmaxAgent>(j, &TrainOptions { resume, quiet: true, ..Default::default() }, no_stop()).map(|_| ())
+    });
+}
+
+// ------------------------------------------------------------------------------------------------------------------
+// The built-in agents.
+
+/// Two six-step Pendulum-shaped episodes whose actions are a fixed function of the episode and the step.
+fn tiny_pendulum(dir: &Path) -> std::path::PathBuf {
+    let data = dir.join("tiny");
+    let (obs, act) = (Space::vector(&[-1.0, -1.0, -8.0], &[1.0, 1.0, 8.0]), Space::vector(&[-2.0], &[2.0]));
+    let collection = Collection { policy: "scripted".into(), seed: 0, first_episode: 0, episodes: 0, requested: 2 };
+    let mut w = DatasetWriter::open(&data, "Pendulum-v1", &obs, &act, collection, 1000, false).unwrap();
+    for e in 0..2u64 {
+        let mut b = EpisodeBatch::new(3, 1);
+        let o = |t: usize| vec![(t as f32 * 0.5 + e as f32).cos(), (t as f32 * 0.5).sin(), e as f32 - 0.5];
+        b.begin(&o(0));
+        for t in 0..6 {
+            let a = if e == 0 { -1.8 + 0.6 * t as f32 } else { 1.7 - 0.5 * t as f32 };
+            b.record(&Action::Continuous(vec![a]), -(t as f64), &o(t + 1), false, t == 5);
+        }
+        b.finish(EpisodeTag { index: e, seed: e, policy_version: 0 });
+        w.write(&b.episode(0)).unwrap();
+    }
+    w.finish().unwrap();
+    data
+}
+
+/// A small job of `kind` on `data` (any head by `head`).
+fn small_job(dir: &Path, data: &Path, kind: &str, head: &str) -> TrainJob {
+    let section = match kind {
+        "dt" => format!(
+            "layers = 1\nembed_dim = 32\ncontext = 6\ndropout = 0.1\nmax_episode_len = 500\nbins = 16\nhead = {head}"
+        ),
+        "bc" => format!("hidden = [64, 64]\nbins = 16\nhead = {head}"),
+        "iql" => format!("hidden = [64, 64]\nbins = 16\nhead = {head}\nbeta = 1.0"),
+        other => panic!("{other}"),
+    };
+    let text = format!(
+        "name = \"{kind}\"\ndataset = \"{}\"\nruns_dir = \"{}\"\nseed = 3\nagent = \"{kind}\"\n[{kind}]\n{section}\n\
+         [train]\nsteps = 300\nbatch_size = 12\nlr = 3e-3\nwarmup_steps = 20\nlog_every = 20\nplot_every = 100\n\
+         checkpoint_every = 100\n[train.optimizer]\nweight_decay = 0.0\ngrad_clip = 1.0\n[eval]\nepisodes = 1\n\
+         actors = 1\ndecode = \"mode\"\n",
+        data.display(),
+        dir.join("runs").display()
+    );
+    let job = TrainJob::parse(&text).unwrap();
+    agents::validate(&job).unwrap();
+    job
+}
+
+#[test]
+fn every_agent_overfits_a_tiny_dataset_with_every_head() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_pendulum(dir.path());
+    let heads = [
+        ("linear", "\"linear\""),
+        // A Fourier density needs about as many frequencies as bins to put all its mass on one bin.
+        ("fourier", "{ fourier = { frequencies = 16 } }"),
+        ("mixture", "{ mixture = { components = 4, learned_weights = true } }"),
+    ];
+    let mut failures = Vec::new();
+    for kind in ["bc", "iql"] {
+        for (name, head) in heads {
+            let mut job = small_job(dir.path(), &data, kind, head);
+            job.name = format!("{kind}-{name}");
+            if name == "mixture" {
+                job.train.steps = 800;
+            }
+            let s = agents::train(&job, &quiet(), no_stop()).unwrap();
+            eprintln!("{kind} {name}: loss {} -> {}", s.first_loss, s.final_loss);
+            // Chance is ln 16 = 2.77 nats; a memorised action costs almost nothing.
+            if s.final_loss.is_nan() || s.final_loss >= 0.1 {
+                failures.push(format!("{kind} {name}: loss {} -> {}", s.first_loss, s.final_loss));
+            }
+            assert_eq!(s.eval.as_ref().unwrap().lengths, vec![200]);
+            assert!(s.smoothness.is_finite());
+        }
+    }
+    assert!(failures.is_empty(), "{failures:?}");
+}
+
+#[test]
+fn every_agent_resumes_bit_for_bit() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data = cartpole_data(dir.path(), 4);
+    for kind in agents::KINDS {
+        let mut job = small_job(dir.path(), &data, kind, "{ fourier = { frequencies = 4 } }");
+        job.train.steps = 30;
+        job.train.checkpoint_every = 10;
+        job.train.keep_checkpoints = 3;
+        assert_resume_is_bit_identical(&job, &|j, resume| {
+            agents::train(j, &TrainOptions { resume, quiet: true, ..Default::default() }, no_stop()).map(|_| ())
+        });
+    }
+}
+
+#[test]
+fn every_agent_stops_on_nan_keeping_the_last_good_checkpoint() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_pendulum(dir.path());
+    for kind in agents::KINDS {
+        let mut job = small_job(dir.path(), &data, kind, "\"linear\"");
+        job.train.checkpoint_every = 5;
+        job.train.poison_loss_at = Some(13);
+        let e = agents::train(&job, &quiet(), no_stop()).unwrap_err().to_string();
+        assert!(e.contains("NaN at step 13") && e.contains("(step 10)"), "{kind}: {e}");
+        let ckpts = checkpoint::list(&job.run_dir().join("checkpoints"));
+        assert_eq!(ckpts.last().unwrap().0, 10, "{kind}");
+        let p = agents::load_policy(&ckpts.last().unwrap().1, &Device::flex(), &ActingOverrides::default()).unwrap();
+        assert_eq!((p.meta.agent.as_str(), p.meta.step), (kind, 10));
+    }
+}
+
+#[test]
+fn every_agents_checkpoint_acts_as_the_trained_agent_did() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data = cartpole_data(dir.path(), 4);
+    for kind in agents::KINDS {
+        let mut job = small_job(dir.path(), &data, kind, "\"linear\"");
+        job.train.steps = 20;
+        job.eval.every = 10;
+        job.eval.episodes = 3;
+        job.eval.actors = 2;
+        let s = agents::train(&job, &quiet(), no_stop()).unwrap();
+        let final_eval = s.eval.unwrap();
+        let (_, path) = checkpoint::list(&job.run_dir().join("checkpoints")).last().cloned().unwrap();
+        let p = agents::load_policy(&path, &Device::flex(), &ActingOverrides::default()).unwrap();
+        let again = frl_learner::evaluate(&p.meta.data.env, p.factory, 3, 1, job.eval.seed, no_stop()).unwrap();
+        assert_eq!(again.returns, final_eval.returns, "{kind}: the checkpoint acts as the trained agent did");
+    }
+}

@@ -1,0 +1,243 @@
+//! Episodes in columnar form: the unit actors send and the layout dataset shards store.
+
+use frl_envs::History;
+use frl_envs::{Action, Transition};
+
+/// Where an episode came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpisodeTag {
+    /// Index of the episode within its collection run (decides its seeds).
+    pub index: u64,
+    /// Seed passed to `reset`.
+    pub seed: u64,
+    /// Version of the policy that acted.
+    pub policy_version: u64,
+}
+
+/// Complete episodes stored column by column. Episode `e` has `len(e)` steps and `len(e) + 1` observations (the
+/// last one is the observation after the final step).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EpisodeBatch {
+    /// Elements of one observation.
+    pub obs_dim: usize,
+    /// Elements of one action (1 for a discrete action, stored as its index).
+    pub act_dim: usize,
+    /// Observations, flat: `(steps + episodes) * obs_dim`.
+    pub observations: Vec<f32>,
+    /// Actions, flat: `steps * act_dim`.
+    pub actions: Vec<f32>,
+    /// Rewards, one per step.
+    pub rewards: Vec<f32>,
+    /// Whether the step ended in a terminal state.
+    pub terminated: Vec<bool>,
+    /// Whether the step was cut by the time limit.
+    pub truncated: Vec<bool>,
+    /// Step offsets: episode `e` covers steps `offsets[e]..offsets[e + 1]`; starts with 0.
+    pub offsets: Vec<usize>,
+    /// One tag per episode.
+    pub tags: Vec<EpisodeTag>,
+}
+
+/// One episode of a batch, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct EpisodeRef<'a> {
+    /// Elements of one observation.
+    pub obs_dim: usize,
+    /// Elements of one action.
+    pub act_dim: usize,
+    /// `len + 1` observations.
+    pub observations: &'a [f32],
+    /// `len` actions.
+    pub actions: &'a [f32],
+    /// `len` rewards.
+    pub rewards: &'a [f32],
+    /// `len` terminal flags.
+    pub terminated: &'a [bool],
+    /// `len` truncation flags.
+    pub truncated: &'a [bool],
+    /// Where it came from.
+    pub tag: EpisodeTag,
+}
+
+impl EpisodeRef<'_> {
+    /// Number of steps.
+    pub fn len(&self) -> usize {
+        self.rewards.len()
+    }
+
+    /// True for an episode without steps.
+    pub fn is_empty(&self) -> bool {
+        self.rewards.is_empty()
+    }
+
+    /// Sum of rewards.
+    pub fn episode_return(&self) -> f64 {
+        self.rewards.iter().map(|&r| r as f64).sum()
+    }
+}
+
+impl EpisodeBatch {
+    /// An empty batch for the given sizes.
+    pub fn new(obs_dim: usize, act_dim: usize) -> Self {
+        EpisodeBatch { obs_dim, act_dim, offsets: vec![0], ..Default::default() }
+    }
+
+    /// An empty batch with room for `steps` steps in about `episodes` episodes.
+    pub fn with_capacity(obs_dim: usize, act_dim: usize, steps: usize, episodes: usize) -> Self {
+        let mut offsets = Vec::with_capacity(episodes + 1);
+        offsets.push(0);
+        EpisodeBatch {
+            obs_dim,
+            act_dim,
+            observations: Vec::with_capacity((steps + episodes) * obs_dim),
+            actions: Vec::with_capacity(steps * act_dim),
+            rewards: Vec::with_capacity(steps),
+            terminated: Vec::with_capacity(steps),
+            truncated: Vec::with_capacity(steps),
+            offsets,
+            tags: Vec::with_capacity(episodes),
+        }
+    }
+
+    /// Number of complete episodes.
+    pub fn episodes(&self) -> usize {
+        self.tags.len()
+    }
+
+    /// Number of steps in complete episodes.
+    pub fn steps(&self) -> usize {
+        self.offsets.last().copied().unwrap_or(0)
+    }
+
+    /// True when it holds no complete episode.
+    pub fn is_empty(&self) -> bool {
+        self.tags.is_empty()
+    }
+
+    /// Episode `e`.
+    pub fn episode(&self, e: usize) -> EpisodeRef<'_> {
+        let (s0, s1) = (self.offsets[e], self.offsets[e + 1]);
+        let (o0, o1) = ((s0 + e) * self.obs_dim, (s1 + e + 1) * self.obs_dim);
+        EpisodeRef {
+            obs_dim: self.obs_dim,
+            act_dim: self.act_dim,
+            observations: &self.observations[o0..o1],
+            actions: &self.actions[s0 * self.act_dim..s1 * self.act_dim],
+            rewards: &self.rewards[s0..s1],
+            terminated: &self.terminated[s0..s1],
+            truncated: &self.truncated[s0..s1],
+            tag: self.tags[e],
+        }
+    }
+
+    /// Per-element mean and standard deviation (floored at 1e-6) of every observation, in f64 sums.
+    pub fn observation_stats(&self) -> (Vec<f32>, Vec<f32>) {
+        let d = self.obs_dim;
+        let rows = self.observations.len() / d.max(1);
+        let mut mean = vec![0.0f64; d];
+        let mut sq = vec![0.0f64; d];
+        for row in self.observations.chunks_exact(d.max(1)) {
+            for (i, &x) in row.iter().enumerate() {
+                mean[i] += x as f64;
+                sq[i] += (x as f64) * (x as f64);
+            }
+        }
+        let n = rows.max(1) as f64;
+        let obs_mean = mean.iter().map(|m| (m / n) as f32).collect();
+        let obs_std =
+            mean.iter().zip(&sq).map(|(m, s)| ((s / n - (m / n).powi(2)).max(0.0).sqrt().max(1e-6)) as f32).collect();
+        (obs_mean, obs_std)
+    }
+
+    /// Iterates over the complete episodes.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = EpisodeRef<'_>> {
+        (0..self.episodes()).map(|e| self.episode(e))
+    }
+
+    /// Appends a copy of `ep`.
+    pub fn push(&mut self, ep: &EpisodeRef<'_>) {
+        debug_assert!(self.in_flight().is_none());
+        self.observations.extend_from_slice(ep.observations);
+        self.actions.extend_from_slice(ep.actions);
+        self.rewards.extend_from_slice(ep.rewards);
+        self.terminated.extend_from_slice(ep.terminated);
+        self.truncated.extend_from_slice(ep.truncated);
+        self.offsets.push(self.rewards.len());
+        self.tags.push(ep.tag);
+    }
+
+    /// Appends every episode of `other`.
+    pub fn extend(&mut self, other: &EpisodeBatch) {
+        for ep in other.iter() {
+            self.push(&ep);
+        }
+    }
+
+    /// Starts an episode with its first observation.
+    pub fn begin(&mut self, first_obs: &[f32]) {
+        self.abort();
+        self.observations.extend_from_slice(first_obs);
+    }
+
+    /// Records one step of the episode in flight.
+    pub fn record(&mut self, action: &Action, reward: f64, next_obs: &[f32], terminated: bool, truncated: bool) {
+        self.observations.extend_from_slice(next_obs);
+        self.record_outcome(action, Transition { reward, terminated, truncated });
+    }
+
+    /// Records one step whose next observation the env already appended to `observations` ([`Env::step_into`]).
+    ///
+    /// [`Env::step_into`]: frl_envs::Env::step_into
+    #[inline]
+    pub fn record_outcome(&mut self, action: &Action, t: Transition) {
+        match action {
+            Action::Discrete(a) => self.actions.push(*a as f32),
+            Action::Continuous(v) => self.actions.extend_from_slice(v),
+        }
+        self.rewards.push(t.reward as f32);
+        self.terminated.push(t.terminated);
+        self.truncated.push(t.truncated);
+    }
+
+    /// Completes the episode in flight.
+    pub fn finish(&mut self, tag: EpisodeTag) {
+        self.offsets.push(self.rewards.len());
+        self.tags.push(tag);
+    }
+
+    /// Drops the episode in flight, if any, keeping the complete ones.
+    pub fn abort(&mut self) {
+        let steps = self.steps();
+        let e = self.episodes();
+        self.observations.truncate((steps + e) * self.obs_dim);
+        self.actions.truncate(steps * self.act_dim);
+        self.rewards.truncate(steps);
+        self.terminated.truncate(steps);
+        self.truncated.truncate(steps);
+    }
+
+    /// The episode in flight as a [`History`], or `None` when none was begun.
+    #[inline]
+    pub fn in_flight(&self) -> Option<History<'_>> {
+        let steps = self.steps();
+        let start = (steps + self.episodes()) * self.obs_dim;
+        (self.observations.len() > start).then(|| History {
+            obs_dim: self.obs_dim,
+            observations: &self.observations[start..],
+            act_dim: self.act_dim,
+            actions: &self.actions[steps * self.act_dim..],
+            rewards: &self.rewards[steps..],
+        })
+    }
+
+    /// Empties the batch, keeping its allocations.
+    pub fn clear(&mut self) {
+        self.observations.clear();
+        self.actions.clear();
+        self.rewards.clear();
+        self.terminated.clear();
+        self.truncated.clear();
+        self.offsets.truncate(1);
+        self.tags.clear();
+    }
+}

@@ -1,0 +1,57 @@
+//! The [`Policy`] trait: what an actor asks for an action.
+
+use crate::Action;
+use rand::RngCore;
+
+/// The episode so far, as a policy sees it: observations up to and including the current one, the actions taken and
+/// the rewards received (one fewer than observations).
+#[derive(Debug, Clone, Copy)]
+pub struct History<'a> {
+    /// Elements of one observation.
+    pub obs_dim: usize,
+    /// Observations `0..=t`, flat, row-major; the last row is the current observation.
+    pub observations: &'a [f32],
+    /// Elements of one action (1 for discrete actions).
+    pub act_dim: usize,
+    /// Actions `0..t`, flat; a discrete action is stored as its index.
+    pub actions: &'a [f32],
+    /// Rewards `0..t`.
+    pub rewards: &'a [f32],
+}
+
+impl<'a> History<'a> {
+    /// The current observation (the last row).
+    pub fn current(&self) -> &'a [f32] {
+        &self.observations[self.observations.len() - self.obs_dim..]
+    }
+
+    /// Steps taken so far in this episode.
+    pub fn len(&self) -> usize {
+        self.rewards.len()
+    }
+
+    /// True before the first step.
+    pub fn is_empty(&self) -> bool {
+        self.rewards.is_empty()
+    }
+}
+
+/// Maps the episode so far to an action. One instance per actor; randomness comes from the caller's RNG so that an
+/// episode is reproducible from its seed.
+pub trait Policy: Send {
+    /// Called at the start of every episode (e.g. to draw a per-episode noise level).
+    fn reset(&mut self, _rng: &mut dyn RngCore) {}
+
+    /// The action for the current observation.
+    fn act(&mut self, history: &History<'_>, rng: &mut dyn RngCore) -> Action;
+}
+
+/// Builds fresh [`Policy`] instances: the shareable snapshot actors hold (behind an `Arc`) and rebuild from after a
+/// restart or a new policy version.
+pub trait PolicyFactory: Send + Sync {
+    /// A new policy instance.
+    fn make(&self) -> Box<dyn Policy>;
+
+    /// A short description for logs and dataset metadata.
+    fn describe(&self) -> String;
+}

@@ -1,0 +1,243 @@
+//! Checkpoints: one safetensors file per save holding the agent's parameters (`model.<name>`), the optimiser's
+//! moments (`adam.<group>.<name>.m|v`) and, in the header's metadata, a JSON [`CheckpointMeta`] (agent kind, job,
+//! step, the data spec the agent was built for). Files are written to a temporary name and renamed, so a checkpoint
+//! on disk is always complete.
+//!
+//! Compatibility: fields added to a job carry serde defaults, so older checkpoints of the same format version load;
+//! a change that renames or removes a field raises [`FORMAT_VERSION`] and adds a conversion from the older layout
+//! here (version 1, the Decision Transformer's own format, is converted on load).
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use frl_envs::Space;
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+use serde::{Deserialize, Serialize};
+
+use super::TrainJob;
+use super::agent::DataSpec;
+use super::params::NamedTensor;
+use frl_data::fsutil::write_atomic;
+
+/// The `format` value of a checkpoint's metadata.
+pub const FORMAT: &str = "frl-checkpoint";
+/// The metadata layout version this build writes.
+pub const FORMAT_VERSION: u32 = 2;
+/// The format of version 1 (Decision Transformers only), converted on load.
+const FORMAT_V1: &str = "frl-dt-checkpoint";
+const META_KEY: &str = "frl";
+
+/// What a checkpoint says about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointMeta {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Layout version.
+    pub format_version: u32,
+    /// The agent kind (`dt`, `bc`, `iql`, ...): which [`Agent`](super::Agent) rebuilds it.
+    pub agent: String,
+    /// Optimiser steps taken.
+    pub step: u64,
+    /// The job that wrote it (agent config, training and evaluation settings, seed).
+    pub job: TrainJob,
+    /// The training data as the agent saw it (env, spaces, observation scaling).
+    pub data: DataSpec,
+}
+
+/// Version 1 metadata: a Decision Transformer job with the model in `[model]`.
+#[derive(Deserialize)]
+struct MetaV1 {
+    step: u64,
+    job: serde_json::Value,
+    env: String,
+    obs_dim: usize,
+    /// The DT's action coding: `{"discrete": {"n": ..}}` or `{"continuous": {"bounds": [[low, high], ..], ..}}`.
+    coding: serde_json::Value,
+    normalizer: NormalizerV1,
+    dataset_best_return: f64,
+}
+
+/// Version 1's input scaling.
+#[derive(Deserialize)]
+struct NormalizerV1 {
+    obs_mean: Vec<f32>,
+    obs_std: Vec<f32>,
+}
+
+/// The action space a version 1 action coding was made for.
+fn action_space_v1(coding: &serde_json::Value) -> Result<Space, String> {
+    let bad = || format!("bad version 1 metadata: action coding {coding}");
+    if let Some(n) = coding.get("discrete").and_then(|d| d.get("n")).and_then(|n| n.as_u64()) {
+        return Ok(Space::Discrete(n as usize));
+    }
+    let bounds = coding.get("continuous").and_then(|c| c.get("bounds")).ok_or_else(bad)?;
+    let bounds: Vec<(f32, f32)> = serde_json::from_value(bounds.clone()).map_err(|_| bad())?;
+    let (low, high): (Vec<f32>, Vec<f32>) = bounds.into_iter().unzip();
+    Ok(Space::vector(&low, &high))
+}
+
+/// The version 2 metadata of a version 1 checkpoint: the job's `return_scale` and `action_permutation` move into
+/// the DT's section, the action space is read back from the action coding.
+fn convert_v1(json: &str) -> Result<CheckpointMeta, String> {
+    let old: MetaV1 = serde_json::from_str(json).map_err(|e| format!("bad version 1 metadata: {e}"))?;
+    let mut job = old.job;
+    let obj = job.as_object_mut().ok_or("bad version 1 metadata: `job` is not an object")?;
+    let mut model = obj.remove("model").unwrap_or_else(|| serde_json::json!({}));
+    let model_obj = model.as_object_mut().ok_or("bad version 1 metadata: `job.model` is not an object")?;
+    if let Some(p) = obj.remove("action_permutation").filter(|p| !p.is_null()) {
+        model_obj.insert("action_permutation".into(), p);
+    }
+    if let Some(scale) = obj.get_mut("train").and_then(|t| t.as_object_mut()).and_then(|t| t.remove("return_scale")) {
+        model_obj.insert("return_scale".into(), scale);
+    }
+    obj.insert("agent".into(), "dt".into());
+    obj.insert("dt".into(), model);
+    if obj.get("eval").and_then(|e| e.get("target_return")).is_some_and(|v| v.is_null()) {
+        obj["eval"].as_object_mut().expect("an object").remove("target_return");
+    }
+    let job: TrainJob = serde_json::from_value(job).map_err(|e| format!("bad version 1 job: {e}"))?;
+    let action_space = action_space_v1(&old.coding)?;
+    Ok(CheckpointMeta {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        agent: "dt".into(),
+        step: old.step,
+        job,
+        data: DataSpec {
+            env: old.env,
+            obs_dim: old.obs_dim,
+            action_space,
+            obs_mean: old.normalizer.obs_mean,
+            obs_std: old.normalizer.obs_std,
+            best_return: old.dataset_best_return,
+        },
+    })
+}
+
+/// Parses a checkpoint's metadata JSON, converting older versions; also returns the version it was written in.
+pub fn parse_meta(json: &str) -> Result<(CheckpointMeta, u32), String> {
+    #[derive(Deserialize)]
+    struct Head {
+        format: String,
+        format_version: u32,
+    }
+    let head: Head = serde_json::from_str(json).map_err(|e| format!("bad metadata: {e}"))?;
+    match (head.format.as_str(), head.format_version) {
+        (FORMAT, FORMAT_VERSION) => {
+            serde_json::from_str(json).map(|m| (m, FORMAT_VERSION)).map_err(|e| format!("bad metadata: {e}"))
+        }
+        (FORMAT_V1, 1) => convert_v1(json).map(|m| (m, 1)),
+        (f, v) => Err(format!("format {f} v{v} is not {FORMAT} v{FORMAT_VERSION} (or {FORMAT_V1} v1)")),
+    }
+}
+
+/// A loaded checkpoint.
+pub struct Checkpoint {
+    /// Its metadata.
+    pub meta: CheckpointMeta,
+    /// Model parameters by name.
+    pub model: HashMap<String, NamedTensor>,
+    /// Optimiser moments by name.
+    pub adam: HashMap<String, NamedTensor>,
+}
+
+/// The file name of the checkpoint at `step`.
+pub fn file_name(step: u64) -> String {
+    format!("ckpt-{step:08}.safetensors")
+}
+
+/// Writes a checkpoint atomically.
+pub fn save(path: &Path, meta: &CheckpointMeta, model: &[NamedTensor], adam: &[NamedTensor]) -> anyhow::Result<()> {
+    let mut bytes: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (prefix, list) in [("model", model), ("adam", adam)] {
+        for t in list {
+            let data: Vec<u8> = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+            bytes.push((format!("{prefix}.{}", t.name), t.shape.clone(), data));
+        }
+    }
+    let views = bytes
+        .iter()
+        .map(|(n, s, d)| TensorView::new(Dtype::F32, s.clone(), d).map(|v| (n.clone(), v)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let info = HashMap::from([(META_KEY.to_string(), serde_json::to_string(meta)?)]);
+    let file = safetensors::serialize(views, Some(info))?;
+    write_atomic(path, &file).map_err(|e| anyhow::anyhow!("cannot write checkpoint {}: {e}", path.display()))
+}
+
+/// Reads and checks a checkpoint; errors name the file.
+pub fn load(path: &Path) -> anyhow::Result<Checkpoint> {
+    let ctx = |m: String| anyhow::anyhow!("checkpoint {}: {m}", path.display());
+    let bytes = fs::read(path).map_err(|e| ctx(format!("cannot read: {e}")))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| ctx(format!("not a safetensors file: {e}")))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| ctx(e.to_string()))?;
+    let json = header
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(META_KEY))
+        .ok_or_else(|| ctx("no frl metadata in the header: not written by frl train".into()))?;
+    let (meta, written_as) = parse_meta(json).map_err(ctx)?;
+    let mut model = HashMap::new();
+    let mut adam = HashMap::new();
+    for (name, view) in st.tensors() {
+        if view.dtype() != Dtype::F32 {
+            return Err(ctx(format!("tensor `{name}` is {:?}, expected F32", view.dtype())));
+        }
+        let data: Vec<f32> =
+            view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
+        if data.iter().any(|v| !v.is_finite()) {
+            return Err(ctx(format!("tensor `{name}` holds non-finite values")));
+        }
+        let (map, key) = if let Some(k) = name.strip_prefix("model.") {
+            (&mut model, k)
+        } else if let Some(k) = name.strip_prefix("adam.") {
+            if written_as == 1 {
+                // Version 1 kept one optimiser without a group name.
+                let key = format!("{}.{k}", super::optim::DEFAULT_GROUP);
+                adam.insert(key.clone(), NamedTensor { name: key, shape: view.shape().to_vec(), data });
+                continue;
+            }
+            (&mut adam, k)
+        } else {
+            continue;
+        };
+        map.insert(key.to_string(), NamedTensor { name: key.to_string(), shape: view.shape().to_vec(), data });
+    }
+    Ok(Checkpoint { meta, model, adam })
+}
+
+/// Checkpoint files in `dir`, oldest step first.
+pub fn list(dir: &Path) -> Vec<(u64, PathBuf)> {
+    let mut out: Vec<(u64, PathBuf)> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            let step = name.strip_prefix("ckpt-")?.strip_suffix(".safetensors")?.parse().ok()?;
+            Some((step, e.path()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Removes temporary files left by a save that was killed before its rename.
+pub fn remove_partial(dir: &Path) {
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".ckpt-") && name.contains(".tmp-") {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Removes all but the newest `keep` checkpoints.
+pub fn prune(dir: &Path, keep: usize) {
+    let all = list(dir);
+    for (_, p) in all.iter().take(all.len().saturating_sub(keep.max(1))) {
+        let _ = fs::remove_file(p);
+    }
+}

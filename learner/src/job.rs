@@ -1,0 +1,298 @@
+//! [`TrainJob`]: a training job as written in `job.toml`: the learner's own settings plus the agent's section.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+use super::adamw::AdamWConfig;
+use super::agent::{Acting, AgentConfig, Decode};
+
+/// A training job, as written in `job.toml`:
+///
+/// ```toml
+/// name = "bc-pendulum"
+/// dataset = "data/pendulum-medium"
+/// agent = "bc"          # dt (default), bc, iql
+/// [bc]                  # the agent's own section
+/// head = { fourier = { frequencies = 8 } }
+/// [train]               # the learner's settings, the same for every agent
+/// steps = 5000
+/// [eval]
+/// episodes = 10
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainJob {
+    /// Run name: the run folder is `<runs_dir>/<name>/`.
+    pub name: String,
+    /// Dataset folder (written by `frl collect` or `frl dataset import-minari`).
+    pub dataset: PathBuf,
+    /// Seed of initialisation, batch sampling, dropout and evaluation.
+    #[serde(default)]
+    pub seed: u64,
+    /// Parent folder of run folders.
+    #[serde(default = "default_runs_dir")]
+    pub runs_dir: PathBuf,
+    /// Which agent trains: its kind (`dt`, `bc`, `iql`, or a plug-in's).
+    #[serde(default = "default_agent")]
+    pub agent: String,
+    /// Optimisation.
+    #[serde(default)]
+    pub train: TrainConfig,
+    /// Evaluation by actors.
+    #[serde(default)]
+    pub eval: EvalConfig,
+    /// Every other top-level key: the agent's own section, named like the agent (`[dt]` also reads as `[model]`).
+    #[serde(flatten)]
+    pub sections: BTreeMap<String, toml::Value>,
+}
+
+fn default_runs_dir() -> PathBuf {
+    PathBuf::from("runs")
+}
+
+fn default_agent() -> String {
+    "dt".into()
+}
+
+/// Optimisation settings; defaults follow the continuous-control DT reference (AdamW 1e-4, weight decay 1e-4,
+/// clip 0.25, batch 64), with a cosine decay after the warmup.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Optimiser steps.
+    pub steps: u64,
+    /// Samples (transitions, windows) per batch.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Linear warmup steps from 0 to `lr`.
+    pub warmup_steps: u64,
+    /// The cosine decay ends at `lr * final_lr_fraction`.
+    pub final_lr_fraction: f64,
+    /// AdamW settings, global grad-norm clip included (each optimiser group clips its own norm).
+    pub optimizer: AdamWConfig,
+    /// Scalars every this many steps.
+    pub log_every: u64,
+    /// Histograms, PMF images and smoothness every this many steps.
+    pub plot_every: u64,
+    /// Checkpoint every this many steps (and at the end and on Ctrl-C).
+    pub checkpoint_every: u64,
+    /// Checkpoints kept on disk.
+    pub keep_checkpoints: usize,
+    /// Dataset samples whose predicted action PMFs are plotted and scored for smoothness.
+    pub probe_windows: usize,
+    /// Testing aid: make the loss NaN at this step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poison_loss_at: Option<u64>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            steps: 10_000,
+            batch_size: 64,
+            lr: 1e-4,
+            warmup_steps: 1000,
+            final_lr_fraction: 0.1,
+            optimizer: AdamWConfig::default(),
+            log_every: 50,
+            plot_every: 500,
+            checkpoint_every: 500,
+            keep_checkpoints: 2,
+            probe_windows: 4,
+            poison_loss_at: None,
+        }
+    }
+}
+
+/// Evaluation settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Evaluate every this many steps while training (0: only at the end).
+    pub every: u64,
+    /// Episodes per evaluation.
+    pub episodes: u64,
+    /// Actor threads.
+    pub actors: usize,
+    /// Return the first step is conditioned on (return-conditioned agents); default: the best episode return in the
+    /// dataset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_return: Option<f32>,
+    /// How actions are chosen: sample, mode or mean.
+    pub decode: Decode,
+    /// Softmax temperature for `sample`.
+    pub temperature: f32,
+    /// Base seed of evaluation episodes (the same episodes at every evaluation).
+    pub seed: u64,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            every: 0,
+            episodes: 10,
+            actors: 2,
+            target_return: None,
+            decode: Decode::Sample,
+            temperature: 1.0,
+            seed: 1_000_000,
+        }
+    }
+}
+
+impl EvalConfig {
+    /// How the agent acts in these evaluations.
+    pub fn acting(&self) -> Acting {
+        Acting { decode: self.decode, temperature: self.temperature, target_return: self.target_return }
+    }
+}
+
+/// The older name of the DT's section, still read.
+const LEGACY_DT_SECTION: &str = "model";
+/// The DT's action permutation, once a top-level key.
+const LEGACY_PERMUTATION: &str = "action_permutation";
+
+impl TrainJob {
+    /// Reads a job file; errors name the file and the field.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read job file {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("job file {}", path.display()))
+    }
+
+    /// Parses and checks the learner's part of a job (the agent's section is checked by [`TrainJob::agent_config`]).
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let job: TrainJob = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        job.validate()?;
+        Ok(job)
+    }
+
+    /// A job for agent `kind` with its section from `config` and default learner settings.
+    pub fn new<C: AgentConfig>(name: &str, dataset: &Path, kind: &str, config: &C) -> anyhow::Result<Self> {
+        let mut job = TrainJob {
+            name: name.into(),
+            dataset: dataset.into(),
+            seed: 0,
+            runs_dir: default_runs_dir(),
+            agent: kind.into(),
+            train: TrainConfig::default(),
+            eval: EvalConfig::default(),
+            sections: BTreeMap::new(),
+        };
+        job.set_agent_config(config)?;
+        Ok(job)
+    }
+
+    /// Checks the learner's fields, naming the one at fault.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.name.is_empty() || self.name.contains(['/', '\\']) || self.name.starts_with('.') {
+            bail!("`name` = {:?}: must be a plain folder name", self.name);
+        }
+        if self.agent.is_empty() || !self.agent.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            bail!("`agent` = {:?}: must be an agent kind such as dt, bc or iql", self.agent);
+        }
+        let t = &self.train;
+        if t.steps == 0 {
+            bail!("`train.steps` must be at least 1");
+        }
+        if t.batch_size == 0 {
+            bail!("`train.batch_size` must be at least 1");
+        }
+        if !(t.lr.is_finite() && t.lr > 0.0) {
+            bail!("`train.lr` = {}: must be a positive number", t.lr);
+        }
+        if !(0.0..=1.0).contains(&t.final_lr_fraction) {
+            bail!("`train.final_lr_fraction` = {}: must be in [0, 1]", t.final_lr_fraction);
+        }
+        let o = &t.optimizer;
+        if !(0.0..1.0).contains(&o.beta1) || !(0.0..1.0).contains(&o.beta2) {
+            bail!("`train.optimizer.beta1/beta2` = {}/{}: must be in [0, 1)", o.beta1, o.beta2);
+        }
+        if o.weight_decay < 0.0 || o.grad_clip < 0.0 || o.eps <= 0.0 {
+            bail!("`train.optimizer`: weight_decay and grad_clip must be ≥ 0 and eps > 0");
+        }
+        for (field, v) in [
+            ("log_every", t.log_every),
+            ("plot_every", t.plot_every),
+            ("checkpoint_every", t.checkpoint_every),
+            ("keep_checkpoints", t.keep_checkpoints as u64),
+        ] {
+            if v == 0 {
+                bail!("`train.{field}` must be at least 1");
+            }
+        }
+        if self.eval.episodes == 0 {
+            bail!("`eval.episodes` must be at least 1");
+        }
+        if self.eval.actors == 0 {
+            bail!("`eval.actors` must be at least 1");
+        }
+        if !(self.eval.temperature.is_finite() && self.eval.temperature > 0.0) {
+            bail!("`eval.temperature` = {}: must be positive", self.eval.temperature);
+        }
+        Ok(())
+    }
+
+    /// The run folder.
+    pub fn run_dir(&self) -> PathBuf {
+        self.runs_dir.join(&self.name)
+    }
+
+    /// The key of the agent's section present in the file (`dt` jobs may still call it `model`).
+    fn section_key(&self) -> &str {
+        if self.agent == "dt" && !self.sections.contains_key("dt") && self.sections.contains_key(LEGACY_DT_SECTION) {
+            LEGACY_DT_SECTION
+        } else {
+            &self.agent
+        }
+    }
+
+    /// The agent's section parsed as `C` (defaults where absent) and validated; errors name the section and field,
+    /// and any other unknown top-level key.
+    pub fn agent_config<C: AgentConfig>(&self) -> anyhow::Result<C> {
+        let key = self.section_key().to_string();
+        let legacy_permutation = self.agent == "dt" && self.sections.contains_key(LEGACY_PERMUTATION);
+        if let Some(stray) =
+            self.sections.keys().find(|k| **k != key && !(legacy_permutation && *k == LEGACY_PERMUTATION))
+        {
+            bail!("unknown field `{stray}`: a `{}` job has the sections [{key}], [train] and [eval]", self.agent);
+        }
+        let mut section = self.sections.get(&key).cloned().unwrap_or_else(|| toml::Value::Table(Default::default()));
+        if let (true, toml::Value::Table(t)) = (legacy_permutation, &mut section) {
+            t.insert(LEGACY_PERMUTATION.into(), self.sections[LEGACY_PERMUTATION].clone());
+        }
+        let config: C = section.try_into().map_err(|e| anyhow::anyhow!("[{key}]: {e}"))?;
+        config.validate().map_err(|e| anyhow::anyhow!("[{key}]: {e:#}"))?;
+        Ok(config)
+    }
+
+    /// Replaces the agent's section by `config`.
+    pub fn set_agent_config<C: AgentConfig>(&mut self, config: &C) -> anyhow::Result<()> {
+        let key = self.section_key().to_string();
+        let value = toml::Value::try_from(config).map_err(|e| anyhow::anyhow!("[{key}]: {e}"))?;
+        self.sections.insert(key, value);
+        Ok(())
+    }
+
+    /// Sets one field of the agent's section (e.g. `head` when comparing heads).
+    pub fn set_agent_field(&mut self, field: &str, value: toml::Value) {
+        let key = self.section_key().to_string();
+        let section = self.sections.entry(key).or_insert_with(|| toml::Value::Table(Default::default()));
+        if let toml::Value::Table(t) = section {
+            t.insert(field.to_string(), value);
+        }
+    }
+}
+
+/// The warmup-then-cosine learning rate at step `step` (1-based).
+pub fn lr_at(t: &TrainConfig, step: u64) -> f64 {
+    if step <= t.warmup_steps {
+        return t.lr * step as f64 / t.warmup_steps.max(1) as f64;
+    }
+    let span = t.steps.saturating_sub(t.warmup_steps).max(1) as f64;
+    let progress = ((step - t.warmup_steps) as f64 / span).min(1.0);
+    let floor = t.lr * t.final_lr_fraction;
+    floor + (t.lr - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+}

@@ -1,0 +1,25 @@
+//! The generic learner: the [`Agent`] trait every algorithm implements, training jobs ([`TrainJob`]), [`fit`] (the
+//! loop that owns optimisation, TensorBoard, checkpoints, resume, NaN guard, Ctrl-C and evaluation for every
+//! agent), the AdamW optimiser and its groups, checkpoints, and the choice of device.
+//!
+//! Data flow of `frl train`: dataset → [`Agent::prepare`] → per step [`Agent::sample`] → [`Agent::train_step`]
+//! (losses and [`Optimizers::step`] per network) → TensorBoard scalars / histograms / PMF images, checkpoints every
+//! `checkpoint_every` steps, and evaluation on actor threads every `eval.every` steps from [`Agent::policy`].
+
+#![warn(missing_docs)]
+
+pub mod adamw;
+pub mod agent;
+pub mod backend;
+pub mod checkpoint;
+mod fit;
+pub mod job;
+pub mod optim;
+pub mod params;
+
+pub use adamw::{AdamW, AdamWConfig};
+pub use agent::{Acting, ActionPmfs, Agent, AgentConfig, DataSpec, Decode, Scalars};
+pub use fit::{LoadedAgent, TrainOptions, TrainSummary, fit, load_agent};
+pub use frl_rollout::{EvalReport, evaluate};
+pub use job::{EvalConfig, TrainConfig, TrainJob, lr_at};
+pub use optim::{NonFinite, Optimizers};

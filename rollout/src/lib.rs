@@ -1,0 +1,14 @@
+//! Actor threads that run policies in envs and send complete episodes to one consumer: the [`ActorPool`] and its
+//! links ([`ActorLink`], versioned [`PolicySnapshot`]s), data collection into a dataset ([`collect`]) and
+//! evaluation of a policy ([`evaluate`]).
+
+#![warn(missing_docs)]
+
+pub mod collect;
+pub mod evaluate;
+mod link;
+pub mod pool;
+
+pub use evaluate::{EvalReport, evaluate, reference_scores};
+pub use link::{ActorLink, ChannelLink, Disconnected, PolicySnapshot};
+pub use pool::{ActorPool, EnvFactory, EpisodeRng, PoolConfig, PoolReport, episode_seeds};

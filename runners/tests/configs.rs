@@ -1,0 +1,30 @@
+//! The shipped configurations parse and validate, and the demo's jobs are one per head.
+
+use std::path::Path;
+
+use frl_agents::dt::DecisionTransformerConfig;
+
+fn dt(job: &frl_learner::TrainJob) -> DecisionTransformerConfig {
+    job.agent_config().unwrap()
+}
+
+#[test]
+fn shipped_configs_parse_and_validate() {
+    let demo = frl_runners::demo::DemoConfig::parse(frl_runners::demo::DEFAULT_DEMO, "configs/demo.toml").unwrap();
+    let jobs = demo.jobs().unwrap();
+    assert_eq!(jobs.len(), 2);
+    assert!(jobs.iter().all(|j| j.dataset == demo.collect.out));
+    assert_ne!(jobs[0].name, jobs[1].name);
+    let root = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR")).join("..");
+    let job = frl_agents::load_job(&root.join("configs/dt-experiment.toml")).unwrap();
+    assert_eq!(dt(&job).bins, 64);
+    for name in ["bc-experiment.toml", "iql-experiment.toml"] {
+        let job = frl_agents::load_job(&root.join("configs").join(name)).unwrap();
+        assert_eq!(job.agent, name.split('-').next().unwrap());
+    }
+    let bad = frl_runners::demo::DemoConfig::parse(
+        &frl_runners::demo::DEFAULT_DEMO.replace("steps = 1500", "steps = 0"),
+        "edited",
+    );
+    assert!(format!("{:#}", bad.unwrap_err()).contains("train.steps"));
+}

@@ -1,0 +1,41 @@
+//! A `RolloutWorker` (the Rust side of the Ray launcher) acts with a checkpoint of every built-in agent.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use frl_learner::{TrainJob, TrainOptions, checkpoint};
+use frl_rollout::collect::{CollectJob, collect};
+use frl_runners::remote::RolloutWorker;
+
+#[test]
+fn a_rollout_worker_runs_every_agents_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("cartpole");
+    let mut c = CollectJob::new("CartPole-v1", 3, &data);
+    c.preset = Some(frl_envs::behaviour::Preset::Medium);
+    collect(&c, Arc::new(AtomicBool::new(false)), false).unwrap();
+    for kind in frl_agents::KINDS {
+        let section = if kind == "dt" { "layers = 1\nembed_dim = 16\ncontext = 4\n" } else { "hidden = [16]\n" };
+        let text = format!(
+            "name = \"{kind}\"\ndataset = \"{}\"\nruns_dir = \"{}\"\nagent = \"{kind}\"\n[{kind}]\n{section}\
+             [train]\nsteps = 4\nbatch_size = 4\n[eval]\nepisodes = 1\nactors = 1\n",
+            data.display(),
+            dir.path().join("runs").display()
+        );
+        let job = TrainJob::parse(&text).unwrap();
+        let options = TrainOptions { quiet: true, ..Default::default() };
+        frl_agents::train(&job, &options, Arc::new(AtomicBool::new(false))).unwrap();
+        let (_, path) = checkpoint::list(&job.run_dir().join("checkpoints")).last().cloned().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let mut worker = RolloutWorker::new("CartPole-v1", "random", 5, 1).unwrap();
+        worker.set_checkpoint(&bytes, 7, None).unwrap();
+        let (description, version) = worker.policy();
+        assert_eq!(version, 7);
+        assert!(description != "random", "{kind}: {description}");
+        assert_eq!(worker.episodes(0, 2).unwrap().episodes(), 2, "{kind}");
+        // A checkpoint of another env is refused.
+        let mut other = RolloutWorker::new("Acrobot-v1", "random", 5, 1).unwrap();
+        let e = other.set_checkpoint(&bytes, 8, None).unwrap_err().to_string();
+        assert!(e.contains("CartPole-v1"), "{e}");
+    }
+}
