@@ -29,16 +29,14 @@ from frl.ray import Collector, Worker  # noqa: E402
 
 ENV, POLICY, SEED, EPISODES = "CartPole-v1", "expert:0.3", 5, 60
 
+# One job per agent kind: `{section}` is the agent's own section.
 JOB = """
-name = "ray-dt"
+name = "ray-{agent}"
 dataset = "{data}"
 runs_dir = "{runs}"
 seed = 1
-[dt]
-layers = 1
-embed_dim = 16
-context = 5
-max_episode_len = 500
+agent = "{agent}"
+{section}
 [train]
 steps = 20
 batch_size = 8
@@ -146,24 +144,31 @@ def main():
         print(f"ray: broadcast after 3 chunks; {len(new)} episodes record version {marks[3]} "
               f"(mean return {new.mean():.1f} vs {old.mean():.1f})")
 
-        # the weights of a Decision Transformer trained on the Ray-collected dataset, broadcast mid-run
-        (tmp / "job.toml").write_text(JOB.format(data=plain, runs=tmp / "runs"))
-        subprocess.run([frl, "train", "--quiet", str(tmp / "job.toml")], check=True, stdout=subprocess.DEVNULL)
-        ckpt = sorted((tmp / "runs" / "ray-dt" / "checkpoints").glob("ckpt-*.safetensors"))[-1]
-        dt = tmp / "dt"
-        c = Collector(ENV, 30, str(dt), POLICY, actors=2, seed=SEED, chunk=3, shard_steps=2000)
-        sent = []
+        # the weights of each agent kind trained on the Ray-collected dataset, broadcast mid-run
+        sections = {
+            "dt": "[dt]\nlayers = 1\nembed_dim = 16\ncontext = 5\nmax_episode_len = 500",
+            "bc": "[bc]\nhidden = [32]\nhead = { fourier = { frequencies = 2 } }",
+            "iql": "[iql]\nhidden = [32]",
+        }
+        for agent, section in sections.items():
+            job = tmp / f"{agent}.toml"
+            job.write_text(JOB.format(agent=agent, section=section, data=plain, runs=tmp / "runs"))
+            subprocess.run([frl, "train", "--quiet", str(job)], check=True, stdout=subprocess.DEVNULL)
+            ckpt = sorted((tmp / "runs" / f"ray-{agent}" / "checkpoints").glob("ckpt-*.safetensors"))[-1]
+            out = tmp / f"broadcast-{agent}"
+            c = Collector(ENV, 30, str(out), POLICY, actors=2, seed=SEED, chunk=3, shard_steps=2000)
+            sent = []
 
-        def send_weights(collector, written):
-            if not sent:
-                sent.append(collector.broadcast_weights(ckpt.read_bytes()))
+            def send_weights(collector, written):
+                if not sent:
+                    sent.append(collector.broadcast_weights(ckpt.read_bytes()))
 
-        c.run(False, on_chunk=send_weights)
-        versions = columns(dt, "policy_version")
-        check(set(versions.tolist()) == {0, sent[0]} and info(frl, dt)["episodes"] == 30,
-              f"weights broadcast: versions {sorted(set(versions.tolist()))}")
-        print(f"ray: DT weights ({ckpt.stat().st_size} bytes) broadcast; {int((versions == sent[0]).sum())} of 30 "
-              f"episodes record version {sent[0]}")
+            c.run(False, on_chunk=send_weights)
+            versions = columns(out, "policy_version")
+            check(set(versions.tolist()) == {0, sent[0]} and info(frl, out)["episodes"] == 30,
+                  f"{agent} weights broadcast: versions {sorted(set(versions.tolist()))}")
+            print(f"ray: {agent} weights ({ckpt.stat().st_size} bytes) broadcast; "
+                  f"{int((versions == sent[0]).sum())} of 30 episodes record version {sent[0]}")
 
         # speed: the same job through Ray (2 actors) and through frl collect (2 threads), one after the other
         n = 4000

@@ -72,7 +72,7 @@ class Collector:
         return self.policy[2]
 
     def broadcast_weights(self, checkpoint_bytes):
-        """From now on every chunk runs the Decision Transformer of these checkpoint bytes; returns its version."""
+        """From now on every chunk runs the agent (any kind) of these checkpoint bytes; returns its version."""
         self.policy = ("weights", ray.put(checkpoint_bytes), self.policy[2] + 1)
         return self.policy[2]
 

@@ -35,7 +35,7 @@ struct RolloutWorker {
 #[pymethods]
 impl RolloutWorker {
     /// `RolloutWorker(env, policy="expert", seed=0, threads=1, checkpoint=None)`; `policy` as in `frl collect
-    /// --policy`; `checkpoint` (a path to a `frl train` checkpoint) runs that Decision Transformer instead.
+    /// --policy`; `checkpoint` (a path to a `frl train` checkpoint of any agent) runs that agent instead.
     #[new]
     #[pyo3(signature = (env, policy = "expert", seed = 0, threads = 1, checkpoint = None))]
     fn new(
@@ -70,7 +70,7 @@ impl RolloutWorker {
         self.inner.set_behaviour(policy, version).map_err(runtime)
     }
 
-    /// Switches to the Decision Transformer of a checkpoint file's bytes; later episodes record `version`.
+    /// Switches to the agent (any kind) of a checkpoint file's bytes; later episodes record `version`.
     #[pyo3(signature = (weights, version, target_return = None))]
     fn set_weights(
         &mut self,

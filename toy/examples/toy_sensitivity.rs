@@ -2,7 +2,7 @@
 //! (written by `frl toy --export-start`), each time with every initial parameter moved by at most one float32 ulp in
 //! a random direction, and reports how many end no better than a uniform prediction.
 //!
-//! `cargo run --release -p frl-runners --example toy_sensitivity -- START.json [K] [EPOCHS]`
+//! `cargo run --release -p frl-toy --example toy_sensitivity -- START.json [K] [EPOCHS]`
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
