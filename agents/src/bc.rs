@@ -285,6 +285,7 @@ pub fn probe_pmfs(net: &MlpPolicy, coding: &ActionCoding, probe: &BcBatch) -> an
 // Acting
 
 /// Builds [`MlpActor`]s sharing one inference copy of an [`MlpPolicy`].
+#[derive(Clone)]
 pub struct MlpPolicyFactory {
     net: Arc<MlpPolicy>,
     coding: Arc<ActionCoding>,
@@ -312,15 +313,7 @@ impl MlpPolicyFactory {
 
 impl PolicyFactory for MlpPolicyFactory {
     fn make(&self) -> Box<dyn Policy> {
-        Box::new(MlpActor {
-            net: self.net.clone(),
-            coding: self.coding.clone(),
-            obs_mean: self.obs_mean.clone(),
-            obs_std: self.obs_std.clone(),
-            decode: self.decode,
-            temperature: self.temperature,
-            device: self.net.devices()[0].clone(),
-        })
+        Box::new(MlpActor { device: self.net.devices()[0].clone(), shared: self.clone() })
     }
 
     fn describe(&self) -> String {
@@ -330,12 +323,7 @@ impl PolicyFactory for MlpPolicyFactory {
 
 /// Acts on the current observation alone.
 pub struct MlpActor {
-    net: Arc<MlpPolicy>,
-    coding: Arc<ActionCoding>,
-    obs_mean: Arc<Vec<f32>>,
-    obs_std: Arc<Vec<f32>>,
-    decode: Decode,
-    temperature: f32,
+    shared: MlpPolicyFactory,
     device: Device,
 }
 
@@ -344,12 +332,20 @@ impl Policy for MlpActor {
         let obs: Vec<f32> = history
             .current()
             .iter()
-            .zip(self.obs_mean.iter())
-            .zip(self.obs_std.iter())
+            .zip(self.shared.obs_mean.iter())
+            .zip(self.shared.obs_std.iter())
             .map(|((x, m), s)| (x - m) / s)
             .collect();
         let n = obs.len();
-        let features = self.net.features(Tensor::from_data(TensorData::new(obs, [1, n]), &self.device));
-        decode_heads(&self.net.heads, features, &self.coding, self.decode, self.temperature, rng).1
+        let features = self.shared.net.features(Tensor::from_data(TensorData::new(obs, [1, n]), &self.device));
+        decode_heads(
+            &self.shared.net.heads,
+            features,
+            &self.shared.coding,
+            self.shared.decode,
+            self.shared.temperature,
+            rng,
+        )
+        .1
     }
 }

@@ -2,17 +2,19 @@
 //! checkpoints, resume and TensorBoard; and every built-in agent (dt, bc, iql) overfitting, resuming bit for bit,
 //! stopping on NaN and acting through its checkpoint.
 
+mod common;
+
+use common::{no_stop, serial};
+
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use frl_agents::{self as agents, ActingOverrides};
-use frl_data::dataset::{Collection, DatasetWriter};
-use frl_data::episodes::{EpisodeBatch, EpisodeTag};
+use frl_data::episodes::EpisodeBatch;
 use frl_data::transitions::Transitions;
 use frl_envs::{Action, Space};
 use frl_envs::{History, Policy, PolicyFactory};
@@ -24,18 +26,6 @@ use frl_learner::{Acting, Agent, AgentConfig, DataSpec, Optimizers, Scalars, Tra
 use frl_rollout::collect::{CollectJob, collect};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-
-/// Dropout and sampling draw from the backend's process-wide RNG (reseeded every step), so trainings in one test
-/// binary take turns.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn no_stop() -> Arc<AtomicBool> {
-    Arc::new(AtomicBool::new(false))
-}
 
 fn quiet() -> TrainOptions {
     TrainOptions { resume: false, quiet: true, ..Default::default() }
@@ -254,27 +244,6 @@ fn a_plug_in_agent_trains_checkpoints_resumes_and_logs_through_the_public_learne
 // ------------------------------------------------------------------------------------------------------------------
 // The built-in agents.
 
-/// Two six-step Pendulum-shaped episodes whose actions are a fixed function of the episode and the step.
-fn tiny_pendulum(dir: &Path) -> std::path::PathBuf {
-    let data = dir.join("tiny");
-    let (obs, act) = (Space::vector(&[-1.0, -1.0, -8.0], &[1.0, 1.0, 8.0]), Space::vector(&[-2.0], &[2.0]));
-    let collection = Collection { policy: "scripted".into(), seed: 0, first_episode: 0, episodes: 0, requested: 2 };
-    let mut w = DatasetWriter::open(&data, "Pendulum-v1", &obs, &act, collection, 1000, false).unwrap();
-    for e in 0..2u64 {
-        let mut b = EpisodeBatch::new(3, 1);
-        let o = |t: usize| vec![(t as f32 * 0.5 + e as f32).cos(), (t as f32 * 0.5).sin(), e as f32 - 0.5];
-        b.begin(&o(0));
-        for t in 0..6 {
-            let a = if e == 0 { -1.8 + 0.6 * t as f32 } else { 1.7 - 0.5 * t as f32 };
-            b.record(&Action::Continuous(vec![a]), -(t as f64), &o(t + 1), false, t == 5);
-        }
-        b.finish(EpisodeTag { index: e, seed: e, policy_version: 0 });
-        w.write(&b.episode(0)).unwrap();
-    }
-    w.finish().unwrap();
-    data
-}
-
 /// A small job of `kind` on `data` (any head by `head`).
 fn small_job(dir: &Path, data: &Path, kind: &str, head: &str) -> TrainJob {
     let section = match kind {
@@ -302,7 +271,8 @@ fn small_job(dir: &Path, data: &Path, kind: &str, head: &str) -> TrainJob {
 fn every_agent_overfits_a_tiny_dataset_with_every_head() {
     let _turn = serial();
     let dir = tempfile::tempdir().unwrap();
-    let data = tiny_pendulum(dir.path());
+    let data = dir.path().join("tiny");
+    common::tiny_pendulum(&data);
     let heads = [
         ("linear", "\"linear\""),
         // A Fourier density needs about as many frequencies as bins to put all its mass on one bin.
@@ -350,7 +320,8 @@ fn every_agent_resumes_bit_for_bit() {
 fn every_agent_stops_on_nan_keeping_the_last_good_checkpoint() {
     let _turn = serial();
     let dir = tempfile::tempdir().unwrap();
-    let data = tiny_pendulum(dir.path());
+    let data = dir.path().join("tiny");
+    common::tiny_pendulum(&data);
     for kind in agents::KINDS {
         let mut job = small_job(dir.path(), &data, kind, "\"linear\"");
         job.train.checkpoint_every = 5;

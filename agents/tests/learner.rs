@@ -1,18 +1,17 @@
 //! The learner with the Decision Transformer: overfitting, loss decrease on real data, checkpoints (the version 1
 //! fixture included), NaN handling, job files.
 
+mod common;
+
+use common::{no_stop, serial};
+
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use burn::tensor::Device;
 use frl_agents::dt::Dt;
 use frl_agents::dt::{DecisionTransformerConfig, random_input};
 use frl_agents::{ActingOverrides, load_policy, train};
-use frl_data::dataset::{Collection, DatasetWriter};
-use frl_data::episodes::{EpisodeBatch, EpisodeTag};
-use frl_envs::Space;
 use frl_heads::HeadConfig;
 use frl_heads::head::to_host;
 use frl_learner::checkpoint::{self, CheckpointMeta};
@@ -21,41 +20,6 @@ use frl_learner::{Agent, DataSpec, TrainJob, TrainOptions, load_agent, lr_at};
 use frl_rollout::collect::{CollectJob, collect};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-
-/// Dropout draws from the backend's process-wide RNG (reseeded every step), so trainings in one test binary take
-/// turns to stay reproducible.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn no_stop() -> Arc<AtomicBool> {
-    Arc::new(AtomicBool::new(false))
-}
-
-fn pendulum_spaces() -> (Space, Space) {
-    (Space::vector(&[-1.0, -1.0, -8.0], &[1.0, 1.0, 8.0]), Space::vector(&[-2.0], &[2.0]))
-}
-
-/// Two six-step episodes whose actions are a fixed function of the episode and the step.
-fn tiny_dataset(dir: &Path) {
-    let (obs, act) = pendulum_spaces();
-    let collection = Collection { policy: "scripted".into(), seed: 0, first_episode: 0, episodes: 0, requested: 2 };
-    let mut w = DatasetWriter::open(dir, "Pendulum-v1", &obs, &act, collection, 1000, false).unwrap();
-    for e in 0..2u64 {
-        let mut b = EpisodeBatch::new(3, 1);
-        let o = |t: usize| vec![(t as f32 * 0.5 + e as f32).cos(), (t as f32 * 0.5).sin(), e as f32 - 0.5];
-        b.begin(&o(0));
-        for t in 0..6 {
-            let a = if e == 0 { -1.8 + 0.6 * t as f32 } else { 1.7 - 0.5 * t as f32 };
-            b.record(&frl_envs::Action::Continuous(vec![a]), -(t as f64), &o(t + 1), false, t == 5);
-        }
-        b.finish(EpisodeTag { index: e, seed: e, policy_version: 0 });
-        w.write(&b.episode(0)).unwrap();
-    }
-    w.finish().unwrap();
-}
 
 fn tiny_job(dir: &Path, name: &str, head: HeadConfig) -> TrainJob {
     let text = format!(
@@ -112,7 +76,7 @@ fn edit_dt(job: &mut TrainJob, f: impl FnOnce(&mut DecisionTransformerConfig)) {
 fn overfits_a_tiny_dataset_with_each_head() {
     let _turn = serial();
     let dir = tempfile::tempdir().unwrap();
-    tiny_dataset(&dir.path().join("data"));
+    common::tiny_pendulum(&dir.path().join("data"));
     let heads: [(&str, HeadConfig, f64); 3] = [
         ("linear", HeadConfig::Linear, 0.05),
         ("fourier", "{ fourier = { frequencies = 16 } }".parse().unwrap(), 0.05),
@@ -164,7 +128,7 @@ fn checkpoint_round_trip_gives_identical_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let device = Device::flex();
     let job = tiny_job(dir.path(), "ckpt", "{ fourier = { frequencies = 6, gamma = 1e-4 } }".parse().unwrap());
-    let (_, act) = pendulum_spaces();
+    let (_, act) = common::pendulum_spaces();
     let spec = DataSpec {
         env: "Pendulum-v1".into(),
         obs_dim: 3,
@@ -209,7 +173,7 @@ fn checkpoint_round_trip_gives_identical_outputs() {
 fn nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint() {
     let _turn = serial();
     let dir = tempfile::tempdir().unwrap();
-    tiny_dataset(&dir.path().join("data"));
+    common::tiny_pendulum(&dir.path().join("data"));
     let mut job = tiny_job(dir.path(), "nan", HeadConfig::Linear);
     job.train.checkpoint_every = 5;
     job.train.poison_loss_at = Some(13);
@@ -235,7 +199,7 @@ fn nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint() {
 fn resume_is_identical_to_an_uninterrupted_run() {
     let _turn = serial();
     let dir = tempfile::tempdir().unwrap();
-    tiny_dataset(&dir.path().join("data"));
+    common::tiny_pendulum(&dir.path().join("data"));
     let mut whole = tiny_job(dir.path(), "whole", HeadConfig::Linear);
     edit_dt(&mut whole, |m| m.dropout = 0.1);
     whole.train.steps = 30;
