@@ -99,7 +99,7 @@ impl Agent for Dt {
     }
 
     fn sample(&self, data: &Windows, batch_size: usize, rng: &mut dyn RngCore, device: &Device) -> Batch {
-        data.sample(batch_size, &mut &mut *rng, device)
+        data.sample(batch_size, rng, device)
     }
 
     fn train_step(mut self, batch: Batch, opt: &mut Optimizers) -> anyhow::Result<(Self, Scalars)> {

@@ -1,10 +1,11 @@
-//! [`Windows`]: a dataset prepared for Decision Transformer training, and sampling of length-`K` windows.
+//! [`Windows`]: a dataset prepared for Decision Transformer training, and its length-`K` windows (starts drawn by
+//! the data layer's [`WindowIndex`]).
 
 use super::{ActionCoding, DtError, DtInput, Normalizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use rand::Rng;
-
 use frl_data::episodes::EpisodeBatch;
+use frl_data::windows::WindowIndex;
+use rand::RngCore;
 
 /// Every step of a dataset as model inputs: scaled returns-to-go, normalised states, action features, head
 /// targets and timesteps, flat over all episodes.
@@ -12,14 +13,12 @@ pub struct Windows {
     obs_dim: usize,
     feat_dim: usize,
     heads: usize,
-    context: usize,
+    index: WindowIndex,
     returns: Vec<f32>,
     states: Vec<f32>,
     actions: Vec<f32>,
     targets: Vec<i64>,
     timesteps: Vec<i64>,
-    /// End (exclusive) of the episode each step belongs to.
-    episode_end: Vec<usize>,
 }
 
 /// One sampled batch: model inputs, plus the flat rows (`b * K + j`) that hold real steps and their targets.
@@ -53,16 +52,14 @@ impl Windows {
             obs_dim,
             feat_dim: coding.feature_dim(),
             heads: coding.heads(),
-            context,
+            index: WindowIndex::new(episodes, context),
             returns: Vec::with_capacity(steps),
             states: Vec::with_capacity(steps * obs_dim),
             actions: Vec::with_capacity(steps * coding.feature_dim()),
             targets: Vec::with_capacity(steps * coding.heads()),
             timesteps: Vec::with_capacity(steps),
-            episode_end: Vec::with_capacity(steps),
         };
         for (e, ep) in episodes.iter().enumerate() {
-            let start = w.returns.len();
             let mut to_go: f64 = ep.episode_return();
             for t in 0..ep.len() {
                 w.returns.push((to_go / norm.return_scale as f64) as f32);
@@ -75,8 +72,6 @@ impl Windows {
                     .map_err(|err| DtError::Data(format!("episode {e} step {t}: {err}")))?;
                 w.timesteps.push(t.min(max_episode_len - 1) as i64);
             }
-            let end = w.returns.len();
-            w.episode_end.extend(std::iter::repeat_n(end, end - start));
         }
         if w.returns.is_empty() {
             return Err(DtError::Data("the dataset has no steps".into()));
@@ -95,8 +90,8 @@ impl Windows {
     /// Builds the window that starts at step `start` (inputs for `K` positions, right-padded with zeros) into the
     /// host buffers; returns how many positions are real.
     fn push_window(&self, start: usize, host: &mut HostBatch) -> usize {
-        let len = (self.episode_end[start] - start).min(self.context);
-        let pad = self.context - len;
+        let len = self.index.len_at(start);
+        let pad = self.index.context() - len;
         let (o, f) = (self.obs_dim, self.feat_dim);
         host.returns.extend_from_slice(&self.returns[start..start + len]);
         host.returns.extend(std::iter::repeat_n(0.0, pad));
@@ -111,14 +106,14 @@ impl Windows {
     }
 
     /// `batch` windows starting at uniformly drawn steps (so episodes are drawn in proportion to their length).
-    pub fn sample(&self, batch: usize, rng: &mut impl Rng, device: &Device) -> Batch {
-        let starts: Vec<usize> = (0..batch).map(|_| rng.random_range(0..self.steps())).collect();
+    pub fn sample(&self, batch: usize, rng: &mut dyn RngCore, device: &Device) -> Batch {
+        let starts = self.index.sample_starts(batch, rng);
         self.batch_at(&starts, device)
     }
 
     /// The batch of windows starting at `starts`.
     pub fn batch_at(&self, starts: &[usize], device: &Device) -> Batch {
-        let (b, k) = (starts.len(), self.context);
+        let (b, k) = (starts.len(), self.index.context());
         let mut host = HostBatch::default();
         let mut rows = Vec::with_capacity(b * k);
         for (i, &s) in starts.iter().enumerate() {
