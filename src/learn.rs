@@ -96,6 +96,9 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     {
         anyhow::bail!("--temperature {t}: must be positive");
     }
+    if args.episodes == Some(0) || args.actors == Some(0) {
+        anyhow::bail!("--episodes and --actors must be at least 1");
+    }
     let loaded = load_policy(&args.checkpoint, &device, &overrides)?;
     let (meta, acting) = (loaded.meta, loaded.acting);
     let e = &meta.job.eval;

@@ -262,7 +262,24 @@ struct BenchHeadsArgs {
     json: Option<PathBuf>,
 }
 
+/// Lets a closed stdout end the process quietly, as it ends other Unix tools (`frl dataset info DIR | head -3`),
+/// instead of a panic in `println!`: Rust ignores SIGPIPE by default, so writes fail with EPIPE.
+#[cfg(unix)]
+fn die_quietly_on_closed_pipe() {
+    unsafe extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIGPIPE: i32 = 13;
+    const SIG_DFL: usize = 0;
+    // SAFETY: restores the default disposition of one signal, before any thread exists.
+    unsafe {
+        signal(SIGPIPE, SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    #[cfg(unix)]
+    die_quietly_on_closed_pipe();
     #[cfg(feature = "python")]
     // SAFETY: first statement of main, before any thread exists.
     unsafe {

@@ -179,6 +179,51 @@ fn kill_9_during_collect_leaves_a_loadable_dataset_and_the_same_command_finishes
 }
 
 #[test]
+fn a_closed_stdout_ends_every_printing_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (code, _, stderr) =
+        run(frl().args(["collect", "--quiet", "--env", "CartPole-v1", "--episodes", "3", "--out"]).arg(&data));
+    assert_eq!(code, 0, "{stderr}");
+    let data = data.to_str().unwrap();
+    for args in [
+        vec!["dataset", "info", data],
+        vec!["--help"],
+        vec!["envs", "info", "CartPole-v1"],
+        vec!["collect", "--env", "CartPole-v1", "--episodes", "2", "--quiet", "--append", "--out", data],
+    ] {
+        let mut child = frl()
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader goes away before frl writes, as `| head -0` would
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+        assert!(out.status.success() || out.status.signal() == Some(13), "{args:?}: {:?} {stderr}", out.status);
+    }
+}
+
+#[test]
+fn zero_counts_are_refused_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, field) in [("--actors", "actors"), ("--episodes", "episodes"), ("--shard-steps", "shard_steps")] {
+        let mut c = frl();
+        c.args(["collect", "--quiet", "--env", "CartPole-v1", "--out"]).arg(dir.path().join(field));
+        if flag != "--episodes" {
+            c.args(["--episodes", "2"]);
+        }
+        let (code, _, stderr) = run(c.args([flag, "0"]));
+        assert_ne!(code, 0, "{flag} 0 was accepted");
+        assert!(stderr.contains(field) && stderr.contains(flag), "{stderr}");
+        assert!(!dir.path().join(field).exists(), "{flag} 0 left a dataset behind");
+    }
+}
+
+#[test]
 fn collect_and_dataset_errors_are_clear() {
     let dir = tempfile::tempdir().unwrap();
     let (code, _, stderr) =

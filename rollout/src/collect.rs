@@ -71,6 +71,20 @@ impl CollectJob {
         }
     }
 
+    /// Checks the counts, naming the field at fault (a zero is an error, never replaced by a default).
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (field, flag, value) in [
+            ("episodes", "--episodes", self.episodes),
+            ("actors", "--actors", self.actors as u64),
+            ("shard_steps", "--shard-steps", self.shard_steps as u64),
+        ] {
+            if value == 0 {
+                bail!("`{field}` ({flag}) = 0: must be at least 1");
+            }
+        }
+        Ok(())
+    }
+
     /// The behaviour policy the job runs.
     pub fn behaviour(&self) -> anyhow::Result<BehaviourSpec> {
         match (&self.policy, self.preset) {
@@ -112,13 +126,11 @@ pub struct CollectSummary {
 /// job resumes it.
 pub fn collect(job: &CollectJob, stop: Arc<AtomicBool>, progress: bool) -> anyhow::Result<CollectSummary> {
     let t0 = Instant::now();
+    job.validate()?;
     let env = frl_envs::make(&job.env)?;
     let (obs_space, act_space) = (env.observation_space(), env.action_space());
     let behaviour = job.behaviour()?;
     let factory = behaviour.factory(&job.env, &act_space).with_context(|| format!("policy for {}", job.env))?;
-    if job.episodes == 0 {
-        bail!("episodes must be at least 1");
-    }
     let (mut writer, resumed_from) = open_dataset(job, &obs_space, &act_space, &factory.describe())?;
     let last = writer.metadata().collections.last().cloned().expect("a collection is open");
     let todo = last.requested - last.episodes;
@@ -145,7 +157,7 @@ pub fn collect(job: &CollectJob, stop: Arc<AtomicBool>, progress: bool) -> anyho
         max_failures: job.max_failures,
         ..PoolConfig::default()
     };
-    let (link, rx) = ChannelLink::new(2 * job.actors.max(1), factory);
+    let (link, rx) = ChannelLink::new(2 * job.actors, factory);
     let id = job.env.clone();
     let make_env: EnvFactory = Arc::new(move || frl_envs::make(&id));
     let pool = ActorPool::spawn(config, make_env, link, stop.clone());
