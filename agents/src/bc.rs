@@ -175,6 +175,7 @@ pub fn mlp_layers(
 /// Behaviour cloning.
 pub struct Bc {
     net: MlpPolicy,
+    head: HeadConfig,
     coding: ActionCoding,
     spec: DataSpec,
 }
@@ -227,7 +228,7 @@ impl Agent for Bc {
         let coding =
             ActionCoding::new(&spec.action_space, config.bins, config.bin_margin, config.action_permutation.clone())?;
         let net = MlpPolicy::new(spec.obs_dim, &config.hidden, &coding, &config.head, rng, device)?;
-        Ok(Bc { net, coding, spec: spec.clone() })
+        Ok(Bc { net, head: config.head.clone(), coding, spec: spec.clone() })
     }
 
     fn prepare(&self, episodes: &EpisodeBatch) -> anyhow::Result<BcData> {
@@ -268,17 +269,23 @@ impl Agent for Bc {
     }
 
     fn action_pmfs(&self, probe: &BcBatch) -> anyhow::Result<Option<ActionPmfs>> {
-        Ok(Some(probe_pmfs(&self.net, &self.coding, probe)?))
+        let title = format!("bc {}", self.head.slug());
+        Ok(Some(probe_pmfs(&self.net, &self.coding, probe, title)?))
     }
 }
 
-/// The PMFs of `net` at a probe batch, every row drawn as `sample<r>`.
-pub fn probe_pmfs(net: &MlpPolicy, coding: &ActionCoding, probe: &BcBatch) -> anyhow::Result<ActionPmfs> {
+/// The PMFs of `net` at a probe batch, every row drawn as `sample<r>` under `title`.
+pub fn probe_pmfs(
+    net: &MlpPolicy,
+    coding: &ActionCoding,
+    probe: &BcBatch,
+    title: String,
+) -> anyhow::Result<ActionPmfs> {
     let pmfs = net.valid().pmfs(probe.obs.clone());
     let targets: Vec<usize> = crate::dt::int_to_host(probe.targets.clone())?.into_iter().map(|t| t as usize).collect();
     let rows = probe.obs.dims()[0];
     let images = (0..rows).map(|r| (r, format!("sample{r}"))).collect();
-    Ok(ActionPmfs { bins: coding.bins(), pmfs, targets, images })
+    Ok(ActionPmfs { bins: coding.bins(), pmfs, targets, images, axes: coding.bin_axes(), title })
 }
 
 // ----------------------------------------------------------------------------------------------------------------

@@ -316,7 +316,8 @@ impl Agent for Iql {
     }
 
     fn action_pmfs(&self, probe: &IqlBatch) -> anyhow::Result<Option<ActionPmfs>> {
-        Ok(Some(probe_pmfs(&self.actor, &self.coding, &probe.bc)?))
+        let title = format!("iql {}", self.config.head.slug());
+        Ok(Some(probe_pmfs(&self.actor, &self.coding, &probe.bc, title)?))
     }
 }
 

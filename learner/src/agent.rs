@@ -98,6 +98,10 @@ pub struct ActionPmfs {
     pub targets: Vec<usize>,
     /// Rows drawn as images, with their tag (`window0`, `sample3`).
     pub images: Vec<(usize, String)>,
+    /// What each head's bins stand for (action values or action labels), for the images' x axis.
+    pub axes: Vec<frl_tensorboard::BinAxis>,
+    /// The images' title (agent and head).
+    pub title: String,
 }
 
 /// A learning algorithm, trained by the generic learner. See ARCHITECTURE.md, "Add an agent".

@@ -26,7 +26,7 @@ use super::params::NamedTensor;
 use crate::backend::DeviceChoice;
 use frl_data::dataset::Dataset;
 use frl_rollout::{EpisodeRng, EvalReport, evaluate};
-use frl_tensorboard::{SummaryWriter, pmf_png};
+use frl_tensorboard::{BinAxis, PmfLabels, SummaryWriter, pmf_png_labelled};
 
 /// How [`fit`] runs.
 #[derive(Debug, Clone, Default)]
@@ -415,8 +415,10 @@ fn log_probe(tb: &mut SummaryWriter, pmfs: Option<ActionPmfs>, step: u64) -> any
     for (h, pmf) in p.pmfs.iter().enumerate() {
         let v: Vec<f64> = pmf.iter().map(|&x| x as f64).collect();
         smooth.extend(smoothness_rows(&v, m)?);
+        let labels =
+            PmfLabels { title: format!("{} dim {h}", p.title), axis: p.axes.get(h).cloned().unwrap_or(BinAxis::Index) };
         for (row, tag) in &p.images {
-            let png = pmf_png(&pmf[row * m..(row + 1) * m], Some(p.targets[row * heads + h]));
+            let png = pmf_png_labelled(&pmf[row * m..(row + 1) * m], Some(p.targets[row * heads + h]), &labels);
             tb.image(&format!("action_pmf/{tag}_dim{h}"), step, &png)?;
         }
         let mode: Vec<f32> = pmf.chunks(m).map(|row| argmax(row) as f32).collect();

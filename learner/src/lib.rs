@@ -21,5 +21,6 @@ pub use adamw::{AdamW, AdamWConfig};
 pub use agent::{Acting, ActionPmfs, Agent, AgentConfig, DataSpec, Decode, Scalars};
 pub use fit::{LoadedAgent, TrainOptions, TrainSummary, fit, load_agent};
 pub use frl_rollout::{EvalReport, evaluate};
+pub use frl_tensorboard::BinAxis;
 pub use job::{EvalConfig, TrainConfig, TrainJob, lr_at};
 pub use optim::{NonFinite, Optimizers};

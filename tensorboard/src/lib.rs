@@ -16,7 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use prost::Message;
 
-pub use plot::{Png, pmf_png};
+pub use plot::{BinAxis, PmfLabels, Png, pmf_png, pmf_png_labelled};
 use proto::{Event, HistogramProto, Image, Summary, Value};
 
 /// Writes one event file in a run folder (`runs/<job-name>/`).

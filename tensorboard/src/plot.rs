@@ -1,4 +1,7 @@
-//! PNG bar plots of predicted PMFs, for TensorBoard's image tab.
+//! PNG bar plots of predicted PMFs, for TensorBoard's image tab: a title, the bars, a light probability scale and
+//! an x axis in action units (continuous actions) or action labels (discrete actions), text in an 8×8 bitmap font.
+
+use font8x8::UnicodeFonts;
 
 /// An encoded PNG image.
 #[derive(Debug, Clone)]
@@ -11,45 +14,175 @@ pub struct Png {
     pub bytes: Vec<u8>,
 }
 
-const WIDTH: usize = 320;
-const HEIGHT: usize = 160;
-const MARGIN: usize = 8;
+/// What the bins of a PMF plot stand for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BinAxis {
+    /// Bin indices only.
+    Index,
+    /// The bins evenly cover `[low, high]` in action units.
+    Range {
+        /// Lower edge of the first bin.
+        low: f64,
+        /// Upper edge of the last bin.
+        high: f64,
+    },
+    /// One label per bin (discrete actions).
+    Labels(Vec<String>),
+}
 
-/// A bar plot of `pmf` (one bar per bin, scaled to the largest bar) with an optional marked bin (e.g. the
-/// dataset's action) drawn as a red line.
-pub fn pmf_png(pmf: &[f32], marked: Option<usize>) -> Png {
-    let mut rgb = vec![255u8; WIDTH * HEIGHT * 3];
-    let plot_w = WIDTH - 2 * MARGIN;
-    let plot_h = HEIGHT - 2 * MARGIN;
-    let base = HEIGHT - MARGIN;
-    let top = pmf.iter().cloned().filter(|p| p.is_finite()).fold(0.0f32, f32::max);
-    let m = pmf.len().max(1);
-    let mut put = |x: usize, y: usize, c: [u8; 3]| {
+/// The title and x axis of a PMF plot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PmfLabels {
+    /// Printed above the plot (ASCII; other characters print as `?`).
+    pub title: String,
+    /// The x axis.
+    pub axis: BinAxis,
+}
+
+const WIDTH: usize = 400;
+const HEIGHT: usize = 220;
+const LEFT: usize = 48;
+const RIGHT: usize = 12;
+const TOP: usize = 22;
+const BOTTOM: usize = 30;
+const GLYPH: usize = 8;
+
+const BAR: [u8; 3] = [31, 119, 180];
+const MARK: [u8; 3] = [214, 39, 40];
+const INK: [u8; 3] = [0, 0, 0];
+const GRID: [u8; 3] = [225, 225, 225];
+const SCALE: [u8; 3] = [120, 120, 120];
+
+struct Canvas {
+    rgb: Vec<u8>,
+}
+
+impl Canvas {
+    fn new() -> Self {
+        Canvas { rgb: vec![255u8; WIDTH * HEIGHT * 3] }
+    }
+
+    fn put(&mut self, x: usize, y: usize, c: [u8; 3]) {
         if x < WIDTH && y < HEIGHT {
             let i = (y * WIDTH + x) * 3;
-            rgb[i..i + 3].copy_from_slice(&c);
+            self.rgb[i..i + 3].copy_from_slice(&c);
         }
-    };
+    }
+
+    /// `text` with its top-left corner at `(x, y)`.
+    fn text(&mut self, x: usize, y: usize, text: &str, c: [u8; 3]) {
+        for (k, ch) in text.chars().enumerate() {
+            let glyph = font8x8::BASIC_FONTS.get(ch).or_else(|| font8x8::BASIC_FONTS.get('?')).unwrap_or([0; 8]);
+            for (row, bits) in glyph.iter().enumerate() {
+                for col in 0..GLYPH {
+                    if bits >> col & 1 == 1 {
+                        self.put(x + k * GLYPH + col, y + row, c);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `text` centred on `x`, kept inside the image.
+    fn text_centred(&mut self, x: usize, y: usize, text: &str, c: [u8; 3]) {
+        let w = text.chars().count() * GLYPH;
+        let left = x.saturating_sub(w / 2).min(WIDTH.saturating_sub(w));
+        self.text(left, y, text, c);
+    }
+}
+
+/// A bar plot of `pmf` (one bar per bin, scaled to the largest bar) with an optional marked bin (e.g. the
+/// dataset's action) drawn as a red line, without labels.
+pub fn pmf_png(pmf: &[f32], marked: Option<usize>) -> Png {
+    pmf_png_labelled(pmf, marked, &PmfLabels { title: String::new(), axis: BinAxis::Index })
+}
+
+/// A bar plot of `pmf` with a title, a probability scale and a labelled x axis; `marked` (e.g. the dataset's
+/// action) is drawn as a red line.
+pub fn pmf_png_labelled(pmf: &[f32], marked: Option<usize>, labels: &PmfLabels) -> Png {
+    let mut c = Canvas::new();
+    let plot_w = WIDTH - LEFT - RIGHT;
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    let base = HEIGHT - BOTTOM;
+    let top = pmf.iter().cloned().filter(|p| p.is_finite()).fold(0.0f32, f32::max);
+    let m = pmf.len().max(1);
+    c.text(4, 6, &labels.title, INK);
+
+    // Light probability scale at quarters of the largest bar.
+    if top > 0.0 {
+        for q in 1..=4 {
+            let y = base - q * plot_h / 4;
+            for x in LEFT..WIDTH - RIGHT {
+                c.put(x, y, GRID);
+            }
+            let v = top * q as f32 / 4.0;
+            c.text(2, y.saturating_sub(GLYPH / 2), &format_probability(v), SCALE);
+        }
+    }
+    let x_of = |i: usize| LEFT + i * plot_w / m;
     for (i, &p) in pmf.iter().enumerate() {
-        let x0 = MARGIN + i * plot_w / m;
-        let x1 = (MARGIN + (i + 1) * plot_w / m).max(x0 + 1);
+        let (x0, x1) = (x_of(i), x_of(i + 1).max(x_of(i) + 1));
         let h = if top > 0.0 && p.is_finite() { ((p / top) * plot_h as f32).round() as usize } else { 0 };
         for x in x0..x1.saturating_sub(usize::from(x1 - x0 > 2)) {
             for y in base - h.min(plot_h)..base {
-                put(x, y, [31, 119, 180]);
+                c.put(x, y, BAR);
             }
         }
     }
     if let Some(b) = marked.filter(|&b| b < m) {
-        let x = MARGIN + b * plot_w / m + plot_w / m / 2;
-        for y in MARGIN..base {
-            put(x, y, [214, 39, 40]);
+        let x = x_of(b) + plot_w / m / 2;
+        for y in TOP..base {
+            c.put(x, y, MARK);
         }
     }
-    for x in MARGIN..WIDTH - MARGIN {
-        put(x, base, [0, 0, 0]);
+    for x in LEFT..WIDTH - RIGHT {
+        c.put(x, base, INK);
     }
-    Png { width: WIDTH as u32, height: HEIGHT as u32, bytes: encode_rgb(&rgb, WIDTH as u32, HEIGHT as u32) }
+
+    // The x axis: ticks with values.
+    let label_y = base + 8;
+    let tick = |c: &mut Canvas, x: usize| {
+        for y in base..base + 4 {
+            c.put(x, y, INK);
+        }
+    };
+    match &labels.axis {
+        BinAxis::Range { low, high } => {
+            for q in 0..=4 {
+                let x = LEFT + q * plot_w / 4;
+                tick(&mut c, x.min(WIDTH - RIGHT - 1));
+                let v = low + (high - low) * q as f64 / 4.0;
+                c.text_centred(x, label_y, &format_value(v, high - low), INK);
+            }
+        }
+        BinAxis::Labels(names) => {
+            let every = names.len().div_ceil((plot_w / (4 * GLYPH)).max(1)).max(1);
+            for (i, name) in names.iter().enumerate().filter(|(i, _)| i % every == 0) {
+                let x = x_of(i) + plot_w / m / 2;
+                tick(&mut c, x);
+                let room = (plot_w / m * every / GLYPH).max(1);
+                let short: String = name.chars().take(room).collect();
+                c.text_centred(x, label_y, &short, INK);
+            }
+        }
+        BinAxis::Index => {}
+    }
+    Png { width: WIDTH as u32, height: HEIGHT as u32, bytes: encode_rgb(&c.rgb, WIDTH as u32, HEIGHT as u32) }
+}
+
+/// A probability in at most 5 characters.
+fn format_probability(p: f32) -> String {
+    if p >= 0.1 { format!("{p:.2}") } else { format!("{p:.3}") }
+}
+
+/// An axis value with as many decimals as the span needs.
+fn format_value(v: f64, span: f64) -> String {
+    let v = if v.abs() < 1e-9 { 0.0 } else { v };
+    match span.abs() {
+        s if s >= 100.0 => format!("{v:.0}"),
+        s if s >= 10.0 => format!("{v:.1}"),
+        _ => format!("{v:.2}"),
+    }
 }
 
 fn encode_rgb(rgb: &[u8], width: u32, height: u32) -> Vec<u8> {
@@ -68,10 +201,50 @@ fn encode_rgb(rgb: &[u8], width: u32, height: u32) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    /// The decoded image's pixels.
+    fn decode(png: &Png) -> (u32, u32, Vec<u8>) {
+        let decoder = png::Decoder::new(std::io::Cursor::new(png.bytes.clone()));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        buf.truncate(info.buffer_size());
+        (info.width, info.height, buf)
+    }
+
+    /// Pixels of colour `c` in rows `rows`.
+    fn count(rgb: &[u8], rows: std::ops::Range<usize>, c: [u8; 3]) -> usize {
+        rows.map(|y| (0..WIDTH).filter(|&x| rgb[(y * WIDTH + x) * 3..][..3] == c).count()).sum()
+    }
+
     #[test]
-    fn png_has_signature_and_size() {
-        let png = pmf_png(&[0.1, 0.5, 0.4], Some(1));
+    fn labelled_plot_has_title_bars_marker_and_axis_text() {
+        let labels = PmfLabels { title: "bc linear dim 0".into(), axis: BinAxis::Range { low: -2.5, high: 2.5 } };
+        let png = pmf_png_labelled(&[0.1, 0.5, 0.4, 0.0], Some(1), &labels);
         assert_eq!(&png.bytes[..8], b"\x89PNG\r\n\x1a\n");
-        assert_eq!((png.width, png.height), (320, 160));
+        let (w, h, rgb) = decode(&png);
+        assert_eq!((w, h), (WIDTH as u32, HEIGHT as u32));
+        assert!(count(&rgb, 0..TOP, INK) > 40, "no title");
+        assert!(count(&rgb, TOP..HEIGHT - BOTTOM, BAR) > 1000, "no bars");
+        assert!(count(&rgb, TOP..HEIGHT - BOTTOM, MARK) > 100, "no marker");
+        assert!(count(&rgb, HEIGHT - BOTTOM + 2..HEIGHT, INK) > 60, "no axis labels");
+        assert!(count(&rgb, TOP..HEIGHT - BOTTOM, SCALE) > 20, "no probability scale");
+        // Without a title or labels, those rows stay blank.
+        let (_, _, bare) = decode(&pmf_png(&[0.1, 0.5, 0.4, 0.0], Some(1)));
+        assert_eq!(count(&bare, 0..TOP - 2, INK), 0);
+        assert_eq!(count(&bare, HEIGHT - BOTTOM + 6..HEIGHT, INK), 0);
+    }
+
+    #[test]
+    fn axis_values_follow_the_range() {
+        assert_eq!(format_value(-1.25, 5.0), "-1.25");
+        assert_eq!(format_value(-2.5, 20.0), "-2.5");
+        assert_eq!(format_value(0.0, 0.5), "0.00");
+        assert_eq!(format_value(-100.0, 200.0), "-100");
+        assert_eq!(format_probability(0.25), "0.25");
+        assert_eq!(format_probability(0.031), "0.031");
+        let labels =
+            PmfLabels { title: String::new(), axis: BinAxis::Labels(vec!["0".into(), "1".into(), "2".into()]) };
+        let (_, _, rgb) = decode(&pmf_png_labelled(&[0.2, 0.3, 0.5], None, &labels));
+        assert!(count(&rgb, HEIGHT - BOTTOM + 2..HEIGHT, INK) > 20);
     }
 }

@@ -3,6 +3,7 @@
 use frl_envs::{Action, Space};
 use frl_heads::Binning;
 use frl_heads::binning::Permutation;
+use frl_learner::BinAxis;
 use serde::{Deserialize, Serialize};
 
 use super::DtError;
@@ -95,6 +96,20 @@ impl ActionCoding {
         match self {
             ActionCoding::Discrete { n, .. } => *n,
             ActionCoding::Continuous { binning, .. } => binning.dims[0].bins,
+        }
+    }
+
+    /// What each head's bins stand for: the (widened) action range of a continuous dimension, or the action id of
+    /// each bin.
+    pub fn bin_axes(&self) -> Vec<BinAxis> {
+        match self {
+            ActionCoding::Discrete { n, permutation } => {
+                let id = |b: usize| permutation.as_ref().and_then(|p| p.id(b)).unwrap_or(b);
+                vec![BinAxis::Labels((0..*n).map(|b| id(b).to_string()).collect())]
+            }
+            ActionCoding::Continuous { binning, .. } => {
+                binning.dims.iter().map(|d| BinAxis::Range { low: d.low, high: d.high }).collect()
+            }
         }
     }
 

@@ -150,7 +150,8 @@ impl Agent for Dt {
             .filter(|(_, f)| (**f as usize).is_multiple_of(k))
             .map(|(r, f)| (r, format!("window{}", *f as usize / k)))
             .collect();
-        Ok(Some(ActionPmfs { bins: self.coding.bins(), pmfs, targets, images }))
+        let title = format!("dt {}", self.config.head.slug());
+        Ok(Some(ActionPmfs { bins: self.coding.bins(), pmfs, targets, images, axes: self.coding.bin_axes(), title }))
     }
 }
 
