@@ -145,7 +145,7 @@ struct ToyArgs {
     #[arg(long)]
     bins: Option<usize>,
     /// Runs in parallel (default: one per core).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     jobs: Option<usize>,
     /// Output folder for results.json, table.md, plots/ and per-run files (reruns resume from it).
     #[arg(long, default_value = "runs/toy")]
@@ -180,10 +180,10 @@ enum BenchCommand {
     /// adapter next to a pure-Python loop over the same env.
     Envs {
         /// Steps per environment.
-        #[arg(long, default_value_t = 20_000_000)]
+        #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), default_value_t = 20_000_000)]
         steps: usize,
         /// Steps of the adapter and of the pure-Python loop per round (15 rounds; medians reported).
-        #[arg(long, default_value_t = 50_000)]
+        #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), default_value_t = 50_000)]
         python_steps: usize,
     },
     /// Steps per second of collecting episodes through the actor pool (random policy) next to a plain loop.
@@ -192,10 +192,10 @@ enum BenchCommand {
         #[arg(long, default_value = "CartPole-v1")]
         env: String,
         /// Steps per measurement (per actor for the pool).
-        #[arg(long, default_value_t = 5_000_000)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..), default_value_t = 5_000_000)]
         steps: u64,
         /// Measurements of each; the median is reported.
-        #[arg(long, default_value_t = 7)]
+        #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), default_value_t = 7)]
         rounds: usize,
     },
     /// Training speed on a device: the default DT config's steps/s and a Fourier head step; for a GPU also the
@@ -205,7 +205,7 @@ enum BenchCommand {
         #[arg(long, default_value = "cpu")]
         device: frl_learner::backend::DeviceChoice,
         /// Timed steps per measurement (median reported).
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), default_value_t = 10)]
         steps: usize,
         /// Also write the results as JSON to this file.
         #[arg(long)]
@@ -215,7 +215,7 @@ enum BenchCommand {
     /// d 128) and the shape of the PyTorch reference's DT step (batch 64 × 90 tokens, 3 layers, 4 heads, d 128).
     Dt {
         /// Timed steps per shape (median reported).
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), default_value_t = 10)]
         steps: usize,
         /// Action head of the model (job-file syntax).
         #[arg(long, default_value = "linear")]
@@ -240,22 +240,22 @@ enum EnvsCommand {
 #[derive(Args)]
 struct BenchHeadsArgs {
     /// Rows per step.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), default_value_t = 4096)]
     batch: usize,
     /// Feature size.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), default_value_t = 128)]
     dim: usize,
     /// Bins.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), default_value_t = 64)]
     bins: usize,
     /// Fourier frequencies.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), default_value_t = 16)]
     frequencies: usize,
     /// Timed steps per head.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), default_value_t = 20)]
     steps: usize,
     /// Timed steps of the toy MLP.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), default_value_t = 2000)]
     toy_steps: usize,
     /// Also write the timings as JSON here.
     #[arg(long)]

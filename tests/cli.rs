@@ -221,6 +221,19 @@ fn zero_counts_are_refused_not_replaced() {
         assert!(stderr.contains(field) && stderr.contains(flag), "{stderr}");
         assert!(!dir.path().join(field).exists(), "{flag} 0 left a dataset behind");
     }
+    for args in [
+        &["bench", "dt", "--steps", "0"][..],
+        &["bench", "heads", "--steps", "0"],
+        &["bench", "envs", "--steps", "0"],
+        &["bench", "collect", "--rounds", "0"],
+        &["toy", "--jobs", "0"],
+        &["eval", "--actors", "0", "--checkpoint", "x.safetensors"],
+    ] {
+        let (code, _, stderr) = run(frl().args(args));
+        assert_ne!(code, 0, "{args:?} was accepted");
+        let flag = args[args.iter().position(|a| *a == "0").unwrap() - 1];
+        assert!(stderr.contains(flag) && !stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
 }
 
 #[test]
