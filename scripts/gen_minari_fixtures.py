@@ -2,7 +2,7 @@
 
 Minari's `DataCollector.create_dataset` needs jax; the storage layer it calls (`MinariStorage.new` +
 `update_episodes`) does not, so this script drives that layer directly with recorded Gymnasium episodes. Output:
-data/tests/fixtures/minari/<name>/data/... (the layout of ~/.minari/datasets/<id>/) and expected.json.
+dataset/tests/fixtures/minari/<name>/data/... (the layout of ~/.minari/datasets/<id>/) and expected.json.
 """
 
 import json
@@ -14,7 +14,7 @@ import numpy as np
 from minari.data_collector.episode_buffer import EpisodeBuffer
 from minari.dataset.minari_storage import MinariStorage
 
-OUT = pathlib.Path(__file__).resolve().parent.parent / "data" / "tests" / "fixtures" / "minari"
+OUT = pathlib.Path(__file__).resolve().parent.parent / "dataset" / "tests" / "fixtures" / "minari"
 
 
 def record(env, seed, rng, max_steps):

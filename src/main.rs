@@ -302,7 +302,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => learn::run_demo_cmd(args),
         Command::Dataset(DatasetCommand::Info { path, json }) => dataset_info(&path, json),
         Command::Dataset(DatasetCommand::ImportMinari { src, out, env }) => {
-            frl_data::dataset::import_minari(&src, &out, env.as_deref(), 50_000)
+            frl_dataset::dataset::import_minari(&src, &out, env.as_deref(), 50_000)
                 .map_err(anyhow::Error::from)
                 .and_then(|_| dataset_info(&out, false))
         }
@@ -416,7 +416,7 @@ fn bench_collect(env: &str, steps: u64, rounds: usize) -> anyhow::Result<ExitCod
 }
 
 fn dataset_info(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let info = frl_data::dataset::DatasetInfo::of(&frl_data::dataset::Dataset::open(path)?);
+    let info = frl_dataset::dataset::DatasetInfo::of(&frl_dataset::dataset::Dataset::open(path)?);
     if json {
         println!("{}", serde_json::to_string_pretty(&info)?);
     } else {
@@ -456,7 +456,7 @@ fn run_toy(args: ToyArgs) -> anyhow::Result<ExitCode> {
         for spec in job.plan() {
             let replay = toy::replay::export(&spec, &device)?;
             let path = dir.join(format!("{}.json", spec.stem()));
-            frl_data::fsutil::write_atomic(&path, &serde_json::to_vec(&replay)?)
+            frl_dataset::fsutil::write_atomic(&path, &serde_json::to_vec(&replay)?)
                 .with_context(|| format!("writing {}", path.display()))?;
             println!("{}", path.display());
         }
@@ -585,7 +585,7 @@ fn run_toy_worker(args: ToyRunArgs) -> anyhow::Result<ExitCode> {
     let spec: RunSpec = serde_json::from_str(&args.spec).context("parsing --spec")?;
     let result = toy::train::run(&spec, &AtomicBool::new(false))?;
     let json = serde_json::to_vec_pretty(&result)?;
-    frl_data::fsutil::write_atomic(&args.out, &json).with_context(|| format!("writing {}", args.out.display()))?;
+    frl_dataset::fsutil::write_atomic(&args.out, &json).with_context(|| format!("writing {}", args.out.display()))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -636,7 +636,7 @@ fn bench_train(
     }
     if let Some(path) = json {
         let bytes = serde_json::to_vec_pretty(&r)?;
-        frl_data::fsutil::write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+        frl_dataset::fsutil::write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(if r.agreement.is_none_or(|a| a.pass) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
@@ -653,7 +653,7 @@ fn run_bench_heads(args: BenchHeadsArgs) -> anyhow::Result<ExitCode> {
     let timings = bench.run(|t| println!("{:>10.3} ms/step  {}", t.ms_per_step, t.name))?;
     if let Some(path) = args.json {
         let json = serde_json::to_vec_pretty(&timings)?;
-        frl_data::fsutil::write_atomic(&path, &json).with_context(|| format!("writing {}", path.display()))?;
+        frl_dataset::fsutil::write_atomic(&path, &json).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

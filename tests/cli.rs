@@ -174,7 +174,7 @@ fn kill_9_during_collect_leaves_a_loadable_dataset_and_the_same_command_finishes
     let whole = dir.path().join("whole");
     let (code, _, stderr) = run(&mut args(&whole));
     assert_eq!(code, 0, "{stderr}");
-    let load = |p| frl_data::dataset::Dataset::open(p).unwrap().episodes;
+    let load = |p| frl_dataset::dataset::Dataset::open(p).unwrap().episodes;
     assert!(load(&out) == load(&whole), "resumed dataset differs from an uninterrupted one");
 }
 

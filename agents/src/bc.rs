@@ -22,8 +22,8 @@ use frl_heads::{AnyHead, Head, HeadConfig, HeadLoss};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use frl_data::episodes::EpisodeBatch;
-use frl_data::transitions::Transitions;
+use frl_dataset::episodes::EpisodeBatch;
+use frl_dataset::transitions::Transitions;
 use frl_learner::optim::DEFAULT_GROUP;
 use frl_learner::params::{NamedTensor, load_params, named_params};
 use frl_learner::{Acting, ActionPmfs, Agent, AgentConfig, DataSpec, Optimizers, Scalars};

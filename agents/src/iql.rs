@@ -24,7 +24,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use super::bc::{BcBatch, BcData, MlpPolicy, MlpPolicyFactory, mlp_layers, prepare_transitions, probe_pmfs};
-use frl_data::episodes::EpisodeBatch;
+use frl_dataset::episodes::EpisodeBatch;
 use frl_learner::params::{NamedTensor, load_params, named_params};
 use frl_learner::{Acting, ActionPmfs, Agent, AgentConfig, DataSpec, Optimizers, Scalars};
 

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::optim::Optimizers;
 use super::params::NamedTensor;
-use frl_data::episodes::EpisodeBatch;
+use frl_dataset::episodes::EpisodeBatch;
 
 /// An agent's own section of a job file (`[dt]`, `[bc]`, `[iql]`): serde with defaults, validated.
 pub trait AgentConfig:

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::TrainJob;
 use super::agent::DataSpec;
 use super::params::NamedTensor;
-use frl_data::fsutil::write_atomic;
+use frl_dataset::fsutil::write_atomic;
 
 /// The `format` value of a checkpoint's metadata.
 pub const FORMAT: &str = "frl-checkpoint";

@@ -24,7 +24,7 @@ use super::job::{EvalConfig, TrainJob, lr_at};
 use super::optim::{NonFinite, Optimizers};
 use super::params::NamedTensor;
 use crate::backend::DeviceChoice;
-use frl_data::dataset::Dataset;
+use frl_dataset::dataset::Dataset;
 use frl_rollout::{EpisodeRng, EvalReport, evaluate};
 use frl_tensorboard::{BinAxis, PmfLabels, SummaryWriter, pmf_png_labelled};
 
@@ -175,7 +175,7 @@ pub fn fit<A: Agent>(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBoo
     drop(dataset);
 
     std::fs::create_dir_all(&run_dir).with_context(|| format!("cannot create {}", run_dir.display()))?;
-    frl_data::fsutil::write_atomic(&run_dir.join("job.toml"), toml::to_string(job)?.as_bytes())?;
+    frl_dataset::fsutil::write_atomic(&run_dir.join("job.toml"), toml::to_string(job)?.as_bytes())?;
     let mut tb = SummaryWriter::create(&run_dir).with_context(|| format!("cannot write to {}", run_dir.display()))?;
 
     let save = |agent: &A, opt: &Optimizers, step: u64| -> anyhow::Result<()> {
@@ -343,7 +343,7 @@ pub fn fit<A: Agent>(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBoo
         run_dir: run_dir.clone(),
     };
     if !interrupted {
-        frl_data::fsutil::write_atomic(
+        frl_dataset::fsutil::write_atomic(
             &run_dir.join("summary.json"),
             serde_json::to_string_pretty(&summary)?.as_bytes(),
         )?;

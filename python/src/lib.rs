@@ -12,7 +12,7 @@ fn runtime(e: anyhow::Error) -> PyErr {
 }
 
 /// A batch of episodes as a dict of little-endian byte columns (see `frl.as_arrays`).
-fn to_dict<'py>(py: Python<'py>, batch: &frl_data::episodes::EpisodeBatch) -> PyResult<Bound<'py, PyDict>> {
+fn to_dict<'py>(py: Python<'py>, batch: &frl_dataset::episodes::EpisodeBatch) -> PyResult<Bound<'py, PyDict>> {
     let c = columns::to_columns(batch);
     let d = PyDict::new(py);
     d.set_item("obs_dim", c.obs_dim)?;

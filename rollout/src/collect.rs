@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::pool::{default_actors, default_max_failures};
 use crate::{ActorPool, ChannelLink, EnvFactory, PoolConfig};
-use frl_data::dataset::{Collection, DatasetWriter, METADATA_FILE, Metadata};
-use frl_data::episodes::EpisodeBatch;
+use frl_dataset::dataset::{Collection, DatasetWriter, METADATA_FILE, Metadata};
+use frl_dataset::episodes::EpisodeBatch;
 
 /// A collection job (flags of `frl collect`, or a TOML file with these fields).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use crossbeam_channel::{Receiver, Sender};
 use frl_envs::PolicyFactory;
 
-use frl_data::episodes::EpisodeBatch;
+use frl_dataset::episodes::EpisodeBatch;
 
 /// A versioned policy that actors build their policy instances from.
 #[derive(Clone)]

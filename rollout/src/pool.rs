@@ -13,7 +13,7 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use super::link::{ActorLink, PolicySnapshot};
-use frl_data::episodes::{EpisodeBatch, EpisodeTag};
+use frl_dataset::episodes::{EpisodeBatch, EpisodeTag};
 
 /// The RNG a policy draws from during one episode, seeded from the episode's seed (fast to seed, portable).
 pub type EpisodeRng = rand_xoshiro::Xoshiro256PlusPlus;

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use frl_data::dataset::{Collection, Dataset, DatasetWriter};
-use frl_data::episodes::EpisodeBatch;
+use frl_dataset::dataset::{Collection, Dataset, DatasetWriter};
+use frl_dataset::episodes::EpisodeBatch;
 use frl_envs::BehaviourSpec;
 use frl_rollout::collect::{CollectJob, collect};
 
@@ -42,7 +42,7 @@ fn synthetic(obs_dim: usize, act_dim: usize, episodes: usize, discrete: bool) ->
             let obs: Vec<f32> = (0..obs_dim).map(|_| next()).collect();
             b.record(&action, next() as f64, &obs, t + 1 == len && e % 2 == 0, t + 1 == len && e % 2 == 1);
         }
-        b.finish(frl_data::episodes::EpisodeTag { index: e as u64, seed: 1 << 40 | e as u64, policy_version: 3 });
+        b.finish(frl_dataset::episodes::EpisodeTag { index: e as u64, seed: 1 << 40 | e as u64, policy_version: 3 });
     }
     b
 }
@@ -247,14 +247,14 @@ fn shipped_collect_jobs_parse() {
 #[test]
 fn minari_arrow_datasets_import_exactly() {
     let fixtures = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
-        .join("../data/tests/fixtures/minari");
+        .join("../dataset/tests/fixtures/minari");
     let expected: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(fixtures.join("expected.json")).unwrap()).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     for name in ["pendulum", "cartpole"] {
         let want = &expected[name];
         let out = tmp.path().join(name);
-        let meta = frl_data::dataset::import_minari(&fixtures.join(name), &out, None, 100).unwrap();
+        let meta = frl_dataset::dataset::import_minari(&fixtures.join(name), &out, None, 100).unwrap();
         assert_eq!(meta.env_id, want["env_id"].as_str().unwrap());
         let d = Dataset::open(&out).unwrap();
         let rows = want["episodes"].as_array().unwrap();
@@ -277,7 +277,7 @@ fn minari_arrow_datasets_import_exactly() {
             assert_eq!(*ep.truncated.last().unwrap(), row["truncated"].as_bool().unwrap());
         }
     }
-    let e = frl_data::dataset::import_minari(&tmp.path().join("nothing"), &tmp.path().join("x"), None, 100)
+    let e = frl_dataset::dataset::import_minari(&tmp.path().join("nothing"), &tmp.path().join("x"), None, 100)
         .unwrap_err()
         .to_string();
     assert!(e.contains("nothing") && e.contains("metadata.json"), "{e}");
@@ -295,7 +295,7 @@ fn u8_image_observations_are_stored_as_bytes() {
         for t in 0..4 {
             b.record(&frl_envs::Action::Discrete(t % 18), 1.0, &frame(t + 1), false, t == 3);
         }
-        b.finish(frl_data::episodes::EpisodeTag { index: e as u64, seed: 0, policy_version: 0 });
+        b.finish(frl_dataset::episodes::EpisodeTag { index: e as u64, seed: 0, policy_version: 0 });
     }
     write(dir.path(), &b, frl_envs::Space::image(&shape), frl_envs::Space::Discrete(18), 7);
     let shard = fs::read(dir.path().join("shard-00000.safetensors")).unwrap();
@@ -311,7 +311,7 @@ fn u8_image_observations_are_stored_as_bytes() {
     let mut bad = EpisodeBatch::new(n, 1);
     bad.begin(&vec![0.5; n]);
     bad.record(&frl_envs::Action::Discrete(0), 0.0, &vec![1.0; n], true, false);
-    bad.finish(frl_data::episodes::EpisodeTag { index: 0, seed: 0, policy_version: 0 });
+    bad.finish(frl_dataset::episodes::EpisodeTag { index: 0, seed: 0, policy_version: 0 });
     let other = tempfile::tempdir().unwrap();
     let collection = Collection { policy: "test".into(), seed: 0, first_episode: 0, episodes: 0, requested: 1 };
     let mut w = DatasetWriter::open(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use frl_data::episodes::EpisodeBatch;
+use frl_dataset::episodes::EpisodeBatch;
 use frl_envs::BehaviourSpec;
 use frl_envs::{Action, Env, EnvError, Info, Space, Step};
 use frl_rollout::EpisodeRng;

@@ -11,8 +11,8 @@ use anyhow::{Context, bail};
 use frl_envs::Space;
 use frl_envs::{BehaviourSpec, PolicyFactory};
 
-use frl_data::dataset::{DatasetWriter, Metadata};
-use frl_data::episodes::{EpisodeBatch, EpisodeTag};
+use frl_dataset::dataset::{DatasetWriter, Metadata};
+use frl_dataset::episodes::{EpisodeBatch, EpisodeTag};
 use frl_rollout::collect::{CollectJob, open_dataset};
 use frl_rollout::{ActorPool, ChannelLink, EnvFactory, PolicySnapshot, PoolConfig};
 

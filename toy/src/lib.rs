@@ -23,7 +23,7 @@ pub use data::Dataset;
 pub use report::{Cell, Check};
 pub use train::{RunError, RunResult, RunSpec};
 
-use frl_data::fsutil::write_atomic;
+use frl_dataset::fsutil::write_atomic;
 
 /// What to run. Defaults are the paper's settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -204,7 +204,7 @@ fn run_in_child(program: &Path, spec: &RunSpec, file: &Path, stop: &AtomicBool) 
             let _ = child.kill();
             let _ = child.wait();
             // A child killed while saving leaves its temporary file; the result itself is never half-written.
-            let _ = std::fs::remove_file(frl_data::fsutil::temp_path(file, child.id()));
+            let _ = std::fs::remove_file(frl_dataset::fsutil::temp_path(file, child.id()));
             return Err(RunError::Interrupted);
         }
         match child.try_wait() {

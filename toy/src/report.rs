@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::data::Dataset;
 use super::train::RunResult;
-use frl_data::fsutil::write_atomic;
+use frl_dataset::fsutil::write_atomic;
 
 /// Mean and spread of one metric over runs.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]

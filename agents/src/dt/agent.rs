@@ -15,7 +15,7 @@ use frl_heads::head::to_host;
 use frl_heads::{Head, HeadConfig, HeadLoss};
 use rand::RngCore;
 
-use frl_data::episodes::EpisodeBatch;
+use frl_dataset::episodes::EpisodeBatch;
 use frl_learner::optim::DEFAULT_GROUP;
 use frl_learner::params::{NamedTensor, load_params, named_params};
 use frl_learner::{Acting, ActionPmfs, Agent, AgentConfig, DataSpec, Optimizers, Scalars};

@@ -3,8 +3,8 @@
 
 use super::{ActionCoding, DtError, DtInput, Normalizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use frl_data::episodes::EpisodeBatch;
-use frl_data::windows::WindowIndex;
+use frl_dataset::episodes::EpisodeBatch;
+use frl_dataset::windows::WindowIndex;
 use rand::RngCore;
 
 /// Every step of a dataset as model inputs: scaled returns-to-go, normalised states, action features, head

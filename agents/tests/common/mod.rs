@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use frl_data::dataset::{Collection, DatasetWriter};
-use frl_data::episodes::{EpisodeBatch, EpisodeTag};
+use frl_dataset::dataset::{Collection, DatasetWriter};
+use frl_dataset::episodes::{EpisodeBatch, EpisodeTag};
 use frl_envs::{Action, Space};
 
 /// Dropout and sampling draw from the backend's process-wide RNG (reseeded every step), so trainings in one test
