@@ -209,10 +209,8 @@ pub fn prepare_transitions(
         bail!("the dataset has no steps");
     }
     transitions.map_observations(|x, out| spec.push_normalized(x, out));
-    let all: Vec<usize> = (0..transitions.len()).collect();
-    let actions = transitions.gather(&all).actions;
-    let mut targets = Vec::with_capacity(actions.len());
-    for (i, a) in actions.chunks_exact(coding.act_dim()).enumerate() {
+    let mut targets = Vec::with_capacity(transitions.len() * coding.heads());
+    for (i, a) in transitions.actions().chunks_exact(coding.act_dim()).enumerate() {
         coding.push_targets(a, &mut targets).map_err(|e| anyhow::anyhow!("transition {i}: {e}"))?;
     }
     Ok(BcData { transitions, targets })
@@ -238,7 +236,7 @@ impl Agent for Bc {
     fn sample(&self, data: &BcData, batch_size: usize, rng: &mut dyn RngCore, device: &Device) -> BcBatch {
         let idx = data.transitions.indices(batch_size, rng);
         let heads = self.coding.heads();
-        let obs = data.transitions.gather(&idx).obs;
+        let obs = data.transitions.observations(&idx);
         let targets: Vec<i64> = idx.iter().flat_map(|&i| data.targets[i * heads..(i + 1) * heads].to_vec()).collect();
         BcBatch {
             obs: Tensor::from_data(TensorData::new(obs, [idx.len(), self.spec.obs_dim]), device),
@@ -250,9 +248,7 @@ impl Agent for Bc {
         let loss = self.net.loss(batch.obs, batch.targets);
         let (net, value) = opt.step(DEFAULT_GROUP, self.net, loss.total)?;
         self.net = net;
-        let regularizer = loss.regularizer.map(|r| r.into_scalar::<f32>() as f64).unwrap_or(0.0);
-        let cross_entropy = loss.cross_entropy.into_scalar::<f32>() as f64;
-        Ok((self, vec![("loss", value), ("cross_entropy", cross_entropy), ("regularizer", regularizer)]))
+        Ok((self, crate::head_loss_scalars(value, loss.cross_entropy, loss.regularizer)))
     }
 
     fn params(&self) -> Vec<NamedTensor> {

@@ -202,9 +202,8 @@ impl Agent for Iql {
     fn prepare(&self, episodes: &EpisodeBatch) -> anyhow::Result<IqlData> {
         let mut bc = prepare_transitions(&self.spec, &self.coding, episodes, self.config.n_step, self.config.discount)?;
         bc.transitions.scale_rewards(self.config.reward_scale);
-        let all: Vec<usize> = (0..bc.transitions.len()).collect();
-        let mut features = Vec::with_capacity(all.len() * self.coding.feature_dim());
-        for a in bc.transitions.gather(&all).actions.chunks_exact(self.coding.act_dim()) {
+        let mut features = Vec::with_capacity(bc.transitions.len() * self.coding.feature_dim());
+        for a in bc.transitions.actions().chunks_exact(self.coding.act_dim()) {
             self.coding.push_features(a, &mut features);
         }
         Ok(IqlData { bc, features })

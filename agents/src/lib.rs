@@ -13,4 +13,16 @@ pub mod dt;
 pub mod iql;
 pub mod registry;
 
+/// The scalars of a head loss whose total the optimiser step read as `value`: `loss`, `cross_entropy`,
+/// `regularizer`.
+pub(crate) fn head_loss_scalars(
+    value: f64,
+    cross_entropy: burn::tensor::Tensor<1>,
+    regularizer: Option<burn::tensor::Tensor<1>>,
+) -> frl_learner::Scalars {
+    let regularizer = regularizer.map(|r| r.into_scalar::<f32>() as f64).unwrap_or(0.0);
+    let cross_entropy = cross_entropy.into_scalar::<f32>() as f64;
+    vec![("loss", value), ("cross_entropy", cross_entropy), ("regularizer", regularizer)]
+}
+
 pub use registry::{ActingOverrides, KINDS, LoadedPolicy, load_job, load_policy, train, validate};

@@ -13,7 +13,7 @@ use frl_envs::PolicyFactory;
 
 use crate::{bc, dt, iql};
 use frl_learner::checkpoint::{self, CheckpointMeta};
-use frl_learner::{Acting, Agent, TrainJob, TrainOptions, TrainSummary, fit, load_agent};
+use frl_learner::{Acting, Agent, TrainJob, TrainOptions, TrainSummary, fit, load_agent_from};
 
 /// The kinds this build knows.
 pub const KINDS: [&str; 3] = [dt::Dt::KIND, bc::Bc::KIND, iql::Iql::KIND];
@@ -81,7 +81,8 @@ pub struct ActingOverrides {
 /// The policy of the agent stored in a checkpoint, of whatever kind it records, acting as its job's `[eval]` says
 /// unless overridden.
 pub fn load_policy(path: &Path, device: &Device, overrides: &ActingOverrides) -> anyhow::Result<LoadedPolicy> {
-    let meta = checkpoint::load(path)?.meta;
+    let ckpt = checkpoint::load(path)?;
+    let meta = ckpt.meta.clone();
     let mut acting = meta.job.eval.acting();
     acting.decode = overrides.decode.unwrap_or(acting.decode);
     acting.temperature = overrides.temperature.unwrap_or(acting.temperature);
@@ -89,7 +90,8 @@ pub fn load_policy(path: &Path, device: &Device, overrides: &ActingOverrides) ->
     if !(acting.temperature.is_finite() && acting.temperature > 0.0) {
         bail!("temperature {}: must be positive", acting.temperature);
     }
-    let factory = with_agent!(meta.agent.as_str(), A => load_agent::<A>(path, device)?.agent.policy(&acting));
+    let factory =
+        with_agent!(meta.agent.as_str(), A => load_agent_from::<A>(ckpt, path, device)?.agent.policy(&acting));
     if acting.target_return.is_none() {
         acting.target_return = Some(meta.data.best_return as f32);
     }

@@ -88,6 +88,17 @@ impl Transitions {
         self.rewards.is_empty()
     }
 
+    /// Every transition's action, `len × act_dim`.
+    pub fn actions(&self) -> &[f32] {
+        &self.actions
+    }
+
+    /// The observations of the transitions at `idx`, `idx.len() × obs_dim`.
+    pub fn observations(&self, idx: &[usize]) -> Vec<f32> {
+        let o = self.obs_dim;
+        idx.iter().flat_map(|&i| self.obs[i * o..(i + 1) * o].iter().copied()).collect()
+    }
+
     /// Replaces every observation `x` (current and next) by `f(x)` in place, e.g. normalisation.
     pub fn map_observations(&mut self, mut f: impl FnMut(&[f32], &mut Vec<f32>)) {
         for buf in [&mut self.obs, &mut self.next_obs] {

@@ -19,7 +19,7 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use super::agent::{ActionPmfs, Agent, AgentConfig, DataSpec};
-use super::checkpoint::{self, CheckpointMeta};
+use super::checkpoint::{self, Checkpoint, CheckpointMeta};
 use super::job::{EvalConfig, TrainJob, lr_at};
 use super::optim::{NonFinite, Optimizers};
 use super::params::NamedTensor;
@@ -89,7 +89,11 @@ pub struct LoadedAgent<A: Agent> {
 
 /// Rebuilds the agent stored in a checkpoint file; the checkpoint must be of kind `A::KIND`.
 pub fn load_agent<A: Agent>(path: &Path, device: &Device) -> anyhow::Result<LoadedAgent<A>> {
-    let ckpt = checkpoint::load(path)?;
+    load_agent_from(checkpoint::load(path)?, path, device)
+}
+
+/// Rebuilds the agent of a checkpoint already read from `path` (named in errors).
+pub fn load_agent_from<A: Agent>(ckpt: Checkpoint, path: &Path, device: &Device) -> anyhow::Result<LoadedAgent<A>> {
     let meta = ckpt.meta;
     if meta.agent != A::KIND {
         bail!("checkpoint {}: holds a `{}` agent, not `{}`", path.display(), meta.agent, A::KIND);

@@ -19,7 +19,7 @@ pub mod params;
 
 pub use adamw::{AdamW, AdamWConfig};
 pub use agent::{Acting, ActionPmfs, Agent, AgentConfig, DataSpec, Decode, Scalars};
-pub use fit::{LoadedAgent, TrainOptions, TrainSummary, fit, load_agent};
+pub use fit::{LoadedAgent, TrainOptions, TrainSummary, fit, load_agent, load_agent_from};
 pub use frl_rollout::{EvalReport, evaluate};
 pub use frl_tensorboard::BinAxis;
 pub use job::{EvalConfig, TrainConfig, TrainJob, lr_at};

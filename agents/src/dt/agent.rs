@@ -106,9 +106,7 @@ impl Agent for Dt {
         let loss = self.loss(batch);
         let (model, value) = opt.step(DEFAULT_GROUP, self.model, loss.total)?;
         self.model = model;
-        let regularizer = loss.regularizer.map(|r| r.into_scalar::<f32>() as f64).unwrap_or(0.0);
-        let cross_entropy = loss.cross_entropy.into_scalar::<f32>() as f64;
-        Ok((self, vec![("loss", value), ("cross_entropy", cross_entropy), ("regularizer", regularizer)]))
+        Ok((self, crate::head_loss_scalars(value, loss.cross_entropy, loss.regularizer)))
     }
 
     fn params(&self) -> Vec<NamedTensor> {
