@@ -15,7 +15,8 @@ use crate::stop_flag;
 /// Flags of `frl train`.
 #[derive(Args)]
 pub struct TrainArgs {
-    /// The job file (TOML): name, dataset, seed, agent (dt, bc, iql), the agent's section, [train], [eval].
+    /// The job file (TOML): name, dataset, seed, agent (dt, bc, iql, dqn), the agent's section, [train], [eval],
+    /// and [online] to train from the agent's own experience.
     job: PathBuf,
     /// Continue from the newest checkpoint in the run folder.
     #[arg(long)]
@@ -181,5 +182,18 @@ fn print_summaries(summaries: &[TrainSummary]) {
             s.ms_per_step,
             s.eval.as_ref().map(format_return).unwrap_or_else(|| "—".into())
         );
+        if let Some(o) = &s.online {
+            println!(
+                "  online: {} env steps in {} episodes, {:.0} env steps/s, {:.1} updates/s, mean policy lag {:.2}, \
+                 last 20 episodes' return {:.1} ({:.0} s)",
+                o.env_steps,
+                o.episodes,
+                o.env_steps_per_sec,
+                o.updates_per_sec,
+                o.mean_policy_lag,
+                o.recent_return,
+                o.seconds
+            );
+        }
     }
 }

@@ -46,7 +46,7 @@ enum Command {
     /// Inspect datasets.
     #[command(subcommand)]
     Dataset(DatasetCommand),
-    /// Train a Decision Transformer from a job file.
+    /// Train an agent from a job file: offline from a dataset, or online (`[online]`) from its own actors.
     Train(learn::TrainArgs),
     /// Evaluate a checkpoint with actor threads.
     Eval(learn::EvalArgs),
@@ -198,6 +198,22 @@ enum BenchCommand {
         #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), default_value_t = 7)]
         rounds: usize,
     },
+    /// Whether the online learner stalls its actors: env steps/s of the live loop (DQN training as fast as it can,
+    /// actors acting randomly) against `frl collect` with the same actors, alternated; prints the ratio.
+    Online {
+        /// Env id.
+        #[arg(long, default_value = "CartPole-v1")]
+        env: String,
+        /// Actor threads.
+        #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), default_value_t = 1)]
+        actors: usize,
+        /// Env steps per measurement.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..), default_value_t = 2_000_000)]
+        steps: u64,
+        /// Measurements of each; the median ratio is reported.
+        #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), default_value_t = 3)]
+        rounds: usize,
+    },
     /// Training speed on a device: the default DT config's steps/s and a Fourier head step; for a GPU also the
     /// CPU's figures in the same run and whether GPU and CPU losses agree on the same batches (1e-3 relative).
     Train {
@@ -292,6 +308,9 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Heads(args)) => run_bench_heads(args),
         Command::Bench(BenchCommand::Envs { steps, python_steps }) => bench_envs(steps, python_steps),
         Command::Bench(BenchCommand::Collect { env, steps, rounds }) => bench_collect(&env, steps, rounds),
+        Command::Bench(BenchCommand::Online { env, actors, steps, rounds }) => {
+            bench_online(&env, actors, steps, rounds)
+        }
         Command::Bench(BenchCommand::Dt { steps, head }) => bench_dt(steps, head),
         Command::Bench(BenchCommand::Train { device, steps, json }) => bench_train(device, steps, json),
         Command::Envs(EnvsCommand::List) => list_envs(),
@@ -412,6 +431,24 @@ fn bench_collect(env: &str, steps: u64, rounds: usize) -> anyhow::Result<ExitCod
         two / one,
         two / raw2
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_online(env: &str, actors: usize, steps: u64, rounds: usize) -> anyhow::Result<ExitCode> {
+    let rows = frl_runners::bench::bench_online(env, actors, steps, rounds)?;
+    println!("{env}, {actors} actor(s), about {steps} env steps per run");
+    println!("{:>16} {:>16} {:>8} {:>12} {:>10}", "collect steps/s", "online steps/s", "ratio", "updates/s", "lag");
+    let mut ratios = Vec::new();
+    for r in &rows {
+        let ratio = r.online_steps_per_sec / r.collect_steps_per_sec;
+        ratios.push(ratio);
+        println!(
+            "{:>16.0} {:>16.0} {:>8.3} {:>12.1} {:>10.2}",
+            r.collect_steps_per_sec, r.online_steps_per_sec, ratio, r.updates_per_sec, r.mean_policy_lag
+        );
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!("online / collect (median of {rounds}): {:.3}", ratios[ratios.len() / 2]);
     Ok(ExitCode::SUCCESS)
 }
 

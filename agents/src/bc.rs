@@ -278,7 +278,7 @@ pub fn probe_pmfs(
     title: String,
 ) -> anyhow::Result<ActionPmfs> {
     let pmfs = net.valid().pmfs(probe.obs.clone());
-    let targets: Vec<usize> = crate::dt::int_to_host(probe.targets.clone())?.into_iter().map(|t| t as usize).collect();
+    let targets = crate::dt::int_to_host(probe.targets.clone())?.into_iter().map(|t| Some(t as usize)).collect();
     let rows = probe.obs.dims()[0];
     let images = (0..rows).map(|r| (r, format!("sample{r}"))).collect();
     Ok(ActionPmfs { bins: coding.bins(), pmfs, targets, images, axes: coding.bin_axes(), title })

@@ -4,11 +4,13 @@
 //! - [`dt`]: the Decision Transformer (Chen et al. 2021) with pluggable action heads,
 //! - [`bc`]: behaviour cloning, the tutorial agent,
 //! - [`iql`]: Implicit Q-Learning with a head as the policy,
-//! - [`registry`]: `agent = "dt" | "bc" | "iql"` → training, validation and checkpoint → policy.
+//! - [`dqn`]: DQN and its distributional form (C51) whose return distribution is any head; trains online,
+//! - [`registry`]: `agent = "dt" | "bc" | "iql" | "dqn"` → training, validation and checkpoint → policy.
 
 #![warn(missing_docs)]
 
 pub mod bc;
+pub mod dqn;
 pub mod dt;
 pub mod iql;
 pub mod registry;
@@ -25,4 +27,4 @@ pub(crate) fn head_loss_scalars(
     vec![("loss", value), ("cross_entropy", cross_entropy), ("regularizer", regularizer)]
 }
 
-pub use registry::{ActingOverrides, KINDS, LoadedPolicy, load_job, load_policy, train, validate};
+pub use registry::{ActingOverrides, KINDS, LoadedPolicy, ONLINE_KINDS, load_job, load_policy, train, validate};

@@ -11,12 +11,15 @@ use anyhow::{Context, bail};
 use burn::tensor::Device;
 use frl_envs::PolicyFactory;
 
-use crate::{bc, dt, iql};
+use crate::{bc, dqn, dt, iql};
 use frl_learner::checkpoint::{self, CheckpointMeta};
-use frl_learner::{Acting, Agent, TrainJob, TrainOptions, TrainSummary, fit, load_agent_from};
+use frl_learner::{Acting, Agent, TrainJob, TrainOptions, TrainSummary, fit, fit_online, load_agent_from};
 
 /// The kinds this build knows.
-pub const KINDS: [&str; 3] = [dt::Dt::KIND, bc::Bc::KIND, iql::Iql::KIND];
+pub const KINDS: [&str; 4] = [dt::Dt::KIND, bc::Bc::KIND, iql::Iql::KIND, dqn::Dqn::KIND];
+
+/// The kinds that also train online (`[online]`).
+pub const ONLINE_KINDS: [&str; 1] = [dqn::Dqn::KIND];
 
 /// Runs `$body` with `$A` bound to the agent type of kind `$kind`; an unknown kind is an error naming it.
 macro_rules! with_agent {
@@ -34,7 +37,28 @@ macro_rules! with_agent {
                 type $A = iql::Iql;
                 $body
             }
+            k if k == dqn::Dqn::KIND => {
+                type $A = dqn::Dqn;
+                $body
+            }
             other => bail!("`agent` = {other:?}: unknown agent (this build has {})", KINDS.join(", ")),
+        }
+    };
+}
+
+/// Runs `$body` with `$A` bound to the online agent type of kind `$kind`; a kind that does not train online is an
+/// error naming the ones that do.
+macro_rules! with_online_agent {
+    ($kind:expr, $A:ident => $body:expr) => {
+        match $kind {
+            k if k == dqn::Dqn::KIND => {
+                type $A = dqn::Dqn;
+                $body
+            }
+            other => bail!(
+                "`agent` = {other:?} does not train online; remove [online] or use one of: {}",
+                ONLINE_KINDS.join(", ")
+            ),
         }
     };
 }
@@ -42,7 +66,11 @@ macro_rules! with_agent {
 /// Checks a job's agent kind and section.
 pub fn validate(job: &TrainJob) -> anyhow::Result<()> {
     job.validate()?;
-    with_agent!(job.agent.as_str(), A => job.agent_config::<<A as Agent>::Config>().map(|_| ()))
+    if job.online.is_some() {
+        with_online_agent!(job.agent.as_str(), A => job.agent_config::<<A as Agent>::Config>().map(|_| ()))
+    } else {
+        with_agent!(job.agent.as_str(), A => job.agent_config::<<A as Agent>::Config>().map(|_| ()))
+    }
 }
 
 /// Reads and checks a job file, its agent section included; errors name the file and the field.
@@ -52,9 +80,13 @@ pub fn load_job(path: &Path) -> anyhow::Result<TrainJob> {
     Ok(job)
 }
 
-/// Trains the job's agent with the generic learner.
+/// Trains the job's agent with the generic learner: from its dataset, or online when the job has `[online]`.
 pub fn train(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TrainSummary> {
-    with_agent!(job.agent.as_str(), A => fit::<A>(job, options, stop))
+    if job.online.is_some() {
+        with_online_agent!(job.agent.as_str(), A => fit_online::<A>(job, options, stop))
+    } else {
+        with_agent!(job.agent.as_str(), A => fit::<A>(job, options, stop))
+    }
 }
 
 /// A checkpoint's policy, ready for actors.

@@ -147,6 +147,7 @@ fn checkpoint_round_trip_gives_identical_outputs() {
         step: 42,
         job: job.clone(),
         data: spec,
+        online: None,
     };
     let path = dir.path().join(checkpoint::file_name(42));
     checkpoint::save(&path, &meta, &agent.params(), &[]).unwrap();

@@ -6,20 +6,27 @@ use rand::{Rng, RngCore};
 
 use crate::episodes::EpisodeBatch;
 
-/// The transitions of a dataset, flat over all episodes.
+/// The transitions of a dataset, flat over all episodes; or, with a capacity, a replay buffer that keeps the newest
+/// `capacity` transitions (a ring: the oldest is overwritten first).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transitions {
     /// Elements of one observation.
     pub obs_dim: usize,
     /// Elements of one action.
     pub act_dim: usize,
+    n_step: usize,
+    gamma: f64,
+    capacity: Option<usize>,
+    /// Where the next transition goes once the ring is full.
+    cursor: usize,
+    /// Transitions ever added (including overwritten ones).
+    added: u64,
     obs: Vec<f32>,
     actions: Vec<f32>,
     rewards: Vec<f32>,
     next_obs: Vec<f32>,
     discounts: Vec<f32>,
 }
-
 /// A sampled batch of transitions, row-major host arrays.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TransitionBatch {
@@ -40,42 +47,110 @@ pub struct TransitionBatch {
 impl Transitions {
     /// The `n_step` transitions of every step of `episodes` with discount `gamma`.
     pub fn new(episodes: &EpisodeBatch, n_step: usize, gamma: f64) -> Self {
-        let (o, a) = (episodes.obs_dim, episodes.act_dim);
-        let steps = episodes.steps();
+        let mut t = Self::empty(episodes.obs_dim, episodes.act_dim, n_step, gamma, None);
+        t.reserve(episodes.steps());
+        t.push_episodes(episodes);
+        t
+    }
+
+    /// An empty store of `n_step` transitions with discount `gamma`; with `capacity`, a replay buffer that keeps
+    /// the newest `capacity` transitions.
+    pub fn empty(obs_dim: usize, act_dim: usize, n_step: usize, gamma: f64, capacity: Option<usize>) -> Self {
         let mut t = Transitions {
-            obs_dim: o,
-            act_dim: a,
-            obs: Vec::with_capacity(steps * o),
-            actions: Vec::with_capacity(steps * a),
-            rewards: Vec::with_capacity(steps),
-            next_obs: Vec::with_capacity(steps * o),
-            discounts: Vec::with_capacity(steps),
+            obs_dim,
+            act_dim,
+            n_step: n_step.max(1),
+            gamma,
+            capacity: capacity.map(|c| c.max(1)),
+            cursor: 0,
+            added: 0,
+            obs: Vec::new(),
+            actions: Vec::new(),
+            rewards: Vec::new(),
+            next_obs: Vec::new(),
+            discounts: Vec::new(),
         };
-        let n_step = n_step.max(1);
+        if let Some(c) = t.capacity {
+            t.reserve(c);
+        }
+        t
+    }
+
+    fn reserve(&mut self, steps: usize) {
+        let (o, a) = (self.obs_dim, self.act_dim);
+        self.obs.reserve(steps * o);
+        self.actions.reserve(steps * a);
+        self.rewards.reserve(steps);
+        self.next_obs.reserve(steps * o);
+        self.discounts.reserve(steps);
+    }
+
+    /// Adds every step of `episodes` (complete episodes, so `n`-step sums stop at their ends); a full buffer
+    /// overwrites its oldest transitions.
+    pub fn push_episodes(&mut self, episodes: &EpisodeBatch) {
+        assert_eq!(
+            (episodes.obs_dim, episodes.act_dim),
+            (self.obs_dim, self.act_dim),
+            "episodes' observation/action sizes differ from the buffer's"
+        );
+        let (o, a) = (self.obs_dim, self.act_dim);
         for ep in episodes.iter() {
             let len = ep.len();
             for s in 0..len {
-                let n = n_step.min(len - s);
+                let n = self.n_step.min(len - s);
                 let mut ret = 0.0f64;
                 let mut disc = 1.0f64;
                 let mut terminal = false;
                 for k in 0..n {
                     ret += disc * ep.rewards[s + k] as f64;
-                    disc *= gamma;
+                    disc *= self.gamma;
                     if ep.terminated[s + k] {
                         terminal = true;
                         break;
                     }
                 }
                 let ahead = s + n;
-                t.obs.extend_from_slice(&ep.observations[s * o..(s + 1) * o]);
-                t.actions.extend_from_slice(&ep.actions[s * a..(s + 1) * a]);
-                t.rewards.push(ret as f32);
-                t.next_obs.extend_from_slice(&ep.observations[ahead * o..(ahead + 1) * o]);
-                t.discounts.push(if terminal { 0.0 } else { disc as f32 });
+                self.put(
+                    &ep.observations[s * o..(s + 1) * o],
+                    &ep.actions[s * a..(s + 1) * a],
+                    ret as f32,
+                    &ep.observations[ahead * o..(ahead + 1) * o],
+                    if terminal { 0.0 } else { disc as f32 },
+                );
             }
         }
-        t
+    }
+
+    fn put(&mut self, obs: &[f32], action: &[f32], reward: f32, next_obs: &[f32], discount: f32) {
+        self.added += 1;
+        match self.capacity {
+            Some(c) if self.rewards.len() == c => {
+                let (i, o, a) = (self.cursor, self.obs_dim, self.act_dim);
+                self.obs[i * o..(i + 1) * o].copy_from_slice(obs);
+                self.actions[i * a..(i + 1) * a].copy_from_slice(action);
+                self.rewards[i] = reward;
+                self.next_obs[i * o..(i + 1) * o].copy_from_slice(next_obs);
+                self.discounts[i] = discount;
+                self.cursor = (i + 1) % c;
+            }
+            _ => {
+                self.obs.extend_from_slice(obs);
+                self.actions.extend_from_slice(action);
+                self.rewards.push(reward);
+                self.next_obs.extend_from_slice(next_obs);
+                self.discounts.push(discount);
+            }
+        }
+    }
+
+    /// The capacity of a replay buffer (`None`: unbounded).
+    pub fn capacity(&self) -> Option<usize> {
+        self.capacity
+    }
+
+    /// Transitions ever added, overwritten ones included.
+    pub fn added(&self) -> u64 {
+        self.added
     }
 
     /// Number of transitions.
@@ -172,5 +247,28 @@ mod tests {
         assert_eq!(cut.discounts, vec![0.25, 0.5]);
         let one = Transitions::new(&episode(true), 1, 0.9).gather(&[0]);
         assert_eq!((one.rewards[0], one.next_obs[0], one.discounts[0]), (1.0, 1.0, 0.9));
+    }
+
+    #[test]
+    fn a_full_replay_buffer_overwrites_its_oldest_transitions_and_keeps_n_step_sums_within_episodes() {
+        let mut ring = Transitions::empty(1, 1, 2, 0.5, Some(4));
+        ring.push_episodes(&episode(true)); // transitions from observations 0, 1, 2
+        assert_eq!((ring.len(), ring.added()), (3, 3));
+        ring.push_episodes(&episode(false)); // 0', 1', 2': the first goes to slot 3, then slots 0 and 1 are reused
+        assert_eq!((ring.len(), ring.added(), ring.capacity()), (4, 6, Some(4)));
+        let all = ring.gather(&[0, 1, 2, 3]);
+        // Slots 0 and 1 now hold the second episode's steps 1 and 2 (time-limit cut: bootstraps), slot 2 the first
+        // episode's last step (terminal), slot 3 the second episode's first step.
+        assert_eq!(all.obs, vec![1.0, 2.0, 2.0, 0.0]);
+        assert_eq!(all.actions, vec![1.0, 2.0, 2.0, 0.0]);
+        assert_eq!(all.rewards, vec![2.0 + 0.5 * 4.0, 4.0, 4.0, 1.0 + 0.5 * 2.0]);
+        assert_eq!(all.next_obs, vec![3.0, 3.0, 3.0, 2.0]);
+        assert_eq!(all.discounts, vec![0.25, 0.5, 0.0, 0.25]);
+        // One more episode overwrites slots 2, 3, 0 in that order.
+        ring.push_episodes(&episode(true));
+        let all = ring.gather(&[0, 1, 2, 3]);
+        assert_eq!(all.obs, vec![2.0, 2.0, 0.0, 1.0]);
+        assert_eq!(all.discounts, vec![0.0, 0.5, 0.25, 0.0]);
+        assert_eq!(ring.added(), 9);
     }
 }

@@ -23,7 +23,7 @@ pub struct HeadOutput {
     pub regularizer: Option<Tensor<1>>,
 }
 
-/// The training loss of a head against integer bin targets.
+/// The training loss of a head (against bin indices or target distributions).
 #[derive(Debug, Clone)]
 pub struct HeadLoss {
     /// Cross-entropy plus the regulariser, `[1]`: what the optimiser minimises.
@@ -70,6 +70,18 @@ pub trait Head {
         HeadLoss { total, cross_entropy, regularizer: out.regularizer }
     }
 
+    /// Mean cross-entropy `−Σ_i t_i log q_i` against target distributions `[batch, m]` (rows summing to 1, e.g. a
+    /// projected Bellman target) plus the head's regulariser.
+    fn loss_soft(&self, features: Tensor<2>, targets: Tensor<2>) -> HeadLoss {
+        let out = self.forward(features);
+        let cross_entropy = soft_nll(self.log_pmf(out.logits), targets);
+        let total = match &out.regularizer {
+            Some(reg) => cross_entropy.clone() + reg.clone(),
+            None => cross_entropy.clone(),
+        };
+        HeadLoss { total, cross_entropy, regularizer: out.regularizer }
+    }
+
     /// Predicted PMF `[batch, m]` (softmax of the logits).
     fn pmf(&self, features: Tensor<2>) -> Tensor<2> {
         softmax(self.logits(features), 1)
@@ -107,6 +119,11 @@ pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
 /// Mean negative log-likelihood of log-probabilities `[batch, m]` at bin indices `[batch]`.
 pub fn nll(log_pmf: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
     log_pmf.gather(1, targets.unsqueeze_dim::<2>(1)).mean().neg()
+}
+
+/// Mean cross-entropy of log-probabilities `[batch, m]` against target distributions `[batch, m]`.
+pub fn soft_nll(log_pmf: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
+    (log_pmf * targets).sum_dim(1).mean().neg()
 }
 
 /// One bin per row of `logits` `[batch, m]` sampled from `softmax(logits / temperature)` with the caller's RNG.

@@ -157,6 +157,69 @@ fn gradients_match_finite_differences_for_every_head() {
     }
 }
 
+/// Random target distributions `[n, m]` (rows of positive weights normalised to 1).
+fn soft_targets(rng: &mut StdRng, n: usize, m: usize, dev: &burn::tensor::Device) -> Tensor<2> {
+    use rand::Rng;
+    let mut v: Vec<f32> = (0..n * m).map(|_| rng.random::<f32>().powi(3)).collect();
+    for row in v.chunks_mut(m) {
+        let s: f32 = row.iter().sum();
+        row.iter_mut().for_each(|x| *x /= s);
+    }
+    Tensor::<2>::from_data(TensorData::new(v, [n, m]), dev)
+}
+
+#[test]
+fn target_distribution_loss_gradients_match_finite_differences_for_every_head() {
+    let dev = device();
+    let configs = [
+        HeadConfig::Linear,
+        unscaled_fourier(3, 0.0),
+        unscaled_fourier(6, 1e-2),
+        HeadConfig::Mixture(MixtureHeadConfig::new(2)),
+        HeadConfig::Mixture(MixtureHeadConfig { learned_weights: true, ..MixtureHeadConfig::new(3) }),
+    ];
+    for (i, cfg) in configs.iter().enumerate() {
+        let mut rng = StdRng::seed_from_u64(40 + i as u64);
+        let head = cfg.init(5, 12, &mut rng, &dev).unwrap();
+        let x = randn(&mut rng, 6, 5, &dev);
+        let t = soft_targets(&mut rng, 6, 12, &dev);
+        let pairs = check_gradients(&head, |h| h.loss_soft(x.clone(), t.clone()).total, 1e-3);
+        assert!(pairs.iter().any(|(ad, _)| ad.abs() > 1e-3), "{cfg}: gradient vanishes: {pairs:?}");
+    }
+}
+
+#[test]
+fn target_distribution_loss_is_the_expected_cross_entropy_and_one_hot_targets_give_the_bin_loss() {
+    let dev = device();
+    for (i, cfg) in [HeadConfig::Linear, unscaled_fourier(4, 1e-3), HeadConfig::Mixture(MixtureHeadConfig::new(2))]
+        .iter()
+        .enumerate()
+    {
+        let mut rng = StdRng::seed_from_u64(70 + i as u64);
+        let (n, m) = (5, 9);
+        let head = cfg.init(3, m, &mut rng, &dev).unwrap();
+        let x = randn(&mut rng, n, 3, &dev);
+        // Against a distribution: −Σ t log q from the PMF computed on the host.
+        let t = soft_targets(&mut rng, n, m, &dev);
+        let got = head.loss_soft(x.clone(), t.clone()).cross_entropy.into_scalar::<f32>() as f64;
+        let pmf = to_vec(head.pmf(x.clone()));
+        let tv = to_vec(t);
+        let want = -pmf.iter().zip(&tv).map(|(q, t)| *t as f64 * (*q as f64).ln()).sum::<f64>() / n as f64;
+        assert!((got - want).abs() < 1e-4 * want.abs().max(1.0), "{cfg}: {got} vs host {want}");
+        // One-hot rows: the same loss as integer bins, regulariser included.
+        let bins = targets(&mut rng, n, m, &dev);
+        let ids = bins.clone().into_data().try_to_vec_as::<i64>().unwrap();
+        let mut hot = vec![0f32; n * m];
+        for (r, b) in ids.iter().enumerate() {
+            hot[r * m + *b as usize] = 1.0;
+        }
+        let hot = Tensor::<2>::from_data(TensorData::new(hot, [n, m]), &dev);
+        let soft = head.loss_soft(x.clone(), hot).total.into_scalar::<f32>();
+        let hard = head.loss(x, bins).total.into_scalar::<f32>();
+        assert!((soft - hard).abs() < 1e-5, "{cfg}: one-hot {soft} vs bins {hard}");
+    }
+}
+
 #[test]
 fn mixture_values_match_the_closed_form_normal_pdf() {
     let dev = device();

@@ -94,8 +94,8 @@ pub struct ActionPmfs {
     pub bins: usize,
     /// Per head: `rows × bins` probabilities, row-major.
     pub pmfs: Vec<Vec<f32>>,
-    /// The dataset's bin per row and head, `rows × heads`.
-    pub targets: Vec<usize>,
+    /// The bin to mark per row and head, `rows × heads` (the dataset's action, a Bellman target), if any.
+    pub targets: Vec<Option<usize>>,
     /// Rows drawn as images, with their tag (`window0`, `sample3`).
     pub images: Vec<(usize, String)>,
     /// What each head's bins stand for (action values or action labels), for the images' x axis.

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::TrainJob;
 use super::agent::DataSpec;
+use super::online::OnlineProgress;
 use super::params::NamedTensor;
 use frl_dataset::fsutil::write_atomic;
 
@@ -44,6 +45,9 @@ pub struct CheckpointMeta {
     pub job: TrainJob,
     /// The training data as the agent saw it (env, spaces, observation scaling).
     pub data: DataSpec,
+    /// Where an online run stood (env steps, episodes, policy version); absent for offline runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online: Option<OnlineProgress>,
 }
 
 /// Version 1 metadata: a Decision Transformer job with the model in `[model]`.
@@ -113,6 +117,7 @@ fn convert_v1(json: &str) -> Result<CheckpointMeta, String> {
             obs_std: old.normalizer.obs_std,
             best_return: old.dataset_best_return,
         },
+        online: None,
     })
 }
 

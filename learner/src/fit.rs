@@ -69,6 +69,9 @@ pub struct TrainSummary {
     pub backend: String,
     /// The run folder.
     pub run_dir: PathBuf,
+    /// What an online run measured (env steps, rates, policy lag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online: Option<crate::online::OnlineReport>,
 }
 
 fn dt_kind() -> String {
@@ -106,12 +109,12 @@ pub fn load_agent_from<A: Agent>(ckpt: Checkpoint, path: &Path, device: &Device)
 }
 
 /// A seed for one purpose (`salt`) at one step, derived from the job's seed.
-fn mix(seed: u64, step: u64, salt: u64) -> u64 {
+pub(crate) fn mix(seed: u64, step: u64, salt: u64) -> u64 {
     frl_rollout::episode_seeds(seed ^ salt, step).0
 }
 
 /// What the learner measures of the dataset for the agent.
-fn data_spec(dataset: &Dataset) -> DataSpec {
+pub(crate) fn data_spec(dataset: &Dataset) -> DataSpec {
     let meta = &dataset.metadata;
     let (obs_mean, obs_std) = dataset.episodes.observation_stats();
     DataSpec {
@@ -129,6 +132,9 @@ pub fn fit<A: Agent>(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBoo
     job.validate()?;
     if job.agent != A::KIND {
         bail!("`agent` = {:?}, but this learner trains `{}`", job.agent, A::KIND);
+    }
+    if job.online.is_some() {
+        bail!("the job has an [online] section: it trains with fit_online");
     }
     let config: A::Config = job.agent_config()?;
     let selected = crate::backend::select(options.device)?;
@@ -190,6 +196,7 @@ pub fn fit<A: Agent>(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBoo
             step,
             job: job.clone(),
             data: spec.clone(),
+            online: None,
         };
         let path = ckpt_dir.join(checkpoint::file_name(step));
         checkpoint::save(&path, &meta, &agent.params(), &opt.state_tensors())?;
@@ -345,6 +352,7 @@ pub fn fit<A: Agent>(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBoo
         ms_per_step: 1000.0 * train_seconds / steps_done.max(1) as f64,
         backend: selected.name.clone(),
         run_dir: run_dir.clone(),
+        online: None,
     };
     if !interrupted {
         frl_dataset::fsutil::write_atomic(
@@ -357,13 +365,13 @@ pub fn fit<A: Agent>(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBoo
 
 /// Sums of each named scalar over a logging window, in order of first appearance.
 #[derive(Default)]
-struct ScalarWindow {
+pub(crate) struct ScalarWindow {
     sums: Vec<(&'static str, f64)>,
-    n: u64,
+    pub(crate) n: u64,
 }
 
 impl ScalarWindow {
-    fn add(&mut self, scalars: &[(&'static str, f64)]) {
+    pub(crate) fn add(&mut self, scalars: &[(&'static str, f64)]) {
         for &(name, v) in scalars {
             match self.sums.iter_mut().find(|(k, _)| *k == name) {
                 Some((_, s)) => *s += v,
@@ -373,21 +381,21 @@ impl ScalarWindow {
         self.n += 1;
     }
 
-    fn means(&self) -> Vec<(&'static str, f64)> {
+    pub(crate) fn means(&self) -> Vec<(&'static str, f64)> {
         let n = self.n.max(1) as f64;
         self.sums.iter().map(|&(k, s)| (k, s / n)).collect()
     }
 
-    fn mean(&self, name: &str) -> f64 {
+    pub(crate) fn mean(&self, name: &str) -> f64 {
         self.means().into_iter().find(|(k, _)| *k == name).map(|(_, v)| v).unwrap_or(f64::NAN)
     }
 }
 
-fn eval_msg(r: &Option<EvalReport>) -> String {
+pub(crate) fn eval_msg(r: &Option<EvalReport>) -> String {
     r.as_ref().map(|r| format!(", eval return {:.1}", r.mean)).unwrap_or_default()
 }
 
-fn spawn_eval(
+pub(crate) fn spawn_eval(
     env: &str,
     factory: Arc<dyn PolicyFactory>,
     eval: &EvalConfig,
@@ -402,7 +410,7 @@ fn spawn_eval(
 }
 
 /// Mean smoothness of every probe row's PMF, over all heads.
-fn mean_smoothness(p: &ActionPmfs) -> anyhow::Result<f64> {
+pub(crate) fn mean_smoothness(p: &ActionPmfs) -> anyhow::Result<f64> {
     let mut all = Vec::new();
     for pmf in &p.pmfs {
         let v: Vec<f64> = pmf.iter().map(|&x| x as f64).collect();
@@ -412,7 +420,7 @@ fn mean_smoothness(p: &ActionPmfs) -> anyhow::Result<f64> {
 }
 
 /// PMF images of the probe's image rows (the dataset's action marked), bin histograms and the smoothness scalar.
-fn log_probe(tb: &mut SummaryWriter, pmfs: Option<ActionPmfs>, step: u64) -> anyhow::Result<()> {
+pub(crate) fn log_probe(tb: &mut SummaryWriter, pmfs: Option<ActionPmfs>, step: u64) -> anyhow::Result<()> {
     let Some(p) = pmfs else { return Ok(()) };
     let (m, heads) = (p.bins, p.pmfs.len());
     let mut smooth = Vec::new();
@@ -422,7 +430,7 @@ fn log_probe(tb: &mut SummaryWriter, pmfs: Option<ActionPmfs>, step: u64) -> any
         let labels =
             PmfLabels { title: format!("{} dim {h}", p.title), axis: p.axes.get(h).cloned().unwrap_or(BinAxis::Index) };
         for (row, tag) in &p.images {
-            let png = pmf_png_labelled(&pmf[row * m..(row + 1) * m], Some(p.targets[row * heads + h]), &labels);
+            let png = pmf_png_labelled(&pmf[row * m..(row + 1) * m], p.targets[row * heads + h], &labels);
             tb.image(&format!("action_pmf/{tag}_dim{h}"), step, &png)?;
         }
         let mode: Vec<f32> = pmf.chunks(m).map(|row| argmax(row) as f32).collect();
@@ -434,7 +442,7 @@ fn log_probe(tb: &mut SummaryWriter, pmfs: Option<ActionPmfs>, step: u64) -> any
     Ok(())
 }
 
-fn log_weights(tb: &mut SummaryWriter, params: &[NamedTensor], step: u64) -> anyhow::Result<()> {
+pub(crate) fn log_weights(tb: &mut SummaryWriter, params: &[NamedTensor], step: u64) -> anyhow::Result<()> {
     for p in params {
         if p.shape.len() == 2 {
             tb.histogram(&format!("weights/{}", p.name), step, &p.data, 50)?;
@@ -443,7 +451,7 @@ fn log_weights(tb: &mut SummaryWriter, params: &[NamedTensor], step: u64) -> any
     Ok(())
 }
 
-fn log_eval(tb: &mut SummaryWriter, step: u64, r: &EvalReport) -> anyhow::Result<()> {
+pub(crate) fn log_eval(tb: &mut SummaryWriter, step: u64, r: &EvalReport) -> anyhow::Result<()> {
     let mut values = vec![
         ("eval/return_mean", r.mean),
         ("eval/return_std", r.std),

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::adamw::AdamWConfig;
 use super::agent::{Acting, AgentConfig, Decode};
+use super::online::OnlineConfig;
 
 /// A training job, as written in `job.toml`:
 ///
@@ -26,7 +27,9 @@ use super::agent::{Acting, AgentConfig, Decode};
 pub struct TrainJob {
     /// Run name: the run folder is `<runs_dir>/<name>/`.
     pub name: String,
-    /// Dataset folder (written by `frl collect` or `frl dataset import-minari`).
+    /// Dataset folder (written by `frl collect` or `frl dataset import-minari`); for an online job, optional episodes
+    /// the replay store starts with.
+    #[serde(default, skip_serializing_if = "path_is_empty")]
     pub dataset: PathBuf,
     /// Seed of initialisation, batch sampling, dropout and evaluation.
     #[serde(default)]
@@ -43,9 +46,17 @@ pub struct TrainJob {
     /// Evaluation by actors.
     #[serde(default)]
     pub eval: EvalConfig,
+    /// Online training: actors in `online.env` feed the learner while it trains (no `[online]`: offline, from
+    /// `dataset`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online: Option<OnlineConfig>,
     /// Every other top-level key: the agent's own section, named like the agent (`[dt]` also reads as `[model]`).
     #[serde(flatten)]
     pub sections: BTreeMap<String, toml::Value>,
+}
+
+fn path_is_empty(p: &Path) -> bool {
+    p.as_os_str().is_empty()
 }
 
 fn default_runs_dir() -> PathBuf {
@@ -179,6 +190,7 @@ impl TrainJob {
             agent: kind.into(),
             train: TrainConfig::default(),
             eval: EvalConfig::default(),
+            online: None,
             sections: BTreeMap::new(),
         };
         job.set_agent_config(config)?;
@@ -192,6 +204,13 @@ impl TrainJob {
         }
         if self.agent.is_empty() || !self.agent.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             bail!("`agent` = {:?}: must be an agent kind such as dt, bc or iql", self.agent);
+        }
+        match &self.online {
+            Some(online) => online.validate()?,
+            None if self.dataset.as_os_str().is_empty() => {
+                bail!("`dataset` is required (or an [online] section, to train from the agent's own experience)")
+            }
+            None => {}
         }
         let t = &self.train;
         if t.steps == 0 {
@@ -257,7 +276,10 @@ impl TrainJob {
         if let Some(stray) =
             self.sections.keys().find(|k| **k != key && !(legacy_permutation && *k == LEGACY_PERMUTATION))
         {
-            bail!("unknown field `{stray}`: a `{}` job has the sections [{key}], [train] and [eval]", self.agent);
+            bail!(
+                "unknown field `{stray}`: a `{}` job has the sections [{key}], [train], [eval] and [online]",
+                self.agent
+            );
         }
         let mut section = self.sections.get(&key).cloned().unwrap_or_else(|| toml::Value::Table(Default::default()));
         if let (true, toml::Value::Table(t)) = (legacy_permutation, &mut section) {

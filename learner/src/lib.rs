@@ -14,6 +14,7 @@ pub mod backend;
 pub mod checkpoint;
 mod fit;
 pub mod job;
+pub mod online;
 pub mod optim;
 pub mod params;
 
@@ -23,4 +24,5 @@ pub use fit::{LoadedAgent, TrainOptions, TrainSummary, fit, load_agent, load_age
 pub use frl_rollout::{EvalReport, evaluate};
 pub use frl_tensorboard::BinAxis;
 pub use job::{EvalConfig, TrainConfig, TrainJob, lr_at};
+pub use online::{OnlineAgent, OnlineConfig, OnlineProgress, OnlineReport, fit_online};
 pub use optim::{NonFinite, Optimizers};

@@ -60,6 +60,11 @@ impl Optimizers {
         self.grad_norms.clear();
     }
 
+    /// The current training step (1-based), as given to [`Optimizers::begin_step`].
+    pub fn step_number(&self) -> u64 {
+        self.step
+    }
+
     /// The learning rate of the current step.
     pub fn lr(&self) -> f64 {
         self.lr

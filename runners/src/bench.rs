@@ -437,3 +437,79 @@ pub fn bench_train(
     };
     Ok(TrainBenchReport { device: choice, timings, cpu, agreement })
 }
+
+/// One round of `frl bench online`: `frl collect` and the live loop with the same actors and env steps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OnlineBenchRound {
+    /// Env steps/s of `frl collect` (random policy, dataset written).
+    pub collect_steps_per_sec: f64,
+    /// Env steps/s of the live loop (ε = 1, so the actors' policy is as trivial as collect's).
+    pub online_steps_per_sec: f64,
+    /// Updates/s the learner made meanwhile.
+    pub updates_per_sec: f64,
+    /// Mean policy lag of the episodes the learner received.
+    pub mean_policy_lag: f64,
+}
+
+/// Whether the learner stalls the actors: env steps/s of the live loop (a DQN learner training as fast as it can,
+/// `throttle = false`, actors acting randomly) against `frl collect` with the same number of actors, over about
+/// `env_steps` steps each, in alternation `rounds` times.
+pub fn bench_online(
+    env_id: &str,
+    actors: usize,
+    env_steps: u64,
+    rounds: usize,
+) -> anyhow::Result<Vec<OnlineBenchRound>> {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    let scratch = std::env::temp_dir().join(format!("frl-bench-online-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let result = (|| {
+        let mut out = Vec::new();
+        for round in 0..rounds.max(1) {
+            // Collect: episodes until about `env_steps` steps, estimated from a first short run.
+            let probe = frl_rollout::collect::collect(
+                &frl_rollout::collect::CollectJob {
+                    policy: Some(frl_envs::BehaviourSpec::Random),
+                    actors,
+                    ..frl_rollout::collect::CollectJob::new(env_id, 200, scratch.join(format!("probe{round}")))
+                },
+                Arc::new(AtomicBool::new(false)),
+                false,
+            )?;
+            let episodes = (env_steps as f64 * probe.episodes as f64 / probe.steps.max(1) as f64).ceil() as u64;
+            let c = frl_rollout::collect::collect(
+                &frl_rollout::collect::CollectJob {
+                    policy: Some(frl_envs::BehaviourSpec::Random),
+                    actors,
+                    ..frl_rollout::collect::CollectJob::new(env_id, episodes.max(1), scratch.join(format!("c{round}")))
+                },
+                Arc::new(AtomicBool::new(false)),
+                false,
+            )?;
+            let text = format!(
+                "name = \"online{round}\"\nruns_dir = \"{}\"\nagent = \"dqn\"\n[dqn]\nepsilon_start = 1.0\n\
+                 epsilon_end = 1.0\n[online]\nenv = \"{env_id}\"\nenv_steps = {}\nactors = {actors}\n\
+                 replay_capacity = 100000\nlearning_starts = 1000\nupdates_per_step = 1.0\nthrottle = false\n\
+                 broadcast_every = 100\n[train]\nbatch_size = 128\nlog_every = 100\nplot_every = 1000000\n\
+                 checkpoint_every = 1000000\n[eval]\nepisodes = 1\nactors = 1\n",
+                scratch.join("runs").display(),
+                c.steps
+            );
+            let job = frl_learner::TrainJob::parse(&text)?;
+            let options = frl_learner::TrainOptions { quiet: true, ..Default::default() };
+            let s = frl_agents::train(&job, &options, Arc::new(AtomicBool::new(false)))?;
+            let o = s.online.ok_or_else(|| anyhow::anyhow!("the online run reported no rates"))?;
+            out.push(OnlineBenchRound {
+                collect_steps_per_sec: c.steps as f64 / c.seconds,
+                online_steps_per_sec: o.env_steps_per_sec,
+                updates_per_sec: o.updates_per_sec,
+                mean_policy_lag: o.mean_policy_lag,
+            });
+        }
+        Ok(out)
+    })();
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}

@@ -140,7 +140,7 @@ impl Agent for Dt {
         let [b, k, d] = features.dims();
         let rows = features.reshape([b * k, d]).select(0, probe.rows.clone());
         let pmfs = model.heads.iter().map(|h| to_host(h.pmf(rows.clone()))).collect();
-        let targets: Vec<usize> = int_to_host(probe.targets.clone())?.into_iter().map(|t| t as usize).collect();
+        let targets = int_to_host(probe.targets.clone())?.into_iter().map(|t| Some(t as usize)).collect();
         let flat = int_to_host(probe.rows.clone())?;
         let images = flat
             .iter()

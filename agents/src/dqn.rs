@@ -1,0 +1,591 @@
+//! DQN (Mnih et al. 2015) with double-DQN targets (van Hasselt et al. 2016), `n`-step returns, a target network and
+//! an ε-greedy schedule; and its distributional form in the manner of C51 (Bellemare, Dabney & Munos 2017): the
+//! return of each action is a distribution over `atoms` ordered bins on `[v_min, v_max]`, produced by **any head**
+//! (`head = "linear"` is C51; a Fourier head gives a smooth return distribution; a mixture head, a Gaussian
+//! mixture), trained by cross-entropy against the Bellman target projected onto the atoms.
+//!
+//! Read top to bottom: the config (the job file's `[dqn]` section), the projection, the network, the agent (data,
+//! batches, loss, target updates, checkpoints), online acting (ε-greedy), and the policy actors run.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::bail;
+use burn::module::Module;
+use burn::nn::Linear;
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use frl_envs::{Action, History, Policy, PolicyFactory, Space};
+use frl_heads::head::{soft_nll, to_host};
+use frl_heads::{AnyHead, Head, HeadConfig};
+use rand::{Rng, RngCore};
+use serde::{Deserialize, Serialize};
+
+use super::bc::mlp_layers;
+use super::iql::{detached_copy, polyak};
+use frl_dataset::episodes::EpisodeBatch;
+use frl_dataset::transitions::Transitions;
+use frl_learner::params::{NamedTensor, load_params, named_params};
+use frl_learner::{Acting, ActionPmfs, Agent, AgentConfig, BinAxis, DataSpec, OnlineAgent, Optimizers, Scalars};
+
+// ----------------------------------------------------------------------------------------------------------------
+// Config
+
+/// The `[dqn]` section of a job file. Defaults follow CleanRL's `c51.py` for classic control (hidden 120-84,
+/// 101 atoms on [-100, 100], γ 0.99, target copy every 500 updates, ε 1 → 0.05).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DqnConfig {
+    /// Hidden layer sizes of the Q network (ReLU after each).
+    pub hidden: Vec<usize>,
+    /// The head of each action's return distribution over `atoms` bins (`"linear"` = C51); absent: one scalar
+    /// Q-value per action (DQN, Huber loss).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head: Option<HeadConfig>,
+    /// Bins of the return distribution.
+    pub atoms: usize,
+    /// Lower edge of the return support.
+    pub v_min: f64,
+    /// Upper edge of the return support.
+    pub v_max: f64,
+    /// Discount `γ`.
+    pub gamma: f64,
+    /// Steps summed in each bootstrapped return.
+    pub n_step: usize,
+    /// Double DQN: the online network picks the next action, the target network values it.
+    pub double: bool,
+    /// The target network follows the online one every this many updates.
+    pub target_update_every: u64,
+    /// How far it follows: 1 copies, less blends (Polyak).
+    pub tau: f64,
+    /// ε at the first env step.
+    pub epsilon_start: f64,
+    /// ε after `epsilon_decay_steps` env steps (linear in between) and from then on.
+    pub epsilon_end: f64,
+    /// Env steps over which ε decays.
+    pub epsilon_decay_steps: u64,
+    /// ε when evaluated.
+    pub eval_epsilon: f64,
+    /// Rewards are multiplied by this.
+    pub reward_scale: f32,
+}
+
+impl Default for DqnConfig {
+    fn default() -> Self {
+        Self {
+            hidden: vec![120, 84],
+            head: Some(HeadConfig::Linear),
+            atoms: 101,
+            v_min: -100.0,
+            v_max: 100.0,
+            gamma: 0.99,
+            n_step: 1,
+            double: true,
+            target_update_every: 500,
+            tau: 1.0,
+            epsilon_start: 1.0,
+            epsilon_end: 0.05,
+            epsilon_decay_steps: 250_000,
+            eval_epsilon: 0.0,
+            reward_scale: 1.0,
+        }
+    }
+}
+
+impl AgentConfig for DqnConfig {
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.hidden.is_empty() || self.hidden.contains(&0) {
+            bail!("`hidden` = {:?}: needs at least one layer, each of size ≥ 1", self.hidden);
+        }
+        if let Some(head) = &self.head {
+            head.validate().map_err(|e| anyhow::anyhow!("`head`: {e}"))?;
+            if self.atoms < 2 {
+                bail!("`atoms` = {}: must be at least 2", self.atoms);
+            }
+            if !(self.v_min.is_finite() && self.v_max.is_finite() && self.v_min < self.v_max) {
+                bail!("`v_min` = {}, `v_max` = {}: must be finite with v_min < v_max", self.v_min, self.v_max);
+            }
+        }
+        for (field, v) in [
+            ("gamma", self.gamma),
+            ("tau", self.tau),
+            ("epsilon_start", self.epsilon_start),
+            ("epsilon_end", self.epsilon_end),
+            ("eval_epsilon", self.eval_epsilon),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                bail!("`{field}` = {v}: must be in [0, 1]");
+            }
+        }
+        if self.tau == 0.0 {
+            bail!("`tau` = 0: the target network would never move");
+        }
+        if self.n_step == 0 {
+            bail!("`n_step` must be at least 1");
+        }
+        if self.target_update_every == 0 {
+            bail!("`target_update_every` must be at least 1");
+        }
+        if !(self.reward_scale.is_finite() && self.reward_scale > 0.0) {
+            bail!("`reward_scale` = {}: must be positive", self.reward_scale);
+        }
+        Ok(())
+    }
+
+    fn head(&self) -> Option<&HeadConfig> {
+        self.head.as_ref()
+    }
+}
+
+impl DqnConfig {
+    /// ε after `env_steps` env steps.
+    pub fn epsilon(&self, env_steps: u64) -> f64 {
+        let f = (env_steps as f64 / self.epsilon_decay_steps.max(1) as f64).min(1.0);
+        self.epsilon_start + f * (self.epsilon_end - self.epsilon_start)
+    }
+
+    /// The atoms: centres of `atoms` equal bins on `[v_min, v_max]` (the head's bin centres, rescaled).
+    pub fn support(&self) -> Support {
+        Support::new(self.v_min, self.v_max, self.atoms)
+    }
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// The return support and the projection of the Bellman target
+
+/// The atoms `z_i` of the return distribution: centres of `n` equal bins on `[low, high]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Support {
+    /// Lower edge of the first bin.
+    pub low: f64,
+    /// Upper edge of the last bin.
+    pub high: f64,
+    /// The atoms, increasing.
+    pub atoms: Vec<f32>,
+}
+
+impl Support {
+    /// `n` atoms centred in equal bins on `[low, high]`.
+    pub fn new(low: f64, high: f64, n: usize) -> Self {
+        let dz = (high - low) / n as f64;
+        Self { low, high, atoms: (0..n).map(|i| (low + (i as f64 + 0.5) * dz) as f32).collect() }
+    }
+
+    /// Distance between neighbouring atoms.
+    pub fn delta(&self) -> f64 {
+        (self.high - self.low) / self.atoms.len() as f64
+    }
+
+    /// The bin a return falls in (clamped to the support).
+    pub fn bin(&self, value: f64) -> usize {
+        let i = ((value - self.low) / self.delta()).floor();
+        (i.max(0.0) as usize).min(self.atoms.len() - 1)
+    }
+}
+
+/// The C51 projection: the distribution of `r + d·Z` with `Z ~ probs` over the atoms, `d` the bootstrap discount
+/// (0 at a terminal), mapped back onto the atoms. Each shifted atom, clamped to `[z_0, z_{n−1}]`, splits its mass
+/// between its two neighbouring atoms in proportion to closeness: `m_i = Σ_j p_j · max(0, 1 − |T z_j − z_i| / Δz)`.
+///
+/// `probs` `[B, n]`, `rewards` and `discounts` `[B]`; returns `[B, n]` whose rows sum to 1.
+pub fn project(probs: Tensor<2>, rewards: Tensor<1>, discounts: Tensor<1>, support: &Support) -> Tensor<2> {
+    let [b, n] = probs.dims();
+    let device = probs.device();
+    let z = Tensor::<1>::from_data(TensorData::new(support.atoms.clone(), [n]), &device);
+    let (lo, hi) = (support.atoms[0], support.atoms[n - 1]);
+    let tz = (discounts.reshape([b, 1]) * z.clone().reshape([1, n]) + rewards.reshape([b, 1])).clamp(lo, hi);
+    let weights =
+        (tz.reshape([b, n, 1]) - z.reshape([1, 1, n])).abs().div_scalar(support.delta()).neg().add_scalar(1.0);
+    let weights = weights.clamp_min(0.0);
+    (probs.reshape([b, n, 1]) * weights).sum_dim(1).reshape([b, n])
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Network
+
+/// The Q network: an MLP torso, then per action either one scalar (DQN) or a head over the return atoms (C51).
+#[derive(Module, Debug)]
+pub struct QNet {
+    layers: Vec<Linear>,
+    /// Scalar Q-values, `d → actions` (DQN).
+    out: Option<Linear>,
+    /// One return-distribution head per action (distributional).
+    pub heads: Vec<AnyHead>,
+}
+
+impl QNet {
+    /// A network for `obs_dim` observations and `actions` actions, drawn from `rng`.
+    pub fn new(
+        obs_dim: usize,
+        actions: usize,
+        config: &DqnConfig,
+        rng: &mut dyn RngCore,
+        device: &Device,
+    ) -> anyhow::Result<Self> {
+        let layers = mlp_layers(obs_dim, &config.hidden, None, rng, device);
+        let d = *config.hidden.last().expect("validated: at least one layer");
+        let (out, heads) = match &config.head {
+            None => (Some(frl_heads::init::linear(d, actions, 1.0, 1.0, rng, device)), Vec::new()),
+            Some(head) => {
+                let heads = (0..actions)
+                    .map(|_| head.init(d, config.atoms, rng, device))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| anyhow::anyhow!("`head`: {e}"))?;
+                (None, heads)
+            }
+        };
+        Ok(Self { layers, out, heads })
+    }
+
+    /// The torso's features, `[B, d]`.
+    pub fn features(&self, obs: Tensor<2>) -> Tensor<2> {
+        self.layers.iter().fold(obs, |x, l| relu(l.forward(x)))
+    }
+
+    /// Per action the return distribution's log-PMF, stacked `[B, actions, atoms]`, and the heads' mean regulariser.
+    pub fn log_pmfs(&self, features: Tensor<2>) -> (Tensor<3>, Option<Tensor<1>>) {
+        let mut rows = Vec::with_capacity(self.heads.len());
+        let mut reg: Option<Tensor<1>> = None;
+        for head in &self.heads {
+            let out = head.forward(features.clone());
+            rows.push(head.log_pmf(out.logits));
+            if let Some(r) = out.regularizer {
+                reg = Some(match reg {
+                    None => r,
+                    Some(acc) => acc + r,
+                });
+            }
+        }
+        let k = self.heads.len().max(1) as f64;
+        (Tensor::stack(rows, 1), reg.map(|r| r.div_scalar(k)))
+    }
+
+    /// Q-values `[B, actions]`: the scalar outputs, or the expected return `Σ_i p_i z_i` of each distribution.
+    pub fn q_values(&self, obs: Tensor<2>, support: &Support) -> Tensor<2> {
+        let features = self.features(obs);
+        match &self.out {
+            Some(out) => out.forward(features),
+            None => {
+                let (log_p, _) = self.log_pmfs(features);
+                let [b, a, n] = log_p.dims();
+                let z = Tensor::<2>::from_data(TensorData::new(support.atoms.clone(), [n, 1]), &log_p.device());
+                log_p.exp().reshape([b * a, n]).matmul(z).reshape([b, a])
+            }
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Agent
+
+/// DQN / C51 with any head.
+pub struct Dqn {
+    online: QNet,
+    target: QNet,
+    config: DqnConfig,
+    support: Support,
+    actions: usize,
+    spec: DataSpec,
+}
+
+/// One batch of `n`-step transitions on the device.
+pub struct DqnBatch {
+    /// Normalised observations, `[B, obs_dim]`.
+    pub obs: Tensor<2>,
+    /// Action ids, `[B]`.
+    pub actions: Tensor<1, Int>,
+    /// Scaled `n`-step reward sums, `[B]`.
+    pub rewards: Tensor<1>,
+    /// Bootstrap discounts `γ^n` (0 after a terminal), `[B]`.
+    pub discounts: Tensor<1>,
+    /// Normalised observations `n` steps later, `[B, obs_dim]`.
+    pub next_obs: Tensor<2>,
+}
+
+impl Dqn {
+    /// The online network.
+    pub fn network(&self) -> &QNet {
+        &self.online
+    }
+
+    /// The return support.
+    pub fn support(&self) -> &Support {
+        &self.support
+    }
+
+    /// `episodes` with normalised observations and scaled rewards, as the replay store keeps them.
+    fn scaled(&self, episodes: &EpisodeBatch) -> anyhow::Result<EpisodeBatch> {
+        if episodes.obs_dim != self.spec.obs_dim || episodes.act_dim != 1 {
+            bail!(
+                "episodes have observation/action sizes {}/{}, the agent {}/1",
+                episodes.obs_dim,
+                episodes.act_dim,
+                self.spec.obs_dim
+            );
+        }
+        if let Some((i, a)) =
+            episodes.actions.iter().enumerate().find(|(_, a)| !(**a >= 0.0 && (**a as usize) < self.actions))
+        {
+            bail!("step {i}: action {a} is outside the {} actions of {}", self.actions, self.spec.env);
+        }
+        let mut e = episodes.clone();
+        let mut obs = Vec::with_capacity(e.observations.len());
+        for row in e.observations.chunks_exact(self.spec.obs_dim) {
+            self.spec.push_normalized(row, &mut obs);
+        }
+        e.observations = obs;
+        e.rewards.iter_mut().for_each(|r| *r *= self.config.reward_scale);
+        Ok(e)
+    }
+
+    /// The atoms as a column `[atoms, 1]` on `device`.
+    fn atoms_column(&self, device: &Device) -> Tensor<2> {
+        let n = self.support.atoms.len();
+        Tensor::from_data(TensorData::new(self.support.atoms.clone(), [n, 1]), device)
+    }
+
+    /// The Bellman target distribution (projected) of each row's next state, `[B, atoms]`, from the networks
+    /// `(online, target)` (training copies, or inference copies for plots).
+    fn target_distribution(&self, nets: (&QNet, &QNet), b: &DqnBatch) -> Tensor<2> {
+        let (online, target) = nets;
+        let (log_p, _) = target.log_pmfs(target.features(b.next_obs.clone()));
+        let [rows, a, n] = log_p.dims();
+        let probs = log_p.exp();
+        let target_q =
+            probs.clone().reshape([rows * a, n]).matmul(self.atoms_column(&probs.device())).reshape([rows, a]);
+        let greedy = self.next_actions(online, b, target_q);
+        let chosen = probs.gather(1, greedy.reshape([rows, 1, 1]).repeat_dim(2, n)).reshape([rows, n]);
+        project(chosen, b.rewards.clone(), b.discounts.clone(), &self.support).detach()
+    }
+
+    /// The action to bootstrap from, `[B]`: the online network's greedy one (double DQN), else the target's.
+    fn next_actions(&self, online: &QNet, b: &DqnBatch, target_q: Tensor<2>) -> Tensor<1, Int> {
+        let rows = b.next_obs.dims()[0];
+        let q = if self.config.double { online.q_values(b.next_obs.clone(), &self.support) } else { target_q };
+        q.detach().argmax(1).reshape([rows])
+    }
+}
+
+impl Agent for Dqn {
+    const KIND: &'static str = "dqn";
+    type Config = DqnConfig;
+    type Data = Transitions;
+    type Batch = DqnBatch;
+
+    fn new(config: &DqnConfig, spec: &DataSpec, rng: &mut dyn RngCore, device: &Device) -> anyhow::Result<Self> {
+        let actions = match &spec.action_space {
+            Space::Discrete(n) => *n,
+            other => bail!(
+                "dqn needs a discrete action space; {} has {other:?} (bin continuous actions with an env wrapper)",
+                spec.env
+            ),
+        };
+        let online = QNet::new(spec.obs_dim, actions, config, rng, device)?;
+        let target = detached_copy(&online);
+        Ok(Dqn { online, target, config: config.clone(), support: config.support(), actions, spec: spec.clone() })
+    }
+
+    fn prepare(&self, episodes: &EpisodeBatch) -> anyhow::Result<Transitions> {
+        let t = Transitions::new(&self.scaled(episodes)?, self.config.n_step, self.config.gamma);
+        if t.is_empty() {
+            bail!("the dataset has no steps");
+        }
+        Ok(t)
+    }
+
+    fn sample(&self, data: &Transitions, batch_size: usize, rng: &mut dyn RngCore, device: &Device) -> DqnBatch {
+        let b = data.sample(batch_size, rng);
+        let (n, o) = (b.len, self.spec.obs_dim);
+        let actions: Vec<i64> = b.actions.iter().map(|&a| a as i64).collect();
+        DqnBatch {
+            obs: Tensor::from_data(TensorData::new(b.obs, [n, o]), device),
+            actions: Tensor::from_data(TensorData::new(actions, [n]), device),
+            rewards: Tensor::from_data(TensorData::new(b.rewards, [n]), device),
+            discounts: Tensor::from_data(TensorData::new(b.discounts, [n]), device),
+            next_obs: Tensor::from_data(TensorData::new(b.next_obs, [n, o]), device),
+        }
+    }
+
+    fn train_step(mut self, b: DqnBatch, opt: &mut Optimizers) -> anyhow::Result<(Self, Scalars)> {
+        let rows = b.obs.dims()[0];
+        let mut scalars: Scalars = Vec::new();
+        let loss = if self.online.out.is_some() {
+            // Scalar Q: Huber loss towards r + γ^n Q_target(s', a*).
+            let next_q = self.target.q_values(b.next_obs.clone(), &self.support);
+            let greedy = self.next_actions(&self.online, &b, next_q.clone());
+            let bootstrap = next_q.gather(1, greedy.reshape([rows, 1])).reshape([rows]);
+            let target = (b.rewards.clone() + b.discounts.clone() * bootstrap).detach();
+            let q = self.online.q_values(b.obs.clone(), &self.support);
+            let q_taken = q.gather(1, b.actions.clone().reshape([rows, 1])).reshape([rows]);
+            scalars.push(("q", q_taken.clone().mean().into_scalar::<f32>() as f64));
+            let err = (q_taken - target).abs();
+            let quad = err.clone().clamp_max(1.0);
+            (quad.clone() * quad.clone()).mul_scalar(0.5).add(err - quad).mean()
+        } else {
+            // Distributional: cross-entropy of the taken action's distribution against the projected target.
+            let target = self.target_distribution((&self.online, &self.target), &b);
+            let features = self.online.features(b.obs.clone());
+            let (log_p, reg) = self.online.log_pmfs(features);
+            let n = self.config.atoms;
+            let taken = log_p.gather(1, b.actions.clone().reshape([rows, 1, 1]).repeat_dim(2, n)).reshape([rows, n]);
+            let q = taken.clone().exp().matmul(self.atoms_column(&b.obs.device())).mean().into_scalar::<f32>() as f64;
+            let cross_entropy = soft_nll(taken, target);
+            scalars.push(("cross_entropy", cross_entropy.clone().into_scalar::<f32>() as f64));
+            scalars.push(("q", q));
+            match reg {
+                Some(r) => {
+                    scalars.push(("regularizer", r.clone().into_scalar::<f32>() as f64));
+                    cross_entropy + r
+                }
+                None => cross_entropy,
+            }
+        };
+        let (online, value) = opt.step("q", self.online, loss)?;
+        self.online = online;
+        if opt.step_number().is_multiple_of(self.config.target_update_every) {
+            self.target = if self.config.tau >= 1.0 {
+                detached_copy(&self.online)
+            } else {
+                polyak(self.target, &self.online, self.config.tau)
+            };
+        }
+        scalars.insert(0, ("loss", value));
+        Ok((self, scalars))
+    }
+
+    fn params(&self) -> Vec<NamedTensor> {
+        let mut out = Vec::new();
+        for (prefix, params) in [("q", named_params(&self.online)), ("target", named_params(&self.target))] {
+            out.extend(params.into_iter().map(|mut p| {
+                p.name = format!("{prefix}.{}", p.name);
+                p
+            }));
+        }
+        out
+    }
+
+    fn load_params(mut self, values: &HashMap<String, NamedTensor>) -> Result<Self, String> {
+        let part = |prefix: &str| -> HashMap<String, NamedTensor> {
+            values
+                .iter()
+                .filter_map(|(k, v)| k.strip_prefix(&format!("{prefix}.")).map(|k| (k.to_string(), v.clone())))
+                .collect()
+        };
+        self.online = load_params(self.online, &part("q")).map_err(|e| format!("q: {e}"))?;
+        self.target = load_params(self.target, &part("target")).map_err(|e| format!("target: {e}"))?.no_grad();
+        Ok(self)
+    }
+
+    fn policy(&self, _acting: &Acting) -> Arc<dyn PolicyFactory> {
+        Arc::new(EpsilonGreedyFactory::new(self, self.config.eval_epsilon))
+    }
+
+    fn action_pmfs(&self, probe: &DqnBatch) -> anyhow::Result<Option<ActionPmfs>> {
+        let Some(slug) = self.config.head.as_ref().map(|h| h.slug()) else { return Ok(None) };
+        let (net, target_net) = (self.online.valid(), self.target.valid());
+        let rows = probe.obs.dims()[0];
+        let (log_p, _) = net.log_pmfs(net.features(probe.obs.clone()));
+        let [_, a, n] = log_p.dims();
+        let all = to_host(log_p.exp());
+        let pmfs = (0..a)
+            .map(|act| (0..rows).flat_map(|r| all[(r * a + act) * n..(r * a + act + 1) * n].to_vec()).collect())
+            .collect();
+        // Mark the bin of the Bellman target's mean on the taken action's plot.
+        let target = to_host(self.target_distribution((&net, &target_net), probe));
+        let taken = crate::dt::int_to_host(probe.actions.clone())?;
+        let mut targets = vec![None; rows * a];
+        for r in 0..rows {
+            let mean: f64 =
+                target[r * n..(r + 1) * n].iter().zip(&self.support.atoms).map(|(p, z)| *p as f64 * *z as f64).sum();
+            targets[r * a + taken[r] as usize] = Some(self.support.bin(mean));
+        }
+        let images = (0..rows).map(|r| (r, format!("sample{r}"))).collect();
+        let axes = vec![BinAxis::Range { low: self.support.low, high: self.support.high }; a];
+        Ok(Some(ActionPmfs { bins: n, pmfs, targets, images, axes, title: format!("dqn {slug} return") }))
+    }
+}
+
+impl OnlineAgent for Dqn {
+    fn replay(&self, capacity: usize) -> anyhow::Result<Transitions> {
+        Ok(Transitions::empty(self.spec.obs_dim, 1, self.config.n_step, self.config.gamma, Some(capacity)))
+    }
+
+    fn insert(&self, data: &mut Transitions, episodes: &EpisodeBatch) -> anyhow::Result<()> {
+        data.push_episodes(&self.scaled(episodes)?);
+        Ok(())
+    }
+
+    fn stored(data: &Transitions) -> usize {
+        data.len()
+    }
+
+    fn explore(&self, env_steps: u64) -> Arc<dyn PolicyFactory> {
+        Arc::new(EpsilonGreedyFactory::new(self, self.config.epsilon(env_steps)))
+    }
+
+    fn exploration_scalars(&self, env_steps: u64) -> Scalars {
+        vec![("epsilon", self.config.epsilon(env_steps))]
+    }
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Acting
+
+/// Builds ε-greedy policies over one inference copy of the Q network.
+#[derive(Clone)]
+pub struct EpsilonGreedyFactory {
+    net: Arc<QNet>,
+    support: Arc<Support>,
+    obs_mean: Arc<Vec<f32>>,
+    obs_std: Arc<Vec<f32>>,
+    actions: usize,
+    epsilon: f64,
+}
+
+impl EpsilonGreedyFactory {
+    fn new(agent: &Dqn, epsilon: f64) -> Self {
+        Self {
+            net: Arc::new(agent.online.valid()),
+            support: Arc::new(agent.support.clone()),
+            obs_mean: Arc::new(agent.spec.obs_mean.clone()),
+            obs_std: Arc::new(agent.spec.obs_std.clone()),
+            actions: agent.actions,
+            epsilon,
+        }
+    }
+}
+
+impl PolicyFactory for EpsilonGreedyFactory {
+    fn make(&self) -> Box<dyn Policy> {
+        Box::new(EpsilonGreedy { device: self.net.devices()[0].clone(), shared: self.clone() })
+    }
+
+    fn describe(&self) -> String {
+        format!("dqn(ε {:.3})", self.epsilon)
+    }
+}
+
+/// A random action with probability ε, else the action of the largest Q-value.
+pub struct EpsilonGreedy {
+    shared: EpsilonGreedyFactory,
+    device: Device,
+}
+
+impl Policy for EpsilonGreedy {
+    fn act(&mut self, history: &History<'_>, rng: &mut dyn RngCore) -> Action {
+        let s = &self.shared;
+        if s.epsilon > 0.0 && rng.random::<f64>() < s.epsilon {
+            return Action::Discrete(rng.random_range(0..s.actions));
+        }
+        let obs: Vec<f32> = history
+            .current()
+            .iter()
+            .zip(s.obs_mean.iter())
+            .zip(s.obs_std.iter())
+            .map(|((x, m), sd)| (x - m) / sd)
+            .collect();
+        let n = obs.len();
+        let q = to_host(s.net.q_values(Tensor::from_data(TensorData::new(obs, [1, n]), &self.device), &s.support));
+        Action::Discrete(frl_heads::head::argmax(&q))
+    }
+}

@@ -1,0 +1,221 @@
+//! DQN / C51 and the live actor → learner loop: the C51 projection against a hand-computed case and against the
+//! paper's Algorithm 1, a short online run (versions reach the actors, the update ratio holds, the recorded episodes
+//! read back), resume of an online run, and the errors of bad online jobs.
+
+mod common;
+
+use std::path::Path;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use common::{no_stop, serial};
+use frl_agents as agents;
+use frl_agents::dqn::{Support, project};
+use frl_dataset::dataset::Dataset;
+use frl_learner::{TrainJob, TrainOptions};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+fn device() -> Device {
+    Device::flex()
+}
+
+fn tensor2(v: Vec<f32>, shape: [usize; 2]) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(v, shape), &device())
+}
+
+fn tensor1(v: Vec<f32>) -> Tensor<1> {
+    let n = v.len();
+    Tensor::from_data(TensorData::new(v, [n]), &device())
+}
+
+fn host(t: Tensor<2>) -> Vec<f32> {
+    frl_heads::head::to_host(t)
+}
+
+#[test]
+fn c51_projection_matches_a_hand_computed_case() {
+    // Three atoms on [-3, 3]: z = (-2, 0, 2), Δz = 2.
+    let support = Support::new(-3.0, 3.0, 3);
+    assert_eq!(support.atoms, vec![-2.0, 0.0, 2.0]);
+    let probs = tensor2(vec![0.2, 0.5, 0.3, 0.2, 0.5, 0.3, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0], [3, 3]);
+    // Row 0: r = 1, γ = 0.5 → Tz = (0, 1, 2): 0.2 to z1; 0.5 halfway between z1 and z2; 0.3 to z2.
+    // Row 1: terminal with r = -5 → every atom lands at -5, clamped to z0.
+    // Row 2: r = 0.5, γ = 1 → Tz = (-1.5, 0.5, 2.5 → 2): 3/4 and 1/4 of 1/3 to (z0, z1), 3/4 and 1/4 to (z1, z2).
+    let m = host(project(probs, tensor1(vec![1.0, -5.0, 0.5]), tensor1(vec![0.5, 0.0, 1.0]), &support));
+    let want = [0.0, 0.45, 0.55, 1.0, 0.0, 0.0, 0.25, 1.0 / 3.0, 5.0 / 12.0];
+    for (i, (g, w)) in m.iter().zip(want).enumerate() {
+        assert!((g - w).abs() < 1e-6, "entry {i}: {g} vs {w} (all: {m:?})");
+    }
+}
+
+/// Algorithm 1 of Bellemare, Dabney & Munos (2017) on the host, with the usual fix for `b` on an atom (`l = u`).
+fn algorithm_1(p: &[f32], r: f32, d: f32, z: &[f32], dz: f32) -> Vec<f32> {
+    let n = z.len();
+    let mut m = vec![0f32; n];
+    for j in 0..n {
+        let tz = (r + d * z[j]).clamp(z[0], z[n - 1]);
+        let b = (tz - z[0]) / dz;
+        let (l, u) = (b.floor() as usize, b.ceil() as usize);
+        if l == u {
+            m[l] += p[j];
+        } else {
+            m[l] += p[j] * (u as f32 - b);
+            m[u] += p[j] * (b - l as f32);
+        }
+    }
+    m
+}
+
+#[test]
+fn c51_projection_equals_algorithm_1_of_the_paper_on_random_cases() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let support = Support::new(-10.0, 10.0, 21);
+    let (b, n) = (64, 21);
+    let mut p = vec![0f32; b * n];
+    for row in p.chunks_mut(n) {
+        row.iter_mut().for_each(|x| *x = rng.random::<f32>().powi(2));
+        let s: f32 = row.iter().sum();
+        row.iter_mut().for_each(|x| *x /= s);
+    }
+    let r: Vec<f32> = (0..b).map(|_| rng.random_range(-4.0..4.0)).collect();
+    let d: Vec<f32> = (0..b).map(|i| if i % 7 == 0 { 0.0 } else { rng.random_range(0.5..1.0) }).collect();
+    let m = host(project(tensor2(p.clone(), [b, n]), tensor1(r.clone()), tensor1(d.clone()), &support));
+    for i in 0..b {
+        let want = algorithm_1(&p[i * n..(i + 1) * n], r[i], d[i], &support.atoms, support.delta() as f32);
+        let got = &m[i * n..(i + 1) * n];
+        let sum: f32 = got.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-5, "row {i} sums to {sum}");
+        for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!((g - w).abs() < 1e-5, "row {i} atom {k}: {g} vs Algorithm 1's {w}");
+        }
+    }
+}
+
+/// A short online CartPole job: `head` is the `[dqn]` head line (or none for scalar DQN).
+fn online_job(dir: &Path, name: &str, head: Option<&str>, env_steps: u64) -> TrainJob {
+    let head = head.map(|h| format!("head = {h}\n")).unwrap_or_default();
+    let text = format!(
+        "name = \"{name}\"\nruns_dir = \"{}\"\nseed = 4\nagent = \"dqn\"\n[dqn]\nhidden = [32]\n{head}atoms = 21\n\
+         v_min = -20.0\nv_max = 20.0\ntarget_update_every = 50\nepsilon_decay_steps = 2000\n\
+         [online]\nenv = \"CartPole-v1\"\nenv_steps = {env_steps}\nactors = 2\nreplay_capacity = 2000\n\
+         learning_starts = 300\nupdates_per_step = 0.25\nbroadcast_every = 20\nrecord = true\n\
+         [train]\nbatch_size = 32\nlr = 1e-3\nwarmup_steps = 0\nfinal_lr_fraction = 1.0\nlog_every = 20\n\
+         plot_every = 200\ncheckpoint_every = 100\n[train.optimizer]\nweight_decay = 0.0\ngrad_clip = 10.0\n\
+         [eval]\nepisodes = 2\nactors = 1\n",
+        dir.join("runs").display()
+    );
+    let job = TrainJob::parse(&text).unwrap();
+    agents::validate(&job).unwrap();
+    job
+}
+
+fn quiet(resume: bool) -> TrainOptions {
+    TrainOptions { resume, quiet: true, ..Default::default() }
+}
+
+#[test]
+fn an_online_run_trains_at_its_ratio_broadcasts_versions_and_records_its_episodes() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, head) in
+        [("c51", Some("\"linear\"")), ("fourier", Some("{ fourier = { frequencies = 6 } }")), ("dqn", None)]
+    {
+        let job = online_job(dir.path(), name, head, 3000);
+        let s = agents::train(&job, &quiet(false), no_stop()).unwrap();
+        let o = s.online.clone().expect("an online summary");
+        assert!(o.env_steps >= 3000, "{name}: {o:?}");
+        assert!(s.final_loss.is_finite() && s.eval.is_some(), "{name}: {s:?}");
+        // Throttled: the updates keep the ratio up to the episodes that can wait in the channel or be in flight
+        // (2 actors, a channel of 4 batches, CartPole episodes of at most 500 steps).
+        let online = job.online.as_ref().unwrap();
+        let due = online.updates_due(o.env_steps);
+        let slack = online.updates_due(online.learning_starts + 6 * 500);
+        assert!(
+            s.steps + slack >= due && s.steps <= due,
+            "{name}: {} updates, {due} due after {} env steps",
+            s.steps,
+            o.env_steps
+        );
+        // Every episode the learner received is in the recorded dataset, and later ones were acted by newer
+        // policies: the weights reached the actors.
+        let rec = Dataset::open(&s.run_dir.join("episodes")).unwrap();
+        assert_eq!(rec.episodes.episodes() as u64, o.episodes, "{name}");
+        assert_eq!(rec.episodes.steps() as u64, o.env_steps, "{name}");
+        let versions: Vec<u64> = rec.episodes.tags.iter().map(|t| t.policy_version).collect();
+        let newest = *versions.iter().max().unwrap();
+        assert!(newest >= s.steps / 20 - 2, "{name}: newest acting version {newest} after {} updates", s.steps);
+        assert_eq!(versions[0], 0, "{name}");
+        assert!(o.mean_policy_lag.is_finite() && o.mean_policy_lag >= 0.0, "{name}: {o:?}");
+        // The checkpoint names the agent and turns into a policy.
+        let ckpt = frl_learner::checkpoint::list(&s.run_dir.join("checkpoints")).last().unwrap().1.clone();
+        let loaded = agents::load_policy(&ckpt, &device(), &Default::default()).unwrap();
+        assert_eq!((loaded.meta.agent.as_str(), loaded.meta.online.as_ref().unwrap().env_steps), ("dqn", o.env_steps));
+    }
+}
+
+#[test]
+fn a_resumed_online_run_continues_its_counts_and_refills_its_replay_from_the_recording() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let first =
+        agents::train(&online_job(dir.path(), "resume", Some("\"linear\""), 2000), &quiet(false), no_stop()).unwrap();
+    let o1 = first.online.clone().unwrap();
+    // Without --resume the run refuses to start over its checkpoints.
+    let again = online_job(dir.path(), "resume", Some("\"linear\""), 4000);
+    let err = agents::train(&again, &quiet(false), no_stop()).unwrap_err().to_string();
+    assert!(err.contains("--resume"), "{err}");
+    let second = agents::train(&again, &quiet(true), no_stop()).unwrap();
+    let o2 = second.online.clone().unwrap();
+    assert!(o2.env_steps >= 4000 && o2.episodes > o1.episodes, "{o1:?} then {o2:?}");
+    assert!(second.steps > first.steps, "{} then {} updates", first.steps, second.steps);
+    // The replay came back from the recording, so updates resumed at once: the ratio holds over the whole run.
+    let online = again.online.as_ref().unwrap();
+    let slack = online.updates_due(online.learning_starts + 6 * 500);
+    assert!(
+        second.steps + slack >= online.updates_due(o2.env_steps),
+        "{} updates after {} env steps",
+        second.steps,
+        o2.env_steps
+    );
+    let rec = Dataset::open(&second.run_dir.join("episodes")).unwrap();
+    assert_eq!(rec.episodes.steps() as u64, o2.env_steps);
+    // A job with another agent config does not resume it.
+    let mut other = again.clone();
+    other.set_agent_field("atoms", toml::Value::Integer(11));
+    let err = agents::train(&other, &quiet(true), no_stop()).unwrap_err().to_string();
+    assert!(err.contains("another agent config"), "{err}");
+}
+
+#[test]
+fn bad_online_jobs_are_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = online_job(dir.path(), "bad", None, 100);
+    let check = |job: &TrainJob, want: &str| {
+        let err = format!("{:#}", agents::validate(job).unwrap_err());
+        assert!(err.contains(want), "{want:?} not in {err:?}");
+    };
+    let mut j = base.clone();
+    j.online.as_mut().unwrap().env.clear();
+    check(&j, "online.env");
+    let mut j = base.clone();
+    j.online.as_mut().unwrap().actors = 0;
+    check(&j, "online.actors");
+    let mut j = base.clone();
+    j.online.as_mut().unwrap().updates_per_step = f64::NAN;
+    check(&j, "online.updates_per_step");
+    let mut j = base.clone();
+    j.agent = "bc".into();
+    check(&j, "does not train online");
+    let mut j = base.clone();
+    j.set_agent_field("v_max", toml::Value::Float(-50.0));
+    j.set_agent_field("head", toml::Value::String("linear".into()));
+    check(&j, "v_min");
+    let mut j = base.clone();
+    j.online = None;
+    check(&j, "`dataset` is required");
+    // A continuous-action env is refused when the agent is built, naming the env.
+    let mut j = base.clone();
+    j.online.as_mut().unwrap().env = "Pendulum-v1".into();
+    let err = format!("{:#}", agents::train(&j, &quiet(false), no_stop()).unwrap_err());
+    assert!(err.contains("discrete action space") && err.contains("Pendulum-v1"), "{err}");
+}

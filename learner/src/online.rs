@@ -1,0 +1,699 @@
+//! Online training: actor threads run the newest policy in the env and send finished episodes over a bounded
+//! crossbeam channel; the learner (this thread) inserts them into the agent's replay store, trains at
+//! `updates_per_step` updates per env step, and broadcasts versioned weights every `broadcast_every` updates.
+//!
+//! Everything around the agent is the offline learner's: job file, device, optimiser groups, TensorBoard, checkpoints,
+//! resume, NaN guard, Ctrl-C, evaluation by actors, summary. Online scalars (`online/*`, `train/*`, `eval/*`) are
+//! logged against env steps, so learning curves of different runs share an axis.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use burn::tensor::Device;
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use frl_dataset::dataset::{Collection, Dataset, DatasetWriter};
+use frl_dataset::episodes::EpisodeBatch;
+use frl_envs::PolicyFactory;
+use frl_rollout::{ActorPool, ChannelLink, EnvFactory, EpisodeRng, EvalReport, PoolConfig, evaluate};
+use frl_tensorboard::SummaryWriter;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use super::agent::{Agent, AgentConfig, DataSpec, Scalars};
+use super::checkpoint::{self, CheckpointMeta};
+use super::fit::{
+    ScalarWindow, TrainOptions, TrainSummary, data_spec, eval_msg, load_agent, log_eval, log_probe, log_weights,
+    mean_smoothness, mix, spawn_eval,
+};
+use super::job::{TrainJob, lr_at};
+use super::optim::{NonFinite, Optimizers};
+
+/// An agent that also learns from its own experience: a replay store that grows as episodes arrive, and an
+/// exploring policy for the actors.
+pub trait OnlineAgent: Agent {
+    /// An empty replay store that keeps at most `capacity` steps (the oldest go first).
+    fn replay(&self, capacity: usize) -> anyhow::Result<Self::Data>;
+
+    /// Adds finished episodes to the store.
+    fn insert(&self, data: &mut Self::Data, episodes: &EpisodeBatch) -> anyhow::Result<()>;
+
+    /// Steps the store holds.
+    fn stored(data: &Self::Data) -> usize;
+
+    /// The policy actors explore with after `env_steps` env steps (ε-greedy, an exploration return, ...).
+    fn explore(&self, env_steps: u64) -> Arc<dyn PolicyFactory>;
+
+    /// Scalars describing the exploration at `env_steps` (e.g. `epsilon`), logged as `online/<name>`.
+    fn exploration_scalars(&self, _env_steps: u64) -> Scalars {
+        Vec::new()
+    }
+}
+
+/// The `[online]` section of a job file: the env the actors run and how acting and learning interleave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OnlineConfig {
+    /// Env id the actors run (a native id, or `gym:<id>` in a `python` build).
+    pub env: String,
+    /// The budget: training ends once the actors have taken this many env steps.
+    pub env_steps: u64,
+    /// Actor threads.
+    pub actors: usize,
+    /// Steps the replay store keeps.
+    pub replay_capacity: usize,
+    /// Env steps collected before the first update.
+    pub learning_starts: u64,
+    /// Updates per env step after `learning_starts` (0.1: one update every 10 env steps).
+    pub updates_per_step: f64,
+    /// Hold the actors back (by not taking their episodes) while the learner is behind `updates_per_step`; with
+    /// `false` actors never wait and the learner trains as fast as it can.
+    pub throttle: bool,
+    /// New weights go to the actors every this many updates.
+    pub broadcast_every: u64,
+    /// Record every episode the actors produce as a dataset in `<run>/episodes` (its `policy_version` column says
+    /// which policy acted); a resumed run then refills its replay store from it.
+    pub record: bool,
+    /// Failures (panics or env errors) of the actors tolerated before the run stops.
+    pub max_failures: u64,
+}
+
+impl Default for OnlineConfig {
+    fn default() -> Self {
+        Self {
+            env: String::new(),
+            env_steps: 100_000,
+            actors: 1,
+            replay_capacity: 100_000,
+            learning_starts: 1_000,
+            updates_per_step: 0.25,
+            throttle: true,
+            broadcast_every: 100,
+            record: false,
+            max_failures: 100,
+        }
+    }
+}
+
+impl OnlineConfig {
+    /// Checks every field, naming the one at fault.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.env.is_empty() {
+            bail!("`online.env` is required: the env id the actors run, e.g. \"CartPole-v1\"");
+        }
+        for (field, v) in [
+            ("env_steps", self.env_steps),
+            ("actors", self.actors as u64),
+            ("replay_capacity", self.replay_capacity as u64),
+            ("broadcast_every", self.broadcast_every),
+        ] {
+            if v == 0 {
+                bail!("`online.{field}` must be at least 1");
+            }
+        }
+        if !(self.updates_per_step.is_finite() && self.updates_per_step >= 0.0) {
+            bail!("`online.updates_per_step` = {}: must be a number ≥ 0", self.updates_per_step);
+        }
+        Ok(())
+    }
+
+    /// Updates due after `env_steps` env steps.
+    pub fn updates_due(&self, env_steps: u64) -> u64 {
+        (env_steps.saturating_sub(self.learning_starts) as f64 * self.updates_per_step) as u64
+    }
+}
+
+/// Where an online run stands; stored in its checkpoints.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OnlineProgress {
+    /// Env steps of the episodes the learner received.
+    pub env_steps: u64,
+    /// Episodes received.
+    pub episodes: u64,
+    /// Updates done.
+    pub updates: u64,
+    /// The newest policy version broadcast.
+    pub version: u64,
+}
+
+/// What an online run measured, in its summary.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OnlineReport {
+    /// Env steps received.
+    pub env_steps: u64,
+    /// Episodes received.
+    pub episodes: u64,
+    /// Env steps per second over this invocation.
+    pub env_steps_per_sec: f64,
+    /// Updates per second over this invocation.
+    pub updates_per_sec: f64,
+    /// Mean policy lag (learner version − acting version) of the episodes received.
+    pub mean_policy_lag: f64,
+    /// Mean return of the last 20 episodes the actors finished (exploring).
+    pub recent_return: f64,
+    /// Wall-clock seconds of this invocation.
+    pub seconds: f64,
+}
+
+/// Window statistics of the episodes received since the last log.
+#[derive(Default)]
+struct EpisodeWindow {
+    returns: Vec<f64>,
+    lengths: Vec<f64>,
+    lags: Vec<f64>,
+}
+
+impl EpisodeWindow {
+    fn mean(v: &[f64]) -> f64 {
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    }
+}
+
+/// The data spec of an online run: from the seed dataset when there is one, else from the env (no scaling).
+fn online_spec(job: &TrainJob, online: &OnlineConfig) -> anyhow::Result<(DataSpec, Option<Dataset>)> {
+    let env = frl_envs::make(&online.env).with_context(|| format!("`online.env` = {:?}", online.env))?;
+    if job.dataset.as_os_str().is_empty() {
+        let obs_dim = env.observation_space().flat_dim();
+        let spec = DataSpec {
+            env: online.env.clone(),
+            obs_dim,
+            action_space: env.action_space(),
+            obs_mean: vec![0.0; obs_dim],
+            obs_std: vec![1.0; obs_dim],
+            best_return: 0.0,
+        };
+        return Ok((spec, None));
+    }
+    let dataset = Dataset::open(&job.dataset)?;
+    if dataset.metadata.env_id != online.env {
+        bail!(
+            "dataset {} holds {} episodes, but `online.env` is {:?}",
+            job.dataset.display(),
+            dataset.metadata.env_id,
+            online.env
+        );
+    }
+    Ok((data_spec(&dataset), Some(dataset)))
+}
+
+/// Trains agent `A` online on the job's `[online]` env; Ctrl-C (the `stop` flag) saves a checkpoint and returns with
+/// `interrupted`. With a `dataset`, the replay store starts with its episodes (offline-to-online).
+pub fn fit_online<A: OnlineAgent>(
+    job: &TrainJob,
+    options: &TrainOptions,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<TrainSummary> {
+    job.validate()?;
+    let Some(online) = job.online.clone() else { bail!("the job has no [online] section") };
+    if job.agent != A::KIND {
+        bail!("`agent` = {:?}, but this learner trains `{}`", job.agent, A::KIND);
+    }
+    let config: A::Config = job.agent_config()?;
+    let selected = crate::backend::select(options.device)?;
+    let device = selected.device.clone();
+    let run_dir = job.run_dir();
+    let ckpt_dir = run_dir.join("checkpoints");
+    let record_dir = run_dir.join("episodes");
+    checkpoint::remove_partial(&ckpt_dir);
+    let existing = checkpoint::list(&ckpt_dir);
+    if !options.resume && !existing.is_empty() {
+        bail!(
+            "{} already holds checkpoints; pass --resume to continue it, or give the job another name",
+            run_dir.display()
+        );
+    }
+
+    let (mut spec, seed_data) = online_spec(job, &online)?;
+    let mut init_rng = EpisodeRng::seed_from_u64(mix(job.seed, 0, 0x1a17));
+    let mut opt = Optimizers::new(job.train.optimizer.clone()).poison_at(job.train.poison_loss_at);
+    let mut progress = OnlineProgress::default();
+    let resumed = existing.last().filter(|_| options.resume);
+    let agent = match resumed {
+        Some((_, path)) => {
+            let loaded = load_agent::<A>(path, &device)?;
+            let old = &loaded.meta.job;
+            let same_online = old.online.as_ref().map(|o| (&o.env, o.record)) == Some((&online.env, online.record));
+            if loaded.config != config || old.dataset != job.dataset || old.seed != job.seed || !same_online {
+                bail!(
+                    "{} was written by a job with another agent config, env, dataset, seed or `record`; resume \
+                     needs the same ones",
+                    path.display()
+                );
+            }
+            opt.load_state(loaded.meta.step, &loaded.adam, &device.clone().inner());
+            progress = loaded.meta.online.clone().unwrap_or_default();
+            progress.updates = loaded.meta.step;
+            spec = loaded.meta.data;
+            eprintln!(
+                "resuming {} from update {} ({} env steps, {} episodes)",
+                job.name, progress.updates, progress.env_steps, progress.episodes
+            );
+            loaded.agent
+        }
+        None => {
+            if record_dir.exists() {
+                bail!(
+                    "{} holds recorded episodes but no checkpoint to resume from; remove it or give the job another \
+                     name",
+                    record_dir.display()
+                );
+            }
+            A::new(&config, &spec, &mut init_rng, &device)?
+        }
+    };
+    if progress.env_steps >= online.env_steps
+        && let Ok(text) = std::fs::read_to_string(run_dir.join("summary.json"))
+        && let Ok(summary) = serde_json::from_str::<TrainSummary>(&text)
+    {
+        eprintln!(
+            "{} is complete ({} env steps); its summary is in {}",
+            job.name,
+            progress.env_steps,
+            run_dir.display()
+        );
+        return Ok(summary);
+    }
+
+    // The replay store: the seed dataset, then (on resume) the recorded episodes.
+    let mut replay = agent.replay(online.replay_capacity)?;
+    if let Some(d) = &seed_data {
+        agent.insert(&mut replay, &d.episodes).with_context(|| format!("dataset {}", job.dataset.display()))?;
+    }
+    drop(seed_data);
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("cannot create {}", run_dir.display()))?;
+    let mut recorder = if !online.record {
+        None
+    } else if resumed.is_some() && record_dir.join(frl_dataset::dataset::METADATA_FILE).exists() {
+        let recorded = Dataset::open(&record_dir)?;
+        agent.insert(&mut replay, &recorded.episodes).with_context(|| format!("dataset {}", record_dir.display()))?;
+        Some(DatasetWriter::resume(&record_dir, RECORD_SHARD_STEPS)?)
+    } else {
+        let env = frl_envs::make(&online.env)?;
+        let collection = Collection {
+            policy: format!("online {}", A::KIND),
+            seed: job.seed,
+            first_episode: 0,
+            episodes: 0,
+            requested: 0,
+        };
+        let (obs, act) = (env.observation_space(), env.action_space());
+        Some(DatasetWriter::open(&record_dir, &online.env, &obs, &act, collection, RECORD_SHARD_STEPS, false)?)
+    };
+
+    frl_dataset::fsutil::write_atomic(&run_dir.join("job.toml"), toml::to_string(job)?.as_bytes())?;
+    let mut tb = SummaryWriter::create(&run_dir).with_context(|| format!("cannot write to {}", run_dir.display()))?;
+
+    // Actors: the exploring policy as version `progress.version`, episode indices continuing the run's count.
+    let actors_stop = Arc::new(AtomicBool::new(false));
+    let (link, rx) = ChannelLink::with_snapshot(
+        2 * online.actors,
+        frl_rollout::PolicySnapshot { version: progress.version, factory: agent.explore(progress.env_steps) },
+    );
+    let pool_config = PoolConfig {
+        actors: online.actors,
+        seed: mix(job.seed, 0, 0xac70),
+        first_episode: progress.episodes,
+        episodes: None,
+        batch_steps: 1,
+        max_delay_ms: 0,
+        max_failures: online.max_failures,
+    };
+    let env_id = online.env.clone();
+    let make_env: EnvFactory = Arc::new(move || frl_envs::make(&env_id));
+    let pool = ActorPool::spawn(pool_config, make_env, link.clone(), actors_stop.clone());
+
+    let mut learner = OnlineLearner {
+        job,
+        online: &online,
+        spec: &spec,
+        device: &device,
+        ckpt_dir: &ckpt_dir,
+        stop: &stop,
+        tb: &mut tb,
+        recorder: recorder.as_mut(),
+        rx: &rx,
+        link: &link,
+        progress,
+        quiet: options.quiet,
+    };
+    let outcome = learner.run(agent, &mut replay, &mut opt);
+    let progress = learner.progress.clone();
+    // Stop the actors whatever happened; dropping the receiver unblocks any actor waiting to send.
+    actors_stop.store(true, Ordering::SeqCst);
+    drop(rx);
+    let pool_report = pool.join();
+    let (agent, run) = outcome?;
+    if let Some(e) = pool_report.error.filter(|_| !run.interrupted && progress.env_steps < online.env_steps) {
+        bail!("the actors stopped: {e}");
+    }
+    if let Some(rec) = recorder {
+        rec.finish()?;
+    }
+
+    let acting = job.eval.acting();
+    let mut last_eval = run.last_eval;
+    if !run.interrupted {
+        let e = &job.eval;
+        let report = evaluate(&spec.env, agent.policy(&acting), e.episodes, e.actors, e.seed, stop.clone())?;
+        log_eval(&mut tb, progress.env_steps, &report)?;
+        last_eval = Some(report);
+    }
+    let smoothness = match &run.probe {
+        Some(probe) => match agent.action_pmfs(probe)? {
+            Some(p) => mean_smoothness(&p)?,
+            None => f64::NAN,
+        },
+        None => f64::NAN,
+    };
+    tb.flush()?;
+    let summary = TrainSummary {
+        name: job.name.clone(),
+        agent: A::KIND.into(),
+        head: config.head().map(|h| h.slug()).unwrap_or_else(|| "-".into()),
+        steps: progress.updates,
+        interrupted: run.interrupted,
+        first_loss: run.first_loss,
+        final_loss: run.last_loss,
+        smoothness,
+        eval: last_eval,
+        train_seconds: run.report.seconds,
+        ms_per_step: 1000.0 * run.update_seconds / run.updates_done.max(1) as f64,
+        backend: selected.name.clone(),
+        run_dir: run_dir.clone(),
+        online: Some(run.report),
+    };
+    if !run.interrupted {
+        frl_dataset::fsutil::write_atomic(
+            &run_dir.join("summary.json"),
+            serde_json::to_string_pretty(&summary)?.as_bytes(),
+        )?;
+    }
+    Ok(summary)
+}
+
+/// Steps per shard of the recorded episodes.
+const RECORD_SHARD_STEPS: usize = 50_000;
+
+/// What the learner loop hands back.
+struct RunOutcome<B> {
+    interrupted: bool,
+    first_loss: f64,
+    last_loss: f64,
+    last_eval: Option<EvalReport>,
+    probe: Option<B>,
+    report: OnlineReport,
+    updates_done: u64,
+    update_seconds: f64,
+}
+
+/// The learner's side of the live loop.
+struct OnlineLearner<'a> {
+    job: &'a TrainJob,
+    online: &'a OnlineConfig,
+    spec: &'a DataSpec,
+    device: &'a Device,
+    ckpt_dir: &'a Path,
+    stop: &'a Arc<AtomicBool>,
+    tb: &'a mut SummaryWriter,
+    recorder: Option<&'a mut DatasetWriter>,
+    rx: &'a Receiver<EpisodeBatch>,
+    link: &'a ChannelLink,
+    progress: OnlineProgress,
+    quiet: bool,
+}
+
+impl OnlineLearner<'_> {
+    fn save<A: Agent>(&mut self, agent: &A, opt: &Optimizers) -> anyhow::Result<()> {
+        // The recorded episodes reach the disk first, so a checkpoint never counts episodes the dataset lacks.
+        if let Some(rec) = self.recorder.as_mut() {
+            rec.flush()?;
+        }
+        let meta = CheckpointMeta {
+            format: checkpoint::FORMAT.into(),
+            format_version: checkpoint::FORMAT_VERSION,
+            agent: A::KIND.into(),
+            step: self.progress.updates,
+            job: self.job.clone(),
+            data: self.spec.clone(),
+            online: Some(self.progress.clone()),
+        };
+        let path = self.ckpt_dir.join(checkpoint::file_name(self.progress.updates));
+        checkpoint::save(&path, &meta, &agent.params(), &opt.state_tensors())?;
+        checkpoint::prune(self.ckpt_dir, self.job.train.keep_checkpoints);
+        self.tb.flush()?;
+        Ok(())
+    }
+
+    /// Takes one batch of episodes: counts, records and inserts them.
+    fn receive<A: OnlineAgent>(
+        &mut self,
+        agent: &A,
+        replay: &mut A::Data,
+        batch: EpisodeBatch,
+        window: &mut EpisodeWindow,
+        recent: &mut Vec<f64>,
+    ) -> anyhow::Result<()> {
+        for ep in batch.iter() {
+            self.progress.env_steps += ep.len() as u64;
+            self.progress.episodes += 1;
+            let ret = ep.episode_return();
+            window.returns.push(ret);
+            window.lengths.push(ep.len() as f64);
+            window.lags.push(self.progress.version.saturating_sub(ep.tag.policy_version) as f64);
+            recent.push(ret);
+            if let Some(rec) = self.recorder.as_mut() {
+                rec.write(&ep)?;
+            }
+        }
+        if recent.len() > 20 {
+            recent.drain(..recent.len() - 20);
+        }
+        agent.insert(replay, &batch)
+    }
+
+    fn run<A: OnlineAgent>(
+        &mut self,
+        mut agent: A,
+        replay: &mut A::Data,
+        opt: &mut Optimizers,
+    ) -> anyhow::Result<(A, RunOutcome<A::Batch>)> {
+        let (job, online) = (self.job, self.online);
+        let budget = online.env_steps;
+        // The LR schedule runs over the updates the budget implies.
+        let mut schedule = job.train.clone();
+        schedule.steps = online.updates_due(budget).max(1);
+        let bar = if self.quiet { ProgressBar::hidden() } else { ProgressBar::new(budget) };
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{elapsed_precise}] {bar:30} {pos}/{len} env steps {msg}")
+                .expect("valid template"),
+        );
+        bar.set_prefix(job.name.clone());
+        bar.set_position(self.progress.env_steps);
+
+        let t0 = Instant::now();
+        let start = self.progress.clone();
+        let mut window = ScalarWindow::default();
+        let mut episodes = EpisodeWindow::default();
+        let mut recent = Vec::new();
+        let (mut lag_sum, mut lag_n) = (0.0, 0u64);
+        let (mut first_loss, mut last_loss) = (f64::NAN, f64::NAN);
+        let mut last_saved = self.progress.updates;
+        let mut last_log = (Instant::now(), self.progress.env_steps, self.progress.updates);
+        let mut probe: Option<A::Batch> = None;
+        let mut pending_eval: Option<(u64, Receiver<anyhow::Result<EvalReport>>)> = None;
+        let mut last_eval: Option<EvalReport> = None;
+        let mut next_eval = if job.eval.every > 0 { self.progress.env_steps + job.eval.every } else { u64::MAX };
+        let mut update_seconds = 0.0;
+        let mut interrupted = false;
+
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                interrupted = true;
+                break;
+            }
+            if self.progress.env_steps >= budget {
+                break;
+            }
+            let stored = A::stored(replay);
+            let due = online.updates_due(self.progress.env_steps);
+            let behind = self.progress.updates < due && stored >= job.train.batch_size.min(online.replay_capacity);
+            // Take the actors' episodes: always when the learner keeps up (or actors run freely), otherwise they
+            // wait in the channel and the actors block on it.
+            if !behind || !online.throttle {
+                loop {
+                    match self.rx.try_recv() {
+                        Ok(batch) => self.receive(&agent, replay, batch, &mut episodes, &mut recent)?,
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => bail!("the actors stopped unexpectedly"),
+                    }
+                }
+            }
+            if behind {
+                let u0 = Instant::now();
+                let step = self.progress.updates + 1;
+                self.device.seed(mix(job.seed, step, 0xd20f));
+                let mut rng = EpisodeRng::seed_from_u64(mix(job.seed, step, 0xba7c));
+                if probe.is_none() {
+                    let mut probe_rng = EpisodeRng::seed_from_u64(mix(job.seed, 0, 0x9b0e));
+                    let n = job.train.probe_windows.max(1);
+                    probe = Some(agent.sample(replay, n, &mut probe_rng, &self.device.clone().inner()));
+                }
+                let batch = agent.sample(replay, job.train.batch_size, &mut rng, self.device);
+                opt.begin_step(step, lr_at(&schedule, step));
+                let (next, scalars) = match agent.train_step(batch, opt) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        let e = match e.downcast_ref::<NonFinite>() {
+                            Some(nf) => anyhow::anyhow!(
+                                "{nf}; stopped. The last good checkpoint (update {last_saved}) is kept in {}",
+                                self.ckpt_dir.display()
+                            ),
+                            None => e.context(format!("update {step}")),
+                        };
+                        return Err(e);
+                    }
+                };
+                agent = next;
+                self.progress.updates = step;
+                update_seconds += u0.elapsed().as_secs_f64();
+                window.add(&scalars);
+                if step.is_multiple_of(online.broadcast_every) {
+                    self.progress.version = self.link.broadcast(agent.explore(self.progress.env_steps));
+                }
+                if step.is_multiple_of(job.train.plot_every) {
+                    if let Some(p) = &probe {
+                        log_probe(self.tb, agent.action_pmfs(p)?, self.progress.env_steps)?;
+                    }
+                    log_weights(self.tb, &agent.params(), self.progress.env_steps)?;
+                }
+                if step.is_multiple_of(job.train.checkpoint_every) {
+                    self.save(&agent, opt)?;
+                    last_saved = step;
+                }
+            } else {
+                // Nothing to do until more episodes arrive.
+                match self.rx.recv_timeout(Duration::from_millis(20)) {
+                    Ok(batch) => self.receive(&agent, replay, batch, &mut episodes, &mut recent)?,
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => bail!("the actors stopped unexpectedly"),
+                }
+            }
+
+            // Logging: every `log_every` updates, or every 5000 env steps while no update is due.
+            let (at, env_at, upd_at) = last_log;
+            let env_steps = self.progress.env_steps;
+            if self.progress.updates >= upd_at + job.train.log_every
+                || (self.progress.updates == upd_at && env_steps >= env_at + 5000)
+            {
+                let secs = at.elapsed().as_secs_f64().max(1e-9);
+                let mut values: Vec<(String, f64)> =
+                    window.means().into_iter().map(|(k, v)| (format!("train/{k}"), v)).collect();
+                if window.n > 0 {
+                    last_loss = window.mean("loss");
+                    if first_loss.is_nan() {
+                        first_loss = last_loss;
+                    }
+                    values.push(("train/lr".into(), opt.lr()));
+                    for (group, norm) in opt.grad_norms() {
+                        let tag = if opt.grad_norms().len() == 1 {
+                            "train/grad_norm".into()
+                        } else {
+                            format!("train/grad_norm_{group}")
+                        };
+                        values.push((tag, *norm));
+                    }
+                }
+                if !episodes.returns.is_empty() {
+                    values.push(("online/episode_return".into(), EpisodeWindow::mean(&episodes.returns)));
+                    values.push(("online/episode_length".into(), EpisodeWindow::mean(&episodes.lengths)));
+                    values.push(("online/policy_lag".into(), EpisodeWindow::mean(&episodes.lags)));
+                    lag_sum += episodes.lags.iter().sum::<f64>();
+                    lag_n += episodes.lags.len() as u64;
+                }
+                values.push(("online/env_steps_per_sec".into(), (env_steps - env_at) as f64 / secs));
+                values.push(("online/updates_per_sec".into(), (self.progress.updates - upd_at) as f64 / secs));
+                values.push(("online/updates".into(), self.progress.updates as f64));
+                values.push(("online/replay_size".into(), A::stored(replay) as f64));
+                values.push(("online/policy_version".into(), self.progress.version as f64));
+                for (k, v) in agent.exploration_scalars(env_steps) {
+                    values.push((format!("online/{k}"), v));
+                }
+                let refs: Vec<(&str, f64)> = values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+                self.tb.scalars(env_steps, &refs)?;
+                let ret = EpisodeWindow::mean(&recent);
+                bar.set_message(format!(
+                    "{} updates, return {ret:.1}, loss {last_loss:.4}{}",
+                    self.progress.updates,
+                    eval_msg(&last_eval)
+                ));
+                bar.set_position(env_steps.min(budget));
+                window = ScalarWindow::default();
+                episodes = EpisodeWindow::default();
+                last_log = (Instant::now(), env_steps, self.progress.updates);
+            }
+
+            if let Some((at, rx)) = &pending_eval {
+                match rx.try_recv() {
+                    Ok(result) => {
+                        let report = result?;
+                        log_eval(self.tb, *at, &report)?;
+                        last_eval = Some(report);
+                        pending_eval = None;
+                    }
+                    Err(TryRecvError::Empty) => {}
+                    Err(TryRecvError::Disconnected) => bail!("the evaluation thread died"),
+                }
+            }
+            if self.progress.env_steps >= next_eval && pending_eval.is_none() {
+                let acting = job.eval.acting();
+                let factory = agent.policy(&acting);
+                pending_eval =
+                    Some((self.progress.env_steps, spawn_eval(&self.spec.env, factory, &job.eval, self.stop.clone())));
+                while next_eval <= self.progress.env_steps {
+                    next_eval += job.eval.every;
+                }
+            }
+        }
+        let seconds = t0.elapsed().as_secs_f64();
+        if self.progress.updates > last_saved || !interrupted {
+            self.save(&agent, opt)?;
+        }
+        if let Some((at, rx)) = pending_eval.take()
+            && let Ok(result) = rx.recv()
+        {
+            match result {
+                Ok(report) => {
+                    log_eval(self.tb, at, &report)?;
+                    last_eval = Some(report);
+                }
+                Err(e) if !interrupted => return Err(e),
+                Err(_) => {}
+            }
+        }
+        if window.n > 0 {
+            last_loss = window.mean("loss");
+            if first_loss.is_nan() {
+                first_loss = last_loss;
+            }
+        }
+        lag_sum += episodes.lags.iter().sum::<f64>();
+        lag_n += episodes.lags.len() as u64;
+        bar.finish_and_clear();
+        let updates_done = self.progress.updates - start.updates;
+        let report = OnlineReport {
+            env_steps: self.progress.env_steps,
+            episodes: self.progress.episodes,
+            env_steps_per_sec: (self.progress.env_steps - start.env_steps) as f64 / seconds.max(1e-9),
+            updates_per_sec: updates_done as f64 / seconds.max(1e-9),
+            mean_policy_lag: lag_sum / lag_n.max(1) as f64,
+            recent_return: EpisodeWindow::mean(&recent),
+            seconds,
+        };
+        let outcome =
+            RunOutcome { interrupted, first_loss, last_loss, last_eval, probe, report, updates_done, update_seconds };
+        Ok((agent, outcome))
+    }
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Online DQN with the return distribution as any head: {CartPole-v1, Acrobot-v1} × {linear (C51), Fourier} × seeds,
+# each from configs/dqn-cartpole.toml with name, seed, env and head filled in; writes runs/online/table.md.
+# Restartable: every run resumes from its newest checkpoint.
+#
+# Usage: scripts/dqn_experiment.sh [ENV...]   default CartPole-v1 Acrobot-v1
+#        SEEDS="0 1 2", JOBS=1 (runs in parallel; each run uses an actor thread and the learner), FRL=path/to/frl
+#        ENV_STEPS=N overrides the budget of every run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/frl-target}"
+FRL="${FRL:-$CARGO_TARGET_DIR/release/frl}"
+JOBS="${JOBS:-1}"
+SEEDS="${SEEDS:-0 1 2}"
+OUT=runs/online
+ENVS=("$@")
+[ ${#ENVS[@]} -gt 0 ] || ENVS=(CartPole-v1 Acrobot-v1)
+HEADS=('"linear"' '{ fourier = { frequencies = 16 } }')
+SLUGS=(linear fourier-N16)
+
+[ -x "$FRL" ] || cargo build --release
+mkdir -p "$OUT/jobs"
+: > "$OUT/jobs.txt"
+for env in "${ENVS[@]}"; do
+  for i in "${!HEADS[@]}"; do
+    for seed in $SEEDS; do
+      name="$env-dqn-${SLUGS[$i]}-seed$seed"
+      job="$OUT/jobs/$name.toml"
+      sed -e "s|^name = .*|name = \"$name\"|" -e "s|^seed = .*|seed = $seed|" -e "s|^env = .*|env = \"$env\"|" \
+        -e "s|^runs_dir = .*|runs_dir = \"$OUT\"|" -e "s|^head = .*|head = ${HEADS[$i]}|" \
+        ${ENV_STEPS:+-e "s|^env_steps = .*|env_steps = $ENV_STEPS|"} configs/dqn-cartpole.toml > "$job"
+      echo "$job" >> "$OUT/jobs.txt"
+    done
+  done
+done
+xargs -P "$JOBS" -I{} sh -c '"$0" train "$1" --resume --quiet > "$1.log" 2>&1 || echo "FAILED: $1 (see $1.log)"' "$FRL" {} < "$OUT/jobs.txt"
+python3 scripts/dqn_table.py "$OUT" | tee "$OUT/table.md"

@@ -1,0 +1,47 @@
+"""Aggregates the summary.json files of scripts/dqn_experiment.sh into a Markdown table (mean ± std over seeds).
+
+Usage: dqn_table.py RUNS_DIR
+"""
+
+import json
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+# Gymnasium's reward thresholds at which the envs count as solved.
+SOLVED = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0}
+
+
+def mean_sd(xs):
+    return statistics.mean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
+
+
+def main():
+    root = Path(sys.argv[1])
+    cells = defaultdict(list)
+    for path in sorted(root.glob("*/summary.json")):
+        s = json.loads(path.read_text())
+        if s.get("online") is None or s.get("eval") is None:
+            continue
+        env = s["name"].split("-dqn-")[0]
+        cells[(env, s["head"])].append(s)
+    print("| env | head | eval return (10 episodes, ε = 0) | solved | env steps | wall time | env steps/s | updates/s |"
+          " policy lag | seeds |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for (env, head), runs in sorted(cells.items()):
+        ret = mean_sd([r["eval"]["mean"] for r in runs])
+        solved = sum(r["eval"]["mean"] >= SOLVED.get(env, float("inf")) for r in runs)
+        o = [r["online"] for r in runs]
+        steps = mean_sd([x["env_steps"] for x in o])
+        wall = mean_sd([x["seconds"] for x in o])
+        sps = mean_sd([x["env_steps_per_sec"] for x in o])
+        ups = mean_sd([x["updates_per_sec"] for x in o])
+        lag = mean_sd([x["mean_policy_lag"] for x in o])
+        print(f"| {env} | {head} | {ret[0]:.1f} ± {ret[1]:.1f} | {solved}/{len(runs)} (≥ {SOLVED.get(env, '?')}) |"
+              f" {steps[0]:.0f} | {wall[0]:.0f} ± {wall[1]:.0f} s | {sps[0]:.0f} | {ups[0]:.1f} | {lag[0]:.2f} |"
+              f" {len(runs)} |")
+
+
+if __name__ == "__main__":
+    main()
