@@ -8,6 +8,9 @@ Collects a small Pendulum dataset and trains a tiny Decision Transformer with th
     precision) to the final loss in summary.json; eval/return_mean at the last step equal to the summary's mean;
   * a histogram (weights/...) with counts adding up to the parameter's size;
   * a PNG image per probe window that decodes (Pillow) to the size the event says.
+Then trains a small online C51 agent on CartPole-v1 (actors feeding the learner) and checks its learning curves:
+online/episode_return, online/policy_lag, online/epsilon and train/loss against env steps (increasing, within the
+budget), eval/return_mean at the final env step equal to the summary's mean, and the return-distribution images.
 Exits non-zero on the first mismatch.
 """
 
@@ -47,6 +50,67 @@ probe_windows = 3
 episodes = 2
 actors = 2
 """
+
+
+ONLINE_JOB = """
+name = "tb-online"
+runs_dir = "{runs}"
+seed = 1
+agent = "dqn"
+[dqn]
+hidden = [32]
+head = {{ fourier = {{ frequencies = 6 }} }}
+atoms = 21
+v_min = -20.0
+v_max = 20.0
+epsilon_decay_steps = 2000
+[online]
+env = "CartPole-v1"
+env_steps = 4000
+actors = 2
+learning_starts = 500
+updates_per_step = 0.25
+broadcast_every = 20
+[train]
+batch_size = 32
+log_every = 25
+plot_every = 250
+checkpoint_every = 500
+probe_windows = 2
+[eval]
+episodes = 2
+actors = 1
+"""
+
+
+def check_online(frl, tmp):
+    runs = tmp / "online-runs"
+    job = tmp / "online.toml"
+    job.write_text(ONLINE_JOB.format(runs=runs))
+    subprocess.run([frl, "train", str(job), "--quiet"], check=True, stdout=subprocess.DEVNULL)
+    run = runs / "tb-online"
+    summary = json.loads((run / "summary.json").read_text())
+    env_steps = summary["online"]["env_steps"]
+    acc = EventAccumulator(str(run), size_guidance={"scalars": 0, "histograms": 0, "images": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    for tag in ["online/episode_return", "online/policy_lag", "online/epsilon", "online/env_steps_per_sec",
+                "online/updates_per_sec", "train/loss", "train/cross_entropy"]:
+        if tag not in tags["scalars"]:
+            fail(f"online run: scalar {tag} missing; have {tags['scalars']}")
+        steps = [e.step for e in acc.Scalars(tag)]
+        if steps != sorted(steps) or steps[-1] > env_steps or len(steps) < 2:
+            fail(f"online run: {tag} steps {steps} are not increasing env steps up to {env_steps}")
+    eps = [e.value for e in acc.Scalars("online/epsilon")]
+    if not all(a >= b for a, b in zip(eps, eps[1:])):
+        fail(f"online/epsilon does not decay: {eps}")
+    ret = acc.Scalars("eval/return_mean")
+    if ret[-1].step != env_steps or abs(ret[-1].value - summary["eval"]["mean"]) > 1e-3 * abs(summary["eval"]["mean"]):
+        fail(f"online run: eval/return_mean {ret[-1]} != summary {summary['eval']['mean']} at env step {env_steps}")
+    images = [t for t in tags["images"] if t.startswith("action_pmf/")]
+    if len(images) != 2 * 2:  # two probe samples × two actions
+        fail(f"online run: expected 4 return-distribution images, got {images}")
+    return len(tags["scalars"])
 
 
 def fail(msg):
@@ -106,8 +170,9 @@ def main():
             img.load()
             if img.size != (ev[-1].width, ev[-1].height) or img.format != "PNG":
                 fail(f"{t}: decoded {img.format} {img.size}, event says {ev[-1].width}x{ev[-1].height}")
+        online_tags = check_online(frl, tmp)
         print(f"check_tensorboard: ok ({len(tags['scalars'])} scalar tags, {len(tags['histograms'])} histograms, "
-              f"{len(images)} images)")
+              f"{len(images)} images; online run: {online_tags} scalar tags)")
 
 
 if __name__ == "__main__":

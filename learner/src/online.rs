@@ -317,13 +317,24 @@ pub fn fit_online<A: OnlineAgent>(
         seed: mix(job.seed, 0, 0xac70),
         first_episode: progress.episodes,
         episodes: None,
-        batch_steps: 1,
-        max_delay_ms: 0,
+        // Throttled, every episode goes on its own, so the ratio holds per episode; free-running actors send
+        // batches of episodes, as `frl collect` does.
+        batch_steps: if online.throttle { 1 } else { 1024 },
+        max_delay_ms: if online.throttle { 0 } else { 50 },
         max_failures: online.max_failures,
     };
     let env_id = online.env.clone();
     let make_env: EnvFactory = Arc::new(move || frl_envs::make(&env_id));
     let pool = ActorPool::spawn(pool_config, make_env, link.clone(), actors_stop.clone());
+    let gate = Arc::new(Gate::default());
+    let (staged_tx, staged) = crossbeam_channel::unbounded();
+    let inserter = {
+        let (gate, throttle) = (gate.clone(), online.throttle);
+        std::thread::Builder::new()
+            .name("frl-inserter".into())
+            .spawn(move || stage(&rx, &staged_tx, &gate, throttle))
+            .context("spawning the inserter thread")?
+    };
 
     let mut learner = OnlineLearner {
         job,
@@ -334,16 +345,20 @@ pub fn fit_online<A: OnlineAgent>(
         stop: &stop,
         tb: &mut tb,
         recorder: recorder.as_mut(),
-        rx: &rx,
+        staged: &staged,
+        gate: &gate,
         link: &link,
         progress,
         quiet: options.quiet,
     };
     let outcome = learner.run(agent, &mut replay, &mut opt);
     let progress = learner.progress.clone();
-    // Stop the actors whatever happened; dropping the receiver unblocks any actor waiting to send.
+    // Stop the actors whatever happened; the inserter then drops its receiver, which unblocks any actor waiting to
+    // send.
     actors_stop.store(true, Ordering::SeqCst);
-    drop(rx);
+    gate.closing.store(true, Ordering::SeqCst);
+    drop(staged);
+    let _ = inserter.join();
     let pool_report = pool.join();
     let (agent, run) = outcome?;
     if let Some(e) = pool_report.error.filter(|_| !run.interrupted && progress.env_steps < online.env_steps) {
@@ -394,6 +409,38 @@ pub fn fit_online<A: OnlineAgent>(
     Ok(summary)
 }
 
+/// Between the inserter thread and the learner: whether the learner wants another batch (throttled runs), and
+/// whether the run is closing.
+#[derive(Default)]
+struct Gate {
+    hungry: AtomicBool,
+    closing: AtomicBool,
+}
+
+/// The inserter thread: takes the actors' batches off their bounded channel as soon as they arrive and stages them
+/// for the learner (an unbounded queue the learner drains between updates), so free-running actors never wait for
+/// an update to finish. Throttled, it passes one batch each time the learner has caught up, and the actors block on
+/// the full channel meanwhile.
+fn stage(rx: &Receiver<EpisodeBatch>, staged: &crossbeam_channel::Sender<EpisodeBatch>, gate: &Gate, throttle: bool) {
+    loop {
+        let batch = match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok(batch) => batch,
+            Err(RecvTimeoutError::Timeout) if gate.closing.load(Ordering::Acquire) => return,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        while throttle && !gate.hungry.swap(false, Ordering::AcqRel) {
+            if gate.closing.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        if staged.send(batch).is_err() {
+            return;
+        }
+    }
+}
+
 /// Steps per shard of the recorded episodes.
 const RECORD_SHARD_STEPS: usize = 50_000;
 
@@ -419,7 +466,8 @@ struct OnlineLearner<'a> {
     stop: &'a Arc<AtomicBool>,
     tb: &'a mut SummaryWriter,
     recorder: Option<&'a mut DatasetWriter>,
-    rx: &'a Receiver<EpisodeBatch>,
+    staged: &'a Receiver<EpisodeBatch>,
+    gate: &'a Gate,
     link: &'a ChannelLink,
     progress: OnlineProgress,
     quiet: bool,
@@ -517,20 +565,17 @@ impl OnlineLearner<'_> {
             if self.progress.env_steps >= budget {
                 break;
             }
+            // Take the staged episodes (throttled, the inserter stages one batch only when the learner has caught up).
+            loop {
+                match self.staged.try_recv() {
+                    Ok(batch) => self.receive(&agent, replay, batch, &mut episodes, &mut recent)?,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => bail!("the actors stopped unexpectedly"),
+                }
+            }
             let stored = A::stored(replay);
             let due = online.updates_due(self.progress.env_steps);
             let behind = self.progress.updates < due && stored >= job.train.batch_size.min(online.replay_capacity);
-            // Take the actors' episodes: always when the learner keeps up (or actors run freely), otherwise they
-            // wait in the channel and the actors block on it.
-            if !behind || !online.throttle {
-                loop {
-                    match self.rx.try_recv() {
-                        Ok(batch) => self.receive(&agent, replay, batch, &mut episodes, &mut recent)?,
-                        Err(TryRecvError::Empty) => break,
-                        Err(TryRecvError::Disconnected) => bail!("the actors stopped unexpectedly"),
-                    }
-                }
-            }
             if behind {
                 let u0 = Instant::now();
                 let step = self.progress.updates + 1;
@@ -575,7 +620,8 @@ impl OnlineLearner<'_> {
                 }
             } else {
                 // Nothing to do until more episodes arrive.
-                match self.rx.recv_timeout(Duration::from_millis(20)) {
+                self.gate.hungry.store(true, Ordering::Release);
+                match self.staged.recv_timeout(Duration::from_millis(20)) {
                     Ok(batch) => self.receive(&agent, replay, batch, &mut episodes, &mut recent)?,
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => bail!("the actors stopped unexpectedly"),
