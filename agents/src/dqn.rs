@@ -14,7 +14,7 @@ use anyhow::bail;
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor, TensorData};
 use frl_envs::{Action, History, Policy, PolicyFactory, Space};
 use frl_heads::head::{soft_nll, to_host};
 use frl_heads::{AnyHead, Head, HeadConfig};
@@ -185,7 +185,7 @@ impl Support {
 
 /// The C51 projection: the distribution of `r + d·Z` with `Z ~ probs` over the atoms, `d` the bootstrap discount
 /// (0 at a terminal), mapped back onto the atoms. Each shifted atom, clamped to `[z_0, z_{n−1}]`, splits its mass
-/// between its two neighbouring atoms in proportion to closeness: `m_i = Σ_j p_j · max(0, 1 − |T z_j − z_i| / Δz)`.
+/// between its two neighbouring atoms in proportion to closeness (Algorithm 1 of the C51 paper, as two scatter-adds).
 ///
 /// `probs` `[B, n]`, `rewards` and `discounts` `[B]`; returns `[B, n]` whose rows sum to 1.
 pub fn project(probs: Tensor<2>, rewards: Tensor<1>, discounts: Tensor<1>, support: &Support) -> Tensor<2> {
@@ -193,11 +193,17 @@ pub fn project(probs: Tensor<2>, rewards: Tensor<1>, discounts: Tensor<1>, suppo
     let device = probs.device();
     let z = Tensor::<1>::from_data(TensorData::new(support.atoms.clone(), [n]), &device);
     let (lo, hi) = (support.atoms[0], support.atoms[n - 1]);
-    let tz = (discounts.reshape([b, 1]) * z.clone().reshape([1, n]) + rewards.reshape([b, 1])).clamp(lo, hi);
-    let weights =
-        (tz.reshape([b, n, 1]) - z.reshape([1, 1, n])).abs().div_scalar(support.delta()).neg().add_scalar(1.0);
-    let weights = weights.clamp_min(0.0);
-    (probs.reshape([b, n, 1]) * weights).sum_dim(1).reshape([b, n])
+    let tz = (discounts.reshape([b, 1]) * z.reshape([1, n]) + rewards.reshape([b, 1])).clamp(lo, hi);
+    // Position on the atom grid, its lower atom `l` and the share `frac` that goes to `l + 1`.
+    let pos = tz.sub_scalar(lo).div_scalar(support.delta()).clamp(0.0, (n - 1) as f64);
+    let lower = pos.clone().floor();
+    let frac = pos - lower.clone();
+    let l = lower.int();
+    let u = l.clone().add_scalar(1).clamp_max(n as i64 - 1);
+    let upper_mass = probs.clone() * frac;
+    let lower_mass = probs - upper_mass.clone();
+    let to_lower = Tensor::<2>::zeros([b, n], &device).scatter(1, l, lower_mass, IndexingUpdateOp::Add);
+    to_lower.scatter(1, u, upper_mass, IndexingUpdateOp::Add)
 }
 
 // ----------------------------------------------------------------------------------------------------------------
