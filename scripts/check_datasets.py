@@ -8,6 +8,8 @@ binary built with `--features python`) it collects a small dataset with the give
   * recomputes episodes, steps and return statistics and compares them with `frl dataset info --json`;
   * replays every recorded transition in Gymnasium from the recorded observation (per step, with the elapsed-step
     count restored) and compares next observation, reward, terminated and truncated with what the dataset holds.
+Then trains a small DQN online on CartPole-v1 (with --gym: `gym:CartPole-v1`, the env run by Gymnasium inside the
+actor threads) with `record = true` and checks the recorded episodes the same way, plus their policy versions.
 Exits non-zero on the first mismatch.
 """
 
@@ -54,9 +56,56 @@ def set_elapsed(env, n):
 
 def check(frl, root, frl_id, args):
     out = root / frl_id.replace(":", "-")
-    env_id = frl_id.removeprefix("gym:")
     subprocess.run([frl, "collect", "--quiet", "--env", frl_id, "--seed", "3", "--actors", "2",
                     "--shard-steps", "300", "--out", str(out), *args], check=True, stdout=subprocess.DEVNULL)
+    verify(frl, out, frl_id, min_shards=2)
+
+
+ONLINE_JOB = """
+name = "online-gym"
+runs_dir = "{runs}"
+agent = "dqn"
+[dqn]
+hidden = [32]
+atoms = 21
+v_min = -20.0
+v_max = 20.0
+epsilon_decay_steps = 1500
+[online]
+env = "{env}"
+env_steps = 3000
+actors = 2
+learning_starts = 500
+updates_per_step = 0.25
+broadcast_every = 10
+record = true
+[train]
+batch_size = 32
+log_every = 50
+checkpoint_every = 200
+[eval]
+episodes = 2
+actors = 1
+"""
+
+
+def check_online(frl, root, frl_id):
+    """An online DQN run on `frl_id` with recording: its episodes replay in Gymnasium, and later ones were acted by
+    newer policy versions (the weights reached the actors)."""
+    job = root / "online.toml"
+    job.write_text(ONLINE_JOB.format(runs=root / "runs", env=frl_id))
+    subprocess.run([frl, "train", "--quiet", str(job)], check=True, stdout=subprocess.DEVNULL)
+    out = root / "runs" / "online-gym" / "episodes"
+    verify(frl, out, frl_id, min_shards=1)
+    versions = np.concatenate([load_file(str(out / s["file"]))["policy_version"]
+                               for s in json.loads((out / "metadata.json").read_text())["shards"]])
+    quarter = len(versions) // 4
+    assert versions[0] == 0 and versions[-quarter:].max() > versions[:quarter].max() >= 0, versions
+    print(f"{frl_id} online: recorded episodes replay; policy versions 0 → {versions.max()}")
+
+
+def verify(frl, out, frl_id, min_shards):
+    env_id = frl_id.removeprefix("gym:")
     info = json.loads(subprocess.run([frl, "dataset", "info", "--json", str(out)], check=True,
                                      capture_output=True, text=True).stdout)
     meta = json.loads((out / "metadata.json").read_text())
@@ -64,7 +113,7 @@ def check(frl, root, frl_id, args):
     env = gym.make(env_id)
     env.reset(seed=0)
     returns, steps, replayed = [], 0, 0
-    assert len(meta["shards"]) >= 2, f"{env_id}: expected several shards"
+    assert len(meta["shards"]) >= min_shards, f"{env_id}: expected at least {min_shards} shards"
     for shard in meta["shards"]:
         t = load_file(str(out / shard["file"]))
         n, e = shard["steps"], shard["episodes"]
@@ -111,6 +160,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for env_id, args in jobs:
             check(frl, Path(tmp), env_id, args)
+        check_online(frl, Path(tmp), "gym:CartPole-v1" if "--gym" in sys.argv[2:] else "CartPole-v1")
 
 
 if __name__ == "__main__":
