@@ -460,3 +460,63 @@ fn demo_runs_end_to_end_on_a_tiny_config_and_resumes() {
     assert_ne!(code, 0);
     assert!(stderr.contains("missing.toml"), "{stderr}");
 }
+
+/// An online DQN job on CartPole with recording, `env_steps` long.
+fn online_job(dir: &std::path::Path, name: &str, env_steps: u64) -> std::path::PathBuf {
+    let text = format!(
+        "name = \"{name}\"\nruns_dir = \"{}\"\nagent = \"dqn\"\n[dqn]\nhidden = [32]\natoms = 21\nv_min = -20.0\n\
+         v_max = 20.0\n[online]\nenv = \"CartPole-v1\"\nenv_steps = {env_steps}\nactors = 2\nlearning_starts = 300\n\
+         updates_per_step = 0.5\nrecord = true\n[train]\nbatch_size = 32\nlog_every = 20\ncheckpoint_every = 40\n\
+         [eval]\nepisodes = 1\nactors = 1\n",
+        dir.join("runs").display()
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn an_online_run_stops_on_ctrl_c_or_kill_9_and_resumes_with_its_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    for signal in ["-INT", "-KILL"] {
+        let name = format!("online{signal}");
+        let job = online_job(dir.path(), &name, 200_000);
+        let ckpts = dir.path().join("runs").join(&name).join("checkpoints");
+        let child = frl().arg("train").arg(&job).arg("--quiet").stdout(std::process::Stdio::null()).spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while frl_learner::checkpoint::list(&ckpts).iter().all(|(s, _)| *s < 80) {
+            assert!(std::time::Instant::now() < deadline, "no checkpoints appeared");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap().success());
+        let out = child.wait_with_output().unwrap();
+        if signal == "-INT" {
+            assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        let (stopped, path) = frl_learner::checkpoint::list(&ckpts).last().unwrap().clone();
+        let meta = frl_learner::checkpoint::load(&path).unwrap().meta;
+        let progress = meta.online.expect("an online checkpoint records its progress");
+        assert!(stopped >= 80 && progress.env_steps < 200_000, "{signal}: stopped at update {stopped}, {progress:?}");
+        // The recording holds at least what the checkpoint counted (it is flushed before every checkpoint).
+        let (code, info, stderr) =
+            run(frl().args(["dataset", "info", "--json"]).arg(dir.path().join("runs").join(&name).join("episodes")));
+        assert_eq!(code, 0, "{signal}: the recording does not load: {stderr}");
+        let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+        assert!(info["steps"].as_u64().unwrap() >= progress.env_steps, "{signal}: {info} vs {progress:?}");
+        // Resume with a budget just past where it stopped: the counts continue from the checkpoint.
+        let budget = progress.env_steps + 2000;
+        let text =
+            std::fs::read_to_string(&job).unwrap().replace("env_steps = 200000", &format!("env_steps = {budget}"));
+        std::fs::write(&job, text).unwrap();
+        let (code, stdout, stderr) = run(frl().arg("train").arg(&job).arg("--quiet").arg("--resume"));
+        assert_eq!(code, 0, "{signal}: {stderr}");
+        assert!(stderr.contains(&format!("from update {stopped}")), "{signal}: {stderr}");
+        assert!(stdout.contains("online:"), "{stdout}");
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("runs").join(&name).join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        assert!(summary["online"]["env_steps"].as_u64().unwrap() >= budget, "{summary}");
+        assert!(summary["steps"].as_u64().unwrap() > stopped, "{summary}");
+    }
+}
