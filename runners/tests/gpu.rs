@@ -35,3 +35,26 @@ fn gpu_device_refuses_software_adapters() {
         Err(e) => assert!(e.to_string().contains("no GPU adapter found"), "{e}"),
     }
 }
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn online_dqn_trains_on_the_software_gpu() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "name = \"online-gpu\"\nruns_dir = \"{}\"\nagent = \"dqn\"\n[dqn]\nhidden = [32]\n\
+         head = {{ fourier = {{ frequencies = 4 }} }}\natoms = 16\nv_min = -20.0\nv_max = 20.0\n\
+         epsilon_decay_steps = 1000\n[online]\nenv = \"CartPole-v1\"\nenv_steps = 1500\nactors = 1\n\
+         learning_starts = 300\nupdates_per_step = 0.25\nbroadcast_every = 25\n[train]\nbatch_size = 32\n\
+         log_every = 25\ncheckpoint_every = 100\n[eval]\nepisodes = 1\nactors = 1\n",
+        dir.path().display()
+    );
+    let job = frl_learner::TrainJob::parse(&text).unwrap();
+    let options = frl_learner::TrainOptions { quiet: true, device: DeviceChoice::SoftwareGpu, ..Default::default() };
+    let s = frl_agents::train(&job, &options, Arc::new(AtomicBool::new(false))).unwrap();
+    assert!(s.backend.starts_with("wgpu"), "{}", s.backend);
+    let o = s.online.unwrap();
+    assert!(o.env_steps >= 1500 && s.steps >= 250 && s.final_loss.is_finite(), "{} updates, {o:?}", s.steps);
+}
