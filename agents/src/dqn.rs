@@ -25,7 +25,7 @@ use super::bc::mlp_layers;
 use super::iql::{detached_copy, polyak};
 use frl_dataset::episodes::EpisodeBatch;
 use frl_dataset::transitions::Transitions;
-use frl_learner::params::{NamedTensor, load_params, named_params};
+use frl_learner::params::{NamedTensor, load_params, named_params, prefixed, section};
 use frl_learner::{Acting, ActionPmfs, Agent, AgentConfig, BinAxis, DataSpec, OnlineAgent, Optimizers, Scalars};
 
 // ----------------------------------------------------------------------------------------------------------------
@@ -460,25 +460,15 @@ impl Agent for Dqn {
     }
 
     fn params(&self) -> Vec<NamedTensor> {
-        let mut out = Vec::new();
-        for (prefix, params) in [("q", named_params(&self.online)), ("target", named_params(&self.target))] {
-            out.extend(params.into_iter().map(|mut p| {
-                p.name = format!("{prefix}.{}", p.name);
-                p
-            }));
-        }
+        let mut out = prefixed("q", named_params(&self.online));
+        out.extend(prefixed("target", named_params(&self.target)));
         out
     }
 
     fn load_params(mut self, values: &HashMap<String, NamedTensor>) -> Result<Self, String> {
-        let part = |prefix: &str| -> HashMap<String, NamedTensor> {
-            values
-                .iter()
-                .filter_map(|(k, v)| k.strip_prefix(&format!("{prefix}.")).map(|k| (k.to_string(), v.clone())))
-                .collect()
-        };
-        self.online = load_params(self.online, &part("q")).map_err(|e| format!("q: {e}"))?;
-        self.target = load_params(self.target, &part("target")).map_err(|e| format!("target: {e}"))?.no_grad();
+        self.online = load_params(self.online, &section(values, "q")).map_err(|e| format!("q: {e}"))?;
+        self.target =
+            load_params(self.target, &section(values, "target")).map_err(|e| format!("target: {e}"))?.no_grad();
         Ok(self)
     }
 

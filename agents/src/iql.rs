@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bc::{BcBatch, BcData, MlpPolicy, MlpPolicyFactory, mlp_layers, prepare_transitions, probe_pmfs};
 use frl_dataset::episodes::EpisodeBatch;
-use frl_learner::params::{NamedTensor, load_params, named_params};
+use frl_learner::params::{NamedTensor, load_params, named_params, prefixed, section};
 use frl_learner::{Acting, ActionPmfs, Agent, AgentConfig, DataSpec, Optimizers, Scalars};
 
 /// The `[iql]` section of a job file; defaults are the paper's (τ = 0.7, β = 3, discount 0.99, Polyak 0.005).
@@ -281,32 +281,19 @@ impl Agent for Iql {
     }
 
     fn params(&self) -> Vec<NamedTensor> {
-        let mut out = Vec::new();
-        for (prefix, params) in [
-            ("actor", named_params(&self.actor)),
-            ("critic", named_params(&self.critic)),
-            ("target", named_params(&self.target)),
-            ("value", named_params(&self.value)),
-        ] {
-            out.extend(params.into_iter().map(|mut p| {
-                p.name = format!("{prefix}.{}", p.name);
-                p
-            }));
-        }
+        let mut out = prefixed("actor", named_params(&self.actor));
+        out.extend(prefixed("critic", named_params(&self.critic)));
+        out.extend(prefixed("target", named_params(&self.target)));
+        out.extend(prefixed("value", named_params(&self.value)));
         out
     }
 
     fn load_params(mut self, values: &HashMap<String, NamedTensor>) -> Result<Self, String> {
-        let part = |prefix: &str| -> HashMap<String, NamedTensor> {
-            values
-                .iter()
-                .filter_map(|(k, v)| k.strip_prefix(&format!("{prefix}.")).map(|k| (k.to_string(), v.clone())))
-                .collect()
-        };
-        self.actor = load_params(self.actor, &part("actor")).map_err(|e| format!("actor: {e}"))?;
-        self.critic = load_params(self.critic, &part("critic")).map_err(|e| format!("critic: {e}"))?;
-        self.target = load_params(self.target, &part("target")).map_err(|e| format!("target: {e}"))?.no_grad();
-        self.value = load_params(self.value, &part("value")).map_err(|e| format!("value: {e}"))?;
+        self.actor = load_params(self.actor, &section(values, "actor")).map_err(|e| format!("actor: {e}"))?;
+        self.critic = load_params(self.critic, &section(values, "critic")).map_err(|e| format!("critic: {e}"))?;
+        self.target =
+            load_params(self.target, &section(values, "target")).map_err(|e| format!("target: {e}"))?.no_grad();
+        self.value = load_params(self.value, &section(values, "value")).map_err(|e| format!("value: {e}"))?;
         Ok(self)
     }
 

@@ -252,6 +252,9 @@ fn small_job(dir: &Path, data: &Path, kind: &str, head: &str) -> TrainJob {
         ),
         "bc" => format!("hidden = [64, 64]\nbins = 16\nhead = {head}"),
         "iql" => format!("hidden = [64, 64]\nbins = 16\nhead = {head}\nbeta = 1.0"),
+        "dqn" => format!(
+            "hidden = [64, 64]\nhead = {head}\natoms = 16\nv_min = -50.0\nv_max = 50.0\ntarget_update_every = 10"
+        ),
         other => panic!("{other}"),
     };
     let text = format!(
@@ -320,8 +323,7 @@ fn every_agent_resumes_bit_for_bit() {
 fn every_agent_stops_on_nan_keeping_the_last_good_checkpoint() {
     let _turn = serial();
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("tiny");
-    common::tiny_pendulum(&data);
+    let data = cartpole_data(dir.path(), 4);
     for kind in agents::KINDS {
         let mut job = small_job(dir.path(), &data, kind, "\"linear\"");
         job.train.checkpoint_every = 5;

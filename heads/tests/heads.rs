@@ -137,16 +137,21 @@ fn zero_gamma_means_no_regulariser_in_the_loss() {
     assert_eq!(loss.total.into_scalar::<f32>(), loss.cross_entropy.into_scalar::<f32>());
 }
 
-#[test]
-fn gradients_match_finite_differences_for_every_head() {
-    let dev = device();
-    let configs = [
+/// Every kind of head, Fourier with and without its regulariser, mixtures with fixed and learned weights.
+fn gradient_check_heads() -> [HeadConfig; 5] {
+    [
         HeadConfig::Linear,
         unscaled_fourier(3, 0.0),
         unscaled_fourier(6, 1e-2),
         HeadConfig::Mixture(MixtureHeadConfig::new(2)),
         HeadConfig::Mixture(MixtureHeadConfig { learned_weights: true, ..MixtureHeadConfig::new(3) }),
-    ];
+    ]
+}
+
+#[test]
+fn gradients_match_finite_differences_for_every_head() {
+    let dev = device();
+    let configs = gradient_check_heads();
     for (i, cfg) in configs.iter().enumerate() {
         let mut rng = StdRng::seed_from_u64(10 + i as u64);
         let head = cfg.init(5, 12, &mut rng, &dev).unwrap();
@@ -171,13 +176,7 @@ fn soft_targets(rng: &mut StdRng, n: usize, m: usize, dev: &burn::tensor::Device
 #[test]
 fn target_distribution_loss_gradients_match_finite_differences_for_every_head() {
     let dev = device();
-    let configs = [
-        HeadConfig::Linear,
-        unscaled_fourier(3, 0.0),
-        unscaled_fourier(6, 1e-2),
-        HeadConfig::Mixture(MixtureHeadConfig::new(2)),
-        HeadConfig::Mixture(MixtureHeadConfig { learned_weights: true, ..MixtureHeadConfig::new(3) }),
-    ];
+    let configs = gradient_check_heads();
     for (i, cfg) in configs.iter().enumerate() {
         let mut rng = StdRng::seed_from_u64(40 + i as u64);
         let head = cfg.init(5, 12, &mut rng, &dev).unwrap();

@@ -80,3 +80,20 @@ pub fn load_params<M: Module>(module: M, values: &HashMap<String, NamedTensor>) 
     let module = module.map(&mut l);
     if l.errors.is_empty() { Ok(module) } else { Err(l.errors.join("; ")) }
 }
+
+/// `params` with every name under `<prefix>.` (one network of an agent that has several).
+pub fn prefixed(prefix: &str, params: Vec<NamedTensor>) -> Vec<NamedTensor> {
+    params
+        .into_iter()
+        .map(|mut p| {
+            p.name = format!("{prefix}.{}", p.name);
+            p
+        })
+        .collect()
+}
+
+/// The entries of `values` under `<prefix>.`, with the prefix removed (the inverse of [`prefixed`]).
+pub fn section(values: &HashMap<String, NamedTensor>, prefix: &str) -> HashMap<String, NamedTensor> {
+    let head = format!("{prefix}.");
+    values.iter().filter_map(|(k, v)| k.strip_prefix(&head).map(|k| (k.to_string(), v.clone()))).collect()
+}
