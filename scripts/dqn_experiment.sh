@@ -5,7 +5,8 @@
 #
 # Usage: scripts/dqn_experiment.sh [ENV...]   default CartPole-v1 Acrobot-v1
 #        SEEDS="0 1 2", JOBS=1 (runs in parallel; each run uses an actor thread and the learner), FRL=path/to/frl
-#        ENV_STEPS=N overrides the budget of every run.
+#        ENV_STEPS=N overrides the budget of every run; OUT=DIR (default runs/online) holds the runs; PYTHON=python
+#        with the tensorboard package adds the best evaluation during training to the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +14,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/frl-target}"
 FRL="${FRL:-$CARGO_TARGET_DIR/release/frl}"
 JOBS="${JOBS:-1}"
 SEEDS="${SEEDS:-0 1 2}"
-OUT=runs/online
+OUT="${OUT:-runs/online}"
 ENVS=("$@")
 [ ${#ENVS[@]} -gt 0 ] || ENVS=(CartPole-v1 Acrobot-v1)
 HEADS=('"linear"' '{ fourier = { frequencies = 16 } }')
@@ -35,4 +36,4 @@ for env in "${ENVS[@]}"; do
   done
 done
 xargs -P "$JOBS" -I{} sh -c '"$0" train "$1" --resume --quiet > "$1.log" 2>&1 || echo "FAILED: $1 (see $1.log)"' "$FRL" {} < "$OUT/jobs.txt"
-python3 scripts/dqn_table.py "$OUT" | tee "$OUT/table.md"
+"${PYTHON:-python3}" scripts/dqn_table.py "$OUT" | tee "$OUT/table.md"

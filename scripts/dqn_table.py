@@ -13,6 +13,19 @@ from pathlib import Path
 SOLVED = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0}
 
 
+def best_eval(run_dir):
+    """The best eval/return_mean during training (TensorBoard events), or None without the tensorboard package."""
+    try:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    except ImportError:
+        return None
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    if "eval/return_mean" not in acc.Tags()["scalars"]:
+        return None
+    return max(e.value for e in acc.Scalars("eval/return_mean"))
+
+
 def mean_sd(xs):
     return statistics.mean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
 
@@ -26,9 +39,9 @@ def main():
             continue
         env = s["name"].split("-dqn-")[0]
         cells[(env, s["head"])].append(s)
-    print("| env | head | eval return (10 episodes, ε = 0) | solved | env steps | wall time | env steps/s | updates/s |"
-          " policy lag | seeds |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| env | head | final eval return (10 episodes, ε = 0) | solved at the end | best eval during training |"
+          " env steps | wall time | env steps/s | updates/s | policy lag | return-PMF smoothness | seeds |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for (env, head), runs in sorted(cells.items()):
         ret = mean_sd([r["eval"]["mean"] for r in runs])
         solved = sum(r["eval"]["mean"] >= SOLVED.get(env, float("inf")) for r in runs)
@@ -38,9 +51,12 @@ def main():
         sps = mean_sd([x["env_steps_per_sec"] for x in o])
         ups = mean_sd([x["updates_per_sec"] for x in o])
         lag = mean_sd([x["mean_policy_lag"] for x in o])
+        best = [best_eval(r["run_dir"]) for r in runs]
+        best = "—" if None in best else "{:.1f} ± {:.1f}".format(*mean_sd(best))
+        smooth = mean_sd([r["smoothness"] for r in runs])
         print(f"| {env} | {head} | {ret[0]:.1f} ± {ret[1]:.1f} | {solved}/{len(runs)} (≥ {SOLVED.get(env, '?')}) |"
-              f" {steps[0]:.0f} | {wall[0]:.0f} ± {wall[1]:.0f} s | {sps[0]:.0f} | {ups[0]:.1f} | {lag[0]:.2f} |"
-              f" {len(runs)} |")
+              f" {best} | {steps[0]:.0f} | {wall[0]:.0f} ± {wall[1]:.0f} s | {sps[0]:.0f} | {ups[0]:.1f} | {lag[0]:.2f} |"
+              f" {smooth[0]:.4f} ± {smooth[1]:.4f} | {len(runs)} |")
 
 
 if __name__ == "__main__":
