@@ -48,6 +48,9 @@ pub struct DqnConfig {
     pub v_min: f64,
     /// Upper edge of the return support.
     pub v_max: f64,
+    /// The head's bins cover `[v_min, v_max]` widened by this fraction of its width on each side (targets stay
+    /// clamped to `[v_min, v_max]`), so that a periodic density (Fourier) does not tie the two ends together.
+    pub support_margin: f64,
     /// Discount `γ`.
     pub gamma: f64,
     /// Steps summed in each bootstrapped return.
@@ -78,6 +81,7 @@ impl Default for DqnConfig {
             atoms: 101,
             v_min: -100.0,
             v_max: 100.0,
+            support_margin: 0.125,
             gamma: 0.99,
             n_step: 1,
             double: true,
@@ -104,6 +108,9 @@ impl AgentConfig for DqnConfig {
             }
             if !(self.v_min.is_finite() && self.v_max.is_finite() && self.v_min < self.v_max) {
                 bail!("`v_min` = {}, `v_max` = {}: must be finite with v_min < v_max", self.v_min, self.v_max);
+            }
+            if !(0.0..=1.0).contains(&self.support_margin) {
+                bail!("`support_margin` = {}: must be in [0, 1]", self.support_margin);
             }
         }
         for (field, v) in [
@@ -146,14 +153,15 @@ impl DqnConfig {
 
     /// The atoms: centres of `atoms` equal bins on `[v_min, v_max]` (the head's bin centres, rescaled).
     pub fn support(&self) -> Support {
-        Support::new(self.v_min, self.v_max, self.atoms)
+        Support::with_margin(self.v_min, self.v_max, self.atoms, self.support_margin)
     }
 }
 
 // ----------------------------------------------------------------------------------------------------------------
 // The return support and the projection of the Bellman target
 
-/// The atoms `z_i` of the return distribution: centres of `n` equal bins on `[low, high]`.
+/// The atoms `z_i` of the return distribution: centres of `n` equal bins on `[low, high]`, and the range
+/// `[v_min, v_max]` Bellman targets are clamped to (inside the bins when there is a margin).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Support {
     /// Lower edge of the first bin.
@@ -162,13 +170,28 @@ pub struct Support {
     pub high: f64,
     /// The atoms, increasing.
     pub atoms: Vec<f32>,
+    /// Targets are clamped to `[clamp.0, clamp.1]`.
+    pub clamp: (f32, f32),
 }
 
 impl Support {
-    /// `n` atoms centred in equal bins on `[low, high]`.
+    /// `n` atoms centred in equal bins on `[low, high]`; targets are clamped to the outermost atoms (C51).
     pub fn new(low: f64, high: f64, n: usize) -> Self {
         let dz = (high - low) / n as f64;
-        Self { low, high, atoms: (0..n).map(|i| (low + (i as f64 + 0.5) * dz) as f32).collect() }
+        let atoms: Vec<f32> = (0..n).map(|i| (low + (i as f64 + 0.5) * dz) as f32).collect();
+        Self { low, high, clamp: (atoms[0], atoms[n - 1]), atoms }
+    }
+
+    /// Bins on `[v_min, v_max]` widened by `margin` of its width on each side, targets clamped to `[v_min, v_max]`:
+    /// the Fourier density is periodic on its interval, so returns at one end of the support would otherwise share
+    /// their mass with the other end.
+    pub fn with_margin(v_min: f64, v_max: f64, n: usize, margin: f64) -> Self {
+        let pad = margin * (v_max - v_min);
+        let mut s = Self::new(v_min - pad, v_max + pad, n);
+        if margin > 0.0 {
+            s.clamp = ((v_min as f32).max(s.atoms[0]), (v_max as f32).min(s.atoms[n - 1]));
+        }
+        s
     }
 
     /// Distance between neighbouring atoms.
@@ -184,7 +207,7 @@ impl Support {
 }
 
 /// The C51 projection: the distribution of `r + d·Z` with `Z ~ probs` over the atoms, `d` the bootstrap discount
-/// (0 at a terminal), mapped back onto the atoms. Each shifted atom, clamped to `[z_0, z_{n−1}]`, splits its mass
+/// (0 at a terminal), mapped back onto the atoms. Each shifted atom, clamped to `support.clamp`, splits its mass
 /// between its two neighbouring atoms in proportion to closeness (Algorithm 1 of the C51 paper, as two scatter-adds).
 ///
 /// `probs` `[B, n]`, `rewards` and `discounts` `[B]`; returns `[B, n]` whose rows sum to 1.
@@ -192,10 +215,10 @@ pub fn project(probs: Tensor<2>, rewards: Tensor<1>, discounts: Tensor<1>, suppo
     let [b, n] = probs.dims();
     let device = probs.device();
     let z = Tensor::<1>::from_data(TensorData::new(support.atoms.clone(), [n]), &device);
-    let (lo, hi) = (support.atoms[0], support.atoms[n - 1]);
+    let (lo, hi) = support.clamp;
     let tz = (discounts.reshape([b, 1]) * z.reshape([1, n]) + rewards.reshape([b, 1])).clamp(lo, hi);
     // Position on the atom grid, its lower atom `l` and the share `frac` that goes to `l + 1`.
-    let pos = tz.sub_scalar(lo).div_scalar(support.delta()).clamp(0.0, (n - 1) as f64);
+    let pos = tz.sub_scalar(support.atoms[0]).div_scalar(support.delta()).clamp(0.0, (n - 1) as f64);
     let lower = pos.clone().floor();
     let frac = pos - lower.clone();
     let l = lower.int();

@@ -46,6 +46,14 @@ fn c51_projection_matches_a_hand_computed_case() {
     for (i, (g, w)) in m.iter().zip(want).enumerate() {
         assert!((g - w).abs() < 1e-6, "entry {i}: {g} vs {w} (all: {m:?})");
     }
+    // With a margin the bins cover [-3, 3] (atoms -2.25, -0.75, 0.75, 2.25) while targets clamp to [v_min, v_max] =
+    // [-2, 2]: a terminal reward of 5 lands at 2, which splits 1/6 : 5/6 between 0.75 and 2.25 (mean 2 exactly).
+    let margin = Support::with_margin(-2.0, 2.0, 4, 0.25);
+    assert_eq!((margin.atoms.clone(), margin.clamp), (vec![-2.25, -0.75, 0.75, 2.25], (-2.0, 2.0)));
+    let m = host(project(tensor2(vec![0.25; 4], [1, 4]), tensor1(vec![5.0]), tensor1(vec![0.0]), &margin));
+    for (i, (g, w)) in m.iter().zip([0.0, 0.0, 1.0 / 6.0, 5.0 / 6.0]).enumerate() {
+        assert!((g - w).abs() < 1e-6, "margin, entry {i}: {g} vs {w} (all: {m:?})");
+    }
 }
 
 /// Algorithm 1 of Bellemare, Dabney & Munos (2017) on the host, with the usual fix for `b` on an atom (`l = u`).
