@@ -208,7 +208,7 @@ enum BenchCommand {
         #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), default_value_t = 1)]
         actors: usize,
         /// Env steps per measurement.
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..), default_value_t = 2_000_000)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..), default_value_t = 5_000_000)]
         steps: u64,
         /// Measurements of each; the median ratio is reported.
         #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), default_value_t = 3)]

@@ -230,3 +230,21 @@ fn bad_online_jobs_are_refused_naming_the_field() {
     let err = format!("{:#}", agents::train(&j, &quiet(false), no_stop()).unwrap_err());
     assert!(err.contains("discrete action space") && err.contains("Pendulum-v1"), "{err}");
 }
+
+#[test]
+fn a_fixed_behaviour_policy_acts_while_the_agent_learns_off_policy() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut job = online_job(dir.path(), "behaviour", Some("\"linear\""), 4000);
+    let online = job.online.as_mut().unwrap();
+    online.behaviour = Some(frl_envs::BehaviourSpec::Random);
+    online.throttle = false;
+    let s = agents::train(&job, &quiet(false), no_stop()).unwrap();
+    let rec = Dataset::open(&s.run_dir.join("episodes")).unwrap();
+    // Every episode was acted by the random policy (version 0: nothing broadcast), while the agent trained.
+    assert!(rec.episodes.tags.iter().all(|t| t.policy_version == 0));
+    assert!(s.steps > 0 && s.final_loss.is_finite(), "{s:?}");
+    // Random CartPole episodes last about 22 steps; a learned policy's would grow.
+    let mean_len = rec.episodes.steps() as f64 / rec.episodes.episodes() as f64;
+    assert!(mean_len < 40.0, "mean episode length {mean_len}");
+}

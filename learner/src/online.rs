@@ -79,6 +79,10 @@ pub struct OnlineConfig {
     pub record: bool,
     /// Failures (panics or env errors) of the actors tolerated before the run stops.
     pub max_failures: u64,
+    /// Actors act with this fixed behaviour policy (`"random"`, `{ expert = { noise = 0.3 } }`, ...) instead of the
+    /// agent's exploring policy, and the agent learns off-policy from it; weights are not broadcast.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub behaviour: Option<frl_envs::BehaviourSpec>,
 }
 
 impl Default for OnlineConfig {
@@ -94,6 +98,7 @@ impl Default for OnlineConfig {
             broadcast_every: 100,
             record: false,
             max_failures: 100,
+            behaviour: None,
         }
     }
 }
@@ -308,9 +313,13 @@ pub fn fit_online<A: OnlineAgent>(
 
     // Actors: the exploring policy as version `progress.version`, episode indices continuing the run's count.
     let actors_stop = Arc::new(AtomicBool::new(false));
+    let first_policy = match &online.behaviour {
+        Some(b) => b.factory(&online.env, &spec.action_space).with_context(|| format!("`online.behaviour` = {b:?}"))?,
+        None => agent.explore(progress.env_steps),
+    };
     let (link, rx) = ChannelLink::with_snapshot(
         2 * online.actors,
-        frl_rollout::PolicySnapshot { version: progress.version, factory: agent.explore(progress.env_steps) },
+        frl_rollout::PolicySnapshot { version: progress.version, factory: first_policy },
     );
     let pool_config = PoolConfig {
         actors: online.actors,
@@ -325,6 +334,8 @@ pub fn fit_online<A: OnlineAgent>(
     };
     let env_id = online.env.clone();
     let make_env: EnvFactory = Arc::new(move || frl_envs::make(&env_id));
+    // Rates count from the actors' start.
+    let started = Instant::now();
     let pool = ActorPool::spawn(pool_config, make_env, link.clone(), actors_stop.clone());
     let gate = Arc::new(Gate::default());
     let (staged_tx, staged) = crossbeam_channel::unbounded();
@@ -351,7 +362,7 @@ pub fn fit_online<A: OnlineAgent>(
         progress,
         quiet: options.quiet,
     };
-    let outcome = learner.run(agent, &mut replay, &mut opt);
+    let outcome = learner.run(agent, &mut replay, &mut opt, started);
     let progress = learner.progress.clone();
     // Stop the actors whatever happened; the inserter then drops its receiver, which unblocks any actor waiting to
     // send.
@@ -527,6 +538,7 @@ impl OnlineLearner<'_> {
         mut agent: A,
         replay: &mut A::Data,
         opt: &mut Optimizers,
+        t0: Instant,
     ) -> anyhow::Result<(A, RunOutcome<A::Batch>)> {
         let (job, online) = (self.job, self.online);
         let budget = online.env_steps;
@@ -541,7 +553,6 @@ impl OnlineLearner<'_> {
         bar.set_prefix(job.name.clone());
         bar.set_position(self.progress.env_steps);
 
-        let t0 = Instant::now();
         let start = self.progress.clone();
         let mut window = ScalarWindow::default();
         let mut episodes = EpisodeWindow::default();
@@ -605,7 +616,7 @@ impl OnlineLearner<'_> {
                 self.progress.updates = step;
                 update_seconds += u0.elapsed().as_secs_f64();
                 window.add(&scalars);
-                if step.is_multiple_of(online.broadcast_every) {
+                if step.is_multiple_of(online.broadcast_every) && online.behaviour.is_none() {
                     self.progress.version = self.link.broadcast(agent.explore(self.progress.env_steps));
                 }
                 if step.is_multiple_of(job.train.plot_every) {

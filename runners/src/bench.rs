@@ -443,7 +443,7 @@ pub fn bench_train(
 pub struct OnlineBenchRound {
     /// Env steps/s of `frl collect` (random policy, dataset written).
     pub collect_steps_per_sec: f64,
-    /// Env steps/s of the live loop (ε = 1, so the actors' policy is as trivial as collect's).
+    /// Env steps/s of the live loop (actors acting with the same random policy as collect's).
     pub online_steps_per_sec: f64,
     /// Updates/s the learner made meanwhile.
     pub updates_per_sec: f64,
@@ -452,8 +452,8 @@ pub struct OnlineBenchRound {
 }
 
 /// Whether the learner stalls the actors: env steps/s of the live loop (a DQN learner training as fast as it can,
-/// `throttle = false`, actors acting randomly) against `frl collect` with the same number of actors, over about
-/// `env_steps` steps each, in alternation `rounds` times.
+/// `throttle = false`, actors acting with the random behaviour policy as `frl collect` does) against `frl collect`
+/// with the same number of actors, over about `env_steps` steps each, in alternation `rounds` times.
 pub fn bench_online(
     env_id: &str,
     actors: usize,
@@ -489,8 +489,8 @@ pub fn bench_online(
                 false,
             )?;
             let text = format!(
-                "name = \"online{round}\"\nruns_dir = \"{}\"\nagent = \"dqn\"\n[dqn]\nepsilon_start = 1.0\n\
-                 epsilon_end = 1.0\n[online]\nenv = \"{env_id}\"\nenv_steps = {}\nactors = {actors}\n\
+                "name = \"online{round}\"\nruns_dir = \"{}\"\nagent = \"dqn\"\n[online]\nenv = \"{env_id}\"\n\
+                 behaviour = \"random\"\nenv_steps = {}\nactors = {actors}\n\
                  replay_capacity = 100000\nlearning_starts = 1000\nupdates_per_step = 1.0\nthrottle = false\n\
                  broadcast_every = 100\n[train]\nbatch_size = 128\nlog_every = 100\nplot_every = 1000000\n\
                  checkpoint_every = 1000000\n[eval]\nepisodes = 1\nactors = 1\n",
