@@ -74,6 +74,15 @@ pub struct TrainSummary {
     pub online: Option<crate::online::OnlineReport>,
 }
 
+impl TrainSummary {
+    /// Writes `summary.json` into the run folder (atomically): a finished run's record, and what a rerun prints.
+    pub fn write(&self) -> anyhow::Result<()> {
+        let json = serde_json::to_string_pretty(self)?;
+        frl_dataset::fsutil::write_atomic(&self.run_dir.join("summary.json"), json.as_bytes())?;
+        Ok(())
+    }
+}
+
 fn dt_kind() -> String {
     "dt".into()
 }
@@ -355,10 +364,7 @@ pub fn fit<A: Agent>(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBoo
         online: None,
     };
     if !interrupted {
-        frl_dataset::fsutil::write_atomic(
-            &run_dir.join("summary.json"),
-            serde_json::to_string_pretty(&summary)?.as_bytes(),
-        )?;
+        summary.write()?;
     }
     Ok(summary)
 }

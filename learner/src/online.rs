@@ -412,10 +412,7 @@ pub fn fit_online<A: OnlineAgent>(
         online: Some(run.report),
     };
     if !run.interrupted {
-        frl_dataset::fsutil::write_atomic(
-            &run_dir.join("summary.json"),
-            serde_json::to_string_pretty(&summary)?.as_bytes(),
-        )?;
+        summary.write()?;
     }
     Ok(summary)
 }
