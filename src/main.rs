@@ -198,6 +198,17 @@ enum BenchCommand {
         #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), default_value_t = 7)]
         rounds: usize,
     },
+    /// Milliseconds per DQN/C51 update at CartPole's shapes for a linear and a Fourier return head and scalar
+    /// Q-values; with `--python` (an interpreter with torch) also PyTorch's C51 update of the same shapes
+    /// (scripts/c51_torch_step.py) and the ratio.
+    Dqn {
+        /// Timed updates per measurement (median reported).
+        #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), default_value_t = 200)]
+        steps: usize,
+        /// A Python interpreter with torch installed, for the PyTorch baseline.
+        #[arg(long)]
+        python: Option<PathBuf>,
+    },
     /// Whether the online learner stalls its actors: env steps/s of the live loop (DQN training as fast as it can,
     /// actors acting randomly) against `frl collect` with the same actors, alternated; prints the ratio.
     Online {
@@ -311,6 +322,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Online { env, actors, steps, rounds }) => {
             bench_online(&env, actors, steps, rounds)
         }
+        Command::Bench(BenchCommand::Dqn { steps, python }) => bench_dqn(steps, python.as_deref()),
         Command::Bench(BenchCommand::Dt { steps, head }) => bench_dt(steps, head),
         Command::Bench(BenchCommand::Train { device, steps, json }) => bench_train(device, steps, json),
         Command::Envs(EnvsCommand::List) => list_envs(),
@@ -431,6 +443,44 @@ fn bench_collect(env: &str, steps: u64, rounds: usize) -> anyhow::Result<ExitCod
         two / one,
         two / raw2
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_dqn(steps: usize, python: Option<&Path>) -> anyhow::Result<ExitCode> {
+    use frl_heads::{FourierHeadConfig, HeadConfig};
+    let torch = match python {
+        Some(py) => {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/c51_torch_step.py");
+            let out = std::process::Command::new(py)
+                .arg(&script)
+                .args(["--steps", &steps.to_string()])
+                .output()
+                .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", py.display()))?;
+            if !out.status.success() {
+                anyhow::bail!("{} {} failed: {}", py.display(), script.display(), String::from_utf8_lossy(&out.stderr));
+            }
+            let text = String::from_utf8_lossy(&out.stdout);
+            let ms = text
+                .split_whitespace()
+                .rev()
+                .nth(1)
+                .and_then(|v| v.parse::<f64>().ok())
+                .ok_or_else(|| anyhow::anyhow!("unexpected output of {}: {text}", script.display()))?;
+            Some(ms)
+        }
+        None => None,
+    };
+    let fourier = HeadConfig::Fourier(FourierHeadConfig::new(16, 0.0));
+    let cases =
+        [("C51, linear head", Some(HeadConfig::Linear)), ("C51, Fourier N=16", Some(fourier)), ("DQN, scalar Q", None)];
+    for (name, head) in cases {
+        let ms = frl_runners::bench::bench_dqn(head, steps)?;
+        let ratio = match (name, torch) {
+            ("C51, linear head", Some(t)) => format!("   PyTorch {t:.3} ms, frl / PyTorch {:.2}", ms / t),
+            _ => String::new(),
+        };
+        println!("{ms:>9.3} ms/update  {name} (batch 128, 101 atoms, 2 actions, median of {steps}){ratio}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
