@@ -117,6 +117,32 @@ pub fn load_agent_from<A: Agent>(ckpt: Checkpoint, path: &Path, device: &Device)
     Ok(LoadedAgent { agent, config, meta, adam: ckpt.adam })
 }
 
+/// A run's folder and its checkpoints.
+pub(crate) struct RunFolder {
+    /// `<runs_dir>/<name>`.
+    pub dir: PathBuf,
+    /// Its `checkpoints` folder.
+    pub checkpoints: PathBuf,
+    /// The checkpoints there, oldest first.
+    pub existing: Vec<(u64, PathBuf)>,
+}
+
+/// The job's run folder with its checkpoints (partial files removed); an error when it holds checkpoints and
+/// `resume` is off.
+pub(crate) fn run_folder(job: &TrainJob, resume: bool) -> anyhow::Result<RunFolder> {
+    let dir = job.run_dir();
+    let checkpoints = dir.join("checkpoints");
+    checkpoint::remove_partial(&checkpoints);
+    let existing = checkpoint::list(&checkpoints);
+    if !resume && !existing.is_empty() {
+        bail!(
+            "{} already holds checkpoints; pass --resume to continue it, or give the job another name",
+            dir.display()
+        );
+    }
+    Ok(RunFolder { dir, checkpoints, existing })
+}
+
 /// A seed for one purpose (`salt`) at one step, derived from the job's seed.
 pub(crate) fn mix(seed: u64, step: u64, salt: u64) -> u64 {
     frl_rollout::episode_seeds(seed ^ salt, step).0
@@ -148,16 +174,7 @@ pub fn fit<A: Agent>(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBoo
     let config: A::Config = job.agent_config()?;
     let selected = crate::backend::select(options.device)?;
     let device = selected.device.clone();
-    let run_dir = job.run_dir();
-    let ckpt_dir = run_dir.join("checkpoints");
-    checkpoint::remove_partial(&ckpt_dir);
-    let existing = checkpoint::list(&ckpt_dir);
-    if !options.resume && !existing.is_empty() {
-        bail!(
-            "{} already holds checkpoints; pass --resume to continue it, or give the job another name",
-            run_dir.display()
-        );
-    }
+    let RunFolder { dir: run_dir, checkpoints: ckpt_dir, existing } = run_folder(job, options.resume)?;
 
     let dataset = Dataset::open(&job.dataset)?;
 

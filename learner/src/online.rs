@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 use super::agent::{Agent, AgentConfig, DataSpec, Scalars};
 use super::checkpoint::{self, CheckpointMeta};
 use super::fit::{
-    ScalarWindow, TrainOptions, TrainSummary, data_spec, eval_msg, load_agent, log_eval, log_probe, log_weights,
-    mean_smoothness, mix, spawn_eval,
+    RunFolder, ScalarWindow, TrainOptions, TrainSummary, data_spec, eval_msg, load_agent, log_eval, log_probe,
+    log_weights, mean_smoothness, mix, run_folder, spawn_eval,
 };
 use super::job::{TrainJob, lr_at};
 use super::optim::{NonFinite, Optimizers};
@@ -219,17 +219,8 @@ pub fn fit_online<A: OnlineAgent>(
     let config: A::Config = job.agent_config()?;
     let selected = crate::backend::select(options.device)?;
     let device = selected.device.clone();
-    let run_dir = job.run_dir();
-    let ckpt_dir = run_dir.join("checkpoints");
+    let RunFolder { dir: run_dir, checkpoints: ckpt_dir, existing } = run_folder(job, options.resume)?;
     let record_dir = run_dir.join("episodes");
-    checkpoint::remove_partial(&ckpt_dir);
-    let existing = checkpoint::list(&ckpt_dir);
-    if !options.resume && !existing.is_empty() {
-        bail!(
-            "{} already holds checkpoints; pass --resume to continue it, or give the job another name",
-            run_dir.display()
-        );
-    }
 
     let (mut spec, seed_data) = online_spec(job, &online)?;
     let mut init_rng = EpisodeRng::seed_from_u64(mix(job.seed, 0, 0x1a17));
