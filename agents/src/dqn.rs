@@ -550,7 +550,7 @@ impl OnlineAgent for Dqn {
 // ----------------------------------------------------------------------------------------------------------------
 // Acting
 
-/// Builds ε-greedy policies over one inference copy of the Q network.
+/// Builds ε-greedy policies over one inference copy of the Q network, on the CPU whatever the learner's device.
 #[derive(Clone)]
 pub struct EpsilonGreedyFactory {
     net: Arc<QNet>,
@@ -564,7 +564,9 @@ pub struct EpsilonGreedyFactory {
 impl EpsilonGreedyFactory {
     fn new(agent: &Dqn, epsilon: f64) -> Self {
         Self {
-            net: Arc::new(agent.online.valid()),
+            // Actors step one observation at a time: a small network answers sooner on the CPU than through a GPU
+            // queue, and the learner's device stays free for updates.
+            net: Arc::new(agent.online.valid().to_device(&Device::flex())),
             support: Arc::new(agent.support.clone()),
             obs_mean: Arc::new(agent.spec.obs_mean.clone()),
             obs_std: Arc::new(agent.spec.obs_std.clone()),
