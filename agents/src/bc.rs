@@ -140,12 +140,7 @@ impl MlpPolicy {
     /// Mean negative log-likelihood plus the regulariser.
     pub fn loss(&self, obs: Tensor<2>, targets: Tensor<2, Int>) -> HeadLoss {
         let (nll, regularizer) = self.nll(obs, targets);
-        let cross_entropy = nll.mean();
-        let total = match &regularizer {
-            Some(r) => cross_entropy.clone() + r.clone(),
-            None => cross_entropy.clone(),
-        };
-        HeadLoss { total, cross_entropy, regularizer }
+        HeadLoss::new(nll.mean(), regularizer)
     }
 
     /// Every head's PMF `rows × bins` at `obs`.

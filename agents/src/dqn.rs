@@ -555,8 +555,7 @@ impl OnlineAgent for Dqn {
 pub struct EpsilonGreedyFactory {
     net: Arc<QNet>,
     support: Arc<Support>,
-    obs_mean: Arc<Vec<f32>>,
-    obs_std: Arc<Vec<f32>>,
+    spec: Arc<DataSpec>,
     actions: usize,
     epsilon: f64,
 }
@@ -568,8 +567,7 @@ impl EpsilonGreedyFactory {
             // queue, and the learner's device stays free for updates.
             net: Arc::new(agent.online.valid().to_device(&Device::flex())),
             support: Arc::new(agent.support.clone()),
-            obs_mean: Arc::new(agent.spec.obs_mean.clone()),
-            obs_std: Arc::new(agent.spec.obs_std.clone()),
+            spec: Arc::new(agent.spec.clone()),
             actions: agent.actions,
             epsilon,
         }
@@ -598,13 +596,8 @@ impl Policy for EpsilonGreedy {
         if s.epsilon > 0.0 && rng.random::<f64>() < s.epsilon {
             return Action::Discrete(rng.random_range(0..s.actions));
         }
-        let obs: Vec<f32> = history
-            .current()
-            .iter()
-            .zip(s.obs_mean.iter())
-            .zip(s.obs_std.iter())
-            .map(|((x, m), sd)| (x - m) / sd)
-            .collect();
+        let mut obs = Vec::with_capacity(s.spec.obs_dim);
+        s.spec.push_normalized(history.current(), &mut obs);
         let n = obs.len();
         let q = to_host(s.net.q_values(Tensor::from_data(TensorData::new(obs, [1, n]), &self.device), &s.support));
         Action::Discrete(frl_heads::head::argmax(&q))

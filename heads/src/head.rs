@@ -34,6 +34,17 @@ pub struct HeadLoss {
     pub regularizer: Option<Tensor<1>>,
 }
 
+impl HeadLoss {
+    /// The loss of a cross-entropy and an optional regulariser: `total` is their sum.
+    pub fn new(cross_entropy: Tensor<1>, regularizer: Option<Tensor<1>>) -> Self {
+        let total = match &regularizer {
+            Some(reg) => cross_entropy.clone() + reg.clone(),
+            None => cross_entropy.clone(),
+        };
+        HeadLoss { total, cross_entropy, regularizer }
+    }
+}
+
 /// A head maps features `[batch, d]` to logits over `m` ordered bins.
 ///
 /// Implementors provide [`Head::forward`] and the two sizes; the loss, PMF, sampling, mode and expected
@@ -62,24 +73,14 @@ pub trait Head {
     /// Mean cross-entropy against bin indices `[batch]` plus the head's regulariser.
     fn loss(&self, features: Tensor<2>, targets: Tensor<1, Int>) -> HeadLoss {
         let out = self.forward(features);
-        let cross_entropy = nll(self.log_pmf(out.logits), targets);
-        let total = match &out.regularizer {
-            Some(reg) => cross_entropy.clone() + reg.clone(),
-            None => cross_entropy.clone(),
-        };
-        HeadLoss { total, cross_entropy, regularizer: out.regularizer }
+        HeadLoss::new(nll(self.log_pmf(out.logits), targets), out.regularizer)
     }
 
     /// Mean cross-entropy `−Σ_i t_i log q_i` against target distributions `[batch, m]` (rows summing to 1, e.g. a
     /// projected Bellman target) plus the head's regulariser.
     fn loss_soft(&self, features: Tensor<2>, targets: Tensor<2>) -> HeadLoss {
         let out = self.forward(features);
-        let cross_entropy = soft_nll(self.log_pmf(out.logits), targets);
-        let total = match &out.regularizer {
-            Some(reg) => cross_entropy.clone() + reg.clone(),
-            None => cross_entropy.clone(),
-        };
-        HeadLoss { total, cross_entropy, regularizer: out.regularizer }
+        HeadLoss::new(soft_nll(self.log_pmf(out.logits), targets), out.regularizer)
     }
 
     /// Predicted PMF `[batch, m]` (softmax of the logits).

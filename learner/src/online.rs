@@ -16,7 +16,7 @@ use burn::tensor::Device;
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use frl_dataset::dataset::{Collection, Dataset, DatasetWriter};
 use frl_dataset::episodes::EpisodeBatch;
-use frl_envs::PolicyFactory;
+use frl_envs::{PolicyFactory, Space};
 use frl_rollout::{ActorPool, ChannelLink, EnvFactory, EpisodeRng, EvalReport, PoolConfig, evaluate};
 use frl_tensorboard::SummaryWriter;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -177,9 +177,11 @@ impl EpisodeWindow {
     }
 }
 
-/// The data spec of an online run: from the seed dataset when there is one, else from the env (no scaling).
-fn online_spec(job: &TrainJob, online: &OnlineConfig) -> anyhow::Result<(DataSpec, Option<Dataset>)> {
+/// What an online run learns from: the data spec (from the seed dataset when there is one, else from the env, no
+/// scaling), the seed dataset, and the env's observation space (for the recording).
+fn online_spec(job: &TrainJob, online: &OnlineConfig) -> anyhow::Result<(DataSpec, Option<Dataset>, Space)> {
     let env = frl_envs::make(&online.env).with_context(|| format!("`online.env` = {:?}", online.env))?;
+    let obs_space = env.observation_space();
     if job.dataset.as_os_str().is_empty() {
         let obs_dim = env.observation_space().flat_dim();
         let spec = DataSpec {
@@ -190,7 +192,7 @@ fn online_spec(job: &TrainJob, online: &OnlineConfig) -> anyhow::Result<(DataSpe
             obs_std: vec![1.0; obs_dim],
             best_return: 0.0,
         };
-        return Ok((spec, None));
+        return Ok((spec, None, obs_space));
     }
     let dataset = Dataset::open(&job.dataset)?;
     if dataset.metadata.env_id != online.env {
@@ -201,7 +203,7 @@ fn online_spec(job: &TrainJob, online: &OnlineConfig) -> anyhow::Result<(DataSpe
             online.env
         );
     }
-    Ok((data_spec(&dataset), Some(dataset)))
+    Ok((data_spec(&dataset), Some(dataset), obs_space))
 }
 
 /// Trains agent `A` online on the job's `[online]` env; Ctrl-C (the `stop` flag) saves a checkpoint and returns with
@@ -222,7 +224,7 @@ pub fn fit_online<A: OnlineAgent>(
     let RunFolder { dir: run_dir, checkpoints: ckpt_dir, existing } = run_folder(job, options.resume)?;
     let record_dir = run_dir.join("episodes");
 
-    let (mut spec, seed_data) = online_spec(job, &online)?;
+    let (mut spec, seed_data, obs_space) = online_spec(job, &online)?;
     let mut init_rng = EpisodeRng::seed_from_u64(mix(job.seed, 0, 0x1a17));
     let mut opt = Optimizers::new(job.train.optimizer.clone()).poison_at(job.train.poison_loss_at);
     let mut progress = OnlineProgress::default();
@@ -287,7 +289,6 @@ pub fn fit_online<A: OnlineAgent>(
         agent.insert(&mut replay, &recorded.episodes).with_context(|| format!("dataset {}", record_dir.display()))?;
         Some(DatasetWriter::resume(&record_dir, RECORD_SHARD_STEPS)?)
     } else {
-        let env = frl_envs::make(&online.env)?;
         let collection = Collection {
             policy: format!("online {}", A::KIND),
             seed: job.seed,
@@ -295,8 +296,8 @@ pub fn fit_online<A: OnlineAgent>(
             episodes: 0,
             requested: 0,
         };
-        let (obs, act) = (env.observation_space(), env.action_space());
-        Some(DatasetWriter::open(&record_dir, &online.env, &obs, &act, collection, RECORD_SHARD_STEPS, false)?)
+        let act = &spec.action_space;
+        Some(DatasetWriter::open(&record_dir, &online.env, &obs_space, act, collection, RECORD_SHARD_STEPS, false)?)
     };
 
     frl_dataset::fsutil::write_atomic(&run_dir.join("job.toml"), toml::to_string(job)?.as_bytes())?;
