@@ -19,7 +19,7 @@ use frl_learner::{Acting, Agent, TrainJob, TrainOptions, TrainSummary, fit, fit_
 pub const KINDS: [&str; 4] = [dt::Dt::KIND, bc::Bc::KIND, iql::Iql::KIND, dqn::Dqn::KIND];
 
 /// The kinds that also train online (`[online]`).
-pub const ONLINE_KINDS: [&str; 1] = [dqn::Dqn::KIND];
+pub const ONLINE_KINDS: [&str; 2] = [dt::Dt::KIND, dqn::Dqn::KIND];
 
 /// Runs `$body` with `$A` bound to the agent type of kind `$kind`; an unknown kind is an error naming it.
 macro_rules! with_agent {
@@ -51,6 +51,10 @@ macro_rules! with_agent {
 macro_rules! with_online_agent {
     ($kind:expr, $A:ident => $body:expr) => {
         match $kind {
+            k if k == dt::Dt::KIND => {
+                type $A = dt::Dt;
+                $body
+            }
             k if k == dqn::Dqn::KIND => {
                 type $A = dqn::Dqn;
                 $body

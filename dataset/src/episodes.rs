@@ -166,6 +166,28 @@ impl EpisodeBatch {
         self.tags.push(ep.tag);
     }
 
+    /// The highest-return episodes whose steps together fit in `max_steps` (taken best first until the next one does
+    /// not fit), ordered worst first, so that a first-in-first-out store drops the worst of them first.
+    pub fn best_that_fit(&self, max_steps: usize) -> EpisodeBatch {
+        let mut order: Vec<(usize, f64)> = self.iter().enumerate().map(|(e, ep)| (e, ep.episode_return())).collect();
+        order.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let mut kept = Vec::new();
+        let mut steps = 0;
+        for (e, _) in order {
+            let len = self.offsets[e + 1] - self.offsets[e];
+            if steps + len > max_steps {
+                break;
+            }
+            steps += len;
+            kept.push(e);
+        }
+        let mut out = EpisodeBatch::with_capacity(self.obs_dim, self.act_dim, steps, kept.len());
+        for &e in kept.iter().rev() {
+            out.push(&self.episode(e));
+        }
+        out
+    }
+
     /// Appends every episode of `other`.
     pub fn extend(&mut self, other: &EpisodeBatch) {
         for ep in other.iter() {

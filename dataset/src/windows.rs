@@ -16,10 +16,15 @@ pub struct WindowIndex {
 impl WindowIndex {
     /// Windows of up to `context` steps over `episodes`.
     pub fn new(episodes: &EpisodeBatch, context: usize) -> Self {
-        let mut episode_end = Vec::with_capacity(episodes.steps());
-        for e in 0..episodes.episodes() {
-            let end = episodes.offsets[e + 1];
-            episode_end.extend(std::iter::repeat_n(end, end - episodes.offsets[e]));
+        Self::from_lengths((0..episodes.episodes()).map(|e| episodes.offsets[e + 1] - episodes.offsets[e]), context)
+    }
+
+    /// Windows of up to `context` steps over consecutive episodes of the given lengths.
+    pub fn from_lengths(lengths: impl IntoIterator<Item = usize>, context: usize) -> Self {
+        let mut episode_end = Vec::new();
+        for len in lengths {
+            let end = episode_end.len() + len;
+            episode_end.extend(std::iter::repeat_n(end, len));
         }
         Self { context, episode_end }
     }

@@ -6,7 +6,7 @@
 //! resume, NaN guard, Ctrl-C, evaluation by actors, summary. Online scalars (`online/*`, `train/*`, `eval/*`) are
 //! logged against env steps, so learning curves of different runs share an axis.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -83,6 +83,11 @@ pub struct OnlineConfig {
     /// agent's exploring policy, and the agent learns off-policy from it; weights are not broadcast.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub behaviour: Option<frl_envs::BehaviourSpec>,
+    /// Start from the parameters of this checkpoint (a checkpoint file, or a run folder or checkpoints folder: its
+    /// newest checkpoint) — offline-to-online fine-tuning. It must hold an agent of the job's kind trained on the
+    /// same env; its data spec (observation scaling, best return) comes with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init: Option<PathBuf>,
 }
 
 impl Default for OnlineConfig {
@@ -99,6 +104,7 @@ impl Default for OnlineConfig {
             record: false,
             max_failures: 100,
             behaviour: None,
+            init: None,
         }
     }
 }
@@ -206,8 +212,50 @@ fn online_spec(job: &TrainJob, online: &OnlineConfig) -> anyhow::Result<(DataSpe
     Ok((data_spec(&dataset), Some(dataset), obs_space))
 }
 
+/// The newest checkpoint at `path`: the file itself, or the newest in a checkpoints folder or a run folder.
+fn checkpoint_at(path: &Path) -> anyhow::Result<PathBuf> {
+    if path.is_file() {
+        return Ok(path.to_path_buf());
+    }
+    if !path.is_dir() {
+        bail!("`online.init` = {}: no such checkpoint file or run folder", path.display());
+    }
+    for dir in [path.join("checkpoints"), path.to_path_buf()] {
+        if let Some((_, newest)) = checkpoint::list(&dir).pop() {
+            return Ok(newest);
+        }
+    }
+    bail!("`online.init` = {}: holds no checkpoint (nor does its `checkpoints` folder)", path.display())
+}
+
+/// A fresh agent for `config` with the parameters of the checkpoint at `path` (see [`OnlineConfig::init`]), and
+/// that checkpoint's data spec.
+fn init_from<A: Agent>(
+    path: &Path,
+    config: &A::Config,
+    env: &str,
+    rng: &mut EpisodeRng,
+    device: &Device,
+) -> anyhow::Result<(A, DataSpec)> {
+    let file = checkpoint_at(path)?;
+    let ckpt = checkpoint::load(&file).with_context(|| format!("`online.init` = {}", path.display()))?;
+    let meta = &ckpt.meta;
+    if meta.agent != A::KIND {
+        bail!("`online.init`: {} holds a `{}` agent; this job trains `{}`", file.display(), meta.agent, A::KIND);
+    }
+    if meta.data.env != env {
+        bail!("`online.init`: {} was trained on {}; `online.env` is {env:?}", file.display(), meta.data.env);
+    }
+    let spec = meta.data.clone();
+    let agent = A::new(config, &spec, rng, device)?.load_params(&ckpt.model).map_err(|e| {
+        anyhow::anyhow!("`online.init`: {} does not fit the job's `[{}]` network: {e}", file.display(), A::KIND)
+    })?;
+    Ok((agent, spec))
+}
+
 /// Trains agent `A` online on the job's `[online]` env; Ctrl-C (the `stop` flag) saves a checkpoint and returns with
-/// `interrupted`. With a `dataset`, the replay store starts with its episodes (offline-to-online).
+/// `interrupted`. With `online.init`, the agent starts from a checkpoint's parameters; with a `dataset`, the replay
+/// store starts with its best episodes that fit (offline-to-online).
 pub fn fit_online<A: OnlineAgent>(
     job: &TrainJob,
     options: &TrainOptions,
@@ -259,7 +307,14 @@ pub fn fit_online<A: OnlineAgent>(
                     record_dir.display()
                 );
             }
-            A::new(&config, &spec, &mut init_rng, &device)?
+            match &online.init {
+                Some(path) => {
+                    let (agent, init_spec) = init_from::<A>(path, &config, &online.env, &mut init_rng, &device)?;
+                    spec = init_spec;
+                    agent
+                }
+                None => A::new(&config, &spec, &mut init_rng, &device)?,
+            }
         }
     };
     if progress.env_steps >= online.env_steps
@@ -275,10 +330,11 @@ pub fn fit_online<A: OnlineAgent>(
         return Ok(summary);
     }
 
-    // The replay store: the seed dataset, then (on resume) the recorded episodes.
+    // The replay store: the seed dataset's best episodes that fit, then (on resume) the recorded episodes.
     let mut replay = agent.replay(online.replay_capacity)?;
     if let Some(d) = &seed_data {
-        agent.insert(&mut replay, &d.episodes).with_context(|| format!("dataset {}", job.dataset.display()))?;
+        let best = d.episodes.best_that_fit(online.replay_capacity);
+        agent.insert(&mut replay, &best).with_context(|| format!("dataset {}", job.dataset.display()))?;
     }
     drop(seed_data);
     std::fs::create_dir_all(&run_dir).with_context(|| format!("cannot create {}", run_dir.display()))?;

@@ -1,5 +1,8 @@
 //! The Decision Transformer (Chen et al. 2021) on the [`Agent`] trait: length-`K` windows of (return-to-go, state,
-//! action) tokens, one head per action dimension over bins, acting conditioned on a target return.
+//! action) tokens, one head per action dimension over bins, acting conditioned on a target return; and its online
+//! fine-tuning (Online Decision Transformer, Zheng, Zhang & Grover 2022) on [`OnlineAgent`]: a trajectory FIFO whose
+//! returns-to-go are the collected rewards (hindsight relabelling), acting by sampling at an exploration return, and
+//! an entropy bonus with a learned temperature.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,8 +11,8 @@ use super::windows::{Batch, Windows};
 use crate::dt::{
     ActionCoding, DecisionTransformer, DecisionTransformerConfig, DtPolicyFactory, EvalSettings, Normalizer,
 };
-use burn::module::Module;
-use burn::tensor::Device;
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Tensor, TensorData};
 use frl_envs::PolicyFactory;
 use frl_heads::head::to_host;
 use frl_heads::{Head, HeadConfig, HeadLoss};
@@ -17,8 +20,8 @@ use rand::RngCore;
 
 use frl_dataset::episodes::EpisodeBatch;
 use frl_learner::optim::DEFAULT_GROUP;
-use frl_learner::params::{NamedTensor, load_params, named_params};
-use frl_learner::{Acting, ActionPmfs, Agent, AgentConfig, DataSpec, Optimizers, Scalars};
+use frl_learner::params::{NamedTensor, load_params, named_params, prefixed, section};
+use frl_learner::{Acting, ActionPmfs, Agent, AgentConfig, DataSpec, Decode, OnlineAgent, Optimizers, Scalars};
 
 impl AgentConfig for DecisionTransformerConfig {
     fn validate(&self) -> anyhow::Result<()> {
@@ -30,10 +33,35 @@ impl AgentConfig for DecisionTransformerConfig {
     }
 }
 
+/// The entropy temperature `λ` of the Online Decision Transformer, stored as `ln λ`.
+#[derive(Module, Debug)]
+pub struct Temperature {
+    /// `ln λ`, `[1]`.
+    pub log_value: Param<Tensor<1>>,
+}
+
+impl Temperature {
+    /// `λ = value`.
+    pub fn new(value: f64, device: &Device) -> Self {
+        let t = Tensor::<1>::from_data(TensorData::new(vec![value.ln() as f32], [1]), device);
+        Temperature { log_value: Param::from_tensor(t) }
+    }
+
+    /// `λ`, `[1]`.
+    pub fn value(&self) -> Tensor<1> {
+        self.log_value.val().exp()
+    }
+}
+
+/// Optimiser group and parameter prefix of the entropy temperature.
+const TEMPERATURE: &str = "temperature";
+
 /// A Decision Transformer with what it needs to read data and act: action coding and input scaling.
 pub struct Dt {
     /// The network.
     pub model: DecisionTransformer,
+    /// The entropy temperature, when the config has an `entropy` bonus.
+    pub temperature: Option<Temperature>,
     config: DecisionTransformerConfig,
     coding: ActionCoding,
     norm: Normalizer,
@@ -46,6 +74,7 @@ impl Dt {
     pub fn fork(&self, device: &Device) -> Self {
         Dt {
             model: self.model.clone().fork(device),
+            temperature: self.temperature.clone().map(|t| t.fork(device)),
             config: self.config.clone(),
             coding: self.coding.clone(),
             norm: self.norm.clone(),
@@ -61,10 +90,19 @@ impl Dt {
 
     /// The loss of a batch: state-token features of the real (unpadded) positions against their targets.
     pub fn loss(&self, batch: Batch) -> HeadLoss {
-        let features = self.model.features(batch.input);
+        self.model.loss(self.rows(batch.input, batch.rows.clone()), batch.targets)
+    }
+
+    /// State-token features of the real positions, `[rows, d]`.
+    fn rows(&self, input: super::DtInput, rows: burn::tensor::Tensor<1, burn::tensor::Int>) -> Tensor<2> {
+        let features = self.model.features(input);
         let [b, k, d] = features.dims();
-        let rows = features.reshape([b * k, d]).select(0, batch.rows);
-        self.model.loss(rows, batch.targets)
+        features.reshape([b * k, d]).select(0, rows)
+    }
+
+    /// The return actors condition on while exploring.
+    pub fn exploration_return(&self) -> f32 {
+        self.config.exploration_return.unwrap_or(self.best_return as f32)
     }
 }
 
@@ -91,7 +129,16 @@ impl Agent for Dt {
             obs_std: spec.obs_std.clone(),
             return_scale: config.return_scale,
         };
-        Ok(Dt { model, config: config.clone(), coding, norm, obs_dim: spec.obs_dim, best_return: spec.best_return })
+        let temperature = config.entropy.as_ref().map(|e| Temperature::new(e.init_temperature, device));
+        Ok(Dt {
+            model,
+            temperature,
+            config: config.clone(),
+            coding,
+            norm,
+            obs_dim: spec.obs_dim,
+            best_return: spec.best_return,
+        })
     }
 
     fn prepare(&self, episodes: &EpisodeBatch) -> anyhow::Result<Windows> {
@@ -103,18 +150,45 @@ impl Agent for Dt {
     }
 
     fn train_step(mut self, batch: Batch, opt: &mut Optimizers) -> anyhow::Result<(Self, Scalars)> {
-        let loss = self.loss(batch);
-        let (model, value) = opt.step(DEFAULT_GROUP, self.model, loss.total)?;
+        let (Some(temperature), Some(entropy)) = (self.temperature.take(), self.config.entropy.clone()) else {
+            let loss = self.loss(batch);
+            let (model, value) = opt.step(DEFAULT_GROUP, self.model, loss.total)?;
+            self.model = model;
+            return Ok((self, crate::head_loss_scalars(value, loss.cross_entropy, loss.regularizer)));
+        };
+        // ODT: minimise cross-entropy − λ·H over the network with λ fixed, then λ·(H − target) over ln λ with H
+        // fixed, so λ grows while the policy's entropy is below the target and shrinks above it.
+        let rows = self.rows(batch.input, batch.rows);
+        let h = self.model.entropy(rows.clone());
+        let loss = self.model.loss(rows, batch.targets);
+        let lambda = temperature.value().detach();
+        let h_value = h.clone().detach();
+        let (model, value) = opt.step(DEFAULT_GROUP, self.model, loss.total - lambda.clone() * h)?;
         self.model = model;
-        Ok((self, crate::head_loss_scalars(value, loss.cross_entropy, loss.regularizer)))
+        let t_loss = temperature.value() * h_value.clone().sub_scalar(entropy.target);
+        let (temperature, _) = opt.step(TEMPERATURE, temperature, t_loss)?;
+        self.temperature = Some(temperature);
+        let mut scalars = crate::head_loss_scalars(value, loss.cross_entropy, loss.regularizer);
+        scalars.push(("entropy", h_value.into_scalar::<f32>() as f64));
+        scalars.push(("temperature", lambda.into_scalar::<f32>() as f64));
+        Ok((self, scalars))
     }
 
     fn params(&self) -> Vec<NamedTensor> {
-        named_params(&self.model)
+        let mut params = named_params(&self.model);
+        if let Some(t) = &self.temperature {
+            params.extend(prefixed(TEMPERATURE, named_params(t)));
+        }
+        params
     }
 
+    /// A checkpoint without a temperature (offline training without `entropy`) leaves it at `init_temperature`.
     fn load_params(mut self, values: &HashMap<String, NamedTensor>) -> Result<Self, String> {
         self.model = load_params(self.model, values)?;
+        if let Some(t) = self.temperature.take() {
+            let stored = section(values, TEMPERATURE);
+            self.temperature = Some(if stored.is_empty() { t } else { load_params(t, &stored)? });
+        }
         Ok(self)
     }
 
@@ -150,6 +224,33 @@ impl Agent for Dt {
             .collect();
         let title = format!("dt {}", self.config.head.slug());
         Ok(Some(ActionPmfs { bins: self.coding.bins(), pmfs, targets, images, axes: self.coding.bin_axes(), title }))
+    }
+}
+
+/// Online fine-tuning (ODT): the replay store is a trajectory FIFO of [`Windows`]; actors sample actions from the
+/// heads' PMFs (temperature 1) conditioned on the exploration return.
+impl OnlineAgent for Dt {
+    fn replay(&self, capacity: usize) -> anyhow::Result<Windows> {
+        let c = &self.config;
+        Ok(Windows::empty(self.obs_dim, &self.coding, c.context, c.max_episode_len, Some(capacity)))
+    }
+
+    fn insert(&self, data: &mut Windows, episodes: &EpisodeBatch) -> anyhow::Result<()> {
+        Ok(data.push(episodes, &self.coding, &self.norm)?)
+    }
+
+    fn stored(data: &Windows) -> usize {
+        data.steps()
+    }
+
+    fn explore(&self, _env_steps: u64) -> Arc<dyn PolicyFactory> {
+        let acting =
+            Acting { decode: Decode::Sample, temperature: 1.0, target_return: Some(self.exploration_return()) };
+        self.policy(&acting)
+    }
+
+    fn exploration_scalars(&self, _env_steps: u64) -> Scalars {
+        vec![("exploration_return", self.exploration_return() as f64)]
     }
 }
 

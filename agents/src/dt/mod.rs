@@ -16,7 +16,7 @@ use frl_heads::binning::Permutation;
 use serde::{Deserialize, Serialize};
 
 pub use actions::ActionCoding;
-pub use agent::{Dt, int_to_host};
+pub use agent::{Dt, Temperature, int_to_host};
 pub use frl_learner::Decode;
 pub use model::{DecisionTransformer, DtInput, nature_cnn_output, random_input};
 pub use policy::{DtPolicy, DtPolicyFactory, EvalSettings, Normalizer, decode_heads};
@@ -33,8 +33,8 @@ pub enum DtError {
     Data(String),
 }
 
-/// Size and head of a Decision Transformer; defaults follow the continuous-control reference (3 layers, 1 attention
-/// head, 128 dims, context 20).
+/// Size, head and training options of a Decision Transformer (`[dt]`); defaults follow the continuous-control
+/// reference (3 layers, 1 attention head, 128 dims, context 20).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DecisionTransformerConfig {
@@ -66,6 +66,32 @@ pub struct DecisionTransformerConfig {
     /// Discrete action ids → head bin order (e.g. the Atari direction ring); discrete actions only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action_permutation: Option<Permutation>,
+    /// The Online Decision Transformer's entropy bonus with a learned temperature (off when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entropy: Option<EntropyConfig>,
+    /// The return actors condition on while they explore in online runs (default: the best return of the data the
+    /// model was built for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exploration_return: Option<f32>,
+}
+
+/// The entropy bonus of the Online Decision Transformer (Zheng, Zhang & Grover 2022): the loss becomes
+/// `cross-entropy − λ·H`, where `H` is the mean entropy of the heads' PMFs and the temperature `λ` is learned so that
+/// `H` stays near `target`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EntropyConfig {
+    /// Target entropy per action head, in nats (at most `ln(bins)`, the entropy of a uniform PMF).
+    pub target: f64,
+    /// The temperature `λ` at the start (a checkpoint that holds none, e.g. from offline training without
+    /// `entropy`, also starts here).
+    pub init_temperature: f64,
+}
+
+impl Default for EntropyConfig {
+    fn default() -> Self {
+        Self { target: 2.0, init_temperature: 0.1 }
+    }
 }
 
 /// The state encoder of a Decision Transformer.
@@ -114,6 +140,8 @@ impl Default for DecisionTransformerConfig {
             state_encoder: StateEncoderConfig::Mlp { hidden: Vec::new() },
             return_scale: 1000.0,
             action_permutation: None,
+            entropy: None,
+            exploration_return: None,
         }
     }
 }
@@ -161,6 +189,20 @@ impl DecisionTransformerConfig {
                 );
             }
             _ => {}
+        }
+        if let Some(e) = &self.entropy {
+            let max = (self.bins as f64).ln();
+            if !(e.target.is_finite() && e.target > 0.0 && e.target <= max) {
+                return bad("entropy.target", e.target.to_string(), &format!("must be in (0, ln(bins) = {max:.3}]"));
+            }
+            if !(e.init_temperature.is_finite() && e.init_temperature > 0.0) {
+                return bad("entropy.init_temperature", e.init_temperature.to_string(), "must be a positive number");
+            }
+        }
+        if let Some(r) = self.exploration_return
+            && !r.is_finite()
+        {
+            return bad("exploration_return", r.to_string(), "must be a finite number");
         }
         self.head.validate().map_err(|e| DtError::Config(format!("`head`: {e}")))
     }

@@ -4,6 +4,7 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Dropout, DropoutConfig, Embedding, Gelu, LayerNorm, LayerNormConfig, Linear};
+use burn::tensor::activation::log_softmax;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
@@ -295,6 +296,24 @@ impl DecisionTransformer {
             cross_entropy: l.cross_entropy.div_scalar(k),
             regularizer: l.regularizer.map(|r| r.div_scalar(k)),
         }
+    }
+}
+
+impl DecisionTransformer {
+    /// The mean entropy (nats) of the heads' PMFs at `features` `[N, d]`, averaged over rows and heads, `[1]`.
+    pub fn entropy(&self, features: Tensor<2>) -> Tensor<1> {
+        let n_heads = self.heads.len() as f32;
+        let mut total: Option<Tensor<1>> = None;
+        for head in &self.heads {
+            let logits = head.logits(features.clone());
+            let log_p = log_softmax(logits, 1);
+            let h = (log_p.clone().exp() * log_p).sum_dim(1).mean().neg();
+            total = Some(match total {
+                None => h,
+                Some(acc) => acc + h,
+            });
+        }
+        total.expect("a model has at least one head").div_scalar(n_heads)
     }
 }
 

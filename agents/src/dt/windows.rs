@@ -1,6 +1,8 @@
 //! [`Windows`]: a dataset prepared for Decision Transformer training, and its length-`K` windows (starts drawn by
 //! the data layer's [`WindowIndex`]).
 
+use std::collections::VecDeque;
+
 use super::{ActionCoding, DtError, DtInput, Normalizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use frl_dataset::episodes::EpisodeBatch;
@@ -8,11 +10,16 @@ use frl_dataset::windows::WindowIndex;
 use rand::RngCore;
 
 /// Every step of a dataset as model inputs: scaled returns-to-go, normalised states, action features, head
-/// targets and timesteps, flat over all episodes.
+/// targets and timesteps, flat over all episodes. Online, the same store is a trajectory FIFO: whole episodes are
+/// added, and the oldest leave once the steps exceed the capacity.
 pub struct Windows {
     obs_dim: usize,
     feat_dim: usize,
     heads: usize,
+    context: usize,
+    max_episode_len: usize,
+    capacity: Option<usize>,
+    lengths: VecDeque<usize>,
     index: WindowIndex,
     returns: Vec<f32>,
     states: Vec<f32>,
@@ -40,6 +47,43 @@ impl Windows {
         context: usize,
         max_episode_len: usize,
     ) -> Result<Self, DtError> {
+        let mut w = Self::empty(episodes.obs_dim, coding, context, max_episode_len, None);
+        w.push(episodes, coding, norm)?;
+        if w.returns.is_empty() {
+            return Err(DtError::Data("the dataset has no steps".into()));
+        }
+        Ok(w)
+    }
+
+    /// An empty store for observations of `obs_dim` elements that keeps at most `capacity` steps (whole episodes,
+    /// oldest out first; the newest episode always stays).
+    pub fn empty(
+        obs_dim: usize,
+        coding: &ActionCoding,
+        context: usize,
+        max_episode_len: usize,
+        capacity: Option<usize>,
+    ) -> Self {
+        Windows {
+            obs_dim,
+            feat_dim: coding.feature_dim(),
+            heads: coding.heads(),
+            context,
+            max_episode_len,
+            capacity,
+            lengths: VecDeque::new(),
+            index: WindowIndex::from_lengths([], context),
+            returns: Vec::new(),
+            states: Vec::new(),
+            actions: Vec::new(),
+            targets: Vec::new(),
+            timesteps: Vec::new(),
+        }
+    }
+
+    /// Adds `episodes`, their returns-to-go computed from the rewards they collected (hindsight relabelling), then
+    /// drops the oldest episodes beyond the capacity. Nothing changes on an error.
+    pub fn push(&mut self, episodes: &EpisodeBatch, coding: &ActionCoding, norm: &Normalizer) -> Result<(), DtError> {
         let (obs_dim, act_dim) = (episodes.obs_dim, episodes.act_dim);
         if act_dim != coding.act_dim() {
             return Err(DtError::Data(format!(
@@ -47,39 +91,65 @@ impl Windows {
                 coding.act_dim()
             )));
         }
+        if obs_dim != self.obs_dim {
+            return Err(DtError::Data(format!("observations have {obs_dim} elements, the model {}", self.obs_dim)));
+        }
         let steps = episodes.steps();
-        let mut w = Windows {
-            obs_dim,
-            feat_dim: coding.feature_dim(),
-            heads: coding.heads(),
-            index: WindowIndex::new(episodes, context),
-            returns: Vec::with_capacity(steps),
-            states: Vec::with_capacity(steps * obs_dim),
-            actions: Vec::with_capacity(steps * coding.feature_dim()),
-            targets: Vec::with_capacity(steps * coding.heads()),
-            timesteps: Vec::with_capacity(steps),
-        };
+        let mut add = Windows::empty(obs_dim, coding, self.context, self.max_episode_len, None);
+        add.returns.reserve(steps);
+        add.states.reserve(steps * obs_dim);
+        add.actions.reserve(steps * add.feat_dim);
+        add.targets.reserve(steps * add.heads);
+        add.timesteps.reserve(steps);
         for (e, ep) in episodes.iter().enumerate() {
             let mut to_go: f64 = ep.episode_return();
             for t in 0..ep.len() {
-                w.returns.push((to_go / norm.return_scale as f64) as f32);
+                add.returns.push((to_go / norm.return_scale as f64) as f32);
                 to_go -= ep.rewards[t] as f64;
-                norm.push_obs(&ep.observations[t * obs_dim..(t + 1) * obs_dim], &mut w.states);
+                norm.push_obs(&ep.observations[t * obs_dim..(t + 1) * obs_dim], &mut add.states);
                 let a = &ep.actions[t * act_dim..(t + 1) * act_dim];
-                coding.push_features(a, &mut w.actions);
+                coding.push_features(a, &mut add.actions);
                 coding
-                    .push_targets(a, &mut w.targets)
+                    .push_targets(a, &mut add.targets)
                     .map_err(|err| DtError::Data(format!("episode {e} step {t}: {err}")))?;
-                w.timesteps.push(t.min(max_episode_len - 1) as i64);
+                add.timesteps.push(t.min(self.max_episode_len - 1) as i64);
             }
+            add.lengths.push_back(ep.len());
         }
-        if w.returns.is_empty() {
-            return Err(DtError::Data("the dataset has no steps".into()));
-        }
-        if w.states.iter().any(|v| !v.is_finite()) || w.returns.iter().any(|v| !v.is_finite()) {
+        if add.states.iter().any(|v| !v.is_finite()) || add.returns.iter().any(|v| !v.is_finite()) {
             return Err(DtError::Data("the dataset holds non-finite observations or rewards".into()));
         }
-        Ok(w)
+        self.returns.append(&mut add.returns);
+        self.states.append(&mut add.states);
+        self.actions.append(&mut add.actions);
+        self.targets.append(&mut add.targets);
+        self.timesteps.append(&mut add.timesteps);
+        self.lengths.append(&mut add.lengths);
+        if let Some(capacity) = self.capacity {
+            let mut drop = 0;
+            while self.lengths.len() > 1 && self.returns.len() - drop > capacity {
+                drop += self.lengths.pop_front().expect("more than one episode");
+            }
+            if drop > 0 {
+                self.returns.drain(..drop);
+                self.states.drain(..drop * self.obs_dim);
+                self.actions.drain(..drop * self.feat_dim);
+                self.targets.drain(..drop * self.heads);
+                self.timesteps.drain(..drop);
+            }
+        }
+        self.index = WindowIndex::from_lengths(self.lengths.iter().copied(), self.context);
+        Ok(())
+    }
+
+    /// Episodes in the store.
+    pub fn episodes(&self) -> usize {
+        self.lengths.len()
+    }
+
+    /// The scaled return-to-go of every stored step, flat (oldest episode first).
+    pub fn returns_to_go(&self) -> &[f32] {
+        &self.returns
     }
 
     /// Steps in the dataset.
