@@ -1,13 +1,20 @@
 """Collects datasets with the `frl` Python package's Rust workers as Ray actors (a local Ray on 127.0.0.1) and checks
 them with the Rust reader (`frl dataset info --json`) and safetensors.
 
-Usage: check_ray.py FRL_BINARY
+Usage: check_ray.py FRL_BINARY            native envs
+       check_ray.py FRL_BINARY --gym      Gymnasium and Atari envs (FRL_BINARY built with `--features python`)
 
+Native envs:
   * 2 actors collect a CartPole dataset: exactly the requested episodes, equal to `frl collect` of the same job;
   * an actor killed mid-run (ray.kill; Ray restarts it): the dataset is still complete and equal;
   * a policy broadcast mid-run: later episodes record the new version; also for the weights of a Decision
     Transformer trained by `frl train` on the Ray-collected dataset;
   * transitions/s through Ray with 2 actors against the threaded collector, in the same run (printed).
+Gymnasium and Atari envs (stepped inside each Ray actor's own interpreter):
+  * 2 actors collect `gym:CartPole-v1`: equal to `frl collect --env gym:CartPole-v1` of the same job;
+  * an actor killed mid-chunk on `gym:CartPole-v1`: the chunk is collected again, the dataset complete and equal;
+  * `atari:Pong`: a few episodes with u8 (4, 84, 84) frames, read back by `frl dataset info` and safetensors as u8,
+    equal to `frl collect` of the same job.
 Exits non-zero on the first failure.
 """
 
@@ -71,9 +78,72 @@ def check(cond, message):
         sys.exit(f"check_ray: {message}")
 
 
+def collect_reference(frl, out, env, policy, episodes, seed, shard_steps):
+    subprocess.run([frl, "collect", "--quiet", "--env", env, "--policy", policy, "--episodes", str(episodes),
+                    "--seed", str(seed), "--actors", "2", "--shard-steps", str(shard_steps), "--out", str(out)],
+                   check=True, stdout=subprocess.DEVNULL)
+    return info(frl, out)
+
+
+def same_data(a, b):
+    return all(np.array_equal(columns(a, name), columns(b, name))
+               for name in ("observations", "actions", "rewards", "episode_offsets", "episode_index"))
+
+
+def check_gym(frl, tmp):
+    env, episodes = "gym:CartPole-v1", 40
+    reference = tmp / "gym-threads"
+    want = collect_reference(frl, reference, env, "random", episodes, SEED, 1000)
+    plain = tmp / "gym-ray"
+    s = Collector(env, episodes, str(plain), "random", actors=2, seed=SEED, chunk=7, shard_steps=1000).run(False)
+    got = info(frl, plain)
+    check(got["episodes"] == episodes == s["episodes"] and got["steps"] == want["steps"],
+          f"{env}: ray {got} vs frl collect {want}")
+    check(same_data(plain, reference), f"{env}: ray and frl collect datasets hold different episodes")
+    print(f"ray: {episodes} {env} episodes from 2 actors, equal to frl collect ({got['steps']} steps)")
+
+    killed = tmp / "gym-killed"
+    c = Collector(env, episodes, str(killed), "random", actors=2, seed=SEED, chunk=10, shard_steps=1000,
+                  worker_class=SlowWorker)
+    kills = []
+
+    def kill_once(collector, written):
+        if not kills and collector.last_actor in collector.busy():
+            ray.kill(collector.actors[collector.last_actor], no_restart=False)
+            kills.append(collector.last_actor)
+
+    s = c.run(False, on_chunk=kill_once)
+    check(kills and s["failures"] >= 1, f"{env}: no actor failure was seen (kills {kills}, summary {s})")
+    check(same_data(killed, reference), f"{env}: after a kill the dataset differs from frl collect")
+    print(f"ray: {env} actor {kills[0]} killed mid-chunk, {s['failures']} chunk(s) collected again, dataset equal")
+
+    env, episodes = "atari:Pong", 4
+    reference = tmp / "pong-threads"
+    want = collect_reference(frl, reference, env, "random", episodes, SEED, 5000)
+    frames = tmp / "pong-ray"
+    s = Collector(env, episodes, str(frames), "random", actors=2, seed=SEED, chunk=1, shard_steps=5000).run(False)
+    got = info(frl, frames)
+    check(got["episodes"] == episodes and got["steps"] == want["steps"] == s["steps"], f"{env}: {got} vs {want}")
+    meta = json.loads((frames / "metadata.json").read_text())
+    space = meta["observation_space"]
+    check("U8" in json.dumps(space) or "u8" in json.dumps(space), f"{env}: observation space {space} is not u8")
+    obs = columns(frames, "observations")
+    check(obs.dtype == np.uint8 and obs.shape[1:] == (4, 84, 84) and obs.shape[0] == got["steps"] + episodes,
+          f"{env}: observations {obs.dtype} {obs.shape}")
+    check(obs.max() > obs.min(), f"{env}: blank frames")
+    check(same_data(frames, reference), f"{env}: ray and frl collect datasets hold different episodes")
+    print(f"ray: {episodes} {env} episodes from 2 actors, u8 frames {obs.shape}, equal to frl collect "
+          f"({got['steps']} steps, {s['steps'] / s['seconds']:.0f} steps/s)")
+
+
 def main():
     frl = sys.argv[1]
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    if "--gym" in sys.argv[2:]:
+        with tempfile.TemporaryDirectory() as tmp:
+            check_gym(frl, Path(tmp))
+        ray.shutdown()
+        return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         reference = tmp / "threads"

@@ -42,6 +42,8 @@ RAY_USAGE_STATS_ENABLED=0 timeout 600 "$venv/bin/python" scripts/check_ray.py "$
 cargo test -p frl-envs --features python --all-targets
 cargo build --features python --bin frl
 "$venv/bin/python" scripts/check_datasets.py "$CARGO_TARGET_DIR/debug/frl" --gym
+# Gymnasium and Atari envs inside Ray actors (the wheel above), compared with that binary's `frl collect`.
+RAY_USAGE_STATS_ENABLED=0 timeout 600 "$venv/bin/python" scripts/check_ray.py "$CARGO_TARGET_DIR/debug/frl" --gym
 
 # The GPU backend builds from the registries alone (its own cache: burn with wgpu is another build of burn). Its tests
 # run the GPU code path on Mesa's software Vulkan driver (llvmpipe) and compare losses with the CPU.

@@ -2,11 +2,16 @@
 
     python -m frl.ray collect --env CartPole-v1 --policy expert:0.3 --episodes 1000 --actors 4 --out data/cartpole
     python -m frl.ray collect ... --address ray://head:10001     # an existing cluster
+    python -m frl.ray collect --env atari:Breakout --policy random --episodes 100 --actors 8 --out data/breakout
 
 Each actor owns a ``RolloutWorker`` (native actor threads inside the actor process) and collects chunks of
 episode indices; the driver writes chunks in index order with ``DatasetSink``, so the dataset equals one written by
 ``frl collect`` with the same env, policy and seed. A dead actor (Ray restarts it, ``max_restarts``) loses only its
-chunk in flight, which is collected again; nothing is half-written. Policies are broadcast with versions
+chunk in flight, which is collected again; nothing is half-written.
+
+Gymnasium ids (``gym:HalfCheetah-v5``) and the Atari preset (``atari:Pong``) run in each actor's own Python
+interpreter (Gymnasium, ale-py and opencv-python-headless installed on every node). Python envs step under the GIL,
+so more threads per actor do not add speed there: scale with actors (processes), one CPU each. Policies are broadcast with versions
 (``Collector.broadcast_behaviour`` / ``broadcast_weights``), and every episode records the version that produced it.
 """
 
@@ -56,6 +61,9 @@ class Collector:
         chunk = chunk or max(1, min(256, (self.end - self.start) // (4 * actors) or 1))
         self.chunks = collections.deque(
             (first, min(chunk, self.end - first)) for first in range(self.start, self.end, chunk))
+        if env.startswith(("gym:", "atari:")) and threads_per_actor > 1:
+            print(f"warning: {env} is a Python env: its steps hold the GIL, so {threads_per_actor} threads per actor "
+                  "run no faster than 1; use more actors instead", file=sys.stderr)
         remote = ray.remote(num_cpus=threads_per_actor, max_restarts=max_restarts, max_task_retries=0)(worker_class or Worker)
         self.actors = [remote.remote(env, policy, seed, threads_per_actor) for _ in range(actors)]
         ray.get([a.policy.remote() for a in self.actors])  # every actor is up (and its env id valid)
@@ -166,12 +174,15 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m frl.ray", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("collect", help="collect a dataset with Ray actors")
-    c.add_argument("--env", required=True, help="native env id (e.g. CartPole-v1)")
+    c.add_argument("--env", required=True, help="env id: native (CartPole-v1), gym:<id> (gym:HalfCheetah-v5) or "
+                                                "atari:<game> (atari:Pong)")
     c.add_argument("--policy", default="expert", help="behaviour policy, as for frl collect (random, expert:0.3, mixed)")
     c.add_argument("--episodes", type=int, required=True)
     c.add_argument("--out", required=True, help="dataset folder")
     c.add_argument("--actors", type=int, default=2, help="Ray actors")
-    c.add_argument("--threads-per-actor", type=int, default=1, help="native actor threads inside each Ray actor")
+    c.add_argument("--threads-per-actor", type=int, default=1,
+                   help="actor threads inside each Ray actor; native envs only: gym: and atari: envs step under the "
+                        "GIL, so threads do not help there (use more actors)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--chunk", type=int, default=None, help="episodes per Ray call (default: about a quarter of the "
                                                            "episodes per actor, at most 256)")

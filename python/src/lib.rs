@@ -12,8 +12,12 @@ fn runtime(e: anyhow::Error) -> PyErr {
 }
 
 /// A batch of episodes as a dict of little-endian byte columns (see `frl.as_arrays`).
-fn to_dict<'py>(py: Python<'py>, batch: &frl_dataset::episodes::EpisodeBatch) -> PyResult<Bound<'py, PyDict>> {
-    let c = columns::to_columns(batch);
+fn to_dict<'py>(
+    py: Python<'py>,
+    batch: &frl_dataset::episodes::EpisodeBatch,
+    u8_observations: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let c = columns::to_columns(batch, u8_observations);
     let d = PyDict::new(py);
     d.set_item("obs_dim", c.obs_dim)?;
     d.set_item("act_dim", c.act_dim)?;
@@ -62,7 +66,7 @@ impl RolloutWorker {
         }
         let worker = &self.inner;
         let batch = py.detach(|| worker.episodes(first, count)).map_err(runtime)?;
-        to_dict(py, &batch)
+        to_dict(py, &batch, worker.u8_observations())
     }
 
     /// Switches to a behaviour policy (`random`, `expert:0.3`, ...); later episodes record `version`.
@@ -135,10 +139,12 @@ impl DatasetSink {
             chunk.get_item(k)?.ok_or_else(|| PyValueError::new_err(format!("chunk has no `{k}`")))?.extract()
         };
         let (obs_dim, act_dim) = (dim("obs_dim")?, dim("act_dim")?);
+        let dtypes = chunk.get_item("dtypes")?.ok_or_else(|| PyValueError::new_err("chunk has no `dtypes`"))?;
         let mut cols = std::collections::HashMap::new();
         for (k, v) in chunk.iter() {
             if let (Ok(k), Ok(v)) = (k.extract::<String>(), v.cast::<PyBytes>()) {
-                cols.insert(k, v.as_bytes().to_vec());
+                let dtype: String = dtypes.get_item(&k).and_then(|d| d.extract()).unwrap_or_else(|_| "f32".into());
+                cols.insert(k, (v.as_bytes().to_vec(), dtype));
             }
         }
         let sink = &mut self.inner;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, bail};
-use frl_envs::Space;
 use frl_envs::{BehaviourSpec, PolicyFactory};
+use frl_envs::{BoxDtype, Space};
 
 use frl_dataset::dataset::{DatasetWriter, Metadata};
 use frl_dataset::episodes::{EpisodeBatch, EpisodeTag};
@@ -22,6 +22,7 @@ pub struct RolloutWorker {
     seed: u64,
     actors: usize,
     action_space: Space,
+    u8_observations: bool,
     snapshot: PolicySnapshot,
 }
 
@@ -30,11 +31,13 @@ impl RolloutWorker {
     pub fn new(env_id: &str, policy: &str, seed: u64, actors: usize) -> anyhow::Result<Self> {
         let env = frl_envs::make(env_id)?;
         let action_space = env.action_space();
+        let u8_observations = matches!(env.observation_space(), Space::Box { dtype: BoxDtype::U8, .. });
         let mut worker = RolloutWorker {
             env_id: env_id.to_string(),
             seed,
             actors: actors.max(1),
             action_space,
+            u8_observations,
             snapshot: PolicySnapshot { version: 0, factory: Arc::new(NoPolicy) },
         };
         worker.set_behaviour(policy, 0)?;
@@ -69,6 +72,11 @@ impl RolloutWorker {
     /// The policy's description and version.
     pub fn policy(&self) -> (String, u64) {
         (self.snapshot.factory.describe(), self.snapshot.version)
+    }
+
+    /// Whether the env's observations are u8 (image frames): their columns then cross processes as u8.
+    pub fn u8_observations(&self) -> bool {
+        self.u8_observations
     }
 
     /// Collects episodes `first..first + count`, in index order; each is reproducible from `(seed, index)`.
@@ -209,14 +217,20 @@ pub mod columns {
         v.iter().flat_map(|&x| f(x)).collect()
     }
 
-    /// Splits a batch into columns: observations/actions/rewards f32, flags u8, offsets and tags u64.
-    pub fn to_columns(b: &EpisodeBatch) -> Columns {
+    /// Splits a batch into columns: observations f32 (u8 with `u8_observations`, for frames whose values are
+    /// 0..=255), actions/rewards f32, flags u8, offsets and tags u64.
+    pub fn to_columns(b: &EpisodeBatch, u8_observations: bool) -> Columns {
         let tags = |f: fn(&EpisodeTag) -> u64| le(&b.tags.iter().map(f).collect::<Vec<_>>(), u64::to_le_bytes);
+        let observations = if u8_observations {
+            ("observations", b.observations.iter().map(|&x| x as u8).collect(), "u8")
+        } else {
+            ("observations", le(&b.observations, f32::to_le_bytes), "f32")
+        };
         Columns {
             obs_dim: b.obs_dim,
             act_dim: b.act_dim,
             data: vec![
-                ("observations", le(&b.observations, f32::to_le_bytes), "f32"),
+                observations,
                 ("actions", le(&b.actions, f32::to_le_bytes), "f32"),
                 ("rewards", le(&b.rewards, f32::to_le_bytes), "f32"),
                 ("terminated", b.terminated.iter().map(|&x| x as u8).collect(), "u8"),
@@ -233,13 +247,15 @@ pub mod columns {
         }
     }
 
-    /// Rebuilds a batch from columns, checking their lengths against each other.
+    /// Rebuilds a batch from columns (`get`: bytes and element type by name), checking their lengths against each
+    /// other.
     pub fn from_columns(
         obs_dim: usize,
         act_dim: usize,
-        get: impl Fn(&str) -> Option<Vec<u8>>,
+        get: impl Fn(&str) -> Option<(Vec<u8>, String)>,
     ) -> anyhow::Result<EpisodeBatch> {
-        let col = |name: &str| get(name).with_context(|| format!("column `{name}` is missing"));
+        let u8_observations = get("observations").is_some_and(|(_, dtype)| dtype == "u8");
+        let col = |name: &str| get(name).map(|(bytes, _)| bytes).with_context(|| format!("column `{name}` is missing"));
         let f32s = |name: &str| -> anyhow::Result<Vec<f32>> {
             let b = col(name)?;
             if b.len() % 4 != 0 {
@@ -262,7 +278,11 @@ pub mod columns {
         let b = EpisodeBatch {
             obs_dim,
             act_dim,
-            observations: f32s("observations")?,
+            observations: if u8_observations {
+                col("observations")?.into_iter().map(f32::from).collect()
+            } else {
+                f32s("observations")?
+            },
             actions: f32s("actions")?,
             rewards: f32s("rewards")?,
             terminated: flags("terminated")?,

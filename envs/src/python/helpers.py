@@ -77,3 +77,13 @@ def step_loop(env, steps):
         if terminated or truncated:
             env.reset()
     return time.perf_counter() - start
+
+
+def as_f32(obs):
+    """An observation that is not a buffer of f32, f64 or u8 values (a list, a number, other dtypes) as float32."""
+    return np.ascontiguousarray(obs, dtype=np.float32)
+
+
+def box_action(values, shape):
+    """A continuous action for the env: float32 values in the action space's shape."""
+    return np.asarray(values, dtype=np.float32).reshape(shape)

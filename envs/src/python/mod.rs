@@ -1,13 +1,15 @@
-//! Any Gymnasium env through an embedded CPython interpreter (cargo feature `python`).
+//! Any Gymnasium env through CPython (cargo feature `python`): an interpreter embedded in the program, or, inside
+//! the `frl` Python package's native module, the interpreter that imported it.
 //!
-//! The interpreter starts on first use with its signal handlers off (Ctrl-C stays with the program). Every call into
+//! Observations are read through the buffer protocol (in the limited C API since Python 3.11), so the same code
+//! runs in the abi3 extension module. An embedded interpreter starts on first use with its signal handlers off (Ctrl-C stays with the program). Every call into
 //! Python attaches the calling thread; a thread that steps many times should run inside [`crate::attached`] so that it
 //! attaches once (attaching per call costs ≈ 13 µs, about as much as a CartPole step).
 
 use std::ffi::CString;
 use std::sync::{Mutex, Once};
 
-use numpy::{PyArrayDyn, PyArrayMethods};
+use pyo3::buffer::{Element, ElementType, PyUntypedBuffer};
 use pyo3::exceptions::PyModuleNotFoundError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -163,6 +165,8 @@ pub struct GymEnv {
     obs_len: usize,
     /// Python ints for the discrete actions (offset by the space's `start`).
     discrete_actions: Vec<Py<PyAny>>,
+    /// `helpers.box_action` and the action shape, for continuous actions.
+    box_action: Option<(Py<PyAny>, Py<PyTuple>)>,
     reset_called: bool,
 }
 
@@ -209,14 +213,19 @@ impl GymEnv {
                     space: "Discrete (only Box observations are supported)".into(),
                 });
             }
-            let discrete_actions = match action_space {
-                Space::Discrete(n) => (0..n as i64)
-                    .map(|a| {
+            let (discrete_actions, box_action) = match &action_space {
+                Space::Discrete(n) => {
+                    let ints = (0..*n as i64).map(|a| {
                         let Ok(int) = (a + start).into_pyobject(py);
                         int.into_any().unbind()
-                    })
-                    .collect(),
-                Space::Box { .. } => Vec::new(),
+                    });
+                    (ints.collect(), None)
+                }
+                Space::Box { shape, .. } => {
+                    let f = helpers.getattr("box_action").map_err(|e| python_error(py, &id, "box_action", e))?;
+                    let shape = PyTuple::new(py, shape).map_err(|e| python_error(py, &id, "action shape", e))?;
+                    (Vec::new(), Some((f.unbind(), shape.unbind())))
+                }
             };
             let method = |name: &str| env.getattr(name).map(Bound::unbind).map_err(|e| python_error(py, &id, name, e));
             let (step, reset) = (method("step")?, method("reset")?);
@@ -229,6 +238,7 @@ impl GymEnv {
                 observation_space,
                 action_space,
                 discrete_actions,
+                box_action,
                 reset_called: false,
             })
         })
@@ -267,46 +277,40 @@ impl GymEnv {
                 if let Some(i) = v.iter().position(|x| !x.is_finite()) {
                     return Err(invalid(format!("value {i} is not finite")));
                 }
-                let array = numpy::PyArray1::from_slice(py, v);
-                let array = if shape.len() == 1 {
-                    array.into_any()
-                } else {
-                    array.reshape(shape.clone()).map_err(|e| python_error(py, self.id, "reshape action", e))?.into_any()
-                };
-                Ok(array)
+                let (f, shape) = self.box_action.as_ref().expect("a Box action space has box_action");
+                f.bind(py).call1((v.as_slice(), shape.bind(py))).map_err(|e| python_error(py, self.id, "box_action", e))
             }
             (Space::Discrete(n), _) => Err(invalid(format!("expected Discrete(0..{n})"))),
             (Space::Box { shape, .. }, _) => Err(invalid(format!("expected Continuous with shape {shape:?}"))),
         }
     }
 
-    /// Appends an observation's values (any numeric array) to `out`.
+    /// Appends an observation's values (any numeric array) to `out`, read through the buffer protocol (part of the
+    /// limited C API since Python 3.11, so the abi3 extension module can use it too).
     fn append_obs(&self, py: Python<'_>, obs: &Bound<'_, PyAny>, out: &mut Vec<f32>) -> Result<(), EnvError> {
         let before = out.len();
         let err = |e: PyErr| python_error(py, self.id, "reading the observation", e);
-        // SAFETY (the `as_slice` calls): the values are copied out at once, while this thread holds the GIL, so no
-        // Python code can write to the array meanwhile; no Rust code holds a mutable view of an env's observation.
-        // This skips numpy's borrow tracking, which costs about as much as the copy for small observations.
-        if let Ok(a) = obs.cast::<PyArrayDyn<f32>>() {
-            match unsafe { a.as_slice() } {
-                Ok(s) => out.extend_from_slice(s),
-                Err(_) => out.extend(a.readonly().as_array().iter().copied()),
+        let read = |buffer: PyUntypedBuffer, out: &mut Vec<f32>| -> PyResult<bool> {
+            let done = match ElementType::from_format(buffer.format()) {
+                ElementType::Float { bytes: 4 } => extend_from::<f32>(py, &buffer, out, |x| x)?,
+                ElementType::Float { bytes: 8 } => extend_from::<f64>(py, &buffer, out, |x| x as f32)?,
+                ElementType::UnsignedInteger { bytes: 1 } => extend_from::<u8>(py, &buffer, out, |x| x as f32)?,
+                _ => false,
+            };
+            buffer.release(py);
+            Ok(done)
+        };
+        let done = match PyUntypedBuffer::get(obs) {
+            Ok(buffer) => read(buffer, out).map_err(err)?,
+            Err(_) => false,
+        };
+        if !done {
+            // Not a buffer of f32, f64 or u8 values (a list, a number, integers): numpy converts it.
+            let array = helpers(py, self.id)?.getattr("as_f32").and_then(|f| f.call1((obs,))).map_err(err)?;
+            let buffer = PyUntypedBuffer::get(&array).map_err(err)?;
+            if !read(buffer, out).map_err(err)? {
+                return Err(err(pyo3::exceptions::PyTypeError::new_err("numpy did not return float32 values")));
             }
-        } else if let Ok(a) = obs.cast::<PyArrayDyn<f64>>() {
-            match unsafe { a.as_slice() } {
-                Ok(s) => out.extend(s.iter().map(|&x| x as f32)),
-                Err(_) => out.extend(a.readonly().as_array().iter().map(|&x| x as f32)),
-            }
-        } else if let Ok(a) = obs.cast::<PyArrayDyn<u8>>() {
-            match unsafe { a.as_slice() } {
-                Ok(s) => out.extend(s.iter().map(|&x| x as f32)),
-                Err(_) => out.extend(a.readonly().as_array().iter().map(|&x| x as f32)),
-            }
-        } else {
-            let np = PyModule::import(py, "numpy").map_err(err)?;
-            let array = np.getattr("asarray").and_then(|f| f.call1((obs, "float32"))).map_err(err)?;
-            let a = array.cast::<PyArrayDyn<f32>>().map_err(|e| err(e.into()))?;
-            out.extend(a.readonly().as_array().iter().copied());
         }
         let got = out.len() - before;
         if got != self.obs_len {
@@ -357,6 +361,28 @@ impl GymEnv {
         };
         parse().map_err(|e| python_error(py, self.id, "step (reading its result)", e))
     }
+}
+
+/// Appends the values of `buffer` (holding elements of type `T`) converted by `f`; `false` when its elements are
+/// not `T` after all.
+fn extend_from<T: Element + Copy>(
+    py: Python<'_>,
+    buffer: &PyUntypedBuffer,
+    out: &mut Vec<f32>,
+    f: impl Fn(T) -> f32,
+) -> PyResult<bool> {
+    let Ok(typed) = buffer.as_typed::<T>() else { return Ok(false) };
+    match typed.as_slice_ptr() {
+        Some(ptr) => {
+            // SAFETY: the buffer is C-contiguous, of `T` values (checked by `as_typed`), and stays valid until it is
+            // released after this call; the values are copied out at once while this thread is attached, so no
+            // Python code can write to them meanwhile.
+            let values = unsafe { ptr.as_ref() };
+            out.extend(values.iter().map(|&x| f(x)));
+        }
+        None => out.extend(typed.to_vec(py)?.into_iter().map(f)),
+    }
+    Ok(true)
 }
 
 impl Env for GymEnv {
