@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
-use frl_envs::{BehaviourSpec, PolicyFactory};
+use frl_envs::{Action, BehaviourSpec, Env, EnvError, Info, PolicyFactory, Step, Transition};
 use frl_envs::{BoxDtype, Space};
 
 use frl_dataset::dataset::{DatasetWriter, Metadata};
@@ -24,6 +24,66 @@ pub struct RolloutWorker {
     action_space: Space,
     u8_observations: bool,
     snapshot: PolicySnapshot,
+    stash: Stash,
+}
+
+/// Envs kept between chunks: building a Python env (an Atari ROM, a MuJoCo model) takes about 0.2 s, and a chunk may
+/// be a single episode. Every episode resets with its own seed, so which env runs it does not change the data.
+type Stash = Arc<Mutex<Vec<Box<dyn Env>>>>;
+
+/// An env on loan from the stash; it goes back when its actor is done with it, unless it failed.
+struct Stashed {
+    env: Option<Box<dyn Env>>,
+    healthy: bool,
+    stash: Stash,
+}
+
+impl Stashed {
+    fn env(&mut self) -> &mut Box<dyn Env> {
+        self.env.as_mut().expect("a stashed env is present until dropped")
+    }
+
+    fn check<T>(&mut self, result: Result<T, EnvError>) -> Result<T, EnvError> {
+        self.healthy &= result.is_ok();
+        result
+    }
+}
+
+impl Env for Stashed {
+    fn reset(&mut self, seed: Option<u64>) -> Result<(Vec<f32>, Info), EnvError> {
+        let r = self.env().reset(seed);
+        self.check(r)
+    }
+
+    fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
+        let r = self.env().step(action);
+        self.check(r)
+    }
+
+    fn step_into(&mut self, action: &Action, obs: &mut Vec<f32>) -> Result<Transition, EnvError> {
+        let r = self.env().step_into(action, obs);
+        self.check(r)
+    }
+
+    fn observation_space(&self) -> Space {
+        self.env.as_ref().expect("present").observation_space()
+    }
+
+    fn action_space(&self) -> Space {
+        self.env.as_ref().expect("present").action_space()
+    }
+
+    fn id(&self) -> &'static str {
+        self.env.as_ref().expect("present").id()
+    }
+}
+
+impl Drop for Stashed {
+    fn drop(&mut self) {
+        if let Some(env) = self.env.take().filter(|_| self.healthy) {
+            self.stash.lock().unwrap_or_else(|p| p.into_inner()).push(env);
+        }
+    }
 }
 
 impl RolloutWorker {
@@ -39,6 +99,7 @@ impl RolloutWorker {
             action_space,
             u8_observations,
             snapshot: PolicySnapshot { version: 0, factory: Arc::new(NoPolicy) },
+            stash: Arc::new(Mutex::new(vec![env])),
         };
         worker.set_behaviour(policy, 0)?;
         Ok(worker)
@@ -89,8 +150,15 @@ impl RolloutWorker {
             ..PoolConfig::default()
         };
         let (link, rx) = ChannelLink::with_snapshot(2 * self.actors, self.snapshot.clone());
-        let id = self.env_id.clone();
-        let make_env: EnvFactory = Arc::new(move || frl_envs::make(&id));
+        let (id, stash) = (self.env_id.clone(), self.stash.clone());
+        let make_env: EnvFactory = Arc::new(move || {
+            let kept = stash.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let env = match kept {
+                Some(env) => env,
+                None => frl_envs::make(&id)?,
+            };
+            Ok(Box::new(Stashed { env: Some(env), healthy: true, stash: stash.clone() }) as Box<dyn Env>)
+        });
         let pool = ActorPool::spawn(config, make_env, link, Arc::new(AtomicBool::new(false)));
         let mut by_index = BTreeMap::new();
         let (mut obs_dim, mut act_dim) = (0, 0);

@@ -39,3 +39,32 @@ fn a_rollout_worker_runs_every_agents_checkpoint() {
         assert!(e.contains("CartPole-v1"), "{e}");
     }
 }
+
+#[test]
+fn chunks_collected_with_reused_envs_equal_one_collection_and_cross_processes_as_columns() {
+    use frl_runners::remote::columns;
+    // Envs are kept between chunks; every episode still depends only on (seed, index).
+    let worker = RolloutWorker::new("Pendulum-v1", "expert:0.3", 9, 2).unwrap();
+    let mut parts = worker.episodes(0, 3).unwrap();
+    parts.extend(&worker.episodes(3, 4).unwrap());
+    let whole = RolloutWorker::new("Pendulum-v1", "expert:0.3", 9, 1).unwrap().episodes(0, 7).unwrap();
+    assert_eq!(parts, whole);
+    // Columns round-trip; f32 observations stay f32, u8 frames travel as one byte per value.
+    for u8_obs in [false, true] {
+        let mut batch = whole.clone();
+        if u8_obs {
+            batch.observations.iter_mut().for_each(|x| *x = (x.abs() * 30.0).round().min(255.0));
+        }
+        let c = columns::to_columns(&batch, u8_obs);
+        let (_, obs_bytes, dtype) = c.data.iter().find(|(n, ..)| *n == "observations").unwrap();
+        assert_eq!(
+            (obs_bytes.len(), *dtype),
+            (batch.observations.len() * if u8_obs { 1 } else { 4 }, if u8_obs { "u8" } else { "f32" })
+        );
+        let back = columns::from_columns(c.obs_dim, c.act_dim, |name| {
+            c.data.iter().find(|(n, ..)| *n == name).map(|(_, b, d)| (b.clone(), d.to_string()))
+        })
+        .unwrap();
+        assert_eq!(back, batch);
+    }
+}
