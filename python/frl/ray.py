@@ -55,7 +55,7 @@ class Collector:
     """Drives ``actors`` Ray actors over the episode indices of one collection job."""
 
     def __init__(self, env, episodes, out, policy="expert", actors=2, seed=0, chunk=None, threads_per_actor=1,
-                 shard_steps=50_000, max_restarts=3, worker_class=None):
+                 shard_steps=50_000, max_restarts=3, worker_class=None, queued=2):
         self.sink = DatasetSink(out, env, policy, episodes, seed, shard_steps)
         self.start, self.end = self.sink.remaining()
         chunk = chunk or max(1, min(256, (self.end - self.start) // (4 * actors) or 1))
@@ -70,6 +70,8 @@ class Collector:
         # the policy every actor must run: (kind, payload, version); actors restarted by Ray start from the job's
         self.policy = ("behaviour", policy, 0)
         self.actor_version = [0] * actors
+        # chunks waiting at each actor: with 2, an actor starts its next chunk while the driver writes its last one
+        self.queued = max(1, queued)
         self.failures = 0
         self.steps = 0
         self.returns = []
@@ -118,8 +120,9 @@ class Collector:
     def _run(self, progress, on_chunk):
         t0 = time.perf_counter()
         in_flight = self.in_flight = {}
-        for i in range(len(self.actors)):
-            self._submit(i, in_flight)
+        for _ in range(self.queued):
+            for i in range(len(self.actors)):
+                self._submit(i, in_flight)
         written = self.start
         while in_flight:
             done, _ = ray.wait(list(in_flight), num_returns=1)
