@@ -592,11 +592,7 @@ fn run_toy(args: ToyArgs) -> anyhow::Result<ExitCode> {
 fn list_envs() -> anyhow::Result<ExitCode> {
     for id in frl_envs::NATIVE_IDS {
         let env = frl_envs::make(id)?;
-        println!(
-            "{id:<28} native  obs {}  actions {}",
-            describe_space(&env.observation_space()),
-            describe_space(&env.action_space())
-        );
+        println!("{id:<28} native  obs {}  actions {}", env.observation_space(), env.action_space());
     }
     if frl_envs::HAS_PYTHON {
         println!(
@@ -612,21 +608,6 @@ fn list_envs() -> anyhow::Result<ExitCode> {
 }
 
 /// A space in one line: bounds summarised, so that image boxes stay short.
-fn describe_space(space: &frl_envs::Space) -> String {
-    match space {
-        frl_envs::Space::Discrete(n) => format!("Discrete({n})"),
-        frl_envs::Space::Box { low, high, shape, dtype } => {
-            let lo = low.iter().copied().fold(f32::INFINITY, f32::min);
-            let hi = high.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            if low.len() <= 6 {
-                format!("Box({low:?}, {high:?}, {shape:?}, {dtype:?})")
-            } else {
-                format!("Box({lo}..{hi}, {shape:?}, {dtype:?})")
-            }
-        }
-    }
-}
-
 fn env_info(id: &str, kwargs: Option<&str>) -> anyhow::Result<ExitCode> {
     let kwargs: frl_envs::Kwargs = match kwargs {
         Some(text) => {
@@ -637,8 +618,8 @@ fn env_info(id: &str, kwargs: Option<&str>) -> anyhow::Result<ExitCode> {
     let mut env = frl_envs::make_with(id, &kwargs)?;
     let (obs, _) = env.reset(Some(0))?;
     println!("id            {}", env.id());
-    println!("observations  {}", describe_space(&env.observation_space()));
-    println!("actions       {}", describe_space(&env.action_space()));
+    println!("observations  {}", env.observation_space());
+    println!("actions       {}", env.action_space());
     println!("first obs     {} values, first {:?}", obs.len(), &obs[..obs.len().min(6)]);
     Ok(ExitCode::SUCCESS)
 }

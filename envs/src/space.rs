@@ -34,6 +34,24 @@ pub enum BoxDtype {
     U8,
 }
 
+/// Short form for people: `Discrete(3)`, `Box([-1.0, -2.0], [1.0, 2.0], [2], F32)`, or for large boxes only the
+/// overall range: `Box(0..255, [4, 84, 84], U8)`.
+impl std::fmt::Display for Space {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Space::Discrete(n) => write!(f, "Discrete({n})"),
+            Space::Box { low, high, shape, dtype } if low.len() <= 6 => {
+                write!(f, "Box({low:?}, {high:?}, {shape:?}, {dtype:?})")
+            }
+            Space::Box { low, high, shape, dtype } => {
+                let lo = low.iter().copied().fold(f32::INFINITY, f32::min);
+                let hi = high.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                write!(f, "Box({lo}..{hi}, {shape:?}, {dtype:?})")
+            }
+        }
+    }
+}
+
 impl BoxDtype {
     /// True for `F32`.
     pub fn is_f32(&self) -> bool {

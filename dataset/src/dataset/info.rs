@@ -75,8 +75,8 @@ impl fmt::Display for DatasetInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "dataset      {}", self.path)?;
         writeln!(f, "env          {}", self.env_id)?;
-        writeln!(f, "observations {:?}", self.observation_space)?;
-        writeln!(f, "actions      {:?}", self.action_space)?;
+        writeln!(f, "observations {}", self.observation_space)?;
+        writeln!(f, "actions      {}", self.action_space)?;
         writeln!(f, "episodes     {} ({} terminated, {} truncated)", self.episodes, self.terminated, self.truncated)?;
         writeln!(f, "steps        {} (mean length {:.1}) in {} shards", self.steps, self.mean_length, self.shards)?;
         writeln!(
