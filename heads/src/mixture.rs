@@ -111,17 +111,23 @@ impl MixtureHead {
 
     /// Mixture density at the bin centres, `[batch, m]` (not renormalised).
     pub fn density_at_centres(&self, features: Tensor<2>) -> Tensor<2> {
-        let k = self.components;
-        let mu = self.means.forward(features.clone()).tanh().unsqueeze_dim::<3>(1); // [B, 1, K]
-        let inv_sigma = softplus(self.rho.val(), 1.0).recip().reshape([1, 1, k]);
-        let diff = (self.centres.clone() - mu) * inv_sigma.clone(); // [B, m, K]
-        let scale = inv_sigma.mul_scalar(1.0 / (2.0 * PI).sqrt());
-        let pdf = (diff.clone() * diff).mul_scalar(-0.5).exp() * scale;
-        let mixed = match &self.weights {
-            Some(lin) => pdf * softmax(lin.forward(features), 1).unsqueeze_dim::<3>(1),
-            None => pdf.mul_scalar(1.0 / k as f64),
+        let (k, m) = (self.components, self.bins);
+        let [b, _] = features.dims();
+        // N(c; μ, σ) = exp(-(c - μ)² / (2σ²)) / (σ √(2π)). Every per-component factor is folded into a `[1, K, 1]` or
+        // `[B, K, 1]` tensor first, so the `[B, K, m]` work is one subtraction, one square, one product, one exp,
+        // one product and the sum over components (laid out with the bins last, so every broadcast runs along
+        // contiguous rows).
+        let mu = self.means.forward(features.clone()).tanh().reshape([b, k, 1]);
+        let sigma = softplus(self.rho.val(), 1.0);
+        let neg_half_precision = sigma.clone().powi_scalar(2).recip().mul_scalar(-0.5).reshape([1, k, 1]);
+        let norm = sigma.recip().mul_scalar(1.0 / (2.0 * PI).sqrt()).reshape([1, k, 1]);
+        let scale = match &self.weights {
+            Some(lin) => softmax(lin.forward(features), 1).reshape([b, k, 1]) * norm,
+            None => norm.mul_scalar(1.0 / k as f64),
         };
-        mixed.sum_dim(2).squeeze_dim::<2>(2)
+        let centres = self.centres.clone().reshape([1, 1, m]);
+        let exponent = (centres - mu).powi_scalar(2) * neg_half_precision; // [B, K, m]
+        (exponent.exp() * scale).sum_dim(1).reshape([b, m])
     }
 }
 
