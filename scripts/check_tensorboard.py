@@ -11,11 +11,14 @@ Collects a small Pendulum dataset and trains a tiny Decision Transformer with th
 Then trains a small online C51 agent on CartPole-v1 (actors feeding the learner) and checks its learning curves:
 online/episode_return, online/policy_lag, online/epsilon and train/loss against env steps (increasing, within the
 budget), eval/return_mean at the final env step equal to the summary's mean, and the return-distribution images.
+Then fine-tunes a tiny Decision Transformer online (ODT) and checks train/entropy (within (0, ln bins]),
+train/temperature (falling while the entropy is above its target) and online/exploration_return.
 Exits non-zero on the first mismatch.
 """
 
 import io
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -81,6 +84,64 @@ probe_windows = 2
 episodes = 2
 actors = 1
 """
+
+
+ODT_JOB = """
+name = "tb-odt"
+runs_dir = "{runs}"
+seed = 2
+agent = "dt"
+[dt]
+layers = 1
+embed_dim = 16
+context = 5
+bins = 16
+max_episode_len = 200
+entropy = {{ target = 1.0, init_temperature = 0.5 }}
+[online]
+env = "Pendulum-v1"
+env_steps = 1200
+actors = 2
+learning_starts = 200
+updates_per_step = 0.05
+broadcast_every = 10
+[train]
+batch_size = 8
+lr = 1e-3
+warmup_steps = 0
+log_every = 5
+plot_every = 20
+checkpoint_every = 50
+[eval]
+episodes = 1
+actors = 1
+"""
+
+
+def check_odt(frl, tmp):
+    """An online Decision Transformer run: its entropy, learned temperature and exploration return as curves."""
+    runs = tmp / "odt-runs"
+    job = tmp / "odt.toml"
+    job.write_text(ODT_JOB.format(runs=runs))
+    subprocess.run([frl, "train", str(job), "--quiet"], check=True, stdout=subprocess.DEVNULL)
+    run = runs / "tb-odt"
+    env_steps = json.loads((run / "summary.json").read_text())["online"]["env_steps"]
+    acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
+    acc.Reload()
+    for tag in ["train/entropy", "train/temperature", "online/exploration_return", "online/episode_return"]:
+        if tag not in acc.Tags()["scalars"]:
+            fail(f"online DT run: scalar {tag} missing; have {acc.Tags()['scalars']}")
+        steps = [e.step for e in acc.Scalars(tag)]
+        if steps != sorted(steps) or steps[-1] > env_steps or len(steps) < 2:
+            fail(f"online DT run: {tag} steps {steps} are not increasing env steps up to {env_steps}")
+    entropy = [e.value for e in acc.Scalars("train/entropy")]
+    if not all(0.0 < h <= math.log(16) + 1e-4 for h in entropy):
+        fail(f"online DT run: entropies {entropy} outside (0, ln 16]")
+    # the entropy of 16 bins starts near ln 16 > target 1.0, so the learned temperature falls from 0.5
+    temps = [e.value for e in acc.Scalars("train/temperature")]
+    if not (temps[0] <= 0.5 + 1e-6 and temps[-1] < temps[0]):
+        fail(f"online DT run: temperature {temps[0]} → {temps[-1]} does not fall while entropy is above target")
+    return len(acc.Tags()["scalars"])
 
 
 def check_online(frl, tmp):
@@ -171,8 +232,9 @@ def main():
             if img.size != (ev[-1].width, ev[-1].height) or img.format != "PNG":
                 fail(f"{t}: decoded {img.format} {img.size}, event says {ev[-1].width}x{ev[-1].height}")
         online_tags = check_online(frl, tmp)
+        odt_tags = check_odt(frl, tmp)
         print(f"check_tensorboard: ok ({len(tags['scalars'])} scalar tags, {len(tags['histograms'])} histograms, "
-              f"{len(images)} images; online run: {online_tags} scalar tags)")
+              f"{len(images)} images; online run: {online_tags} scalar tags; online DT run: {odt_tags})")
 
 
 if __name__ == "__main__":
