@@ -78,6 +78,22 @@ def check(cond, message):
         sys.exit(f"check_ray: {message}")
 
 
+def collect_with_a_kill(env, episodes, out, policy, chunk, shard_steps):
+    """Collects with 2 actors and kills one while it collects a chunk: the one that was just given a chunk, which it
+    starts after a pause (a chunk alone can take milliseconds, so the kill would otherwise often arrive after it).
+    Returns the summary and the killed actors."""
+    c = Collector(env, episodes, str(out), policy, actors=2, seed=SEED, chunk=chunk, shard_steps=shard_steps,
+                  worker_class=SlowWorker)
+    kills = []
+
+    def kill_once(collector, written):
+        if not kills and collector.last_actor in collector.busy():
+            ray.kill(collector.actors[collector.last_actor], no_restart=False)
+            kills.append(collector.last_actor)
+
+    return c.run(False, on_chunk=kill_once), kills
+
+
 def collect_reference(frl, out, env, policy, episodes, seed, shard_steps):
     subprocess.run([frl, "collect", "--quiet", "--env", env, "--policy", policy, "--episodes", str(episodes),
                     "--seed", str(seed), "--actors", "2", "--shard-steps", str(shard_steps), "--out", str(out)],
@@ -103,16 +119,7 @@ def check_gym(frl, tmp):
     print(f"ray: {episodes} {env} episodes from 2 actors, equal to frl collect ({got['steps']} steps)")
 
     killed = tmp / "gym-killed"
-    c = Collector(env, episodes, str(killed), "random", actors=2, seed=SEED, chunk=10, shard_steps=1000,
-                  worker_class=SlowWorker)
-    kills = []
-
-    def kill_once(collector, written):
-        if not kills and collector.last_actor in collector.busy():
-            ray.kill(collector.actors[collector.last_actor], no_restart=False)
-            kills.append(collector.last_actor)
-
-    s = c.run(False, on_chunk=kill_once)
+    s, kills = collect_with_a_kill(env, episodes, killed, "random", chunk=10, shard_steps=1000)
     check(kills and s["failures"] >= 1, f"{env}: no actor failure was seen (kills {kills}, summary {s})")
     check(same_data(killed, reference), f"{env}: after a kill the dataset differs from frl collect")
     print(f"ray: {env} actor {kills[0]} killed mid-chunk, {s['failures']} chunk(s) collected again, dataset equal")
@@ -164,19 +171,9 @@ def main():
               "ray and threaded datasets hold different episodes")
         print(f"ray: {EPISODES} episodes from 2 actors, equal to frl collect ({got['steps']} steps)")
 
-        # an actor killed while it collects a chunk: the one that was just given a chunk, which it starts after a
-        # pause (a chunk alone takes milliseconds, so the kill would otherwise often arrive after it)
+        # an actor killed while it collects a chunk
         killed = tmp / "killed"
-        c = Collector(ENV, 400, str(killed), POLICY, actors=2, seed=SEED, chunk=100, shard_steps=20000,
-                      worker_class=SlowWorker)
-        kills = []
-
-        def kill_once(collector, written):
-            if not kills and collector.last_actor in collector.busy():
-                ray.kill(collector.actors[collector.last_actor], no_restart=False)
-                kills.append(collector.last_actor)
-
-        s = c.run(False, on_chunk=kill_once)
+        s, kills = collect_with_a_kill(ENV, 400, killed, POLICY, chunk=100, shard_steps=20000)
         got = info(frl, killed)
         check(kills and s["failures"] >= 1, f"no actor failure was seen (kills {kills}, summary {s})")
         check(got["episodes"] == 400, f"after a kill: {got}")

@@ -118,6 +118,16 @@ actors = 1
 """
 
 
+def check_curves(acc, tags, env_steps, what):
+    """Each tag is a scalar curve of at least 2 points at increasing env steps within the budget."""
+    for tag in tags:
+        if tag not in acc.Tags()["scalars"]:
+            fail(f"{what}: scalar {tag} missing; have {acc.Tags()['scalars']}")
+        steps = [e.step for e in acc.Scalars(tag)]
+        if steps != sorted(steps) or steps[-1] > env_steps or len(steps) < 2:
+            fail(f"{what}: {tag} steps {steps} are not increasing env steps up to {env_steps}")
+
+
 def check_odt(frl, tmp):
     """An online Decision Transformer run: its entropy, learned temperature and exploration return as curves."""
     runs = tmp / "odt-runs"
@@ -128,12 +138,8 @@ def check_odt(frl, tmp):
     env_steps = json.loads((run / "summary.json").read_text())["online"]["env_steps"]
     acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
     acc.Reload()
-    for tag in ["train/entropy", "train/temperature", "online/exploration_return", "online/episode_return"]:
-        if tag not in acc.Tags()["scalars"]:
-            fail(f"online DT run: scalar {tag} missing; have {acc.Tags()['scalars']}")
-        steps = [e.step for e in acc.Scalars(tag)]
-        if steps != sorted(steps) or steps[-1] > env_steps or len(steps) < 2:
-            fail(f"online DT run: {tag} steps {steps} are not increasing env steps up to {env_steps}")
+    check_curves(acc, ["train/entropy", "train/temperature", "online/exploration_return", "online/episode_return"],
+                 env_steps, "online DT run")
     entropy = [e.value for e in acc.Scalars("train/entropy")]
     if not all(0.0 < h <= math.log(16) + 1e-4 for h in entropy):
         fail(f"online DT run: entropies {entropy} outside (0, ln 16]")
@@ -155,13 +161,8 @@ def check_online(frl, tmp):
     acc = EventAccumulator(str(run), size_guidance={"scalars": 0, "histograms": 0, "images": 0})
     acc.Reload()
     tags = acc.Tags()
-    for tag in ["online/episode_return", "online/policy_lag", "online/epsilon", "online/env_steps_per_sec",
-                "online/updates_per_sec", "train/loss", "train/cross_entropy"]:
-        if tag not in tags["scalars"]:
-            fail(f"online run: scalar {tag} missing; have {tags['scalars']}")
-        steps = [e.step for e in acc.Scalars(tag)]
-        if steps != sorted(steps) or steps[-1] > env_steps or len(steps) < 2:
-            fail(f"online run: {tag} steps {steps} are not increasing env steps up to {env_steps}")
+    check_curves(acc, ["online/episode_return", "online/policy_lag", "online/epsilon", "online/env_steps_per_sec",
+                       "online/updates_per_sec", "train/loss", "train/cross_entropy"], env_steps, "online run")
     eps = [e.value for e in acc.Scalars("online/epsilon")]
     if not all(a >= b for a, b in zip(eps, eps[1:])):
         fail(f"online/epsilon does not decay: {eps}")

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use burn::tensor::Device;
-use common::{no_stop, pendulum_spaces, serial, tiny_pendulum};
+use common::{no_stop, pendulum_spaces, quiet, serial, tiny_pendulum};
 use frl_agents as agents;
 use frl_agents::dt::{ActionCoding, Dt, Normalizer, Windows};
 use frl_dataset::dataset::Dataset;
@@ -17,7 +17,7 @@ use frl_envs::Action;
 use frl_heads::head::to_host;
 use frl_learner::checkpoint;
 use frl_learner::params::NamedTensor;
-use frl_learner::{AdamWConfig, Agent, DataSpec, Optimizers, TrainJob, TrainOptions};
+use frl_learner::{AdamWConfig, Agent, DataSpec, Optimizers, TrainJob};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -214,10 +214,6 @@ fn newest_params(run: &Path) -> (checkpoint::CheckpointMeta, HashMap<String, Nam
     let path = checkpoint::list(&run.join("checkpoints")).pop().unwrap().1;
     let c = checkpoint::load(&path).unwrap();
     (c.meta, c.model)
-}
-
-fn quiet(resume: bool) -> TrainOptions {
-    TrainOptions { resume, quiet: true, ..Default::default() }
 }
 
 #[test]

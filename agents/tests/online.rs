@@ -7,11 +7,11 @@ mod common;
 use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use common::{no_stop, serial};
+use common::{no_stop, quiet, serial};
 use frl_agents as agents;
 use frl_agents::dqn::{Support, project};
 use frl_dataset::dataset::Dataset;
-use frl_learner::{TrainJob, TrainOptions};
+use frl_learner::TrainJob;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -115,10 +115,6 @@ fn online_job(dir: &Path, name: &str, head: Option<&str>, env_steps: u64) -> Tra
     let job = TrainJob::parse(&text).unwrap();
     agents::validate(&job).unwrap();
     job
-}
-
-fn quiet(resume: bool) -> TrainOptions {
-    TrainOptions { resume, quiet: true, ..Default::default() }
 }
 
 #[test]

@@ -19,6 +19,11 @@ pub fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Training options without a progress bar; `resume` continues a run from its checkpoints.
+pub fn quiet(resume: bool) -> frl_learner::TrainOptions {
+    frl_learner::TrainOptions { resume, quiet: true, ..Default::default() }
+}
+
 /// A stop flag that is never set.
 pub fn no_stop() -> Arc<AtomicBool> {
     Arc::new(AtomicBool::new(false))
