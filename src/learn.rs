@@ -42,8 +42,9 @@ pub struct EvalArgs {
     /// Actor threads (default: the job's).
     #[arg(long)]
     actors: Option<usize>,
-    /// Return to condition on (default: the job's, else the dataset's best).
-    #[arg(long)]
+    /// Return to condition on (default: the job's, else the dataset's best); negative values as they are
+    /// (`--target-return -150`).
+    #[arg(long, allow_negative_numbers = true)]
     target_return: Option<f32>,
     /// sample, mode or mean (default: the job's).
     #[arg(long)]

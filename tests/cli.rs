@@ -396,6 +396,13 @@ fn eval_runs_every_agents_checkpoint_and_names_bad_arguments() {
             run(frl().args(["eval", "--episodes", "1", "--decode", "mode", "--checkpoint"]).arg(&last_path));
         assert_eq!(code, 0, "{stderr}");
         assert!(stdout.contains(&format!("({kind} agent)")), "{stdout}");
+        // A negative target return is a value, not a flag.
+        let (code, stdout, stderr) =
+            run(frl().args(["eval", "--episodes", "1", "--target-return", "-150", "--checkpoint"]).arg(&last_path));
+        assert_eq!(code, 0, "{stderr}");
+        if kind == "dt" {
+            assert!(stdout.contains("target return -150"), "{stdout}");
+        }
         let (code, _, stderr) = run(frl().args(["eval", "--decode", "greedy", "--checkpoint"]).arg(&last_path));
         assert_ne!(code, 0);
         assert!(stderr.contains("greedy"), "{stderr}");
