@@ -232,9 +232,7 @@ fn a_fixed_behaviour_policy_acts_while_the_agent_learns_off_policy() {
     let _turn = serial();
     let dir = tempfile::tempdir().unwrap();
     let mut job = online_job(dir.path(), "behaviour", Some("\"linear\""), 4000);
-    let online = job.online.as_mut().unwrap();
-    online.behaviour = Some(frl_envs::BehaviourSpec::Random);
-    online.throttle = false;
+    job.online.as_mut().unwrap().behaviour = Some(frl_envs::BehaviourSpec::Random);
     let s = agents::train(&job, &quiet(false), no_stop()).unwrap();
     let rec = Dataset::open(&s.run_dir.join("episodes")).unwrap();
     // Every episode was acted by the random policy (version 0: nothing broadcast), while the agent trained.
@@ -243,4 +241,22 @@ fn a_fixed_behaviour_policy_acts_while_the_agent_learns_off_policy() {
     // Random CartPole episodes last about 22 steps; a learned policy's would grow.
     let mean_len = rec.episodes.steps() as f64 / rec.episodes.episodes() as f64;
     assert!(mean_len < 40.0, "mean episode length {mean_len}");
+}
+
+#[test]
+fn free_running_actors_stop_at_the_budget_however_fast_they_are() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    // Random actors that never wait produce episodes far faster than the learner records them; the run still ends
+    // at its budget with every received episode recorded (before, the learner kept taking episodes and ran out of
+    // memory).
+    let mut job = online_job(dir.path(), "free", Some("\"linear\""), 200_000);
+    let online = job.online.as_mut().unwrap();
+    online.behaviour = Some(frl_envs::BehaviourSpec::Random);
+    online.throttle = false;
+    let s = agents::train(&job, &quiet(false), no_stop()).unwrap();
+    let o = s.online.clone().unwrap();
+    assert!(o.env_steps >= 200_000 && o.env_steps < 200_000 + 50_000, "{o:?}");
+    let rec = Dataset::open(&s.run_dir.join("episodes")).unwrap();
+    assert_eq!(rec.episodes.steps() as u64, o.env_steps);
 }

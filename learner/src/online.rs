@@ -622,7 +622,9 @@ impl OnlineLearner<'_> {
                 break;
             }
             // Take the staged episodes (throttled, the inserter stages one batch only when the learner has caught up).
-            loop {
+            // Free-running actors can stage episodes faster than they are recorded and inserted, so taking stops at
+            // the budget: what arrives beyond it is dropped with the queue, and memory stays bounded.
+            while self.progress.env_steps < budget {
                 match self.staged.try_recv() {
                     Ok(batch) => self.receive(&agent, replay, batch, &mut episodes, &mut recent)?,
                     Err(TryRecvError::Empty) => break,
