@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use super::windows::{Batch, Windows};
 use crate::dt::{
-    ActionCoding, DecisionTransformer, DecisionTransformerConfig, DtPolicyFactory, EvalSettings, Normalizer,
+    ActionCoding, DecisionTransformer, DecisionTransformerConfig, DtInput, DtPolicyFactory, EvalSettings, Normalizer,
 };
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use frl_envs::PolicyFactory;
 use frl_heads::head::to_host;
 use frl_heads::{Head, HeadConfig, HeadLoss};
@@ -94,7 +94,7 @@ impl Dt {
     }
 
     /// State-token features of the real positions, `[rows, d]`.
-    fn rows(&self, input: super::DtInput, rows: burn::tensor::Tensor<1, burn::tensor::Int>) -> Tensor<2> {
+    fn rows(&self, input: DtInput, rows: Tensor<1, Int>) -> Tensor<2> {
         let features = self.model.features(input);
         let [b, k, d] = features.dims();
         features.reshape([b * k, d]).select(0, rows)
@@ -159,8 +159,8 @@ impl Agent for Dt {
         // ODT: minimise cross-entropy − λ·H over the network with λ fixed, then λ·(H − target) over ln λ with H
         // fixed, so λ grows while the policy's entropy is below the target and shrinks above it.
         let rows = self.rows(batch.input, batch.rows);
-        let h = self.model.entropy(rows.clone());
-        let loss = self.model.loss(rows, batch.targets);
+        let (loss, h) = self.model.loss_and_entropy(rows, batch.targets, true);
+        let h = h.expect("asked for the entropy");
         let lambda = temperature.value().detach();
         let h_value = h.clone().detach();
         let (model, value) = opt.step(DEFAULT_GROUP, self.model, loss.total - lambda.clone() * h)?;

@@ -4,10 +4,10 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Dropout, DropoutConfig, Embedding, Gelu, LayerNorm, LayerNormConfig, Linear};
-use burn::tensor::activation::log_softmax;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use frl_heads::head::nll;
 use frl_heads::{AnyHead, Head, HeadLoss};
 use rand::RngCore;
 use rand_distr::{Distribution as _, Normal};
@@ -272,49 +272,61 @@ impl DecisionTransformer {
     /// The loss over selected rows: `features` `[N, d]` (state-token features of the positions that count) and
     /// `targets` `[N, heads]` bins. Each head's loss is averaged over the heads.
     pub fn loss(&self, features: Tensor<2>, targets: Tensor<2, Int>) -> HeadLoss {
-        let n_heads = self.heads.len();
-        let mut total: Option<HeadLoss> = None;
+        self.loss_and_entropy(features, targets, false).0
+    }
+
+    /// The loss (as [`DecisionTransformer::loss`]) and, with `entropy`, the mean entropy (nats) of the heads' PMFs
+    /// averaged over rows and heads, `[1]`, both from one forward per head.
+    pub fn loss_and_entropy(
+        &self,
+        features: Tensor<2>,
+        targets: Tensor<2, Int>,
+        entropy: bool,
+    ) -> (HeadLoss, Option<Tensor<1>>) {
+        let mut total: Option<(HeadLoss, Option<Tensor<1>>)> = None;
         for (i, head) in self.heads.iter().enumerate() {
             let t = targets.clone().narrow(1, i, 1).squeeze_dim::<1>(1);
-            let l = head.loss(features.clone(), t);
+            let out = head.forward(features.clone());
+            let log_p = head.log_pmf(out.logits);
+            let h = entropy.then(|| pmf_entropy(log_p.clone()));
+            let l = HeadLoss::new(nll(log_p, t), out.regularizer);
             total = Some(match total {
-                None => l,
-                Some(acc) => HeadLoss {
-                    total: acc.total + l.total,
-                    cross_entropy: acc.cross_entropy + l.cross_entropy,
-                    regularizer: match (acc.regularizer, l.regularizer) {
-                        (Some(a), Some(b)) => Some(a + b),
-                        (a, b) => a.or(b),
+                None => (l, h),
+                Some((acc, acc_h)) => (
+                    HeadLoss {
+                        total: acc.total + l.total,
+                        cross_entropy: acc.cross_entropy + l.cross_entropy,
+                        regularizer: match (acc.regularizer, l.regularizer) {
+                            (Some(a), Some(b)) => Some(a + b),
+                            (a, b) => a.or(b),
+                        },
                     },
-                },
+                    acc_h.zip(h).map(|(a, b)| a + b),
+                ),
             });
         }
-        let l = total.expect("a model has at least one head");
-        let k = n_heads as f32;
-        HeadLoss {
+        let (l, h) = total.expect("a model has at least one head");
+        let k = self.heads.len() as f32;
+        let loss = HeadLoss {
             total: l.total.div_scalar(k),
             cross_entropy: l.cross_entropy.div_scalar(k),
             regularizer: l.regularizer.map(|r| r.div_scalar(k)),
-        }
+        };
+        (loss, h.map(|h| h.div_scalar(k)))
+    }
+
+    /// The mean entropy (nats) of the heads' PMFs at `features` `[N, d]`, averaged over rows and heads, `[1]`.
+    pub fn entropy(&self, features: Tensor<2>) -> Tensor<1> {
+        let k = self.heads.len() as f32;
+        let mut heads = self.heads.iter().map(|head| pmf_entropy(head.log_pmf(head.logits(features.clone()))));
+        let first = heads.next().expect("a model has at least one head");
+        heads.fold(first, |acc, h| acc + h).div_scalar(k)
     }
 }
 
-impl DecisionTransformer {
-    /// The mean entropy (nats) of the heads' PMFs at `features` `[N, d]`, averaged over rows and heads, `[1]`.
-    pub fn entropy(&self, features: Tensor<2>) -> Tensor<1> {
-        let n_heads = self.heads.len() as f32;
-        let mut total: Option<Tensor<1>> = None;
-        for head in &self.heads {
-            let logits = head.logits(features.clone());
-            let log_p = log_softmax(logits, 1);
-            let h = (log_p.clone().exp() * log_p).sum_dim(1).mean().neg();
-            total = Some(match total {
-                None => h,
-                Some(acc) => acc + h,
-            });
-        }
-        total.expect("a model has at least one head").div_scalar(n_heads)
-    }
+/// Mean entropy `−Σ p ln p` over the rows of log-probabilities `[N, m]`, `[1]`.
+fn pmf_entropy(log_p: Tensor<2>) -> Tensor<1> {
+    (log_p.clone().exp() * log_p).sum_dim(1).mean().neg()
 }
 
 /// A linear layer with `N(0, std)` weights and zero bias.
