@@ -4,10 +4,11 @@ Usage: dqn_table.py RUNS_DIR
 """
 
 import json
-import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
+
+from tables import mean_sd
 
 # Gymnasium's reward thresholds at which the envs count as solved.
 SOLVED = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0}
@@ -24,10 +25,6 @@ def best_eval(run_dir):
     if "eval/return_mean" not in acc.Tags()["scalars"]:
         return None
     return max(e.value for e in acc.Scalars("eval/return_mean"))
-
-
-def mean_sd(xs):
-    return statistics.mean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
 
 
 def main():

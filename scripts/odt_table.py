@@ -10,9 +10,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-
-def mean_sd(xs):
-    return statistics.mean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
+from tables import mean_sd
 
 
 def fmt(xs):
