@@ -284,6 +284,10 @@ struct BenchHeadsArgs {
     /// Timed steps of the toy MLP.
     #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), default_value_t = 2000)]
     toy_steps: usize,
+    /// Heads in job-file syntax (repeatable; default: linear, Fourier with and without its regulariser, GMM K=2);
+    /// when given, the toy MLP is not timed.
+    #[arg(long = "head", value_name = "SPEC")]
+    heads: Vec<HeadConfig>,
     /// Also write the timings as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -717,6 +721,7 @@ fn run_bench_heads(args: BenchHeadsArgs) -> anyhow::Result<ExitCode> {
         frequencies: args.frequencies,
         steps: args.steps,
         toy_steps: args.toy_steps,
+        heads: args.heads,
     };
     let timings = bench.run(|t| println!("{:>10.3} ms/step  {}", t.ms_per_step, t.name))?;
     if let Some(path) = args.json {

@@ -16,7 +16,7 @@ use burn::nn::Linear;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor, TensorData};
 use frl_envs::{Action, History, Policy, PolicyFactory, Space};
-use frl_heads::head::{soft_nll, to_host};
+use frl_heads::head::to_host;
 use frl_heads::{AnyHead, Head, HeadConfig};
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
@@ -273,11 +273,21 @@ impl QNet {
 
     /// Per action the return distribution's log-PMF, stacked `[B, actions, atoms]`, and the heads' mean regulariser.
     pub fn log_pmfs(&self, features: Tensor<2>) -> (Tensor<3>, Option<Tensor<1>>) {
+        self.stacked(features, true)
+    }
+
+    /// Per action the return distribution head's logits, stacked `[B, actions, atoms]`, and the heads' mean
+    /// regulariser.
+    pub fn logits(&self, features: Tensor<2>) -> (Tensor<3>, Option<Tensor<1>>) {
+        self.stacked(features, false)
+    }
+
+    fn stacked(&self, features: Tensor<2>, log_pmf: bool) -> (Tensor<3>, Option<Tensor<1>>) {
         let mut rows = Vec::with_capacity(self.heads.len());
         let mut reg: Option<Tensor<1>> = None;
         for head in &self.heads {
             let out = head.forward(features.clone());
-            rows.push(head.log_pmf(out.logits));
+            rows.push(if log_pmf { head.log_pmf(out.logits) } else { out.logits });
             if let Some(r) = out.regularizer {
                 reg = Some(match reg {
                     None => r,
@@ -454,11 +464,14 @@ impl Agent for Dqn {
             // Distributional: cross-entropy of the taken action's distribution against the projected target.
             let target = self.target_distribution((&self.online, &self.target), &b);
             let features = self.online.features(b.obs.clone());
-            let (log_p, reg) = self.online.log_pmfs(features);
+            let (logits, reg) = self.online.logits(features);
             let n = self.config.atoms;
-            let taken = log_p.gather(1, b.actions.clone().reshape([rows, 1, 1]).repeat_dim(2, n)).reshape([rows, n]);
-            let q = taken.clone().exp().matmul(self.atoms_column(&b.obs.device())).mean().into_scalar::<f32>() as f64;
-            let cross_entropy = soft_nll(taken, target);
+            let taken = logits.gather(1, b.actions.clone().reshape([rows, 1, 1]).repeat_dim(2, n)).reshape([rows, n]);
+            // Every action's head is of one kind, so any of them normalises the taken action's logits.
+            let head = &self.online.heads[0];
+            let pmf = head.log_pmf(taken.clone().detach()).exp();
+            let q = pmf.matmul(self.atoms_column(&b.obs.device())).mean().into_scalar::<f32>() as f64;
+            let cross_entropy = head.cross_entropy_soft(taken, target);
             scalars.push(("cross_entropy", cross_entropy.clone().into_scalar::<f32>() as f64));
             scalars.push(("q", q));
             match reg {

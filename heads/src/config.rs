@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use burn::module::Module;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -146,6 +146,22 @@ impl Head for AnyHead {
             AnyHead::Linear(h) => h.log_pmf(logits),
             AnyHead::Fourier(h) => h.log_pmf(logits),
             AnyHead::Mixture(h) => h.log_pmf(logits),
+        }
+    }
+
+    fn cross_entropy(&self, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+        match self {
+            AnyHead::Linear(h) => h.cross_entropy(logits, targets),
+            AnyHead::Fourier(h) => h.cross_entropy(logits, targets),
+            AnyHead::Mixture(h) => h.cross_entropy(logits, targets),
+        }
+    }
+
+    fn cross_entropy_soft(&self, logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
+        match self {
+            AnyHead::Linear(h) => h.cross_entropy_soft(logits, targets),
+            AnyHead::Fourier(h) => h.cross_entropy_soft(logits, targets),
+            AnyHead::Mixture(h) => h.cross_entropy_soft(logits, targets),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The [`Head`] trait shared by every output head.
 
 use burn::tensor::activation::{log_softmax, softmax};
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{IndexingUpdateOp, Int, Tensor};
 use rand::{Rng, RngCore};
 
 /// Bin centres `b_i = -1 + (2i + 1) / m` of `m` uniform bins on `[-1, 1]`.
@@ -70,17 +70,28 @@ pub trait Head {
         log_softmax(logits, 1)
     }
 
+    /// Mean cross-entropy of this head's `logits` `[batch, m]` against bin indices `[batch]`.
+    fn cross_entropy(&self, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+        nll(self.log_pmf(logits), targets)
+    }
+
+    /// Mean cross-entropy `−Σ_i t_i log q_i` of this head's `logits` `[batch, m]` against target distributions
+    /// `[batch, m]` (rows summing to 1).
+    fn cross_entropy_soft(&self, logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
+        soft_nll(self.log_pmf(logits), targets)
+    }
+
     /// Mean cross-entropy against bin indices `[batch]` plus the head's regulariser.
     fn loss(&self, features: Tensor<2>, targets: Tensor<1, Int>) -> HeadLoss {
         let out = self.forward(features);
-        HeadLoss::new(nll(self.log_pmf(out.logits), targets), out.regularizer)
+        HeadLoss::new(self.cross_entropy(out.logits, targets), out.regularizer)
     }
 
     /// Mean cross-entropy `−Σ_i t_i log q_i` against target distributions `[batch, m]` (rows summing to 1, e.g. a
     /// projected Bellman target) plus the head's regulariser.
     fn loss_soft(&self, features: Tensor<2>, targets: Tensor<2>) -> HeadLoss {
         let out = self.forward(features);
-        HeadLoss::new(soft_nll(self.log_pmf(out.logits), targets), out.regularizer)
+        HeadLoss::new(self.cross_entropy_soft(out.logits, targets), out.regularizer)
     }
 
     /// Predicted PMF `[batch, m]` (softmax of the logits).
@@ -115,6 +126,49 @@ pub trait Head {
 /// Mean cross-entropy of logits `[batch, m]` against bin indices `[batch]`.
 pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
     nll(log_softmax(logits, 1), targets)
+}
+
+/// Mean cross-entropy of `softmax(logits)` (`[batch, m]`) against bin indices `[batch]`, equal to
+/// [`cross_entropy`], with its gradient `(softmax − onehot) / batch` attached in one step instead of through
+/// `log_softmax`'s graph.
+pub fn softmax_cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let [b, m] = logits.dims();
+    let idx = targets.unsqueeze_dim::<2>(1);
+    let (shifted, p, log_sum) = softmax_parts(logits.clone());
+    let value = (log_sum - shifted.gather(1, idx.clone())).mean();
+    let minus_one = Tensor::<2>::full([b, 1], -1.0, &p.device());
+    let grad = p.scatter(1, idx, minus_one, IndexingUpdateOp::Add).div_scalar(b.max(1) as f64);
+    debug_assert_eq!(grad.dims(), [b, m]);
+    with_gradient(value, logits, grad)
+}
+
+/// Mean cross-entropy `−Σ_i t_i log softmax(logits)_i` against target distributions `[batch, m]` (rows summing to
+/// 1), equal to [`soft_nll`] of `log_softmax`, with its gradient `(softmax − t) / batch` attached in one step; the
+/// targets get no gradient.
+pub fn softmax_cross_entropy_soft(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
+    let [b, _] = logits.dims();
+    let targets = targets.detach();
+    let (shifted, p, log_sum) = softmax_parts(logits.clone());
+    let mass = targets.clone().sum_dim(1);
+    let value = (log_sum * mass.clone() - (shifted * targets.clone()).sum_dim(1)).mean();
+    let grad = (p * mass - targets).div_scalar(b.max(1) as f64);
+    with_gradient(value.reshape([1]), logits, grad)
+}
+
+/// Untracked `x − max`, `softmax(x)` and `ln Σ exp(x − max)` (`[batch, 1]`) of logits `[batch, m]`.
+fn softmax_parts(logits: Tensor<2>) -> (Tensor<2>, Tensor<2>, Tensor<2>) {
+    let x = logits.detach();
+    let shifted = x.clone() - x.max_dim(1);
+    let e = shifted.clone().exp();
+    let sum = e.clone().sum_dim(1);
+    (shifted, e / sum.clone(), sum.log())
+}
+
+/// `value` (untracked, `[1]`) whose gradient with respect to `input` is `grad`: `value + (s − s̄)` with
+/// `s = Σ input ⊙ grad` and `s̄` its untracked copy, which adds exactly 0 to the value.
+fn with_gradient(value: Tensor<1>, input: Tensor<2>, grad: Tensor<2>) -> Tensor<1> {
+    let s = (input * grad.detach()).sum();
+    value.detach() + (s.clone() - s.detach())
 }
 
 /// Mean negative log-likelihood of log-probabilities `[batch, m]` at bin indices `[batch]`.

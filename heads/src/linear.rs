@@ -2,12 +2,12 @@
 
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::error::HeadError;
-use crate::head::{Head, HeadOutput};
+use crate::head::{Head, HeadOutput, softmax_cross_entropy, softmax_cross_entropy_soft};
 use crate::init;
 
 /// Configuration of the linear head (it has no options of its own).
@@ -47,5 +47,13 @@ impl Head for LinearHead {
 
     fn forward(&self, features: Tensor<2>) -> HeadOutput {
         HeadOutput { logits: self.linear.forward(features), regularizer: None }
+    }
+
+    fn cross_entropy(&self, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+        softmax_cross_entropy(logits, targets)
+    }
+
+    fn cross_entropy_soft(&self, logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
+        softmax_cross_entropy_soft(logits, targets)
     }
 }

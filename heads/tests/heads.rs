@@ -313,3 +313,45 @@ fn fourier_log_pmf_shortcut_equals_log_softmax() {
         }
     }
 }
+
+#[test]
+fn fused_softmax_cross_entropy_equals_the_log_softmax_graph_in_value_and_gradient() {
+    use burn::tensor::activation::log_softmax;
+    use frl_heads::head::{nll, soft_nll, softmax_cross_entropy, softmax_cross_entropy_soft};
+    let dev = device();
+    let mut rng = StdRng::seed_from_u64(90);
+    let (n, m) = (7, 11);
+    // Large logits too: the fused form must be as stable as log_softmax.
+    for scale in [1.0, 30.0] {
+        let base = randn(&mut rng, n, m, &dev).mul_scalar(scale);
+        let y = targets(&mut rng, n, m, &dev);
+        let t = soft_targets(&mut rng, n, m, &dev);
+        let cases: [(&str, Box<dyn Fn(Tensor<2>) -> Tensor<1>>, Box<dyn Fn(Tensor<2>) -> Tensor<1>>); 2] = [
+            (
+                "bins",
+                Box::new(|x| softmax_cross_entropy(x, y.clone())),
+                Box::new(|x| nll(log_softmax(x, 1), y.clone())),
+            ),
+            (
+                "distributions",
+                Box::new(|x| softmax_cross_entropy_soft(x, t.clone())),
+                Box::new(|x| soft_nll(log_softmax(x, 1), t.clone())),
+            ),
+        ];
+        for (what, fused, graph) in cases {
+            let value_and_grad = |f: &dyn Fn(Tensor<2>) -> Tensor<1>| {
+                let x = Tensor::<2>::from_data(base.to_data(), &dev).require_grad();
+                let loss = f(x.clone());
+                let value = loss.clone().into_scalar::<f32>();
+                let grads = loss.backward();
+                (value, to_vec(x.grad(&grads).expect("logits get a gradient")))
+            };
+            let (v_fused, g_fused) = value_and_grad(&*fused);
+            let (v_graph, g_graph) = value_and_grad(&*graph);
+            assert!(v_fused.is_finite() && (v_fused - v_graph).abs() <= 1e-5 * v_graph.abs().max(1.0), "{what} ×{scale}: {v_fused} vs {v_graph}");
+            let worst = g_fused.iter().zip(&g_graph).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(worst < 1e-6, "{what} ×{scale}: gradients differ by {worst}");
+            assert!(g_graph.iter().any(|g| g.abs() > 1e-3), "{what}: the gradient vanishes");
+        }
+    }
+}

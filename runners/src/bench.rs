@@ -27,11 +27,14 @@ pub struct HeadBench {
     pub steps: usize,
     /// Timed steps of the toy MLP.
     pub toy_steps: usize,
+    /// The heads to time; empty: [`HeadBench::default_heads`] and the toy MLP.
+    #[serde(default)]
+    pub heads: Vec<HeadConfig>,
 }
 
 impl Default for HeadBench {
     fn default() -> Self {
-        Self { batch: 4096, dim: 128, bins: 64, frequencies: 16, steps: 20, toy_steps: 2000 }
+        Self { batch: 4096, dim: 128, bins: 64, frequencies: 16, steps: 20, toy_steps: 2000, heads: Vec::new() }
     }
 }
 
@@ -45,8 +48,8 @@ pub struct Timing {
 }
 
 impl HeadBench {
-    /// The heads timed at the benchmark's shapes.
-    pub fn heads(&self) -> Vec<HeadConfig> {
+    /// The heads timed when none are named: linear, Fourier with and without its regulariser, GMM K=2.
+    pub fn default_heads(&self) -> Vec<HeadConfig> {
         vec![
             HeadConfig::Linear,
             HeadConfig::Fourier(FourierHeadConfig::new(self.frequencies, 0.0)),
@@ -60,10 +63,14 @@ impl HeadBench {
         let device = frl_learner::backend::training_device();
         let mut rng = StdRng::seed_from_u64(0);
         let mut out = Vec::new();
-        for head_cfg in self.heads() {
+        let heads = if self.heads.is_empty() { self.default_heads() } else { self.heads.clone() };
+        for head_cfg in heads {
             let t = self.time_head(&head_cfg, &device)?;
             report(&t);
             out.push(t);
+        }
+        if !self.heads.is_empty() {
+            return Ok(out);
         }
         let mut model = ToyModel::new(&HeadConfig::Fourier(FourierHeadConfig::new(12, 0.0)), 50, &mut rng, &device)?;
         let mut optim = AdamConfig::new().with_epsilon(1e-8).init();

@@ -287,9 +287,13 @@ impl DecisionTransformer {
         for (i, head) in self.heads.iter().enumerate() {
             let t = targets.clone().narrow(1, i, 1).squeeze_dim::<1>(1);
             let out = head.forward(features.clone());
-            let log_p = head.log_pmf(out.logits);
-            let h = entropy.then(|| pmf_entropy(log_p.clone()));
-            let l = HeadLoss::new(nll(log_p, t), out.regularizer);
+            let (cross_entropy, h) = if entropy {
+                let log_p = head.log_pmf(out.logits);
+                (nll(log_p.clone(), t), Some(pmf_entropy(log_p)))
+            } else {
+                (head.cross_entropy(out.logits, t), None)
+            };
+            let l = HeadLoss::new(cross_entropy, out.regularizer);
             total = Some(match total {
                 None => (l, h),
                 Some((acc, acc_h)) => (
