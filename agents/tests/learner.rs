@@ -148,6 +148,7 @@ fn checkpoint_round_trip_gives_identical_outputs() {
         job: job.clone(),
         data: spec,
         online: None,
+        eval_return: None,
     };
     let path = dir.path().join(checkpoint::file_name(42));
     checkpoint::save(&path, &meta, &agent.params(), &[]).unwrap();

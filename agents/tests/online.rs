@@ -260,3 +260,28 @@ fn free_running_actors_stop_at_the_budget_however_fast_they_are() {
     let rec = Dataset::open(&s.run_dir.join("episodes")).unwrap();
     assert_eq!(rec.episodes.steps() as u64, o.env_steps);
 }
+
+#[test]
+fn keep_best_keeps_the_parameters_of_the_best_evaluation() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut job = online_job(dir.path(), "best", Some("\"linear\""), 4000);
+    job.eval.every = 500;
+    job.eval.keep_best = true;
+    let s = agents::train(&job, &quiet(false), no_stop()).unwrap();
+    let ckpts = s.run_dir.join("checkpoints");
+    let best = ckpts.join(frl_learner::BEST_FILE);
+    let loaded = agents::load_policy(&best, &device(), &Default::default()).unwrap();
+    let kept = loaded.meta.eval_return.expect("a best checkpoint says its evaluation return");
+    let last = s.eval.as_ref().unwrap().mean;
+    assert!(kept >= last, "the best kept ({kept}) is below the final evaluation ({last})");
+    let at = loaded.meta.online.as_ref().unwrap().env_steps;
+    assert!(at <= s.online.as_ref().unwrap().env_steps, "kept at {at} env steps");
+    // Evaluated again with the job's evaluation settings, the kept parameters give exactly the return they were
+    // kept for: they are the ones that were judged, not the newest.
+    let e = &job.eval;
+    let again = frl_learner::evaluate("CartPole-v1", loaded.factory, e.episodes, e.actors, e.seed, no_stop()).unwrap();
+    assert_eq!(again.mean, kept, "kept at {at} env steps");
+    // It is not one of the run's checkpoints (resume and `online.init` take the newest of those).
+    assert!(frl_learner::checkpoint::list(&ckpts).iter().all(|(_, p)| p != &best));
+}

@@ -348,7 +348,10 @@ fn fused_softmax_cross_entropy_equals_the_log_softmax_graph_in_value_and_gradien
             };
             let (v_fused, g_fused) = value_and_grad(&*fused);
             let (v_graph, g_graph) = value_and_grad(&*graph);
-            assert!(v_fused.is_finite() && (v_fused - v_graph).abs() <= 1e-5 * v_graph.abs().max(1.0), "{what} ×{scale}: {v_fused} vs {v_graph}");
+            assert!(
+                v_fused.is_finite() && (v_fused - v_graph).abs() <= 1e-5 * v_graph.abs().max(1.0),
+                "{what} ×{scale}: {v_fused} vs {v_graph}"
+            );
             let worst = g_fused.iter().zip(&g_graph).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
             assert!(worst < 1e-6, "{what} ×{scale}: gradients differ by {worst}");
             assert!(g_graph.iter().any(|g| g.abs() > 1e-3), "{what}: the gradient vanishes");

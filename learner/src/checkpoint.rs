@@ -48,6 +48,9 @@ pub struct CheckpointMeta {
     /// Where an online run stood (env steps, episodes, policy version); absent for offline runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub online: Option<OnlineProgress>,
+    /// The mean evaluation return of these parameters, in a best checkpoint (`eval.keep_best`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_return: Option<f64>,
 }
 
 /// Version 1 metadata: a Decision Transformer job with the model in `[model]`.
@@ -118,6 +121,7 @@ fn convert_v1(json: &str) -> Result<CheckpointMeta, String> {
             best_return: old.dataset_best_return,
         },
         online: None,
+        eval_return: None,
     })
 }
 

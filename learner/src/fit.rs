@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use burn::tensor::Device;
-use crossbeam_channel::{Receiver, TryRecvError};
+use crossbeam_channel::Receiver;
 use frl_envs::PolicyFactory;
 use frl_heads::head::argmax;
 use frl_heads::metrics::smoothness_rows;
@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::agent::{ActionPmfs, Agent, AgentConfig, DataSpec};
 use super::checkpoint::{self, Checkpoint, CheckpointMeta};
+use super::evals::Evaluations;
 use super::job::{EvalConfig, TrainJob, lr_at};
 use super::optim::{NonFinite, Optimizers};
 use super::params::NamedTensor;
@@ -214,18 +215,19 @@ pub fn fit<A: Agent>(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBoo
     frl_dataset::fsutil::write_atomic(&run_dir.join("job.toml"), toml::to_string(job)?.as_bytes())?;
     let mut tb = SummaryWriter::create(&run_dir).with_context(|| format!("cannot write to {}", run_dir.display()))?;
 
+    let meta_at = |step: u64| CheckpointMeta {
+        format: checkpoint::FORMAT.into(),
+        format_version: checkpoint::FORMAT_VERSION,
+        agent: A::KIND.into(),
+        step,
+        job: job.clone(),
+        data: spec.clone(),
+        online: None,
+        eval_return: None,
+    };
     let save = |agent: &A, opt: &Optimizers, step: u64| -> anyhow::Result<()> {
-        let meta = CheckpointMeta {
-            format: checkpoint::FORMAT.into(),
-            format_version: checkpoint::FORMAT_VERSION,
-            agent: A::KIND.into(),
-            step,
-            job: job.clone(),
-            data: spec.clone(),
-            online: None,
-        };
         let path = ckpt_dir.join(checkpoint::file_name(step));
-        checkpoint::save(&path, &meta, &agent.params(), &opt.state_tensors())?;
+        checkpoint::save(&path, &meta_at(step), &agent.params(), &opt.state_tensors())?;
         checkpoint::prune(&ckpt_dir, job.train.keep_checkpoints);
         Ok(())
     };
@@ -244,8 +246,7 @@ pub fn fit<A: Agent>(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBoo
     bar.set_prefix(job.name.clone());
     bar.set_position(start_step);
 
-    let mut pending_eval: Option<(u64, Receiver<anyhow::Result<EvalReport>>)> = None;
-    let mut last_eval: Option<EvalReport> = None;
+    let mut evals = Evaluations::new(&ckpt_dir, job.eval.keep_best);
     let mut window = ScalarWindow::default();
     let mut last_loss = f64::NAN;
     let mut first_loss = f64::NAN;
@@ -297,7 +298,7 @@ pub fn fit<A: Agent>(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBoo
             values.push(("train/steps_per_sec".into(), n as f64 / secs.max(1e-9)));
             let refs: Vec<(&str, f64)> = values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
             tb.scalars(step, &refs)?;
-            bar.set_message(format!("loss {last_loss:.4}{}", eval_msg(&last_eval)));
+            bar.set_message(format!("loss {last_loss:.4}{}", eval_msg(&evals.last)));
             window = ScalarWindow::default();
             window_start = Instant::now();
         }
@@ -310,20 +311,10 @@ pub fn fit<A: Agent>(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBoo
             last_saved = step;
             tb.flush()?;
         }
-        if let Some((at, rx)) = &pending_eval {
-            match rx.try_recv() {
-                Ok(result) => {
-                    let report = result?;
-                    log_eval(&mut tb, *at, &report)?;
-                    last_eval = Some(report);
-                    pending_eval = None;
-                }
-                Err(TryRecvError::Empty) => {}
-                Err(TryRecvError::Disconnected) => bail!("the evaluation thread died"),
-            }
-        }
-        if job.eval.every > 0 && step % job.eval.every == 0 && step < total && pending_eval.is_none() {
-            pending_eval = Some((step, spawn_eval(&spec.env, agent.policy(&acting), &job.eval, stop.clone())));
+        evals.poll(&mut tb)?;
+        if job.eval.every > 0 && step % job.eval.every == 0 && step < total && !evals.busy() {
+            let snapshot = evals.keeps_best().then(|| (meta_at(step), agent.params()));
+            evals.start(step, &spec.env, agent.policy(&acting), &job.eval, stop.clone(), snapshot);
         }
         bar.set_position(step);
     }
@@ -339,25 +330,15 @@ pub fn fit<A: Agent>(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBoo
     if interrupted && step > last_saved {
         save(&agent, &opt, step)?;
     }
-    if let Some((at, rx)) = pending_eval.take()
-        && let Ok(result) = rx.recv()
-    {
-        match result {
-            Ok(report) => {
-                log_eval(&mut tb, at, &report)?;
-                last_eval = Some(report);
-            }
-            Err(e) if !interrupted => return Err(e),
-            Err(_) => {}
-        }
-    }
+    evals.finish(&mut tb, interrupted)?;
     if !interrupted {
         bar.set_message(format!("loss {last_loss:.4}, evaluating {} episodes", job.eval.episodes));
         let e = &job.eval;
         let report = evaluate(&spec.env, agent.policy(&acting), e.episodes, e.actors, e.seed, stop.clone())?;
-        log_eval(&mut tb, step, &report)?;
-        last_eval = Some(report);
+        let snapshot = evals.keeps_best().then(|| (meta_at(step), agent.params()));
+        evals.record(&mut tb, step, report, snapshot)?;
     }
+    let last_eval = evals.last.take();
     let smoothness = match agent.action_pmfs(&probe)? {
         Some(p) => mean_smoothness(&p)?,
         None => f64::NAN,

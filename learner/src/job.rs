@@ -138,6 +138,10 @@ pub struct EvalConfig {
     pub temperature: f32,
     /// Base seed of evaluation episodes (the same episodes at every evaluation).
     pub seed: u64,
+    /// Keep the parameters of the best evaluation so far (highest mean return) as `checkpoints/best.safetensors`,
+    /// for `frl eval --checkpoint`; it holds no optimiser state.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub keep_best: bool,
 }
 
 impl Default for EvalConfig {
@@ -150,6 +154,7 @@ impl Default for EvalConfig {
             decode: Decode::Sample,
             temperature: 1.0,
             seed: 1_000_000,
+            keep_best: false,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod adamw;
 pub mod agent;
 pub mod backend;
 pub mod checkpoint;
+mod evals;
 mod fit;
 pub mod job;
 pub mod online;
@@ -20,6 +21,7 @@ pub mod params;
 
 pub use adamw::{AdamW, AdamWConfig};
 pub use agent::{Acting, ActionPmfs, Agent, AgentConfig, DataSpec, Decode, Scalars};
+pub use evals::BEST_FILE;
 pub use fit::{LoadedAgent, TrainOptions, TrainSummary, fit, load_agent, load_agent_from};
 pub use frl_rollout::{EvalReport, evaluate};
 pub use frl_tensorboard::BinAxis;

@@ -17,7 +17,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use frl_dataset::dataset::{Collection, Dataset, DatasetWriter};
 use frl_dataset::episodes::EpisodeBatch;
 use frl_envs::{PolicyFactory, Space};
-use frl_rollout::{ActorPool, ChannelLink, EnvFactory, EpisodeRng, EvalReport, PoolConfig, evaluate};
+use frl_rollout::{ActorPool, ChannelLink, EnvFactory, EpisodeRng, PoolConfig, evaluate};
 use frl_tensorboard::SummaryWriter;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -25,9 +25,10 @@ use serde::{Deserialize, Serialize};
 
 use super::agent::{Agent, AgentConfig, DataSpec, Scalars};
 use super::checkpoint::{self, CheckpointMeta};
+use super::evals::Evaluations;
 use super::fit::{
-    RunFolder, ScalarWindow, TrainOptions, TrainSummary, data_spec, eval_msg, load_agent, log_eval, log_probe,
-    log_weights, mean_smoothness, mix, run_folder, spawn_eval,
+    RunFolder, ScalarWindow, TrainOptions, TrainSummary, data_spec, eval_msg, load_agent, log_probe, log_weights,
+    mean_smoothness, mix, run_folder,
 };
 use super::job::{TrainJob, lr_at};
 use super::optim::{NonFinite, Optimizers};
@@ -427,14 +428,15 @@ pub fn fit_online<A: OnlineAgent>(
         rec.finish()?;
     }
 
-    let acting = job.eval.acting();
-    let mut last_eval = run.last_eval;
+    let mut evals = run.evals;
     if !run.interrupted {
+        // The final evaluation, after the last update, with the actors stopped.
         let e = &job.eval;
-        let report = evaluate(&spec.env, agent.policy(&acting), e.episodes, e.actors, e.seed, stop.clone())?;
-        log_eval(&mut tb, progress.env_steps, &report)?;
-        last_eval = Some(report);
+        let report = evaluate(&spec.env, agent.policy(&e.acting()), e.episodes, e.actors, e.seed, stop.clone())?;
+        let snapshot = evals.keeps_best().then(|| (online_meta::<A>(job, &spec, &progress), agent.params()));
+        evals.record(&mut tb, progress.env_steps, report, snapshot)?;
     }
+    let last_eval = evals.last.take();
     let smoothness = match &run.probe {
         Some(probe) => match agent.action_pmfs(probe)? {
             Some(p) => mean_smoothness(&p)?,
@@ -497,6 +499,20 @@ fn stage(rx: &Receiver<EpisodeBatch>, staged: &crossbeam_channel::Sender<Episode
     }
 }
 
+/// The metadata of a checkpoint of agent `A` of an online run that stands at `progress`.
+fn online_meta<A: Agent>(job: &TrainJob, spec: &DataSpec, progress: &OnlineProgress) -> CheckpointMeta {
+    CheckpointMeta {
+        format: checkpoint::FORMAT.into(),
+        format_version: checkpoint::FORMAT_VERSION,
+        agent: A::KIND.into(),
+        step: progress.updates,
+        job: job.clone(),
+        data: spec.clone(),
+        online: Some(progress.clone()),
+        eval_return: None,
+    }
+}
+
 /// Steps per shard of the recorded episodes.
 const RECORD_SHARD_STEPS: usize = 50_000;
 
@@ -505,7 +521,7 @@ struct RunOutcome<B> {
     interrupted: bool,
     first_loss: f64,
     last_loss: f64,
-    last_eval: Option<EvalReport>,
+    evals: Evaluations,
     probe: Option<B>,
     report: OnlineReport,
     updates_done: u64,
@@ -530,22 +546,17 @@ struct OnlineLearner<'a> {
 }
 
 impl OnlineLearner<'_> {
+    fn meta<A: Agent>(&self) -> CheckpointMeta {
+        online_meta::<A>(self.job, self.spec, &self.progress)
+    }
+
     fn save<A: Agent>(&mut self, agent: &A, opt: &Optimizers) -> anyhow::Result<()> {
         // The recorded episodes reach the disk first, so a checkpoint never counts episodes the dataset lacks.
         if let Some(rec) = self.recorder.as_mut() {
             rec.flush()?;
         }
-        let meta = CheckpointMeta {
-            format: checkpoint::FORMAT.into(),
-            format_version: checkpoint::FORMAT_VERSION,
-            agent: A::KIND.into(),
-            step: self.progress.updates,
-            job: self.job.clone(),
-            data: self.spec.clone(),
-            online: Some(self.progress.clone()),
-        };
         let path = self.ckpt_dir.join(checkpoint::file_name(self.progress.updates));
-        checkpoint::save(&path, &meta, &agent.params(), &opt.state_tensors())?;
+        checkpoint::save(&path, &self.meta::<A>(), &agent.params(), &opt.state_tensors())?;
         checkpoint::prune(self.ckpt_dir, self.job.train.keep_checkpoints);
         self.tb.flush()?;
         Ok(())
@@ -607,8 +618,7 @@ impl OnlineLearner<'_> {
         let mut last_saved = self.progress.updates;
         let mut last_log = (Instant::now(), self.progress.env_steps, self.progress.updates);
         let mut probe: Option<A::Batch> = None;
-        let mut pending_eval: Option<(u64, Receiver<anyhow::Result<EvalReport>>)> = None;
-        let mut last_eval: Option<EvalReport> = None;
+        let mut evals = Evaluations::new(self.ckpt_dir, job.eval.keep_best);
         let mut next_eval = if job.eval.every > 0 { self.progress.env_steps + job.eval.every } else { u64::MAX };
         let mut update_seconds = 0.0;
         let mut interrupted = false;
@@ -731,7 +741,7 @@ impl OnlineLearner<'_> {
                 bar.set_message(format!(
                     "{} updates, return {ret:.1}, loss {last_loss:.4}{}",
                     self.progress.updates,
-                    eval_msg(&last_eval)
+                    eval_msg(&evals.last)
                 ));
                 bar.set_position(env_steps.min(budget));
                 window = ScalarWindow::default();
@@ -739,23 +749,12 @@ impl OnlineLearner<'_> {
                 last_log = (Instant::now(), env_steps, self.progress.updates);
             }
 
-            if let Some((at, rx)) = &pending_eval {
-                match rx.try_recv() {
-                    Ok(result) => {
-                        let report = result?;
-                        log_eval(self.tb, *at, &report)?;
-                        last_eval = Some(report);
-                        pending_eval = None;
-                    }
-                    Err(TryRecvError::Empty) => {}
-                    Err(TryRecvError::Disconnected) => bail!("the evaluation thread died"),
-                }
-            }
-            if self.progress.env_steps >= next_eval && pending_eval.is_none() {
-                let acting = job.eval.acting();
-                let factory = agent.policy(&acting);
-                pending_eval =
-                    Some((self.progress.env_steps, spawn_eval(&self.spec.env, factory, &job.eval, self.stop.clone())));
+            evals.poll(self.tb)?;
+            if self.progress.env_steps >= next_eval && !evals.busy() {
+                let factory = agent.policy(&job.eval.acting());
+                let snapshot = evals.keeps_best().then(|| (self.meta::<A>(), agent.params()));
+                let at = self.progress.env_steps;
+                evals.start(at, &self.spec.env, factory, &job.eval, self.stop.clone(), snapshot);
                 while next_eval <= self.progress.env_steps {
                     next_eval += job.eval.every;
                 }
@@ -765,18 +764,7 @@ impl OnlineLearner<'_> {
         if self.progress.updates > last_saved || !interrupted {
             self.save(&agent, opt)?;
         }
-        if let Some((at, rx)) = pending_eval.take()
-            && let Ok(result) = rx.recv()
-        {
-            match result {
-                Ok(report) => {
-                    log_eval(self.tb, at, &report)?;
-                    last_eval = Some(report);
-                }
-                Err(e) if !interrupted => return Err(e),
-                Err(_) => {}
-            }
-        }
+        evals.finish(self.tb, interrupted)?;
         if window.n > 0 {
             last_loss = window.mean("loss");
             if first_loss.is_nan() {
@@ -797,7 +785,7 @@ impl OnlineLearner<'_> {
             seconds,
         };
         let outcome =
-            RunOutcome { interrupted, first_loss, last_loss, last_eval, probe, report, updates_done, update_seconds };
+            RunOutcome { interrupted, first_loss, last_loss, evals, probe, report, updates_done, update_seconds };
         Ok((agent, outcome))
     }
 }

@@ -1,0 +1,122 @@
+//! Evaluations while training, shared by the offline and the online learner: at most one runs on actor threads
+//! beside training; each report is logged at the step (or env step) its parameters had; with `eval.keep_best` the
+//! parameters of the best one so far are kept as `checkpoints/best.safetensors`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::bail;
+use crossbeam_channel::{Receiver, TryRecvError};
+use frl_envs::PolicyFactory;
+use frl_rollout::EvalReport;
+use frl_tensorboard::SummaryWriter;
+
+use super::checkpoint::{self, CheckpointMeta};
+use super::fit::{log_eval, spawn_eval};
+use super::job::EvalConfig;
+use super::params::NamedTensor;
+
+/// File name of the best checkpoint in a checkpoints folder.
+pub const BEST_FILE: &str = "best.safetensors";
+
+/// The parameters an evaluation judges, kept until its report arrives (only when the best are kept).
+pub(crate) type Snapshot = (CheckpointMeta, Vec<NamedTensor>);
+
+struct Pending {
+    at: u64,
+    rx: Receiver<anyhow::Result<EvalReport>>,
+    snapshot: Option<Snapshot>,
+}
+
+/// Evaluations of one run: the one in flight, the last report, and the best kept so far.
+pub(crate) struct Evaluations {
+    pending: Option<Pending>,
+    /// The newest report.
+    pub last: Option<EvalReport>,
+    best_path: Option<PathBuf>,
+    best_mean: Option<f64>,
+}
+
+impl Evaluations {
+    /// Evaluations for a run whose checkpoints live in `ckpt_dir`; with `keep_best`, a best checkpoint already there
+    /// (a resumed run) sets the mark to beat.
+    pub fn new(ckpt_dir: &Path, keep_best: bool) -> Self {
+        let best_path = keep_best.then(|| ckpt_dir.join(BEST_FILE));
+        let best_mean = best_path
+            .as_ref()
+            .filter(|p| p.is_file())
+            .and_then(|p| checkpoint::load(p).ok())
+            .and_then(|c| c.meta.eval_return);
+        Evaluations { pending: None, last: None, best_path, best_mean }
+    }
+
+    /// Whether the parameters of the best evaluation are kept (callers then pass snapshots).
+    pub fn keeps_best(&self) -> bool {
+        self.best_path.is_some()
+    }
+
+    /// Whether an evaluation is in flight.
+    pub fn busy(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Starts evaluating `factory` on actor threads; its report will be logged at `at`.
+    pub fn start(
+        &mut self,
+        at: u64,
+        env: &str,
+        factory: Arc<dyn PolicyFactory>,
+        eval: &EvalConfig,
+        stop: Arc<AtomicBool>,
+        snapshot: Option<Snapshot>,
+    ) {
+        let rx = spawn_eval(env, factory, eval, stop);
+        self.pending = Some(Pending { at, rx, snapshot });
+    }
+
+    /// Logs the evaluation in flight if it has finished.
+    pub fn poll(&mut self, tb: &mut SummaryWriter) -> anyhow::Result<()> {
+        let Some(p) = &self.pending else { return Ok(()) };
+        match p.rx.try_recv() {
+            Ok(result) => {
+                let p = self.pending.take().expect("checked above");
+                self.record(tb, p.at, result?, p.snapshot)
+            }
+            Err(TryRecvError::Empty) => Ok(()),
+            Err(TryRecvError::Disconnected) => bail!("the evaluation thread died"),
+        }
+    }
+
+    /// Waits for the evaluation in flight and logs it; its error is returned unless the run was `interrupted` (an
+    /// evaluation cut short by Ctrl-C).
+    pub fn finish(&mut self, tb: &mut SummaryWriter, interrupted: bool) -> anyhow::Result<()> {
+        let Some(p) = self.pending.take() else { return Ok(()) };
+        match p.rx.recv() {
+            Ok(Ok(report)) => self.record(tb, p.at, report, p.snapshot),
+            Ok(Err(e)) if !interrupted => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Logs a report at `at` and keeps `snapshot` as the best checkpoint when its mean return is the highest yet.
+    pub fn record(
+        &mut self,
+        tb: &mut SummaryWriter,
+        at: u64,
+        report: EvalReport,
+        snapshot: Option<Snapshot>,
+    ) -> anyhow::Result<()> {
+        log_eval(tb, at, &report)?;
+        if let (Some(path), Some((mut meta, model))) = (&self.best_path, snapshot)
+            && self.best_mean.is_none_or(|best| report.mean > best)
+        {
+            meta.eval_return = Some(report.mean);
+            checkpoint::save(path, &meta, &model, &[])?;
+            self.best_mean = Some(report.mean);
+            tb.scalar("eval/best_return_mean", at, report.mean)?;
+        }
+        self.last = Some(report);
+        Ok(())
+    }
+}
