@@ -33,7 +33,7 @@ pub struct TrainArgs {
 /// Flags of `frl eval`.
 #[derive(Args)]
 pub struct EvalArgs {
-    /// A checkpoint file (`runs/<name>/checkpoints/ckpt-*.safetensors`).
+    /// A checkpoint file (`runs/<name>/checkpoints/ckpt-*.safetensors`, or `best.safetensors` of `eval.keep_best`).
     #[arg(long)]
     checkpoint: PathBuf,
     /// Episodes (default: the job's).

@@ -314,6 +314,9 @@ fn fourier_log_pmf_shortcut_equals_log_softmax() {
     }
 }
 
+/// A loss of logits.
+type Loss<'a> = Box<dyn Fn(Tensor<2>) -> Tensor<1> + 'a>;
+
 #[test]
 fn fused_softmax_cross_entropy_equals_the_log_softmax_graph_in_value_and_gradient() {
     use burn::tensor::activation::log_softmax;
@@ -326,7 +329,7 @@ fn fused_softmax_cross_entropy_equals_the_log_softmax_graph_in_value_and_gradien
         let base = randn(&mut rng, n, m, &dev).mul_scalar(scale);
         let y = targets(&mut rng, n, m, &dev);
         let t = soft_targets(&mut rng, n, m, &dev);
-        let cases: [(&str, Box<dyn Fn(Tensor<2>) -> Tensor<1>>, Box<dyn Fn(Tensor<2>) -> Tensor<1>>); 2] = [
+        let cases: [(&str, Loss, Loss); 2] = [
             (
                 "bins",
                 Box::new(|x| softmax_cross_entropy(x, y.clone())),
