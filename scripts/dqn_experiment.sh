@@ -6,7 +6,8 @@
 # Usage: scripts/dqn_experiment.sh [ENV...]   default CartPole-v1 Acrobot-v1
 #        SEEDS="0 1 2", JOBS=1 (runs in parallel; each run uses an actor thread and the learner), FRL=path/to/frl
 #        ENV_STEPS=N overrides the budget of every run; OUT=DIR (default runs/online) holds the runs; PYTHON=python
-#        with the tensorboard package adds the best evaluation during training to the table.
+#        with the tensorboard package adds the best evaluation during training to the table; runs with
+#        eval.keep_best also get their best checkpoint evaluated on 100 new episodes (seed 7).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,4 +37,13 @@ for env in "${ENVS[@]}"; do
   done
 done
 xargs -P "$JOBS" -I{} sh -c '"$0" train "$1" --resume --quiet > "$1.log" 2>&1 || echo "FAILED: $1 (see $1.log)"' "$FRL" {} < "$OUT/jobs.txt"
+# The best checkpoint of each run (eval.keep_best), evaluated on 100 episodes other than the ones it was selected on.
+while read -r job; do
+  run="$OUT/$(basename "$job" .toml)"
+  best="$run/checkpoints/best.safetensors"
+  if [ -f "$best" ] && [ ! -f "$run/best_eval.json" ]; then
+    "$FRL" eval --checkpoint "$best" --episodes 100 --seed 7 --json > "$run/best_eval.json.tmp" &&
+      mv "$run/best_eval.json.tmp" "$run/best_eval.json"
+  fi
+done < "$OUT/jobs.txt"
 "${PYTHON:-python3}" scripts/dqn_table.py "$OUT" | tee "$OUT/table.md"

@@ -27,6 +27,15 @@ def best_eval(run_dir):
     return max(e.value for e in acc.Scalars("eval/return_mean"))
 
 
+def best_checkpoint_eval(run_dir):
+    """Mean return of the run's best checkpoint (eval.keep_best) on 100 episodes it was not selected on
+    (best_eval.json, written by dqn_experiment.sh), or None."""
+    path = Path(run_dir) / "best_eval.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())["mean"]
+
+
 def main():
     root = Path(sys.argv[1])
     cells = defaultdict(list)
@@ -37,8 +46,9 @@ def main():
         env = s["name"].split("-dqn-")[0]
         cells[(env, s["head"])].append(s)
     print("| env | head | final eval return (10 episodes, ε = 0) | solved at the end | best eval during training |"
-          " env steps | wall time | env steps/s | updates/s | policy lag | return-PMF smoothness | seeds |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          " best checkpoint on 100 new episodes | env steps | wall time | env steps/s | updates/s | policy lag |"
+          " return-PMF smoothness | seeds |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for (env, head), runs in sorted(cells.items()):
         ret = mean_sd([r["eval"]["mean"] for r in runs])
         solved = sum(r["eval"]["mean"] >= SOLVED.get(env, float("inf")) for r in runs)
@@ -50,9 +60,16 @@ def main():
         lag = mean_sd([x["mean_policy_lag"] for x in o])
         best = [best_eval(r["run_dir"]) for r in runs]
         best = "—" if None in best else "{:.1f} ± {:.1f}".format(*mean_sd(best))
+        kept = [best_checkpoint_eval(r["run_dir"]) for r in runs]
+        if None in kept:
+            kept = "—"
+        else:
+            k = mean_sd(kept)
+            n = sum(v >= SOLVED.get(env, float("inf")) for v in kept)
+            kept = f"{k[0]:.1f} ± {k[1]:.1f} ({n}/{len(kept)} solved)"
         smooth = mean_sd([r["smoothness"] for r in runs])
         print(f"| {env} | {head} | {ret[0]:.1f} ± {ret[1]:.1f} | {solved}/{len(runs)} (≥ {SOLVED.get(env, '?')}) |"
-              f" {best} | {steps[0]:.0f} | {wall[0]:.0f} ± {wall[1]:.0f} s | {sps[0]:.0f} | {ups[0]:.1f} | {lag[0]:.2f} |"
+              f" {best} | {kept} | {steps[0]:.0f} | {wall[0]:.0f} ± {wall[1]:.0f} s | {sps[0]:.0f} | {ups[0]:.1f} | {lag[0]:.2f} |"
               f" {smooth[0]:.4f} ± {smooth[1]:.4f} | {len(runs)} |")
 
 
