@@ -551,6 +551,12 @@ impl OnlineAgent for Dqn {
         data.len()
     }
 
+    /// A fragment's transitions are complete where its n-step windows fit; its last `n − 1` bootstrap from its last
+    /// observation with fewer steps, as at a time limit.
+    fn takes_fragments(&self) -> bool {
+        true
+    }
+
     fn explore(&self, env_steps: u64) -> Arc<dyn PolicyFactory> {
         Arc::new(EpsilonGreedyFactory::new(self, self.config.epsilon(env_steps)))
     }

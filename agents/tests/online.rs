@@ -285,3 +285,37 @@ fn keep_best_keeps_the_parameters_of_the_best_evaluation() {
     // It is not one of the run's checkpoints (resume and `online.init` take the newest of those).
     assert!(frl_learner::checkpoint::list(&ckpts).iter().all(|(_, p)| p != &best));
 }
+
+#[test]
+fn episodes_sent_in_fragments_are_learned_from_and_recorded_whole() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    // One random actor: episode i depends only on (seed, i), and the recording is in index order.
+    let run = |name: &str, fragment_steps: Option<usize>| {
+        let mut job = online_job(dir.path(), name, Some("\"linear\""), 3000);
+        let online = job.online.as_mut().unwrap();
+        online.behaviour = Some(frl_envs::BehaviourSpec::Random);
+        online.actors = 1;
+        online.fragment_steps = fragment_steps;
+        let s = agents::train(&job, &quiet(false), no_stop()).unwrap();
+        let rec = Dataset::open(&s.run_dir.join("episodes")).unwrap();
+        (s, rec.episodes)
+    };
+    let (whole_run, whole) = run("whole", None);
+    let (frag_run, joined) = run("fragments", Some(5));
+    // The recording holds whole episodes, equal to those sent whole (the run may stop inside the last one).
+    assert!(joined.episodes() > 50 && joined.episodes() <= whole.episodes(), "{} episodes", joined.episodes());
+    for (a, b) in joined.iter().zip(whole.iter()) {
+        assert!(a.ended(), "episode {} recorded unfinished", a.tag.index);
+        assert_eq!((a.tag, a.observations, a.actions, a.rewards), (b.tag, b.observations, b.actions, b.rewards));
+    }
+    // Env steps count per fragment: the budget is met within one fragment, and the throttled ratio holds to within
+    // the fragments that fit in the channel, not whole episodes.
+    let o = frag_run.online.clone().unwrap();
+    assert!(o.env_steps >= 3000 && o.env_steps < 3000 + 5, "{o:?}");
+    let job = online_job(dir.path(), "fragments", None, 3000);
+    let online = job.online.as_ref().unwrap();
+    let (due, slack) = (online.updates_due(o.env_steps), online.updates_due(online.learning_starts + 6 * 5));
+    assert!(frag_run.steps + slack >= due && frag_run.steps <= due, "{} updates, {due} due", frag_run.steps);
+    assert!(frag_run.final_loss.is_finite() && whole_run.final_loss.is_finite(), "{frag_run:?}");
+}

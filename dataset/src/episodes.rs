@@ -60,6 +60,11 @@ pub struct EpisodeRef<'a> {
 }
 
 impl EpisodeRef<'_> {
+    /// Whether the episode ended (its last step terminated or was truncated); a fragment of a running episode did not.
+    pub fn ended(&self) -> bool {
+        matches!((self.terminated.last(), self.truncated.last()), (Some(true), _) | (_, Some(true)))
+    }
+
     /// Number of steps.
     pub fn len(&self) -> usize {
         self.rewards.len()
@@ -252,6 +257,33 @@ impl EpisodeBatch {
         })
     }
 
+    /// Appends steps `from..` of `src`'s episode in flight, with their observations (`from` to the newest), as one
+    /// episode tagged `tag`: a fragment of an episode still running (its last step neither terminated nor
+    /// truncated), or the last part of one that ended. `src` keeps its episode in flight.
+    pub fn push_fragment(&mut self, src: &EpisodeBatch, from: usize, tag: EpisodeTag) {
+        debug_assert!(self.in_flight().is_none() && (src.obs_dim, src.act_dim) == (self.obs_dim, self.act_dim));
+        let (o, a) = (src.obs_dim, src.act_dim);
+        let (s0, e0) = (src.steps(), src.episodes());
+        let start = (s0 + e0) * o;
+        self.observations.extend_from_slice(&src.observations[start + from * o..]);
+        self.actions.extend_from_slice(&src.actions[(s0 + from) * a..]);
+        self.rewards.extend_from_slice(&src.rewards[s0 + from..]);
+        self.terminated.extend_from_slice(&src.terminated[s0 + from..]);
+        self.truncated.extend_from_slice(&src.truncated[s0 + from..]);
+        self.finish(tag);
+    }
+
+    /// Appends the steps of `next`, the fragment that continues this batch's last episode (its first observation is
+    /// that episode's last one).
+    fn continue_last(&mut self, next: &EpisodeRef<'_>) {
+        self.observations.extend_from_slice(&next.observations[self.obs_dim..]);
+        self.actions.extend_from_slice(next.actions);
+        self.rewards.extend_from_slice(next.rewards);
+        self.terminated.extend_from_slice(next.terminated);
+        self.truncated.extend_from_slice(next.truncated);
+        *self.offsets.last_mut().expect("a batch with an episode") = self.rewards.len();
+    }
+
     /// Empties the batch, keeping its allocations.
     pub fn clear(&mut self) {
         self.observations.clear();
@@ -261,5 +293,143 @@ impl EpisodeBatch {
         self.truncated.clear();
         self.offsets.truncate(1);
         self.tags.clear();
+    }
+}
+
+/// Joins fragments into whole episodes: an entry of a batch that has not [ended](EpisodeRef::ended) continues in a
+/// later entry with the same episode index (fragments of one episode arrive in order, from one actor).
+#[derive(Debug, Default)]
+pub struct FragmentJoiner {
+    open: std::collections::HashMap<u64, EpisodeBatch>,
+}
+
+impl FragmentJoiner {
+    /// The episodes that `batch` completes, in the order they complete; whole episodes pass through as they are.
+    pub fn join(&mut self, batch: &EpisodeBatch) -> EpisodeBatch {
+        let mut done = EpisodeBatch::new(batch.obs_dim, batch.act_dim);
+        for ep in batch.iter() {
+            let index = ep.tag.index;
+            match self.open.remove(&index) {
+                Some(mut partial) => {
+                    partial.continue_last(&ep);
+                    if ep.ended() {
+                        done.push(&partial.episode(0));
+                    } else {
+                        self.open.insert(index, partial);
+                    }
+                }
+                None if ep.ended() => done.push(&ep),
+                None => {
+                    let mut partial = EpisodeBatch::new(batch.obs_dim, batch.act_dim);
+                    partial.push(&ep);
+                    self.open.insert(index, partial);
+                }
+            }
+        }
+        done
+    }
+
+    /// Episodes begun but not ended.
+    pub fn open(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Steps held in episodes not ended.
+    pub fn open_steps(&self) -> usize {
+        self.open.values().map(|b| b.steps()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Episode `i` of a small made-up env: `len` steps, observations `[i, t]`, ending terminated or truncated.
+    fn record(batch: &mut EpisodeBatch, i: u64, len: usize, mut cut: impl FnMut(&EpisodeBatch, usize)) {
+        batch.begin(&[i as f32, 0.0]);
+        for t in 1..=len {
+            let (term, trunc) = (t == len && i.is_multiple_of(2), t == len && !i.is_multiple_of(2));
+            batch.record(&Action::Discrete(t % 3), (i * 100 + t as u64) as f64, &[i as f32, t as f32], term, trunc);
+            cut(batch, t);
+        }
+    }
+
+    fn tag(i: u64) -> EpisodeTag {
+        EpisodeTag { index: i, seed: 7 * i, policy_version: i / 2 }
+    }
+
+    #[test]
+    fn fragments_of_interleaved_episodes_join_into_the_whole_episodes() {
+        let lens = [1usize, 7, 8, 9, 23];
+        for k in [1usize, 3, 8] {
+            // Whole episodes, recorded the ordinary way.
+            let mut whole = EpisodeBatch::new(2, 1);
+            for (i, &len) in lens.iter().enumerate() {
+                record(&mut whole, i as u64, len, |_, _| {});
+                whole.finish(tag(i as u64));
+            }
+            // The same episodes cut every k steps, each fragment in its own list.
+            let mut per_episode: Vec<Vec<EpisodeBatch>> = Vec::new();
+            for (i, &len) in lens.iter().enumerate() {
+                let mut flight = EpisodeBatch::new(2, 1);
+                let mut parts = Vec::new();
+                let mut from = 0;
+                record(&mut flight, i as u64, len, |b, t| {
+                    if t.is_multiple_of(k) || t == len {
+                        let mut part = EpisodeBatch::new(2, 1);
+                        part.push_fragment(b, from, tag(i as u64));
+                        assert_eq!(part.episode(0).ended(), t == len, "k={k} i={i} t={t}");
+                        parts.push(part);
+                        from = t;
+                    }
+                });
+                per_episode.push(parts);
+            }
+            // Interleaved across episodes (round robin), in order within each, several fragments per batch.
+            let mut joiner = FragmentJoiner::default();
+            let mut joined = EpisodeBatch::new(2, 1);
+            let mut batch = EpisodeBatch::new(2, 1);
+            let rounds = per_episode.iter().map(Vec::len).max().unwrap();
+            for r in 0..rounds {
+                for parts in &per_episode {
+                    if let Some(p) = parts.get(r) {
+                        batch.extend(p);
+                    }
+                    if batch.episodes() == 2 {
+                        joined.extend(&joiner.join(&batch));
+                        batch.clear();
+                    }
+                }
+            }
+            joined.extend(&joiner.join(&batch));
+            assert_eq!((joiner.open(), joiner.open_steps()), (0, 0), "k={k}");
+            let mut by_index: Vec<EpisodeRef> = joined.iter().collect();
+            by_index.sort_by_key(|e| e.tag.index);
+            assert_eq!(by_index.len(), lens.len(), "k={k}");
+            for (got, want) in by_index.iter().zip(whole.iter()) {
+                assert_eq!(got.observations, want.observations, "k={k} episode {}", want.tag.index);
+                assert_eq!((got.actions, got.rewards), (want.actions, want.rewards));
+                assert_eq!((got.terminated, got.truncated, got.tag), (want.terminated, want.truncated, want.tag));
+            }
+        }
+    }
+
+    #[test]
+    fn an_episode_still_open_is_held_back() {
+        let mut flight = EpisodeBatch::new(2, 1);
+        let mut first = EpisodeBatch::new(2, 1);
+        record(&mut flight, 3, 4, |b, t| {
+            if t == 2 {
+                first.push_fragment(b, 0, tag(3));
+            }
+        });
+        let mut joiner = FragmentJoiner::default();
+        assert!(joiner.join(&first).is_empty());
+        assert_eq!((joiner.open(), joiner.open_steps()), (1, 2));
+        let mut rest = EpisodeBatch::new(2, 1);
+        rest.push_fragment(&flight, 2, tag(3));
+        let done = joiner.join(&rest);
+        assert_eq!((done.episodes(), done.steps(), joiner.open()), (1, 4, 0));
+        assert_eq!(done.episode(0).observations, flight.in_flight().unwrap().observations);
     }
 }

@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use burn::tensor::Device;
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use frl_dataset::dataset::{Collection, Dataset, DatasetWriter};
-use frl_dataset::episodes::EpisodeBatch;
+use frl_dataset::episodes::{EpisodeBatch, FragmentJoiner};
 use frl_envs::{PolicyFactory, Space};
 use frl_rollout::{ActorPool, ChannelLink, EnvFactory, EpisodeRng, PoolConfig, evaluate};
 use frl_tensorboard::SummaryWriter;
@@ -47,6 +47,12 @@ pub trait OnlineAgent: Agent {
 
     /// The policy actors explore with after `env_steps` env steps (ε-greedy, an exploration return, ...).
     fn explore(&self, env_steps: u64) -> Arc<dyn PolicyFactory>;
+
+    /// Whether [`OnlineAgent::insert`] takes fragments of running episodes as they arrive (`online.fragment_steps`);
+    /// otherwise it gets each episode whole once it ended.
+    fn takes_fragments(&self) -> bool {
+        false
+    }
 
     /// Scalars describing the exploration at `env_steps` (e.g. `epsilon`), logged as `online/<name>`.
     fn exploration_scalars(&self, _env_steps: u64) -> Scalars {
@@ -80,6 +86,11 @@ pub struct OnlineConfig {
     pub record: bool,
     /// Failures (panics or env errors) of the actors tolerated before the run stops.
     pub max_failures: u64,
+    /// Actors send running episodes in fragments of this many steps (for long episodes): env steps count, the ratio
+    /// holds and agents that take fragments (DQN) learn from them as they arrive; the recording and agents that need
+    /// whole episodes (the DT) get each episode once it ended. The acting policy changes only between episodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fragment_steps: Option<usize>,
     /// Actors act with this fixed behaviour policy (`"random"`, `{ expert = { noise = 0.3 } }`, ...) instead of the
     /// agent's exploring policy, and the agent learns off-policy from it; weights are not broadcast.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -104,6 +115,7 @@ impl Default for OnlineConfig {
             broadcast_every: 100,
             record: false,
             max_failures: 100,
+            fragment_steps: None,
             behaviour: None,
             init: None,
         }
@@ -125,6 +137,9 @@ impl OnlineConfig {
             if v == 0 {
                 bail!("`online.{field}` must be at least 1");
             }
+        }
+        if self.fragment_steps == Some(0) {
+            bail!("`online.fragment_steps` must be at least 1 (leave it out to send whole episodes)");
         }
         if !(self.updates_per_step.is_finite() && self.updates_per_step >= 0.0) {
             bail!("`online.updates_per_step` = {}: must be a number ≥ 0", self.updates_per_step);
@@ -380,6 +395,7 @@ pub fn fit_online<A: OnlineAgent>(
         batch_steps: if online.throttle { 1 } else { 1024 },
         max_delay_ms: if online.throttle { 0 } else { 50 },
         max_failures: online.max_failures,
+        fragment_steps: online.fragment_steps,
     };
     let env_id = online.env.clone();
     let make_env: EnvFactory = Arc::new(move || frl_envs::make(&env_id));
@@ -409,6 +425,7 @@ pub fn fit_online<A: OnlineAgent>(
         gate: &gate,
         link: &link,
         progress,
+        joiner: FragmentJoiner::default(),
         quiet: options.quiet,
     };
     let outcome = learner.run(agent, &mut replay, &mut opt, started);
@@ -542,6 +559,8 @@ struct OnlineLearner<'a> {
     gate: &'a Gate,
     link: &'a ChannelLink,
     progress: OnlineProgress,
+    /// Fragments of episodes still running (`online.fragment_steps`).
+    joiner: FragmentJoiner,
     quiet: bool,
 }
 
@@ -562,7 +581,7 @@ impl OnlineLearner<'_> {
         Ok(())
     }
 
-    /// Takes one batch of episodes: counts, records and inserts them.
+    /// Takes one batch of episodes (or fragments): counts, records and inserts them.
     fn receive<A: OnlineAgent>(
         &mut self,
         agent: &A,
@@ -571,8 +590,13 @@ impl OnlineLearner<'_> {
         window: &mut EpisodeWindow,
         recent: &mut Vec<f64>,
     ) -> anyhow::Result<()> {
+        self.progress.env_steps += batch.steps() as u64;
+        let fragments = self.online.fragment_steps.is_some();
+        if fragments && agent.takes_fragments() {
+            agent.insert(replay, &batch)?;
+        }
+        let batch = if fragments { self.joiner.join(&batch) } else { batch };
         for ep in batch.iter() {
-            self.progress.env_steps += ep.len() as u64;
             self.progress.episodes += 1;
             let ret = ep.episode_return();
             window.returns.push(ret);
@@ -586,7 +610,7 @@ impl OnlineLearner<'_> {
         if recent.len() > 20 {
             recent.drain(..recent.len() - 20);
         }
-        agent.insert(replay, &batch)
+        if fragments && agent.takes_fragments() { Ok(()) } else { agent.insert(replay, &batch) }
     }
 
     fn run<A: OnlineAgent>(

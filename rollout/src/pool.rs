@@ -46,6 +46,10 @@ pub struct PoolConfig {
     /// Failures (panics or env errors) tolerated before the whole run stops with an error.
     #[serde(default = "default_max_failures")]
     pub max_failures: u64,
+    /// Send each running episode in fragments of this many steps (the last part ends it) instead of whole; the
+    /// policy acting in an episode stays the same to its end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fragment_steps: Option<usize>,
 }
 
 pub(crate) fn default_actors() -> usize {
@@ -71,6 +75,7 @@ impl Default for PoolConfig {
             batch_steps: default_batch_steps(),
             max_delay_ms: default_max_delay_ms(),
             max_failures: default_max_failures(),
+            fragment_steps: None,
         }
     }
 }
@@ -221,13 +226,36 @@ fn panic_message(p: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "panic".to_string())
 }
 
-/// One actor thread; returns (episodes, steps) sent.
+/// The episode an actor is running when episodes go out in fragments (it outlives a fragment's return).
+struct Running {
+    index: u64,
+    env_seed: u64,
+    rng: EpisodeRng,
+    /// First step of the fragment being collected.
+    from: usize,
+}
+
+/// How an actor's turn at an episode ended.
+enum Turn {
+    /// The episode ended (it is in the outgoing batch).
+    Ended,
+    /// A fragment of a running episode is in the outgoing batch.
+    Cut,
+    /// Stop was requested.
+    Stopped,
+}
+
+/// One actor thread; returns (episodes, steps) sent (episodes counted when their last part is sent).
 fn actor(shared: &Shared, make_env: &EnvFactory, link: &dyn ActorLink) -> (u64, u64) {
     let config = &shared.config;
+    let fragment = config.fragment_steps.filter(|&k| k > 0);
     let (mut sent_episodes, mut sent_steps) = (0u64, 0u64);
     let mut env: Option<Box<dyn Env>> = None;
     let mut policy: Option<(u64, Box<dyn Policy>)> = None;
     let mut batch = EpisodeBatch::default();
+    // With fragments, the episode in flight is recorded here (the policy sees all of it) and sent in parts.
+    let mut flight = EpisodeBatch::default();
+    let mut running: Option<Running> = None;
     let mut oldest = Instant::now();
     let max_delay = Duration::from_millis(config.max_delay_ms);
     let send = |batch: &mut EpisodeBatch, sent_episodes: &mut u64, sent_steps: &mut u64| -> bool {
@@ -236,7 +264,7 @@ fn actor(shared: &Shared, make_env: &EnvFactory, link: &dyn ActorLink) -> (u64, 
         }
         let fresh = EpisodeBatch::with_capacity(batch.obs_dim, batch.act_dim, config.batch_steps + 512, 64);
         let full = std::mem::replace(batch, fresh);
-        let (e, s) = (full.episodes() as u64, full.steps() as u64);
+        let (e, s) = (full.iter().filter(|ep| ep.ended()).count() as u64, full.steps() as u64);
         match link.send(full) {
             Ok(()) => {
                 *sent_episodes += e;
@@ -252,57 +280,94 @@ fn actor(shared: &Shared, make_env: &EnvFactory, link: &dyn ActorLink) -> (u64, 
             }
         }
     };
-    while let Some(index) = shared.claim() {
-        // Attached to the Python interpreter (when one runs) for the whole episode, not per step.
+    loop {
+        let index = match &running {
+            Some(r) => r.index,
+            None => match shared.claim() {
+                Some(i) => i,
+                None => break,
+            },
+        };
+        // Attached to the Python interpreter (when one runs) for the whole episode (or fragment), not per step.
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            frl_envs::attached(|| -> Result<bool, String> {
+            frl_envs::attached(|| -> Result<Turn, String> {
                 if env.is_none() {
                     let e = make_env().map_err(|e| format!("creating the env: {e}"))?;
                     let (o, a) = (e.observation_space().flat_dim(), e.action_space().flat_dim());
                     if batch.is_empty() && (batch.obs_dim, batch.act_dim) != (o, a) {
                         batch = EpisodeBatch::with_capacity(o, a, config.batch_steps + 512, 64);
                     }
+                    if (flight.obs_dim, flight.act_dim) != (o, a) {
+                        flight = EpisodeBatch::new(o, a);
+                    }
                     env = Some(e);
                 }
-                let have = policy.as_ref().map_or(u64::MAX, |p| p.0);
-                if let Some(PolicySnapshot { version, factory }) = link.newer_policy(have) {
-                    policy = Some((version, factory.make()));
+                let rec = if fragment.is_some() { &mut flight } else { &mut batch };
+                if running.is_none() {
+                    let have = policy.as_ref().map_or(u64::MAX, |p| p.0);
+                    if let Some(PolicySnapshot { version, factory }) = link.newer_policy(have) {
+                        policy = Some((version, factory.make()));
+                    }
+                    let (env_seed, policy_seed) = episode_seeds(config.seed, index);
+                    let mut rng = EpisodeRng::seed_from_u64(policy_seed);
+                    let env = env.as_mut().expect("made above");
+                    let (obs, _) = env.reset(Some(env_seed)).map_err(|e| format!("env reset: {e}"))?;
+                    if fragment.is_some() {
+                        rec.clear();
+                    }
+                    rec.begin(&obs);
+                    policy.as_mut().expect("set above").1.reset(&mut rng);
+                    running = Some(Running { index, env_seed, rng, from: 0 });
                 }
                 let (env, (version, policy)) = (env.as_mut().expect("made above"), policy.as_mut().expect("set above"));
-                let (env_seed, policy_seed) = episode_seeds(config.seed, index);
-                let mut rng = EpisodeRng::seed_from_u64(policy_seed);
-                let (obs, _) = env.reset(Some(env_seed)).map_err(|e| format!("env reset: {e}"))?;
-                batch.begin(&obs);
-                policy.reset(&mut rng);
-                for t in 0u64.. {
+                let r = running.as_mut().expect("set above");
+                let tag = EpisodeTag { index, seed: r.env_seed, policy_version: *version };
+                let mut t = rec.in_flight().map_or(0, |h| h.rewards.len());
+                loop {
                     // Checked every 64 steps: the flag's cache line is shared with other threads.
                     if t % 64 == 0 && shared.stop.load(Ordering::Relaxed) {
-                        batch.abort();
-                        return Ok(false);
+                        rec.abort();
+                        return Ok(Turn::Stopped);
                     }
-                    let action = policy.act(&batch.in_flight().expect("begun above"), &mut rng);
-                    let step = env.step_into(&action, &mut batch.observations).map_err(|e| format!("env step: {e}"))?;
-                    batch.record_outcome(&action, step);
-                    if step.terminated || step.truncated {
-                        batch.finish(EpisodeTag { index, seed: env_seed, policy_version: *version });
-                        return Ok(true);
+                    let action = policy.act(&rec.in_flight().expect("begun above"), &mut r.rng);
+                    let step = env.step_into(&action, &mut rec.observations).map_err(|e| format!("env step: {e}"))?;
+                    rec.record_outcome(&action, step);
+                    t += 1;
+                    let ended = step.terminated || step.truncated;
+                    match fragment {
+                        None if ended => {
+                            batch.finish(tag);
+                            return Ok(Turn::Ended);
+                        }
+                        None => {}
+                        Some(k) if ended || t - r.from == k => {
+                            batch.push_fragment(&flight, r.from, tag);
+                            r.from = t;
+                            return Ok(if ended { Turn::Ended } else { Turn::Cut });
+                        }
+                        Some(_) => {}
                     }
                 }
-                unreachable!("the step loop only ends by returning")
             })
         }));
         let failure = match outcome {
-            Ok(Ok(true)) => None,
-            Ok(Ok(false)) => break,
+            Ok(Ok(Turn::Ended)) => {
+                running = None;
+                None
+            }
+            Ok(Ok(Turn::Cut)) => None,
+            Ok(Ok(Turn::Stopped)) => break,
             Ok(Err(e)) => Some(e),
             Err(p) => Some(format!("panic: {}", panic_message(&*p))),
         };
         if let Some(message) = failure {
             batch.abort();
+            // An episode whose first fragments went out cannot be collected again from its start: it is given up.
+            let retry = running.take().is_none_or(|r| r.from == 0);
             env = None;
             policy = None;
             let who = std::thread::current().name().unwrap_or("actor").to_string();
-            shared.fail(Some(index), format!("{who}, episode {index}: {message}"));
+            shared.fail(retry.then_some(index), format!("{who}, episode {index}: {message}"));
             continue;
         }
         if batch.episodes() == 1 {

@@ -219,3 +219,51 @@ fn stopping_sends_only_finished_episodes() {
     assert!(episodes.iter().all(|&l| l == 500), "an unfinished episode was sent: {episodes:?}");
     assert_eq!(report.episodes as usize, episodes.len());
 }
+
+#[test]
+fn episodes_sent_in_fragments_join_into_the_episodes_sent_whole() {
+    use frl_dataset::episodes::FragmentJoiner;
+    let collect = |fragment_steps: Option<usize>| {
+        let n = 60;
+        let config = PoolConfig {
+            actors: 2,
+            seed: 5,
+            episodes: Some(n),
+            batch_steps: 1,
+            fragment_steps,
+            ..PoolConfig::default()
+        };
+        let (link, rx) = ChannelLink::new(2, random_factory());
+        let pool = ActorPool::spawn(config, native(), link, Arc::new(AtomicBool::new(false)));
+        let (mut joiner, mut fragments, mut longest) = (FragmentJoiner::default(), 0, 0);
+        let mut episodes = BTreeMap::new();
+        for batch in rx.iter() {
+            for ep in batch.iter() {
+                fragments += 1;
+                longest = longest.max(ep.len());
+            }
+            for ep in joiner.join(&batch).iter() {
+                let prev = episodes.insert(
+                    ep.tag.index,
+                    (
+                        ep.observations.to_vec(),
+                        ep.actions.to_vec(),
+                        ep.rewards.to_vec(),
+                        ep.terminated.to_vec(),
+                        ep.truncated.to_vec(),
+                    ),
+                );
+                assert!(prev.is_none(), "episode {} joined twice", ep.tag.index);
+            }
+        }
+        let report = pool.join();
+        assert_eq!((report.episodes, report.error, joiner.open()), (n, None, 0));
+        assert_eq!(episodes.len() as u64, n);
+        (episodes, fragments, longest)
+    };
+    let (whole, sent_whole, _) = collect(None);
+    let (joined, sent_fragments, longest) = collect(Some(7));
+    assert_eq!(sent_whole, 60);
+    assert!(sent_fragments > 3 * sent_whole && longest <= 7, "{sent_fragments} fragments, longest {longest} steps");
+    assert_eq!(joined, whole);
+}
