@@ -211,6 +211,9 @@ fn bad_online_jobs_are_refused_naming_the_field() {
     j.online.as_mut().unwrap().updates_per_step = f64::NAN;
     check(&j, "online.updates_per_step");
     let mut j = base.clone();
+    j.online.as_mut().unwrap().fragment_steps = Some(0);
+    check(&j, "online.fragment_steps");
+    let mut j = base.clone();
     j.agent = "bc".into();
     check(&j, "does not train online");
     let mut j = base.clone();
