@@ -209,6 +209,17 @@ enum BenchCommand {
         #[arg(long)]
         python: Option<PathBuf>,
     },
+    /// Milliseconds per call of single tensor operations at the shapes of the linear head and DT steps (GEMMs,
+    /// batched attention matmul, exp, GELU, add, softmax); with `--python` (an interpreter with torch) also
+    /// PyTorch's time for each (scripts/torch_ops.py) with 2 threads and 1 thread, and the ratios.
+    Ops {
+        /// Timed calls per operation (median reported).
+        #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), default_value_t = 50)]
+        steps: usize,
+        /// A Python interpreter with torch installed, for the PyTorch baseline.
+        #[arg(long)]
+        python: Option<PathBuf>,
+    },
     /// Whether the online learner stalls its actors: env steps/s of the live loop (DQN training as fast as it can,
     /// actors acting randomly) against `frl collect` with the same actors, alternated; prints the ratio.
     Online {
@@ -327,6 +338,7 @@ fn main() -> ExitCode {
             bench_online(&env, actors, steps, rounds)
         }
         Command::Bench(BenchCommand::Dqn { steps, python }) => bench_dqn(steps, python.as_deref()),
+        Command::Bench(BenchCommand::Ops { steps, python }) => bench_ops(steps, python.as_deref()),
         Command::Bench(BenchCommand::Dt { steps, head }) => bench_dt(steps, head),
         Command::Bench(BenchCommand::Train { device, steps, json }) => bench_train(device, steps, json),
         Command::Envs(EnvsCommand::List) => list_envs(),
@@ -484,6 +496,69 @@ fn bench_dqn(steps: usize, python: Option<&Path>) -> anyhow::Result<ExitCode> {
             _ => String::new(),
         };
         println!("{ms:>9.3} ms/update  {name} (batch 128, 101 atoms, 2 actions, median of {steps}){ratio}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `scripts/<script>` with `python` and these arguments; returns its stdout.
+fn run_torch_script(python: &Path, script: &str, args: &[String]) -> anyhow::Result<String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join(script);
+    let out = std::process::Command::new(python)
+        .arg(&script)
+        .args(args)
+        .output()
+        .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", python.display()))?;
+    if !out.status.success() {
+        anyhow::bail!("{} {} failed: {}", python.display(), script.display(), String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn bench_ops(steps: usize, python: Option<&Path>) -> anyhow::Result<ExitCode> {
+    // PyTorch's milliseconds per op, by name, with 2 threads and with 1.
+    let mut torch: Vec<std::collections::HashMap<String, f64>> = Vec::new();
+    if let Some(py) = python {
+        for threads in [2, 1] {
+            let text = run_torch_script(
+                py,
+                "torch_ops.py",
+                &["--steps".into(), steps.to_string(), "--threads".into(), threads.to_string()],
+            )?;
+            let mut times = std::collections::HashMap::new();
+            for line in text.lines() {
+                let parsed = line
+                    .rsplit_once(": ")
+                    .and_then(|(name, v)| Some((name, v.strip_suffix(" ms")?.parse::<f64>().ok()?)));
+                let (name, ms) =
+                    parsed.ok_or_else(|| anyhow::anyhow!("unexpected line from torch_ops.py: {line:?}"))?;
+                times.insert(name.to_string(), ms);
+            }
+            torch.push(times);
+        }
+    }
+    if torch.is_empty() {
+        println!("{:>10}  op", "frl ms");
+    } else {
+        println!(
+            "{:>10} {:>12} {:>12} {:>10} {:>10}  op",
+            "frl ms", "torch 2 thr", "torch 1 thr", "vs 2 thr", "vs 1 thr"
+        );
+    }
+    for t in frl_runners::bench::bench_ops(steps) {
+        match torch.as_slice() {
+            [two, one] => {
+                let (a, b) =
+                    (two.get(&t.name).copied().unwrap_or(f64::NAN), one.get(&t.name).copied().unwrap_or(f64::NAN));
+                println!(
+                    "{:>10.4} {a:>12.4} {b:>12.4} {:>9.2}x {:>9.2}x  {}",
+                    t.ms_per_step,
+                    t.ms_per_step / a,
+                    t.ms_per_step / b,
+                    t.name
+                );
+            }
+            _ => println!("{:>10.4}  {}", t.ms_per_step, t.name),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

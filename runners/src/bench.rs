@@ -568,3 +568,65 @@ pub fn bench_dqn(head: Option<HeadConfig>, steps: usize) -> anyhow::Result<f64> 
     times.sort_by(f64::total_cmp);
     Ok(times[times.len() / 2])
 }
+
+/// The single operations `frl bench ops` times, each with its shapes (the same list as `scripts/torch_ops.py`).
+pub const OPS: [&str; 8] = [
+    "matmul 4096x128 @ 128x64",
+    "matmul 128x4096 @ 4096x64 (transposed lhs)",
+    "matmul 3840x128 @ 128x512",
+    "batched matmul 256x90x32 @ 256x32x90",
+    "exp 4096x64",
+    "gelu (erf) 3840x512",
+    "add 3840x512",
+    "softmax 256x90x90",
+];
+
+/// Milliseconds per call (median of `steps`, after 3 warm-up calls) of each of [`OPS`] on the training device's
+/// backend: the linear head's GEMMs, the DT's MLP and attention shapes (batch 64 × 60 tokens, d 128; 4 heads × 90
+/// tokens), and elementwise work. Shows where a training step's time goes at the level burn controls.
+pub fn bench_ops(steps: usize) -> Vec<Timing> {
+    use burn::tensor::activation::{gelu, softmax};
+    let device = frl_learner::backend::training_device();
+    let r2 = |s: [usize; 2]| Tensor::<2>::random(s, Distribution::Normal(0.0, 1.0), &device);
+    let r3 = |s: [usize; 3]| Tensor::<3>::random(s, Distribution::Normal(0.0, 1.0), &device);
+    let (x, w) = (r2([4096, 128]), r2([128, 64]));
+    let (xt, g) = (r2([4096, 128]), r2([4096, 64]));
+    let (h, w1) = (r2([3840, 128]), r2([128, 512]));
+    let (q, k) = (r3([256, 90, 32]), r3([256, 32, 90]));
+    let logits = r2([4096, 64]);
+    let (a, b) = (r2([3840, 512]), r2([3840, 512]));
+    let scores = r3([256, 90, 90]);
+    let mut out = Vec::new();
+    for (i, name) in OPS.iter().enumerate() {
+        let op = || match i {
+            0 => sink2(x.clone().matmul(w.clone())),
+            1 => sink2(xt.clone().transpose().matmul(g.clone())),
+            2 => sink2(h.clone().matmul(w1.clone())),
+            3 => sink3(q.clone().matmul(k.clone())),
+            4 => sink2(logits.clone().exp()),
+            5 => sink2(gelu(a.clone())),
+            6 => sink2(a.clone() + b.clone()),
+            _ => sink3(softmax(scores.clone(), 2)),
+        };
+        let mut times = Vec::with_capacity(steps);
+        for s in 0..steps + 3 {
+            let t0 = Instant::now();
+            op();
+            if s >= 3 {
+                times.push(t0.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        out.push(Timing { name: (*name).into(), ms_per_step: times[times.len() / 2] });
+    }
+    out
+}
+
+/// Waits for a result (a one-element read forces asynchronous backends to finish).
+fn sink2(t: Tensor<2>) {
+    std::hint::black_box(t.slice([0..1, 0..1]).into_data());
+}
+
+fn sink3(t: Tensor<3>) {
+    std::hint::black_box(t.slice([0..1, 0..1, 0..1]).into_data());
+}
