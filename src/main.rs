@@ -52,6 +52,12 @@ enum Command {
     Eval(learn::EvalArgs),
     /// Collect Pendulum data, train DTs with a linear and a Fourier head, evaluate and compare them.
     Demo(learn::DemoArgs),
+    /// List the devices this build can train on (`--device cpu|gpu|software-gpu`) and the hardware behind each.
+    Devices {
+        /// Exit with status 1 unless a hardware GPU adapter is usable (for scripts choosing a Vulkan driver).
+        #[arg(long)]
+        require_gpu: bool,
+    },
 }
 
 #[derive(Args)]
@@ -248,6 +254,16 @@ enum BenchCommand {
         /// Also write the results as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Also time the Atari-sized DT (batch 128, context 30, 6 layers, 8 heads).
+        #[arg(long)]
+        atari: bool,
+        /// Also time the default DT config at batch 16, 32, 128 and 256.
+        #[arg(long)]
+        sweep: bool,
+        /// Python interpreter for PyTorch's step of each DT shape on the same device (scripts/torch_dt_step.py);
+        /// skipped, with a note, when torch does not import there.
+        #[arg(long, default_value = "python3")]
+        python: PathBuf,
     },
     /// Milliseconds per Decision Transformer training step: the default config (batch 64, context 20, 3 layers,
     /// d 128) and the shape of the PyTorch reference's DT step (batch 64 × 90 tokens, 3 layers, 4 heads, d 128).
@@ -340,13 +356,16 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Dqn { steps, python }) => bench_dqn(steps, python.as_deref()),
         Command::Bench(BenchCommand::Ops { steps, python }) => bench_ops(steps, python.as_deref()),
         Command::Bench(BenchCommand::Dt { steps, head }) => bench_dt(steps, head),
-        Command::Bench(BenchCommand::Train { device, steps, json }) => bench_train(device, steps, json),
+        Command::Bench(BenchCommand::Train { device, steps, json, atari, sweep, python }) => {
+            bench_train(device, steps, json, frl_runners::bench::DtShape::list(atari, sweep), &python)
+        }
         Command::Envs(EnvsCommand::List) => list_envs(),
         Command::Envs(EnvsCommand::Info { id, kwargs }) => env_info(&id, kwargs.as_deref()),
         Command::Collect(args) => run_collect(args),
         Command::Train(args) => learn::run_train(args),
         Command::Eval(args) => learn::run_eval(args),
         Command::Demo(args) => learn::run_demo_cmd(args),
+        Command::Devices { require_gpu } => devices(require_gpu),
         Command::Dataset(DatasetCommand::Info { path, json }) => dataset_info(&path, json),
         Command::Dataset(DatasetCommand::ImportMinari { src, out, env }) => {
             frl_dataset::dataset::import_minari(&src, &out, env.as_deref(), 50_000)
@@ -754,8 +773,48 @@ fn bench_train(
     device: frl_learner::backend::DeviceChoice,
     steps: usize,
     json: Option<PathBuf>,
+    shapes: Vec<frl_runners::bench::DtShape>,
+    python: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let r = frl_runners::bench::bench_train(device, steps, |line| eprintln!("{line}"))?;
+    use frl_learner::backend::DeviceChoice;
+    // PyTorch on the same device: CUDA for a GPU, the CPU for the CPU (none for the software adapter).
+    let torch_device = match device {
+        DeviceChoice::Cpu => Some("cpu"),
+        DeviceChoice::Gpu => Some("cuda"),
+        DeviceChoice::SoftwareGpu => None,
+    };
+    let importable = torch_device.is_some_and(|d| {
+        let probe = format!("import torch, sys; sys.exit(0 if '{d}' == 'cpu' or torch.cuda.is_available() else 1)");
+        std::process::Command::new(python).args(["-c", &probe]).output().is_ok_and(|o| o.status.success())
+    });
+    if torch_device.is_some() && !importable {
+        eprintln!(
+            "PyTorch: torch (with {}) does not import with {}; its steps are skipped",
+            torch_device.unwrap_or("-"),
+            python.display()
+        );
+    }
+    let run_torch = |shape: &frl_runners::bench::DtShape| -> anyhow::Result<f64> {
+        let args: Vec<String> = [
+            ("--device", torch_device.unwrap_or("cpu").to_string()),
+            ("--batch", shape.batch.to_string()),
+            ("--context", shape.context.to_string()),
+            ("--layers", shape.layers.to_string()),
+            ("--heads", shape.heads.to_string()),
+            ("--steps", steps.max(5).to_string()),
+        ]
+        .into_iter()
+        .flat_map(|(k, v)| [k.to_string(), v])
+        .collect();
+        let text = run_torch_script(python, "torch_dt_step.py", &args)?;
+        text.trim()
+            .strip_prefix("dt step: ")
+            .and_then(|v| v.strip_suffix(" ms"))
+            .and_then(|v| v.parse::<f64>().ok())
+            .ok_or_else(|| anyhow::anyhow!("unexpected output of torch_dt_step.py: {text:?}"))
+    };
+    let torch: Option<&frl_runners::bench::TorchStep<'_>> = if importable { Some(&run_torch) } else { None };
+    let r = frl_runners::bench::bench_train(device, steps, &shapes, torch, |line| eprintln!("{line}"))?;
     let show = |t: &frl_runners::bench::DeviceTimings| {
         println!(
             "{:>9.2} steps/s  ({:.1} ms/step) DT default config training, {}",
@@ -772,6 +831,13 @@ fn bench_train(
             cpu.fourier_head_ms / r.timings.fourier_head_ms
         );
     }
+    for t in &r.shapes {
+        let torch = match t.torch_ms {
+            Some(ms) => format!("   PyTorch {ms:.1} ms, frl / PyTorch {:.2}", t.frl_ms / ms),
+            None => String::new(),
+        };
+        println!("{:>9.1} ms/step  {}, {}{torch}", t.frl_ms, t.shape, r.timings.backend);
+    }
     if let Some(a) = &r.agreement {
         println!(
             "loss agreement over {} steps: max relative difference {:.2e} (tolerance {:.0e}): {}",
@@ -786,6 +852,21 @@ fn bench_train(
         frl_dataset::fsutil::write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(if r.agreement.is_none_or(|a| a.pass) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn devices(require_gpu: bool) -> anyhow::Result<ExitCode> {
+    use frl_learner::backend::{DeviceChoice, select};
+    let mut gpu_ok = false;
+    for choice in [DeviceChoice::Cpu, DeviceChoice::Gpu, DeviceChoice::SoftwareGpu] {
+        match select(choice) {
+            Ok(s) => {
+                gpu_ok |= choice == DeviceChoice::Gpu;
+                println!("{:<13} {}", choice.to_string(), s.name);
+            }
+            Err(e) => println!("{:<13} unavailable: {e}", choice.to_string()),
+        }
+    }
+    Ok(if require_gpu && !gpu_ok { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 fn run_bench_heads(args: BenchHeadsArgs) -> anyhow::Result<ExitCode> {

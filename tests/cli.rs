@@ -527,3 +527,15 @@ fn an_online_run_stops_on_ctrl_c_or_kill_9_and_resumes_with_its_counts() {
         assert!(summary["steps"].as_u64().unwrap() > stopped, "{summary}");
     }
 }
+
+#[test]
+fn devices_lists_what_each_device_choice_uses_and_require_gpu_fails_without_one() {
+    let (code, stdout, stderr) = run(frl().arg("devices"));
+    assert_eq!(code, 0, "stderr: {stderr}");
+    assert!(stdout.lines().any(|l| l.starts_with("cpu") && l.contains("flex (CPU)")), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("gpu ")), "{stdout}");
+    // This test binary is the default (CPU-only) build: no GPU adapter can be usable.
+    let (code, stdout, _) = run(frl().args(["devices", "--require-gpu"]));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("without one: rebuild with --features wgpu"), "{stdout}");
+}

@@ -354,6 +354,74 @@ pub struct TrainBenchReport {
     pub cpu: Option<DeviceTimings>,
     /// Loss agreement against the CPU (when the device is not the CPU).
     pub agreement: Option<LossAgreement>,
+    /// DT steps of each asked-for shape on the device, with PyTorch's on the same device when it was run.
+    #[serde(default)]
+    pub shapes: Vec<ShapeTiming>,
+}
+
+/// A Decision Transformer shape `frl bench train` times (linear head, 64 bins, d 128, a Pendulum-sized input).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DtShape {
+    /// Rows per batch.
+    pub batch: usize,
+    /// Steps per window (3 tokens each).
+    pub context: usize,
+    /// GPT blocks.
+    pub layers: usize,
+    /// Attention heads.
+    pub heads: usize,
+}
+
+impl DtShape {
+    /// The default DT config: batch 64, context 20, 3 layers, 1 head.
+    pub const DEFAULT: DtShape = DtShape { batch: 64, context: 20, layers: 3, heads: 1 };
+    /// The paper's Atari DT size: batch 128, context 30, 6 layers, 8 heads.
+    pub const ATARI: DtShape = DtShape { batch: 128, context: 30, layers: 6, heads: 8 };
+
+    /// The shapes to time: the default config, the Atari-sized one with `atari`, and with `sweep` the default
+    /// config at batch 16, 32, 128 and 256 too (how the step scales with the batch).
+    pub fn list(atari: bool, sweep: bool) -> Vec<DtShape> {
+        let mut v = vec![DtShape::DEFAULT];
+        if sweep {
+            for batch in [16, 32, 128, 256] {
+                v.push(DtShape { batch, ..DtShape::DEFAULT });
+            }
+        }
+        if atari {
+            v.push(DtShape::ATARI);
+        }
+        v
+    }
+
+    /// The DT config of this shape.
+    pub fn config(&self) -> frl_agents::dt::DecisionTransformerConfig {
+        frl_agents::dt::DecisionTransformerConfig {
+            context: self.context,
+            layers: self.layers,
+            heads: self.heads,
+            ..Default::default()
+        }
+    }
+}
+
+impl std::fmt::Display for DtShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DT b{} ctx{} L{} H{} d128", self.batch, self.context, self.layers, self.heads)
+    }
+}
+
+/// Times PyTorch's step of a DT shape on the bench device (milliseconds).
+pub type TorchStep<'a> = dyn Fn(&DtShape) -> anyhow::Result<f64> + 'a;
+
+/// One DT shape's step on the bench device, and PyTorch's (`scripts/torch_dt_step.py`) on the same device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShapeTiming {
+    /// The shape.
+    pub shape: DtShape,
+    /// frl's milliseconds per training step.
+    pub frl_ms: f64,
+    /// PyTorch's milliseconds per step of the same shape, when it ran.
+    pub torch_ms: Option<f64>,
 }
 
 /// Times DT training and the Fourier head on `device`.
@@ -427,6 +495,8 @@ pub fn loss_agreement(device: &burn::tensor::Device, steps: usize, tolerance: f6
 pub fn bench_train(
     choice: frl_learner::backend::DeviceChoice,
     steps: usize,
+    shapes: &[DtShape],
+    torch: Option<&TorchStep<'_>>,
     mut report: impl FnMut(&str),
 ) -> anyhow::Result<TrainBenchReport> {
     let selected = frl_learner::backend::select(choice)?;
@@ -442,7 +512,18 @@ pub fn bench_train(
         let agreement = loss_agreement(&selected.device, 3, 1e-3)?;
         (Some(cpu), Some(agreement))
     };
-    Ok(TrainBenchReport { device: choice, timings, cpu, agreement })
+    let mut timed = Vec::new();
+    for shape in shapes {
+        let frl_ms = if *shape == DtShape::DEFAULT {
+            timings.dt_ms_per_step
+        } else {
+            bench_dt_on(&shape.config(), shape.batch, steps, &selected.device)?
+        };
+        let torch_ms = torch.map(|run| run(shape)).transpose()?;
+        report(&format!("{shape}: frl {frl_ms:.2} ms, PyTorch {torch_ms:?} ms"));
+        timed.push(ShapeTiming { shape: *shape, frl_ms, torch_ms });
+    }
+    Ok(TrainBenchReport { device: choice, timings, cpu, agreement, shapes: timed })
 }
 
 /// One round of `frl bench online`: `frl collect` and the live loop with the same actors and env steps.
