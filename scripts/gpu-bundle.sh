@@ -12,6 +12,8 @@ mkdir -p "$out/lib"
 strip -o "$out/frl" "$target/release/frl"
 xz -T2 -6 -f "$out/frl"
 cp scripts/gpu-check.sh "$out/"
+mkdir -p "$out/scripts"
+cp scripts/torch_dt_step.py scripts/torch_ops.py "$out/scripts/"
 tmp=$(mktemp -d)
 (cd "$tmp" && apt-get download libvulkan1 >/dev/null && dpkg-deb -x libvulkan1_*.deb root)
 cp -L "$tmp"/root/usr/lib/x86_64-linux-gnu/libvulkan.so.1 "$out/lib/"

@@ -66,6 +66,9 @@ if command -v nvidia-smi >/dev/null; then
 fi
 
 status=0
+# PyTorch's side of `bench train` (scripts/torch_dt_step.py) travels in the bundle beside this script.
+here=$(cd "$(dirname "$0")" && pwd)
+[ -d "$here/scripts" ] && export FRL_SCRIPTS="${FRL_SCRIPTS:-$here/scripts}"
 # shellcheck disable=SC2086 # FRL_CHECK_ARGS holds several flags
 "$bin" bench train --device "$device" --steps "${FRL_CHECK_STEPS:-10}" --json "$out/gpu-check.json" \
   ${FRL_CHECK_ARGS:-} 2>&1 |

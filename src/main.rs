@@ -485,22 +485,13 @@ fn bench_dqn(steps: usize, python: Option<&Path>) -> anyhow::Result<ExitCode> {
     use frl_heads::{FourierHeadConfig, HeadConfig};
     let torch = match python {
         Some(py) => {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/c51_torch_step.py");
-            let out = std::process::Command::new(py)
-                .arg(&script)
-                .args(["--steps", &steps.to_string()])
-                .output()
-                .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", py.display()))?;
-            if !out.status.success() {
-                anyhow::bail!("{} {} failed: {}", py.display(), script.display(), String::from_utf8_lossy(&out.stderr));
-            }
-            let text = String::from_utf8_lossy(&out.stdout);
+            let text = run_torch_script(py, "c51_torch_step.py", &["--steps".into(), steps.to_string()])?;
             let ms = text
                 .split_whitespace()
                 .rev()
                 .nth(1)
                 .and_then(|v| v.parse::<f64>().ok())
-                .ok_or_else(|| anyhow::anyhow!("unexpected output of {}: {text}", script.display()))?;
+                .ok_or_else(|| anyhow::anyhow!("unexpected output of c51_torch_step.py: {text}"))?;
             Some(ms)
         }
         None => None,
@@ -519,9 +510,24 @@ fn bench_dqn(steps: usize, python: Option<&Path>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Where a helper script of the repository's `scripts/` folder is: under `$FRL_SCRIPTS`, `./scripts`, `scripts/`
+/// beside the executable, or the source tree this binary was built from, the first that has it.
+fn find_script(name: &str) -> anyhow::Result<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("FRL_SCRIPTS").map(PathBuf::from).into_iter().collect();
+    dirs.push(PathBuf::from("scripts"));
+    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        dirs.push(exe_dir.join("scripts"));
+    }
+    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts"));
+    dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()).ok_or_else(|| {
+        let tried: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        anyhow::anyhow!("{name} not found in {} (set FRL_SCRIPTS to the folder that has it)", tried.join(", "))
+    })
+}
+
 /// Runs `scripts/<script>` with `python` and these arguments; returns its stdout.
 fn run_torch_script(python: &Path, script: &str, args: &[String]) -> anyhow::Result<String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join(script);
+    let script = find_script(script)?;
     let out = std::process::Command::new(python)
         .arg(&script)
         .args(args)
