@@ -3,6 +3,8 @@
 # xz-compressed (≈ 11 MB instead of 66), the Vulkan loader (Debian's libvulkan1) and the check script.
 #
 # Usage: scripts/gpu-bundle.sh OUT_DIR      (builds `cargo build --release --features wgpu` first)
+#        FRL_BUNDLE_FUSION=1 also packs `frl-fusion.xz`, built with `--features gpu-fusion` (burn's kernel fusion and
+#        autotuning; its own build of burn in ~/.cache/frl-target-fusion), to compare the two on the same GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$1
@@ -11,6 +13,12 @@ CARGO_TARGET_DIR="$target" cargo build --release --features wgpu --bin frl
 mkdir -p "$out/lib"
 strip -o "$out/frl" "$target/release/frl"
 xz -T2 -6 -f "$out/frl"
+if [ -n "${FRL_BUNDLE_FUSION:-}" ]; then
+  fusion="${FRL_FUSION_TARGET_DIR:-$HOME/.cache/frl-target-fusion}"
+  CARGO_TARGET_DIR="$fusion" cargo build --release --features gpu-fusion --bin frl
+  strip -o "$out/frl-fusion" "$fusion/release/frl"
+  xz -T2 -6 -f "$out/frl-fusion"
+fi
 cp scripts/gpu-check.sh "$out/"
 mkdir -p "$out/scripts"
 cp scripts/torch_dt_step.py scripts/torch_ops.py "$out/scripts/"

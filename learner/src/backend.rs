@@ -123,7 +123,9 @@ fn gpu(choice: DeviceChoice) -> Result<Selected, BackendError> {
     } else {
         return Err(BackendError::NoAdapter { wanted: "GPU adapter", seen });
     };
-    Ok(Selected { device: Device::wgpu(kind).autodiff(), name: format!("wgpu ({}, {:?})", info.name, info.backend) })
+    let flavour = if cfg!(feature = "gpu-fusion") { "wgpu+fusion" } else { "wgpu" };
+    let name = format!("{flavour} ({}, {:?})", info.name, info.backend);
+    Ok(Selected { device: Device::wgpu(kind).autodiff(), name })
 }
 
 #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
