@@ -361,3 +361,34 @@ fn fused_softmax_cross_entropy_equals_the_log_softmax_graph_in_value_and_gradien
         }
     }
 }
+
+#[test]
+fn every_heads_cross_entropy_of_logits_equals_nll_of_its_log_pmf_in_value_and_gradient() {
+    use frl_heads::head::{nll, soft_nll};
+    let dev = device();
+    for (i, cfg) in gradient_check_heads().iter().enumerate() {
+        let mut rng = StdRng::seed_from_u64(120 + i as u64);
+        let (n, m) = (6, 12);
+        let head = cfg.init(5, m, &mut rng, &dev).unwrap();
+        // Logits as the head makes them (Fourier: log(q + eps); mixture: log(density + eps)).
+        let base = head.logits(randn(&mut rng, n, 5, &dev));
+        let y = targets(&mut rng, n, m, &dev);
+        let t = soft_targets(&mut rng, n, m, &dev);
+        let pairs: [(Loss, Loss); 2] = [
+            (Box::new(|x| head.cross_entropy(x, y.clone())), Box::new(|x| nll(head.log_pmf(x), y.clone()))),
+            (Box::new(|x| head.cross_entropy_soft(x, t.clone())), Box::new(|x| soft_nll(head.log_pmf(x), t.clone()))),
+        ];
+        for (own, reference) in pairs {
+            let value_and_grad = |f: &dyn Fn(Tensor<2>) -> Tensor<1>| {
+                let x = Tensor::<2>::from_data(base.to_data(), &dev).require_grad();
+                let loss = f(x.clone());
+                let value = loss.clone().into_scalar::<f32>();
+                (value, to_vec(x.grad(&loss.backward()).expect("logits get a gradient")))
+            };
+            let ((v1, g1), (v2, g2)) = (value_and_grad(&*own), value_and_grad(&*reference));
+            assert!((v1 - v2).abs() <= 1e-5 * v2.abs().max(1.0), "{cfg}: {v1} vs {v2}");
+            let worst = g1.iter().zip(&g2).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(worst < 1e-6, "{cfg}: gradients differ by {worst}");
+        }
+    }
+}
