@@ -5,12 +5,12 @@ use std::f64::consts::PI;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::activation::{softmax, softplus};
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Tensor};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::error::HeadError;
-use crate::head::{Head, HeadOutput, bin_centres, softmax_cross_entropy, softmax_cross_entropy_soft};
+use crate::head::{Head, HeadOutput, bin_centres};
 use crate::init;
 
 fn default_components() -> usize {
@@ -143,14 +143,5 @@ impl Head for MixtureHead {
     fn forward(&self, features: Tensor<2>) -> HeadOutput {
         let logits = self.density_at_centres(features).add_scalar(self.eps).log();
         HeadOutput { logits, regularizer: None }
-    }
-
-    // The PMF is the softmax of these logits, so the cross-entropy's gradient is `(softmax − target) / batch`.
-    fn cross_entropy(&self, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
-        softmax_cross_entropy(logits, targets)
-    }
-
-    fn cross_entropy_soft(&self, logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
-        softmax_cross_entropy_soft(logits, targets)
     }
 }
