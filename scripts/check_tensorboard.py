@@ -128,16 +128,22 @@ def check_curves(acc, tags, env_steps, what):
             fail(f"{what}: {tag} steps {steps} are not increasing env steps up to {env_steps}")
 
 
+def train_online(frl, tmp, template, name):
+    """Runs the online job `template` as `name` under tmp; returns its summary, env steps and loaded event files."""
+    runs = tmp / f"{name}-runs"
+    job = tmp / f"{name}.toml"
+    job.write_text(template.format(runs=runs))
+    subprocess.run([frl, "train", str(job), "--quiet"], check=True, stdout=subprocess.DEVNULL)
+    run = runs / f"tb-{name}"
+    summary = json.loads((run / "summary.json").read_text())
+    acc = EventAccumulator(str(run), size_guidance={"scalars": 0, "histograms": 0, "images": 0})
+    acc.Reload()
+    return summary, summary["online"]["env_steps"], acc
+
+
 def check_odt(frl, tmp):
     """An online Decision Transformer run: its entropy, learned temperature and exploration return as curves."""
-    runs = tmp / "odt-runs"
-    job = tmp / "odt.toml"
-    job.write_text(ODT_JOB.format(runs=runs))
-    subprocess.run([frl, "train", str(job), "--quiet"], check=True, stdout=subprocess.DEVNULL)
-    run = runs / "tb-odt"
-    env_steps = json.loads((run / "summary.json").read_text())["online"]["env_steps"]
-    acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
-    acc.Reload()
+    _, env_steps, acc = train_online(frl, tmp, ODT_JOB, "odt")
     check_curves(acc, ["train/entropy", "train/temperature", "online/exploration_return", "online/episode_return"],
                  env_steps, "online DT run")
     entropy = [e.value for e in acc.Scalars("train/entropy")]
@@ -151,15 +157,7 @@ def check_odt(frl, tmp):
 
 
 def check_online(frl, tmp):
-    runs = tmp / "online-runs"
-    job = tmp / "online.toml"
-    job.write_text(ONLINE_JOB.format(runs=runs))
-    subprocess.run([frl, "train", str(job), "--quiet"], check=True, stdout=subprocess.DEVNULL)
-    run = runs / "tb-online"
-    summary = json.loads((run / "summary.json").read_text())
-    env_steps = summary["online"]["env_steps"]
-    acc = EventAccumulator(str(run), size_guidance={"scalars": 0, "histograms": 0, "images": 0})
-    acc.Reload()
+    summary, env_steps, acc = train_online(frl, tmp, ONLINE_JOB, "online")
     tags = acc.Tags()
     check_curves(acc, ["online/episode_return", "online/policy_lag", "online/epsilon", "online/env_steps_per_sec",
                        "online/updates_per_sec", "train/loss", "train/cross_entropy"], env_steps, "online run")

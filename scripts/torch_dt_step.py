@@ -10,11 +10,12 @@ scaled-dot-product attention, a 4×-wide exact-GELU MLP, dropout 0.1), a final L
 0.25. Random inputs. Prints `dt step: <median ms> ms` (the GPU synchronised before each clock read).
 """
 import argparse
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from torch_ops import median_ms
 
 
 class Block(nn.Module):
@@ -66,10 +67,7 @@ def main():
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-4)
     b, t = a.batch, a.context
     sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
-    times = []
-    for i in range(a.steps + 3):
-        sync()
-        t0 = time.perf_counter()
+    def step():
         returns, states = torch.randn(b, t, 1, device=dev), torch.randn(b, t, 3, device=dev)
         actions = torch.randn(b, t, 1, device=dev)
         timesteps = torch.arange(t, device=dev).expand(b, t)
@@ -81,11 +79,8 @@ def main():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
         opt.step()
         loss.item()
-        sync()
-        if i >= 3:
-            times.append((time.perf_counter() - t0) * 1e3)
-    times.sort()
-    print(f"dt step: {times[len(times) // 2]:.3f} ms")
+
+    print(f"dt step: {median_ms(step, a.steps, sync=sync):.3f} ms")
 
 
 if __name__ == "__main__":

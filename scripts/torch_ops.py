@@ -10,6 +10,20 @@ import torch
 import torch.nn.functional as F
 
 
+def median_ms(op, steps, warmup=3, sync=lambda: None):
+    """Median wall-clock milliseconds of `op()` over `steps` calls after `warmup` ones (`sync` waits for a GPU)."""
+    times = []
+    for s in range(steps + warmup):
+        sync()
+        t0 = time.perf_counter()
+        op()
+        sync()
+        if s >= warmup:
+            times.append((time.perf_counter() - t0) * 1e3)
+    times.sort()
+    return times[len(times) // 2]
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=50)
@@ -32,14 +46,7 @@ def main():
         ("softmax 256x90x90", lambda: torch.softmax(scores, dim=2)),
     ]
     for name, op in ops:
-        times = []
-        for s in range(args.steps + 3):
-            t0 = time.perf_counter()
-            op()
-            if s >= 3:
-                times.append((time.perf_counter() - t0) * 1e3)
-        times.sort()
-        print(f"{name}: {times[len(times) // 2]:.4f} ms")
+        print(f"{name}: {median_ms(op, args.steps):.4f} ms")
 
 
 if __name__ == "__main__":

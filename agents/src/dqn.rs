@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::bail;
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::activation::relu;
+use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor, TensorData};
 use frl_envs::{Action, History, Policy, PolicyFactory, Space};
 use frl_heads::head::to_host;
@@ -467,9 +467,10 @@ impl Agent for Dqn {
             let (logits, reg) = self.online.logits(features);
             let n = self.config.atoms;
             let taken = logits.gather(1, b.actions.clone().reshape([rows, 1, 1]).repeat_dim(2, n)).reshape([rows, n]);
-            // Every action's head is of one kind, so any of them normalises the taken action's logits.
+            // Every head's PMF is the softmax of its logits; every action's head is of one kind, so any of them
+            // gives the loss of the taken action's logits.
             let head = &self.online.heads[0];
-            let pmf = head.log_pmf(taken.clone().detach()).exp();
+            let pmf = softmax(taken.clone().detach(), 1);
             let q = pmf.matmul(self.atoms_column(&b.obs.device())).mean().into_scalar::<f32>() as f64;
             let cross_entropy = head.cross_entropy_soft(taken, target);
             scalars.push(("cross_entropy", cross_entropy.clone().into_scalar::<f32>() as f64));

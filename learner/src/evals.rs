@@ -9,11 +9,10 @@ use std::sync::atomic::AtomicBool;
 use anyhow::bail;
 use crossbeam_channel::{Receiver, TryRecvError};
 use frl_envs::PolicyFactory;
-use frl_rollout::EvalReport;
+use frl_rollout::{EvalReport, evaluate};
 use frl_tensorboard::SummaryWriter;
 
 use super::checkpoint::{self, CheckpointMeta};
-use super::fit::{log_eval, spawn_eval};
 use super::job::EvalConfig;
 use super::params::NamedTensor;
 
@@ -31,6 +30,9 @@ struct Pending {
 
 /// Evaluations of one run: the one in flight, the last report, and the best kept so far.
 pub(crate) struct Evaluations {
+    env: String,
+    eval: EvalConfig,
+    stop: Arc<AtomicBool>,
     pending: Option<Pending>,
     /// The newest report.
     pub last: Option<EvalReport>,
@@ -39,21 +41,16 @@ pub(crate) struct Evaluations {
 }
 
 impl Evaluations {
-    /// Evaluations for a run whose checkpoints live in `ckpt_dir`; with `keep_best`, a best checkpoint already there
-    /// (a resumed run) sets the mark to beat.
-    pub fn new(ckpt_dir: &Path, keep_best: bool) -> Self {
-        let best_path = keep_best.then(|| ckpt_dir.join(BEST_FILE));
+    /// Evaluations in `env` as `eval` says, for a run whose checkpoints live in `ckpt_dir`; with `eval.keep_best`, a
+    /// best checkpoint already there (a resumed run) sets the mark to beat. `stop` cuts an evaluation short.
+    pub fn new(env: &str, eval: &EvalConfig, stop: Arc<AtomicBool>, ckpt_dir: &Path) -> Self {
+        let best_path = eval.keep_best.then(|| ckpt_dir.join(BEST_FILE));
         let best_mean = best_path
             .as_ref()
             .filter(|p| p.is_file())
             .and_then(|p| checkpoint::load(p).ok())
             .and_then(|c| c.meta.eval_return);
-        Evaluations { pending: None, last: None, best_path, best_mean }
-    }
-
-    /// Whether the parameters of the best evaluation are kept (callers then pass snapshots).
-    pub fn keeps_best(&self) -> bool {
-        self.best_path.is_some()
+        Evaluations { env: env.to_string(), eval: eval.clone(), stop, pending: None, last: None, best_path, best_mean }
     }
 
     /// Whether an evaluation is in flight.
@@ -61,18 +58,26 @@ impl Evaluations {
         self.pending.is_some()
     }
 
-    /// Starts evaluating `factory` on actor threads; its report will be logged at `at`.
-    pub fn start(
+    /// Starts evaluating `factory` on actor threads; its report will be logged at `at`. `snapshot` gives the
+    /// parameters it judges, taken now only when the best are kept.
+    pub fn start(&mut self, at: u64, factory: Arc<dyn PolicyFactory>, snapshot: impl FnOnce() -> Snapshot) {
+        let snapshot = self.best_path.is_some().then(snapshot);
+        let rx = spawn_eval(&self.env, factory, &self.eval, self.stop.clone());
+        self.pending = Some(Pending { at, rx, snapshot });
+    }
+
+    /// Evaluates `factory` now (the final evaluation) and logs it at `at`, as [`Evaluations::start`] would.
+    pub fn run(
         &mut self,
         at: u64,
-        env: &str,
         factory: Arc<dyn PolicyFactory>,
-        eval: &EvalConfig,
-        stop: Arc<AtomicBool>,
-        snapshot: Option<Snapshot>,
-    ) {
-        let rx = spawn_eval(env, factory, eval, stop);
-        self.pending = Some(Pending { at, rx, snapshot });
+        tb: &mut SummaryWriter,
+        snapshot: impl FnOnce() -> Snapshot,
+    ) -> anyhow::Result<()> {
+        let e = &self.eval;
+        let report = evaluate(&self.env, factory, e.episodes, e.actors, e.seed, self.stop.clone())?;
+        let snapshot = self.best_path.is_some().then(snapshot);
+        self.record(tb, at, report, snapshot)
     }
 
     /// Logs the evaluation in flight if it has finished.
@@ -100,7 +105,7 @@ impl Evaluations {
     }
 
     /// Logs a report at `at` and keeps `snapshot` as the best checkpoint when its mean return is the highest yet.
-    pub fn record(
+    fn record(
         &mut self,
         tb: &mut SummaryWriter,
         at: u64,
@@ -119,4 +124,37 @@ impl Evaluations {
         self.last = Some(report);
         Ok(())
     }
+}
+
+/// Evaluates `factory` on its own thread; the report arrives on the returned channel.
+fn spawn_eval(
+    env: &str,
+    factory: Arc<dyn PolicyFactory>,
+    eval: &EvalConfig,
+    stop: Arc<AtomicBool>,
+) -> Receiver<anyhow::Result<EvalReport>> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let (env, eval) = (env.to_string(), eval.clone());
+    std::thread::spawn(move || {
+        let _ = tx.send(evaluate(&env, factory, eval.episodes, eval.actors, eval.seed, stop));
+    });
+    rx
+}
+
+/// Logs an evaluation report's scalars and return histogram at `step`.
+fn log_eval(tb: &mut SummaryWriter, step: u64, r: &EvalReport) -> anyhow::Result<()> {
+    let mut values = vec![
+        ("eval/return_mean", r.mean),
+        ("eval/return_std", r.std),
+        ("eval/return_min", r.min),
+        ("eval/return_max", r.max),
+    ];
+    if let Some(n) = r.normalized {
+        values.push(("eval/return_normalized", n));
+    }
+    tb.scalars(step, &values)?;
+    let returns: Vec<f32> = r.returns.iter().map(|&v| v as f32).collect();
+    tb.histogram("eval/returns", step, &returns, 20)?;
+    tb.flush()?;
+    Ok(())
 }

@@ -10,8 +10,6 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use burn::tensor::Device;
-use crossbeam_channel::Receiver;
-use frl_envs::PolicyFactory;
 use frl_heads::head::argmax;
 use frl_heads::metrics::smoothness_rows;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -21,12 +19,12 @@ use serde::{Deserialize, Serialize};
 use super::agent::{ActionPmfs, Agent, AgentConfig, DataSpec};
 use super::checkpoint::{self, Checkpoint, CheckpointMeta};
 use super::evals::Evaluations;
-use super::job::{EvalConfig, TrainJob, lr_at};
+use super::job::{TrainJob, lr_at};
 use super::optim::{NonFinite, Optimizers};
 use super::params::NamedTensor;
 use crate::backend::DeviceChoice;
 use frl_dataset::dataset::Dataset;
-use frl_rollout::{EpisodeRng, EvalReport, evaluate};
+use frl_rollout::{EpisodeRng, EvalReport};
 use frl_tensorboard::{BinAxis, PmfLabels, SummaryWriter, pmf_png_labelled};
 
 /// How [`fit`] runs.
@@ -246,7 +244,7 @@ pub fn fit<A: Agent>(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBoo
     bar.set_prefix(job.name.clone());
     bar.set_position(start_step);
 
-    let mut evals = Evaluations::new(&ckpt_dir, job.eval.keep_best);
+    let mut evals = Evaluations::new(&spec.env, &job.eval, stop.clone(), &ckpt_dir);
     let mut window = ScalarWindow::default();
     let mut last_loss = f64::NAN;
     let mut first_loss = f64::NAN;
@@ -313,8 +311,8 @@ pub fn fit<A: Agent>(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBoo
         }
         evals.poll(&mut tb)?;
         if job.eval.every > 0 && step % job.eval.every == 0 && step < total && !evals.busy() {
-            let snapshot = evals.keeps_best().then(|| (meta_at(step), agent.params()));
-            evals.start(step, &spec.env, agent.policy(&acting), &job.eval, stop.clone(), snapshot);
+            let snapshot = || (meta_at(step), agent.params());
+            evals.start(step, agent.policy(&acting), snapshot);
         }
         bar.set_position(step);
     }
@@ -333,10 +331,8 @@ pub fn fit<A: Agent>(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBoo
     evals.finish(&mut tb, interrupted)?;
     if !interrupted {
         bar.set_message(format!("loss {last_loss:.4}, evaluating {} episodes", job.eval.episodes));
-        let e = &job.eval;
-        let report = evaluate(&spec.env, agent.policy(&acting), e.episodes, e.actors, e.seed, stop.clone())?;
-        let snapshot = evals.keeps_best().then(|| (meta_at(step), agent.params()));
-        evals.record(&mut tb, step, report, snapshot)?;
+        let snapshot = || (meta_at(step), agent.params());
+        evals.run(step, agent.policy(&acting), &mut tb, snapshot)?;
     }
     let last_eval = evals.last.take();
     let smoothness = match agent.action_pmfs(&probe)? {
@@ -399,20 +395,6 @@ pub(crate) fn eval_msg(r: &Option<EvalReport>) -> String {
     r.as_ref().map(|r| format!(", eval return {:.1}", r.mean)).unwrap_or_default()
 }
 
-pub(crate) fn spawn_eval(
-    env: &str,
-    factory: Arc<dyn PolicyFactory>,
-    eval: &EvalConfig,
-    stop: Arc<AtomicBool>,
-) -> Receiver<anyhow::Result<EvalReport>> {
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    let (env, eval) = (env.to_string(), eval.clone());
-    std::thread::spawn(move || {
-        let _ = tx.send(evaluate(&env, factory, eval.episodes, eval.actors, eval.seed, stop));
-    });
-    rx
-}
-
 /// Mean smoothness of every probe row's PMF, over all heads.
 pub(crate) fn mean_smoothness(p: &ActionPmfs) -> anyhow::Result<f64> {
     let mut all = Vec::new();
@@ -452,22 +434,5 @@ pub(crate) fn log_weights(tb: &mut SummaryWriter, params: &[NamedTensor], step: 
             tb.histogram(&format!("weights/{}", p.name), step, &p.data, 50)?;
         }
     }
-    Ok(())
-}
-
-pub(crate) fn log_eval(tb: &mut SummaryWriter, step: u64, r: &EvalReport) -> anyhow::Result<()> {
-    let mut values = vec![
-        ("eval/return_mean", r.mean),
-        ("eval/return_std", r.std),
-        ("eval/return_min", r.min),
-        ("eval/return_max", r.max),
-    ];
-    if let Some(n) = r.normalized {
-        values.push(("eval/return_normalized", n));
-    }
-    tb.scalars(step, &values)?;
-    let returns: Vec<f32> = r.returns.iter().map(|&v| v as f32).collect();
-    tb.histogram("eval/returns", step, &returns, 20)?;
-    tb.flush()?;
     Ok(())
 }

@@ -17,7 +17,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use frl_dataset::dataset::{Collection, Dataset, DatasetWriter};
 use frl_dataset::episodes::{EpisodeBatch, FragmentJoiner};
 use frl_envs::{PolicyFactory, Space};
-use frl_rollout::{ActorPool, ChannelLink, EnvFactory, EpisodeRng, PoolConfig, evaluate};
+use frl_rollout::{ActorPool, ChannelLink, EnvFactory, EpisodeRng, PoolConfig};
 use frl_tensorboard::SummaryWriter;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -448,10 +448,9 @@ pub fn fit_online<A: OnlineAgent>(
     let mut evals = run.evals;
     if !run.interrupted {
         // The final evaluation, after the last update, with the actors stopped.
-        let e = &job.eval;
-        let report = evaluate(&spec.env, agent.policy(&e.acting()), e.episodes, e.actors, e.seed, stop.clone())?;
-        let snapshot = evals.keeps_best().then(|| (online_meta::<A>(job, &spec, &progress), agent.params()));
-        evals.record(&mut tb, progress.env_steps, report, snapshot)?;
+        let snapshot = || (online_meta::<A>(job, &spec, &progress), agent.params());
+        let factory = agent.policy(&job.eval.acting());
+        evals.run(progress.env_steps, factory, &mut tb, snapshot)?;
     }
     let last_eval = evals.last.take();
     let smoothness = match &run.probe {
@@ -642,7 +641,7 @@ impl OnlineLearner<'_> {
         let mut last_saved = self.progress.updates;
         let mut last_log = (Instant::now(), self.progress.env_steps, self.progress.updates);
         let mut probe: Option<A::Batch> = None;
-        let mut evals = Evaluations::new(self.ckpt_dir, job.eval.keep_best);
+        let mut evals = Evaluations::new(&self.spec.env, &job.eval, self.stop.clone(), self.ckpt_dir);
         let mut next_eval = if job.eval.every > 0 { self.progress.env_steps + job.eval.every } else { u64::MAX };
         let mut update_seconds = 0.0;
         let mut interrupted = false;
@@ -776,9 +775,9 @@ impl OnlineLearner<'_> {
             evals.poll(self.tb)?;
             if self.progress.env_steps >= next_eval && !evals.busy() {
                 let factory = agent.policy(&job.eval.acting());
-                let snapshot = evals.keeps_best().then(|| (self.meta::<A>(), agent.params()));
+                let snapshot = || (self.meta::<A>(), agent.params());
                 let at = self.progress.env_steps;
-                evals.start(at, &self.spec.env, factory, &job.eval, self.stop.clone(), snapshot);
+                evals.start(at, factory, snapshot);
                 while next_eval <= self.progress.env_steps {
                     next_eval += job.eval.every;
                 }

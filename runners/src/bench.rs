@@ -680,14 +680,14 @@ pub fn bench_ops(steps: usize) -> Vec<Timing> {
     let mut out = Vec::new();
     for (i, name) in OPS.iter().enumerate() {
         let op = || match i {
-            0 => sink2(x.clone().matmul(w.clone())),
-            1 => sink2(xt.clone().transpose().matmul(g.clone())),
-            2 => sink2(h.clone().matmul(w1.clone())),
-            3 => sink3(q.clone().matmul(k.clone())),
-            4 => sink2(logits.clone().exp()),
-            5 => sink2(gelu(a.clone())),
-            6 => sink2(a.clone() + b.clone()),
-            _ => sink3(softmax(scores.clone(), 2)),
+            0 => sink(x.clone().matmul(w.clone())),
+            1 => sink(xt.clone().transpose().matmul(g.clone())),
+            2 => sink(h.clone().matmul(w1.clone())),
+            3 => sink(q.clone().matmul(k.clone())),
+            4 => sink(logits.clone().exp()),
+            5 => sink(gelu(a.clone())),
+            6 => sink(a.clone() + b.clone()),
+            _ => sink(softmax(scores.clone(), 2)),
         };
         let mut times = Vec::with_capacity(steps);
         for s in 0..steps + 3 {
@@ -704,10 +704,6 @@ pub fn bench_ops(steps: usize) -> Vec<Timing> {
 }
 
 /// Waits for a result (a one-element read forces asynchronous backends to finish).
-fn sink2(t: Tensor<2>) {
-    std::hint::black_box(t.slice([0..1, 0..1]).into_data());
-}
-
-fn sink3(t: Tensor<3>) {
-    std::hint::black_box(t.slice([0..1, 0..1, 0..1]).into_data());
+fn sink<const D: usize>(t: Tensor<D>) {
+    std::hint::black_box(t.flatten::<1>(0, D - 1).narrow(0, 0, 1).into_data());
 }
