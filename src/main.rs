@@ -343,7 +343,7 @@ fn keep_freed_memory() {
     unsafe extern "C" {
         fn mi_option_set(option: i32, value: std::ffi::c_long);
     }
-    // `mi_option_purge_delay` in mimalloc.h's `mi_option_t`; −1: never purge.
+    // `mi_option_purge_delay` in mimalloc.h's `mi_option_t` (checked by tests/cli.rs); −1: never purge.
     const MI_OPTION_PURGE_DELAY: i32 = 15;
     // SAFETY: sets one allocator option, before any thread exists.
     unsafe {

@@ -539,3 +539,19 @@ fn devices_lists_what_each_device_choice_uses_and_require_gpu_fails_without_one(
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("without one: rebuild with --features wgpu"), "{stdout}");
 }
+
+/// `src/main.rs` sets mimalloc option 15 to keep freed memory; with `MIMALLOC_VERBOSE=1` mimalloc lists its options
+/// in the order of its `mi_option_t`, so the linked version must list `purge_delay` sixteenth.
+#[test]
+fn the_allocator_option_set_at_start_up_is_the_purge_delay() {
+    const MI_OPTION_PURGE_DELAY: usize = 15;
+    let (code, stdout, stderr) = run(frl().args(["envs", "list"]).env("MIMALLOC_VERBOSE", "1"));
+    assert_eq!(code, 0, "stderr: {stderr}");
+    let options: Vec<&str> = stdout
+        .lines()
+        .chain(stderr.lines())
+        .filter_map(|line| line.trim_start().strip_prefix("option '")?.split('\'').next())
+        .collect();
+    assert!(options.len() > MI_OPTION_PURGE_DELAY, "mimalloc listed no options: {stderr}");
+    assert_eq!(options.iter().position(|o| *o == "purge_delay"), Some(MI_OPTION_PURGE_DELAY), "{options:?}");
+}
