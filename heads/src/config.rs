@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::HeadError;
 use crate::fourier::{FourierHead, FourierHeadConfig};
-use crate::head::{Head, HeadOutput};
+use crate::head::{Head, HeadLoss, HeadOutput};
 use crate::linear::{LinearHead, LinearHeadConfig};
 use crate::mixture::{MixtureHead, MixtureHeadConfig};
 
@@ -162,6 +162,22 @@ impl Head for AnyHead {
             AnyHead::Linear(h) => h.cross_entropy_soft(logits, targets),
             AnyHead::Fourier(h) => h.cross_entropy_soft(logits, targets),
             AnyHead::Mixture(h) => h.cross_entropy_soft(logits, targets),
+        }
+    }
+
+    fn loss(&self, features: Tensor<2>, targets: Tensor<1, Int>) -> HeadLoss {
+        match self {
+            AnyHead::Linear(h) => h.loss(features, targets),
+            AnyHead::Fourier(h) => h.loss(features, targets),
+            AnyHead::Mixture(h) => h.loss(features, targets),
+        }
+    }
+
+    fn loss_soft(&self, features: Tensor<2>, targets: Tensor<2>) -> HeadLoss {
+        match self {
+            AnyHead::Linear(h) => h.loss_soft(features, targets),
+            AnyHead::Fourier(h) => h.loss_soft(features, targets),
+            AnyHead::Mixture(h) => h.loss_soft(features, targets),
         }
     }
 }

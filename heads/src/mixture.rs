@@ -4,13 +4,13 @@ use std::f64::consts::PI;
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::tensor::activation::{softmax, softplus};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::activation::{log_softmax, softmax, softplus};
+use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::error::HeadError;
-use crate::head::{Head, HeadOutput, bin_centres};
+use crate::head::{Head, HeadLoss, HeadOutput, bin_centres, nll, soft_nll};
 use crate::init;
 
 fn default_components() -> usize {
@@ -109,14 +109,11 @@ impl MixtureHead {
         (mu, sigma, w)
     }
 
-    /// Mixture density at the bin centres, `[batch, m]` (not renormalised).
-    pub fn density_at_centres(&self, features: Tensor<2>) -> Tensor<2> {
-        let (k, m) = (self.components, self.bins);
+    /// The density's factors: means `[batch, K, 1]`, `−1/(2σ²)` `[1, K, 1]` and weight / (σ √(2π)) `[batch, K, 1]`
+    /// (`[1, K, 1]` with uniform weights).
+    fn factors(&self, features: Tensor<2>) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
+        let k = self.components;
         let [b, _] = features.dims();
-        // N(c; μ, σ) = exp(-(c - μ)² / (2σ²)) / (σ √(2π)). Every per-component factor is folded into a `[1, K, 1]` or
-        // `[B, K, 1]` tensor first, so the `[B, K, m]` work is one subtraction, one square, one product, one exp,
-        // one product and the sum over components (laid out with the bins last, so every broadcast runs along
-        // contiguous rows).
         let mu = self.means.forward(features.clone()).tanh().reshape([b, k, 1]);
         let sigma = softplus(self.rho.val(), 1.0);
         let neg_half_precision = sigma.clone().powi_scalar(2).recip().mul_scalar(-0.5).reshape([1, k, 1]);
@@ -125,10 +122,60 @@ impl MixtureHead {
             Some(lin) => softmax(lin.forward(features), 1).reshape([b, k, 1]) * norm,
             None => norm.mul_scalar(1.0 / k as f64),
         };
-        let centres = self.centres.clone().reshape([1, 1, m]);
-        let exponent = (centres - mu).powi_scalar(2) * neg_half_precision; // [B, K, m]
-        (exponent.exp() * scale).sum_dim(1).reshape([b, m])
+        (mu, neg_half_precision, scale)
     }
+
+    /// Mixture density at the bin centres, `[batch, m]` (not renormalised).
+    pub fn density_at_centres(&self, features: Tensor<2>) -> Tensor<2> {
+        // N(c; μ, σ) = exp(-(c - μ)² / (2σ²)) / (σ √(2π)). Every per-component factor is folded into a `[1, K, 1]` or
+        // `[B, K, 1]` tensor first, so the `[B, K, m]` work is one subtraction, one square, one product, one exp,
+        // one product and the sum over components (laid out with the bins last, so every broadcast runs along
+        // contiguous rows).
+        let [b, _] = features.dims();
+        let (mu, neg_half_precision, scale) = self.factors(features);
+        let centres = self.centres.clone().reshape([1, 1, self.bins]);
+        let exponent = (centres - mu).powi_scalar(2) * neg_half_precision; // [B, K, m]
+        (exponent.exp() * scale).sum_dim(1).reshape([b, self.bins])
+    }
+
+    /// Mean cross-entropy with its gradient attached in one step: `value` maps the (untracked) logits to the loss,
+    /// `grad` maps `q = density + eps` to `∂loss/∂q`. The density is computed untracked with the operations of
+    /// [`MixtureHead::density_at_centres`] (so the value is the graph's to the bit), and the gradients of the
+    /// factors follow in closed form from the terms `T = scale · exp(−(c − μ)²/(2σ²))`:
+    /// `∂/∂scale = Σ_i G E`, `∂/∂μ = (1/σ²) Σ_i G T (c − μ)`, `∂/∂(−1/(2σ²)) = Σ_{b,i} G T (c − μ)²` with
+    /// `G = ∂loss/∂q`. Autodiff's graph through the `[B, K, m]` operations takes twice the passes over that tensor.
+    fn fused_cross_entropy(
+        &self,
+        features: Tensor<2>,
+        value: impl FnOnce(Tensor<2>) -> Tensor<1>,
+        grad: impl FnOnce(Tensor<2>) -> Tensor<2>,
+    ) -> Tensor<1> {
+        let (k, m) = (self.components, self.bins);
+        let [b, _] = features.dims();
+        let (mu, neg_half_precision, scale) = self.factors(features);
+        let (mu_v, nhp_v, scale_v) = (mu.clone().detach(), neg_half_precision.clone().detach(), scale.clone().detach());
+        let centres = self.centres.clone().reshape([1, 1, m]);
+        let diff = centres - mu_v; // [B, K, m]
+        let sq = diff.clone().powi_scalar(2);
+        let e = (sq.clone() * nhp_v.clone()).exp();
+        let q = (e.clone() * scale_v.clone()).sum_dim(1).reshape([b, m]).add_scalar(self.eps);
+        let value = value(q.clone().log());
+        let g = grad(q).reshape([b, 1, m]);
+        let ge = g * e; // [B, K, m]
+        let d_scale = ge.clone().sum_dim(2); // [B, K, 1]
+        let gt = ge * scale_v;
+        let d_mu = (gt.clone() * diff).sum_dim(2) * nhp_v.mul_scalar(-2.0);
+        let d_nhp = (gt * sq).sum_dim(2).sum_dim(0); // [1, K, 1]
+        let d_scale = if scale.dims()[0] == 1 && b != 1 { d_scale.sum_dim(0) } else { d_scale };
+        debug_assert_eq!(d_nhp.dims(), [1, k, 1]);
+        value.detach() + attached(mu, d_mu) + attached(neg_half_precision, d_nhp) + attached(scale, d_scale)
+    }
+}
+
+/// `s − s̄` with `s = Σ input ⊙ grad`: exactly 0, with gradient `grad` with respect to `input`.
+fn attached(input: Tensor<3>, grad: Tensor<3>) -> Tensor<1> {
+    let s = (input * grad.detach()).sum();
+    s.clone() - s.detach()
 }
 
 impl Head for MixtureHead {
@@ -143,5 +190,37 @@ impl Head for MixtureHead {
     fn forward(&self, features: Tensor<2>) -> HeadOutput {
         let logits = self.density_at_centres(features).add_scalar(self.eps).log();
         HeadOutput { logits, regularizer: None }
+    }
+
+    fn loss(&self, features: Tensor<2>, targets: Tensor<1, Int>) -> HeadLoss {
+        let [b, _] = features.dims();
+        let idx = targets.clone().unsqueeze_dim::<2>(1);
+        let ce = self.fused_cross_entropy(
+            features,
+            |logits| nll(log_softmax(logits, 1), targets),
+            // ∂/∂q_i of −log(q_y / Σ q) is 1/Σq − [i = y]/q_y, over the batch's mean.
+            |q| {
+                let minus_inv_qy = q.clone().gather(1, idx.clone()).recip().neg();
+                let inv_sum = q.clone().sum_dim(1).recip();
+                (q.zeros_like() + inv_sum).scatter(1, idx, minus_inv_qy, IndexingUpdateOp::Add).div_scalar(b as f64)
+            },
+        );
+        HeadLoss::new(ce, None)
+    }
+
+    fn loss_soft(&self, features: Tensor<2>, targets: Tensor<2>) -> HeadLoss {
+        let [b, _] = features.dims();
+        let targets = targets.detach();
+        let t = targets.clone();
+        let ce = self.fused_cross_entropy(
+            features,
+            |logits| soft_nll(log_softmax(logits, 1), t),
+            // ∂/∂q_i of −Σ_j t_j log(q_j / Σ q) is (Σ_j t_j)/Σq − t_i/q_i, over the batch's mean.
+            |q| {
+                let mass_over_sum = targets.clone().sum_dim(1) / q.clone().sum_dim(1);
+                (mass_over_sum - targets / q).div_scalar(b as f64)
+            },
+        );
+        HeadLoss::new(ce, None)
     }
 }

@@ -392,3 +392,66 @@ fn every_heads_cross_entropy_of_logits_equals_nll_of_its_log_pmf_in_value_and_gr
         }
     }
 }
+
+/// Every float parameter's gradient of `loss`, in visiting order (empty where a parameter gets none).
+fn parameter_gradients<M: burn::module::Module>(module: &M, loss: Tensor<1>) -> Vec<Vec<f32>> {
+    use burn::module::{ModuleVisitor, Param};
+    struct Collect<'a> {
+        grads: &'a burn::tensor::Gradients,
+        out: Vec<Vec<f32>>,
+    }
+    impl ModuleVisitor for Collect<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.out.push(param.val().grad(self.grads).map(to_vec).unwrap_or_default());
+        }
+    }
+    let grads = loss.backward();
+    let mut c = Collect { grads: &grads, out: Vec::new() };
+    module.visit(&mut c);
+    c.out
+}
+
+#[test]
+fn mixture_losses_with_closed_form_gradients_equal_the_autodiff_graph() {
+    use burn::tensor::activation::log_softmax;
+    use frl_heads::head::{nll, soft_nll};
+    let dev = device();
+    let configs = [
+        MixtureHeadConfig::new(1),
+        MixtureHeadConfig::new(2),
+        MixtureHeadConfig { learned_weights: true, ..MixtureHeadConfig::new(3) },
+        MixtureHeadConfig { eps: 0.0, ..MixtureHeadConfig::new(2) },
+    ];
+    for (i, cfg) in configs.iter().enumerate() {
+        let (n, m) = (7, 16);
+        let mut rng = StdRng::seed_from_u64(150 + i as u64);
+        let head = HeadConfig::Mixture(cfg.clone()).init(5, m, &mut rng, &dev).unwrap();
+        // Wide inputs spread the means over [-1, 1]; bins far from every mean get terms that underflow.
+        let x = randn(&mut rng, n, 5, &dev).mul_scalar(2.0);
+        let y = targets(&mut rng, n, m, &dev);
+        let t = soft_targets(&mut rng, n, m, &dev);
+        let cases: [(&str, Tensor<1>, Tensor<1>); 2] = [
+            ("bins", head.loss(x.clone(), y.clone()).total, nll(log_softmax(head.logits(x.clone()), 1), y.clone())),
+            (
+                "distributions",
+                head.loss_soft(x.clone(), t.clone()).total,
+                soft_nll(log_softmax(head.logits(x.clone()), 1), t.clone()),
+            ),
+        ];
+        for (what, fused, graph) in cases {
+            let (v_fused, v_graph) = (fused.clone().into_scalar::<f32>(), graph.clone().into_scalar::<f32>());
+            assert_eq!(v_fused.to_bits(), v_graph.to_bits(), "{cfg:?} {what}: value {v_fused} vs {v_graph}");
+            let (g_fused, g_graph) = (parameter_gradients(&head, fused), parameter_gradients(&head, graph));
+            assert_eq!(g_fused.len(), g_graph.len());
+            let mut largest = 0.0f32;
+            for (a, b) in g_fused.iter().zip(&g_graph) {
+                assert_eq!(a.len(), b.len(), "{cfg:?} {what}: a parameter got a gradient from one form only");
+                for (u, v) in a.iter().zip(b) {
+                    assert!((u - v).abs() <= 1e-5 * v.abs().max(1e-2), "{cfg:?} {what}: gradient {u} vs {v}");
+                    largest = largest.max(v.abs());
+                }
+            }
+            assert!(largest > 1e-3, "{cfg:?} {what}: the gradient vanishes");
+        }
+    }
+}
