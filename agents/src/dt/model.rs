@@ -286,14 +286,13 @@ impl DecisionTransformer {
         let mut total: Option<(HeadLoss, Option<Tensor<1>>)> = None;
         for (i, head) in self.heads.iter().enumerate() {
             let t = targets.clone().narrow(1, i, 1).squeeze_dim::<1>(1);
-            let out = head.forward(features.clone());
-            let (cross_entropy, h) = if entropy {
+            let (l, h) = if entropy {
+                let out = head.forward(features.clone());
                 let log_p = head.log_pmf(out.logits);
-                (nll(log_p.clone(), t), Some(pmf_entropy(log_p)))
+                (HeadLoss::new(nll(log_p.clone(), t), out.regularizer), Some(pmf_entropy(log_p)))
             } else {
-                (head.cross_entropy(out.logits, t), None)
+                (head.loss(features.clone(), t), None)
             };
-            let l = HeadLoss::new(cross_entropy, out.regularizer);
             total = Some(match total {
                 None => (l, h),
                 Some((acc, acc_h)) => (
