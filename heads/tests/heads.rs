@@ -425,7 +425,7 @@ fn mixture_losses_with_closed_form_gradients_equal_the_autodiff_graph() {
     for (i, cfg) in configs.iter().enumerate() {
         let (n, m) = (7, 16);
         let mut rng = StdRng::seed_from_u64(150 + i as u64);
-        let head = HeadConfig::Mixture(cfg.clone()).init(5, m, &mut rng, &dev).unwrap();
+        let head = HeadConfig::Mixture(*cfg).init(5, m, &mut rng, &dev).unwrap();
         // Wide inputs spread the means over [-1, 1]; bins far from every mean get terms that underflow.
         let x = randn(&mut rng, n, 5, &dev).mul_scalar(2.0);
         let y = targets(&mut rng, n, m, &dev);

@@ -62,7 +62,18 @@ impl AdamW {
     /// Applies one update with learning rate `lr`; a non-finite gradient norm leaves the module unchanged and is
     /// returned as an error.
     pub fn step<M: Module>(&mut self, lr: f64, module: M, grads: GradientsParams) -> Result<(M, StepStats), f64> {
-        let grad_norm = global_norm(&module, &grads);
+        let grad_norm = squared_norm(&module, &grads).map(|t| (t.into_scalar::<f32>() as f64).sqrt()).unwrap_or(0.0);
+        self.step_with_norm(lr, module, grads, grad_norm)
+    }
+
+    /// [`AdamW::step`] with the global gradient norm already read (`sqrt` of [`squared_norm`]).
+    pub fn step_with_norm<M: Module>(
+        &mut self,
+        lr: f64,
+        module: M,
+        grads: GradientsParams,
+        grad_norm: f64,
+    ) -> Result<(M, StepStats), f64> {
         if !grad_norm.is_finite() {
             return Err(grad_norm);
         }
@@ -160,8 +171,9 @@ impl ModuleMapper for Update<'_> {
     }
 }
 
-/// `sqrt(Σ ||g||²)` over every parameter gradient in `grads`.
-fn global_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
+/// `Σ ||g||²` over every parameter gradient in `grads`, `[1]`, as a tensor on the gradients' device (`None` without
+/// gradients).
+pub fn squared_norm<M: Module>(module: &M, grads: &GradientsParams) -> Option<Tensor<1>> {
     struct Norm<'a> {
         grads: &'a GradientsParams,
         total: Option<Tensor<1>>,
@@ -179,5 +191,5 @@ fn global_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
     }
     let mut n = Norm { grads, total: None };
     module.visit(&mut n);
-    n.total.map(|t| (t.into_scalar::<f32>() as f64).sqrt()).unwrap_or(0.0)
+    n.total
 }

@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
-use super::adamw::{AdamW, AdamWConfig};
+use super::adamw::{AdamW, AdamWConfig, squared_norm};
 use super::params::NamedTensor;
 
 /// A loss or gradient norm that is not finite; the learner stops before the update and names the last checkpoint.
@@ -70,19 +70,30 @@ impl Optimizers {
         self.lr
     }
 
-    /// Minimises `loss` over `module`'s parameters with group `group`'s AdamW: reads the loss (a non-finite one is a
-    /// [`NonFinite`] error and nothing changes), back-propagates, clips the group's global gradient norm, updates.
-    /// Returns the updated module and the loss value.
+    /// Minimises `loss` over `module`'s parameters with group `group`'s AdamW: back-propagates, reads the loss and
+    /// the group's global gradient norm in one transfer (a non-finite one is a [`NonFinite`] error and the module is
+    /// not updated), clips that norm, updates. Returns the updated module and the loss value.
+    ///
+    /// One read per step, after the backward pass is queued: on an asynchronous device the host waits once, for
+    /// forward and backward together.
     pub fn step<M: Module>(&mut self, group: &str, module: M, loss: Tensor<1>) -> anyhow::Result<(M, f64)> {
         let loss = if self.poison_at == Some(self.step) { loss.mul_scalar(f32::NAN) } else { loss };
-        let value = loss.clone().into_scalar::<f32>() as f64;
+        let value_t = loss.clone().detach();
+        let grads = GradientsParams::from_grads(loss.backward(), &module);
+        let read = match squared_norm(&module, &grads) {
+            Some(norm_sq) => Tensor::cat(vec![value_t, norm_sq], 0),
+            None => value_t,
+        };
+        let read = frl_heads::head::to_host(read);
+        let value = read[0] as f64;
+        let grad_norm = read.get(1).map(|&n| (n as f64).sqrt()).unwrap_or(0.0);
         let non_finite = |what, value| NonFinite { what, group: group.to_string(), value, step: self.step };
         if !value.is_finite() {
             return Err(non_finite("loss", value).into());
         }
-        let grads = GradientsParams::from_grads(loss.backward(), &module);
         let opt = self.groups.entry(group.to_string()).or_insert_with(|| AdamW::new(self.config.clone()));
-        let (module, stats) = opt.step(self.lr, module, grads).map_err(|norm| non_finite("gradient norm", norm))?;
+        let (module, stats) =
+            opt.step_with_norm(self.lr, module, grads, grad_norm).map_err(|norm| non_finite("gradient norm", norm))?;
         self.grad_norms.push((group.to_string(), stats.grad_norm));
         Ok((module, value))
     }
