@@ -241,9 +241,9 @@ impl Agent for Bc {
 
     fn train_step(mut self, batch: BcBatch, opt: &mut Optimizers) -> anyhow::Result<(Self, Scalars)> {
         let loss = self.net.loss(batch.obs, batch.targets);
-        let (net, value) = opt.step(DEFAULT_GROUP, self.net, loss.total)?;
+        let (net, scalars) = crate::step_head_loss(opt, DEFAULT_GROUP, self.net, loss)?;
         self.net = net;
-        Ok((self, crate::head_loss_scalars(value, loss.cross_entropy, loss.regularizer)))
+        Ok((self, scalars))
     }
 
     fn params(&self) -> Vec<NamedTensor> {

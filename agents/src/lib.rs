@@ -15,16 +15,19 @@ pub mod dt;
 pub mod iql;
 pub mod registry;
 
-/// The scalars of a head loss whose total the optimiser step read as `value`: `loss`, `cross_entropy`,
-/// `regularizer`.
-pub(crate) fn head_loss_scalars(
-    value: f64,
-    cross_entropy: burn::tensor::Tensor<1>,
-    regularizer: Option<burn::tensor::Tensor<1>>,
-) -> frl_learner::Scalars {
-    let regularizer = regularizer.map(|r| r.into_scalar::<f32>() as f64).unwrap_or(0.0);
-    let cross_entropy = cross_entropy.into_scalar::<f32>() as f64;
-    vec![("loss", value), ("cross_entropy", cross_entropy), ("regularizer", regularizer)]
+/// Minimises a head loss's total with group `group` of `opt` and returns the updated module with its scalars
+/// `loss`, `cross_entropy` and `regularizer`, read in the step's one host transfer.
+pub(crate) fn step_head_loss<M: burn::module::Module>(
+    opt: &mut frl_learner::Optimizers,
+    group: &str,
+    module: M,
+    loss: frl_heads::HeadLoss,
+) -> anyhow::Result<(M, frl_learner::Scalars)> {
+    let mut scalars = vec![loss.cross_entropy];
+    scalars.extend(loss.regularizer);
+    let (module, value, read) = opt.step_reading(group, module, loss.total, scalars)?;
+    let regularizer = read.get(1).copied().unwrap_or(0.0);
+    Ok((module, vec![("loss", value), ("cross_entropy", read[0]), ("regularizer", regularizer)]))
 }
 
 pub use registry::{ActingOverrides, KINDS, LoadedPolicy, ONLINE_KINDS, load_job, load_policy, train, validate};

@@ -77,16 +77,29 @@ impl Optimizers {
     /// One read per step, after the backward pass is queued: on an asynchronous device the host waits once, for
     /// forward and backward together.
     pub fn step<M: Module>(&mut self, group: &str, module: M, loss: Tensor<1>) -> anyhow::Result<(M, f64)> {
+        let (module, value, _) = self.step_reading(group, module, loss, Vec::new())?;
+        Ok((module, value))
+    }
+
+    /// [`Optimizers::step`] that also reads the `[1]` tensors `scalars` (values for logging, untracked) in the same
+    /// transfer and returns them, in order.
+    pub fn step_reading<M: Module>(
+        &mut self,
+        group: &str,
+        module: M,
+        loss: Tensor<1>,
+        scalars: Vec<Tensor<1>>,
+    ) -> anyhow::Result<(M, f64, Vec<f64>)> {
         let loss = if self.poison_at == Some(self.step) { loss.mul_scalar(f32::NAN) } else { loss };
-        let value_t = loss.clone().detach();
+        let n_scalars = scalars.len();
+        let mut read = vec![loss.clone().detach()];
+        read.extend(scalars.into_iter().map(|t| t.detach()));
         let grads = GradientsParams::from_grads(loss.backward(), &module);
-        let read = match squared_norm(&module, &grads) {
-            Some(norm_sq) => Tensor::cat(vec![value_t, norm_sq], 0),
-            None => value_t,
-        };
-        let read = frl_heads::head::to_host(read);
-        let value = read[0] as f64;
-        let grad_norm = read.get(1).map(|&n| (n as f64).sqrt()).unwrap_or(0.0);
+        read.extend(squared_norm(&module, &grads));
+        let read: Vec<f64> = frl_heads::head::to_host(Tensor::cat(read, 0)).into_iter().map(f64::from).collect();
+        let value = read[0];
+        let scalars = read[1..1 + n_scalars].to_vec();
+        let grad_norm = read.get(1 + n_scalars).map(|n| n.sqrt()).unwrap_or(0.0);
         let non_finite = |what, value| NonFinite { what, group: group.to_string(), value, step: self.step };
         if !value.is_finite() {
             return Err(non_finite("loss", value).into());
@@ -95,7 +108,7 @@ impl Optimizers {
         let (module, stats) =
             opt.step_with_norm(self.lr, module, grads, grad_norm).map_err(|norm| non_finite("gradient norm", norm))?;
         self.grad_norms.push((group.to_string(), stats.grad_norm));
-        Ok((module, value))
+        Ok((module, value, scalars))
     }
 
     /// Gradient norms (before clipping) of the groups stepped in the current step.

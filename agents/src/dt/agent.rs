@@ -152,9 +152,9 @@ impl Agent for Dt {
     fn train_step(mut self, batch: Batch, opt: &mut Optimizers) -> anyhow::Result<(Self, Scalars)> {
         let (Some(temperature), Some(entropy)) = (self.temperature.take(), self.config.entropy.clone()) else {
             let loss = self.loss(batch);
-            let (model, value) = opt.step(DEFAULT_GROUP, self.model, loss.total)?;
+            let (model, scalars) = crate::step_head_loss(opt, DEFAULT_GROUP, self.model, loss)?;
             self.model = model;
-            return Ok((self, crate::head_loss_scalars(value, loss.cross_entropy, loss.regularizer)));
+            return Ok((self, scalars));
         };
         // ODT: minimise cross-entropy − λ·H over the network with λ fixed, then λ·(H − target) over ln λ with H
         // fixed, so λ grows while the policy's entropy is below the target and shrinks above it.
@@ -163,14 +163,21 @@ impl Agent for Dt {
         let h = h.expect("asked for the entropy");
         let lambda = temperature.value().detach();
         let h_value = h.clone().detach();
-        let (model, value) = opt.step(DEFAULT_GROUP, self.model, loss.total - lambda.clone() * h)?;
+        let mut reads = vec![loss.cross_entropy, h_value.clone(), lambda.clone()];
+        reads.extend(loss.regularizer);
+        let (model, value, read) = opt.step_reading(DEFAULT_GROUP, self.model, loss.total - lambda * h, reads)?;
         self.model = model;
-        let t_loss = temperature.value() * h_value.clone().sub_scalar(entropy.target);
+        let t_loss = temperature.value() * h_value.sub_scalar(entropy.target);
         let (temperature, _) = opt.step(TEMPERATURE, temperature, t_loss)?;
         self.temperature = Some(temperature);
-        let mut scalars = crate::head_loss_scalars(value, loss.cross_entropy, loss.regularizer);
-        scalars.push(("entropy", h_value.into_scalar::<f32>() as f64));
-        scalars.push(("temperature", lambda.into_scalar::<f32>() as f64));
+        let regularizer = read.get(3).copied().unwrap_or(0.0);
+        let scalars = vec![
+            ("loss", value),
+            ("cross_entropy", read[0]),
+            ("regularizer", regularizer),
+            ("entropy", read[1]),
+            ("temperature", read[2]),
+        ];
         Ok((self, scalars))
     }
 
