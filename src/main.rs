@@ -274,6 +274,13 @@ enum BenchCommand {
         /// Action head of the model (job-file syntax).
         #[arg(long, default_value = "linear")]
         head: HeadConfig,
+        /// A Python interpreter with torch: also times PyTorch's DT-shaped step (`torch_reference.py dt`, the
+        /// reference shape, 2 threads) and prints the ratio.
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// PyTorch's reference script (as for `bench heads`).
+        #[arg(long, value_name = "PATH")]
+        reference: Option<PathBuf>,
     },
 }
 
@@ -318,6 +325,14 @@ struct BenchHeadsArgs {
     /// Also write the timings as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// A Python interpreter with torch: also times PyTorch's linear head and paper-style Fourier head steps of the
+    /// same shapes (`torch_reference.py linear|head`, 2 threads) and prints the ratios.
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// PyTorch's reference script (default: `torch_reference.py` in FRL_SCRIPTS or scripts/, else
+    /// `../shared/bench/` beside this repository).
+    #[arg(long, value_name = "PATH")]
+    reference: Option<PathBuf>,
 }
 
 /// Lets a closed stdout end the process quietly, as it ends other Unix tools (`frl dataset info DIR | head -3`),
@@ -372,7 +387,10 @@ fn main() -> ExitCode {
         }
         Command::Bench(BenchCommand::Dqn { steps, python }) => bench_dqn(steps, python.as_deref()),
         Command::Bench(BenchCommand::Ops { steps, python }) => bench_ops(steps, python.as_deref()),
-        Command::Bench(BenchCommand::Dt { steps, head }) => bench_dt(steps, head),
+        Command::Bench(BenchCommand::Dt { steps, head, python, reference }) => {
+            let torch = python.map(|py| TorchReference::new(py, reference.as_deref())).transpose();
+            torch.and_then(|torch| bench_dt(steps, head, torch.as_ref()))
+        }
         Command::Bench(BenchCommand::Train { device, steps, json, atari, sweep, python }) => {
             bench_train(device, steps, json, frl_runners::bench::DtShape::list(atari, sweep), &python)
         }
@@ -778,7 +796,7 @@ fn run_toy_worker(args: ToyRunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn bench_dt(steps: usize, head: HeadConfig) -> anyhow::Result<ExitCode> {
+fn bench_dt(steps: usize, head: HeadConfig, torch: Option<&TorchReference>) -> anyhow::Result<ExitCode> {
     use frl_agents::dt::DecisionTransformerConfig;
     let default = DecisionTransformerConfig { head: head.clone(), ..Default::default() };
     let reference = DecisionTransformerConfig { heads: 4, context: 30, ..default.clone() };
@@ -786,10 +804,77 @@ fn bench_dt(steps: usize, head: HeadConfig) -> anyhow::Result<ExitCode> {
         ("default DT config: batch 64, context 20 (60 tokens), 3 layers, 1 head, d 128", default),
         ("PyTorch reference shape: batch 64, context 30 (90 tokens), 3 layers, 4 heads, d 128", reference),
     ] {
+        let is_reference = config.heads == 4;
         let ms = frl_runners::bench::bench_dt(&config, 64, steps)?;
-        println!("{ms:>9.1} ms/step  {name}, {} head", head.slug());
+        let vs_torch = match torch {
+            Some(t) if is_reference => {
+                let torch_ms = t.ms_per_step(&["dt".into(), "--steps".into(), steps.to_string()])?;
+                format!("   PyTorch {torch_ms:.1} ms, frl / PyTorch {:.2}", ms / torch_ms)
+            }
+            _ => String::new(),
+        };
+        println!("{ms:>9.1} ms/step  {name}, {} head{vs_torch}", head.slug());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `torch_reference.py` (PyTorch baselines of the head and DT steps) run by an interpreter that has torch.
+struct TorchReference {
+    python: PathBuf,
+    script: PathBuf,
+}
+
+impl TorchReference {
+    /// Finds the script: `given`, else `torch_reference.py` where [`find_script`] looks, else
+    /// `../shared/bench/torch_reference.py` beside the repository or the working directory.
+    fn new(python: PathBuf, given: Option<&Path>) -> anyhow::Result<Self> {
+        let script = match given {
+            Some(p) if p.is_file() => p.to_path_buf(),
+            Some(p) => anyhow::bail!("--reference {}: no such file", p.display()),
+            None => find_script("torch_reference.py").or_else(|e| {
+                [Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench"), PathBuf::from("../shared/bench")]
+                    .iter()
+                    .map(|d| d.join("torch_reference.py"))
+                    .find(|p| p.is_file())
+                    .ok_or_else(|| anyhow::anyhow!("{e}, nor in ../shared/bench (or pass --reference PATH)"))
+            })?,
+        };
+        let probe = std::process::Command::new(&python)
+            .args(["-c", "import torch"])
+            .output()
+            .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", python.display()))?;
+        if !probe.status.success() {
+            anyhow::bail!(
+                "{} cannot import torch (pip install torch): {}",
+                python.display(),
+                String::from_utf8_lossy(&probe.stderr).trim()
+            );
+        }
+        Ok(Self { python, script })
+    }
+
+    /// Milliseconds per step that the script prints (`name: value ms/step`) for these arguments.
+    fn ms_per_step(&self, args: &[String]) -> anyhow::Result<f64> {
+        let out = std::process::Command::new(&self.python)
+            .arg(&self.script)
+            .args(args)
+            .output()
+            .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", self.python.display()))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            anyhow::bail!(
+                "{} {} failed: {}",
+                self.python.display(),
+                self.script.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        stdout
+            .lines()
+            .rev()
+            .find_map(|line| line.rsplit_once(": ")?.1.strip_suffix(" ms/step")?.trim().parse::<f64>().ok())
+            .ok_or_else(|| anyhow::anyhow!("{} printed no `…: <ms> ms/step` line: {stdout:?}", self.script.display()))
+    }
 }
 
 fn bench_train(
@@ -902,7 +987,53 @@ fn run_bench_heads(args: BenchHeadsArgs) -> anyhow::Result<ExitCode> {
         toy_steps: args.toy_steps,
         heads: args.heads,
     };
+    let torch = args.python.map(|py| TorchReference::new(py, args.reference.as_deref())).transpose()?;
     let timings = bench.run(|t| println!("{:>10.3} ms/step  {}", t.ms_per_step, t.name))?;
+    if let Some(torch) = &torch {
+        // PyTorch's step of each head it has a form of, right after ours: the linear head, the Fourier head without
+        // its regulariser (the paper's complex/conv1d form). A mixture head is set against our own Fourier head.
+        let shape = |mode: &str| {
+            let mut a = vec![mode.to_string()];
+            for (flag, v) in [("--batch", bench.batch), ("--dim", bench.dim), ("--bins", bench.bins)] {
+                a.extend([flag.to_string(), v.to_string()]);
+            }
+            a.extend(["--freqs".into(), bench.frequencies.to_string(), "--steps".into(), bench.steps.to_string()]);
+            a
+        };
+        let heads = if bench.heads.is_empty() { bench.default_heads() } else { bench.heads.clone() };
+        let fourier_ms = heads.iter().zip(&timings).find_map(|(h, t)| match h {
+            HeadConfig::Fourier(f) if f.gamma == 0.0 && f.frequencies == bench.frequencies => Some(t.ms_per_step),
+            _ => None,
+        });
+        println!("against PyTorch (same shapes, same run):");
+        for (head, t) in heads.iter().zip(&timings) {
+            let line = match head {
+                HeadConfig::Linear => Some(torch.ms_per_step(&shape("linear"))?),
+                HeadConfig::Fourier(f) if f.gamma == 0.0 && f.frequencies == bench.frequencies => {
+                    Some(torch.ms_per_step(&shape("head"))?)
+                }
+                _ => None,
+            };
+            match (line, head, fourier_ms) {
+                (Some(torch_ms), _, _) => println!(
+                    "{:>10.3} ms/step  PyTorch, frl / PyTorch {:.2}  {}",
+                    torch_ms,
+                    t.ms_per_step / torch_ms,
+                    t.name
+                ),
+                (None, HeadConfig::Mixture(_), Some(f)) => {
+                    println!(
+                        "{:>10}          {:.2}× our Fourier N={} head  {}",
+                        "",
+                        t.ms_per_step / f,
+                        bench.frequencies,
+                        t.name
+                    )
+                }
+                _ => {}
+            }
+        }
+    }
     if let Some(path) = args.json {
         let json = serde_json::to_vec_pretty(&timings)?;
         frl_dataset::fsutil::write_atomic(&path, &json).with_context(|| format!("writing {}", path.display()))?;

@@ -555,3 +555,34 @@ fn the_allocator_option_set_at_start_up_is_the_purge_delay() {
     assert!(options.len() > MI_OPTION_PURGE_DELAY, "mimalloc listed no options: {stderr}");
     assert_eq!(options.iter().position(|o| *o == "purge_delay"), Some(MI_OPTION_PURGE_DELAY), "{options:?}");
 }
+
+/// `bench heads --python` runs PyTorch's reference script for the same shapes and prints frl's time over PyTorch's;
+/// here a stand-in interpreter reports 2 ms per step for every head.
+#[test]
+fn bench_heads_prints_ratios_against_the_reference_script() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let python = dir.path().join("python");
+    std::fs::write(&python, "#!/bin/sh\necho \"torch $2 head: 2.00 ms/step\"\n").unwrap();
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = dir.path().join("torch_reference.py");
+    std::fs::write(&script, "").unwrap();
+    let (code, stdout, stderr) = run(frl()
+        .args(["bench", "heads", "--head", "linear", "--batch", "64", "--steps", "2", "--python"])
+        .arg(&python)
+        .arg("--reference")
+        .arg(&script));
+    assert_eq!(code, 0, "stderr: {stderr}");
+    let ours: f64 = stdout.lines().next().and_then(|l| l.split_whitespace().next()?.parse().ok()).expect(&stdout);
+    let line = stdout.lines().find(|l| l.contains("frl / PyTorch")).expect(&stdout);
+    let ratio: f64 =
+        line.split("frl / PyTorch ").nth(1).and_then(|r| r.split_whitespace().next()?.parse().ok()).unwrap();
+    assert!(line.trim_start().starts_with("2.000 ms/step"), "{line}");
+    assert!((ratio - ours / 2.0).abs() <= 0.006, "ratio {ratio} for {ours} ms against 2 ms");
+
+    let (code, _, stderr) = run(frl()
+        .args(["bench", "heads", "--head", "linear", "--steps", "1", "--python"])
+        .arg(dir.path().join("no-python")));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no-python"), "{stderr}");
+}
