@@ -825,20 +825,10 @@ struct TorchReference {
 }
 
 impl TorchReference {
-    /// Finds the script: `given`, else `torch_reference.py` where [`find_script`] looks, else
-    /// `../shared/bench/torch_reference.py` beside the repository or the working directory.
+    /// Checks that `python` imports torch, then finds the script: `given`, else `torch_reference.py` where
+    /// [`find_script`] looks, else `../shared/bench/torch_reference.py` beside the repository or the working
+    /// directory.
     fn new(python: PathBuf, given: Option<&Path>) -> anyhow::Result<Self> {
-        let script = match given {
-            Some(p) if p.is_file() => p.to_path_buf(),
-            Some(p) => anyhow::bail!("--reference {}: no such file", p.display()),
-            None => find_script("torch_reference.py").or_else(|e| {
-                [Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench"), PathBuf::from("../shared/bench")]
-                    .iter()
-                    .map(|d| d.join("torch_reference.py"))
-                    .find(|p| p.is_file())
-                    .ok_or_else(|| anyhow::anyhow!("{e}, nor in ../shared/bench (or pass --reference PATH)"))
-            })?,
-        };
         let probe = std::process::Command::new(&python)
             .args(["-c", "import torch"])
             .output()
@@ -850,6 +840,17 @@ impl TorchReference {
                 String::from_utf8_lossy(&probe.stderr).trim()
             );
         }
+        let script = match given {
+            Some(p) if p.is_file() => p.to_path_buf(),
+            Some(p) => anyhow::bail!("--reference {}: no such file", p.display()),
+            None => find_script("torch_reference.py").or_else(|e| {
+                [Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench"), PathBuf::from("../shared/bench")]
+                    .iter()
+                    .map(|d| d.join("torch_reference.py"))
+                    .find(|p| p.is_file())
+                    .ok_or_else(|| anyhow::anyhow!("{e}, nor in ../shared/bench (or pass --reference PATH)"))
+            })?,
+        };
         Ok(Self { python, script })
     }
 

@@ -582,7 +582,9 @@ fn bench_heads_prints_ratios_against_the_reference_script() {
 
     let (code, _, stderr) = run(frl()
         .args(["bench", "heads", "--head", "linear", "--steps", "1", "--python"])
-        .arg(dir.path().join("no-python")));
+        .arg(dir.path().join("no-python"))
+        .arg("--reference")
+        .arg(&script));
     assert_eq!(code, 1);
     assert!(stderr.contains("no-python"), "{stderr}");
 }
