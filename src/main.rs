@@ -562,9 +562,13 @@ fn find_script(name: &str) -> anyhow::Result<PathBuf> {
 
 /// Runs `scripts/<script>` with `python` and these arguments; returns its stdout.
 fn run_torch_script(python: &Path, script: &str, args: &[String]) -> anyhow::Result<String> {
-    let script = find_script(script)?;
+    run_python(python, &find_script(script)?, args)
+}
+
+/// Runs the Python file `script` with `python` and these arguments; returns its stdout.
+fn run_python(python: &Path, script: &Path, args: &[String]) -> anyhow::Result<String> {
     let out = std::process::Command::new(python)
-        .arg(&script)
+        .arg(script)
         .args(args)
         .output()
         .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", python.display()))?;
@@ -856,20 +860,7 @@ impl TorchReference {
 
     /// Milliseconds per step that the script prints (`name: value ms/step`) for these arguments.
     fn ms_per_step(&self, args: &[String]) -> anyhow::Result<f64> {
-        let out = std::process::Command::new(&self.python)
-            .arg(&self.script)
-            .args(args)
-            .output()
-            .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", self.python.display()))?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        if !out.status.success() {
-            anyhow::bail!(
-                "{} {} failed: {}",
-                self.python.display(),
-                self.script.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        let stdout = run_python(&self.python, &self.script, args)?;
         stdout
             .lines()
             .rev()
