@@ -992,21 +992,18 @@ fn run_bench_heads(args: BenchHeadsArgs) -> anyhow::Result<ExitCode> {
             a.extend(["--freqs".into(), bench.frequencies.to_string(), "--steps".into(), bench.steps.to_string()]);
             a
         };
-        let heads = if bench.heads.is_empty() { bench.default_heads() } else { bench.heads.clone() };
-        let fourier_ms = heads.iter().zip(&timings).find_map(|(h, t)| match h {
-            HeadConfig::Fourier(f) if f.gamma == 0.0 && f.frequencies == bench.frequencies => Some(t.ms_per_step),
+        // `torch_reference.py`'s mode for a head it has a form of.
+        let mode = |h: &HeadConfig| match h {
+            HeadConfig::Linear => Some("linear"),
+            HeadConfig::Fourier(f) if f.gamma == 0.0 && f.frequencies == bench.frequencies => Some("head"),
             _ => None,
-        });
+        };
+        let heads = bench.heads_timed();
+        let fourier_ms = heads.iter().zip(&timings).find(|(h, _)| mode(h) == Some("head")).map(|(_, t)| t.ms_per_step);
         println!("against PyTorch (same shapes, same run):");
         for (head, t) in heads.iter().zip(&timings) {
-            let line = match head {
-                HeadConfig::Linear => Some(torch.ms_per_step(&shape("linear"))?),
-                HeadConfig::Fourier(f) if f.gamma == 0.0 && f.frequencies == bench.frequencies => {
-                    Some(torch.ms_per_step(&shape("head"))?)
-                }
-                _ => None,
-            };
-            match (line, head, fourier_ms) {
+            let torch_ms = mode(head).map(|m| torch.ms_per_step(&shape(m))).transpose()?;
+            match (torch_ms, head, fourier_ms) {
                 (Some(torch_ms), _, _) => println!(
                     "{:>10.3} ms/step  PyTorch, frl / PyTorch {:.2}  {}",
                     torch_ms,

@@ -164,11 +164,16 @@ fn softmax_parts(logits: Tensor<2>) -> (Tensor<2>, Tensor<2>, Tensor<2>) {
     (shifted, e / sum.clone(), sum.log())
 }
 
-/// `value` (untracked, `[1]`) whose gradient with respect to `input` is `grad`: `value + (s − s̄)` with
-/// `s = Σ input ⊙ grad` and `s̄` its untracked copy, which adds exactly 0 to the value.
+/// `value` (untracked, `[1]`) whose gradient with respect to `input` is `grad`.
 fn with_gradient(value: Tensor<1>, input: Tensor<2>, grad: Tensor<2>) -> Tensor<1> {
+    value.detach() + attached(input, grad)
+}
+
+/// `s − s̄` with `s = Σ input ⊙ grad` and `s̄` its untracked copy: exactly 0, with gradient `grad` with respect to
+/// `input`. Added to an untracked value, it attaches a gradient computed in closed form.
+pub(crate) fn attached<const D: usize>(input: Tensor<D>, grad: Tensor<D>) -> Tensor<1> {
     let s = (input * grad.detach()).sum();
-    value.detach() + (s.clone() - s.detach())
+    s.clone() - s.detach()
 }
 
 /// Mean negative log-likelihood of log-probabilities `[batch, m]` at bin indices `[batch]`.

@@ -10,7 +10,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::error::HeadError;
-use crate::head::{Head, HeadLoss, HeadOutput, bin_centres, nll, soft_nll};
+use crate::head::{Head, HeadLoss, HeadOutput, attached, bin_centres, nll, soft_nll};
 use crate::init;
 
 fn default_components() -> usize {
@@ -170,12 +170,6 @@ impl MixtureHead {
         debug_assert_eq!(d_nhp.dims(), [1, k, 1]);
         value.detach() + attached(mu, d_mu) + attached(neg_half_precision, d_nhp) + attached(scale, d_scale)
     }
-}
-
-/// `s − s̄` with `s = Σ input ⊙ grad`: exactly 0, with gradient `grad` with respect to `input`.
-fn attached(input: Tensor<3>, grad: Tensor<3>) -> Tensor<1> {
-    let s = (input * grad.detach()).sum();
-    s.clone() - s.detach()
 }
 
 impl Head for MixtureHead {

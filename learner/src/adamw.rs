@@ -59,15 +59,10 @@ impl AdamW {
         Self { config, t: 0, state: HashMap::new() }
     }
 
-    /// Applies one update with learning rate `lr`; a non-finite gradient norm leaves the module unchanged and is
-    /// returned as an error.
-    pub fn step<M: Module>(&mut self, lr: f64, module: M, grads: GradientsParams) -> Result<(M, StepStats), f64> {
-        let grad_norm = squared_norm(&module, &grads).map(|t| (t.into_scalar::<f32>() as f64).sqrt()).unwrap_or(0.0);
-        self.step_with_norm(lr, module, grads, grad_norm)
-    }
-
-    /// [`AdamW::step`] with the global gradient norm already read (`sqrt` of [`squared_norm`]).
-    pub fn step_with_norm<M: Module>(
+    /// Applies one update with learning rate `lr`, clipping by the global gradient norm `grad_norm` (`sqrt` of
+    /// [`squared_norm`], read by the caller); a non-finite norm leaves the module unchanged and is returned as an
+    /// error.
+    pub fn step<M: Module>(
         &mut self,
         lr: f64,
         module: M,

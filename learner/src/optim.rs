@@ -106,7 +106,7 @@ impl Optimizers {
         }
         let opt = self.groups.entry(group.to_string()).or_insert_with(|| AdamW::new(self.config.clone()));
         let (module, stats) =
-            opt.step_with_norm(self.lr, module, grads, grad_norm).map_err(|norm| non_finite("gradient norm", norm))?;
+            opt.step(self.lr, module, grads, grad_norm).map_err(|norm| non_finite("gradient norm", norm))?;
         self.grad_norms.push((group.to_string(), stats.grad_norm));
         Ok((module, value, scalars))
     }

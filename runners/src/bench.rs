@@ -58,13 +58,17 @@ impl HeadBench {
         ]
     }
 
+    /// The heads [`HeadBench::run`] times, in order: those named, else [`HeadBench::default_heads`].
+    pub fn heads_timed(&self) -> Vec<HeadConfig> {
+        if self.heads.is_empty() { self.default_heads() } else { self.heads.clone() }
+    }
+
     /// Times forward + cross-entropy + backward + AdamW step for each head, then the toy MLP + Fourier step.
     pub fn run(&self, mut report: impl FnMut(&Timing)) -> anyhow::Result<Vec<Timing>> {
         let device = frl_learner::backend::training_device();
         let mut rng = StdRng::seed_from_u64(0);
         let mut out = Vec::new();
-        let heads = if self.heads.is_empty() { self.default_heads() } else { self.heads.clone() };
-        for head_cfg in heads {
+        for head_cfg in self.heads_timed() {
             let t = self.time_head(&head_cfg, &device)?;
             report(&t);
             out.push(t);
