@@ -281,6 +281,10 @@ enum BenchCommand {
         /// PyTorch's reference script (as for `bench heads`).
         #[arg(long, value_name = "PATH")]
         reference: Option<PathBuf>,
+        /// Also time each shape with its batch split into this many parts on parallel threads (`train.shards`);
+        /// default: one per core (none on one core).
+        #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        shards: Option<usize>,
     },
 }
 
@@ -387,9 +391,10 @@ fn main() -> ExitCode {
         }
         Command::Bench(BenchCommand::Dqn { steps, python }) => bench_dqn(steps, python.as_deref()),
         Command::Bench(BenchCommand::Ops { steps, python }) => bench_ops(steps, python.as_deref()),
-        Command::Bench(BenchCommand::Dt { steps, head, python, reference }) => {
+        Command::Bench(BenchCommand::Dt { steps, head, python, reference, shards }) => {
             let torch = python.map(|py| TorchReference::new(py, reference.as_deref())).transpose();
-            torch.and_then(|torch| bench_dt(steps, head, torch.as_ref()))
+            let shards = shards.unwrap_or_else(|| frl_learner::shards::threads_for(usize::MAX));
+            torch.and_then(|torch| bench_dt(steps, head, shards, torch.as_ref()))
         }
         Command::Bench(BenchCommand::Train { device, steps, json, atari, sweep, python }) => {
             bench_train(device, steps, json, frl_runners::bench::DtShape::list(atari, sweep), &python)
@@ -800,24 +805,32 @@ fn run_toy_worker(args: ToyRunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn bench_dt(steps: usize, head: HeadConfig, torch: Option<&TorchReference>) -> anyhow::Result<ExitCode> {
+fn bench_dt(steps: usize, head: HeadConfig, shards: usize, torch: Option<&TorchReference>) -> anyhow::Result<ExitCode> {
     use frl_agents::dt::DecisionTransformerConfig;
     let default = DecisionTransformerConfig { head: head.clone(), ..Default::default() };
     let reference = DecisionTransformerConfig { heads: 4, context: 30, ..default.clone() };
+    let counts: Vec<usize> = if shards > 1 { vec![1, shards] } else { vec![1] };
     for (name, config) in [
         ("default DT config: batch 64, context 20 (60 tokens), 3 layers, 1 head, d 128", default),
         ("PyTorch reference shape: batch 64, context 30 (90 tokens), 3 layers, 4 heads, d 128", reference),
     ] {
-        let is_reference = config.heads == 4;
-        let ms = frl_runners::bench::bench_dt(&config, 64, steps)?;
-        let vs_torch = match torch {
-            Some(t) if is_reference => {
-                let torch_ms = t.ms_per_step(&["dt".into(), "--steps".into(), steps.to_string()])?;
-                format!("   PyTorch {torch_ms:.1} ms, frl / PyTorch {:.2}", ms / torch_ms)
-            }
-            _ => String::new(),
+        let torch_ms = match torch {
+            Some(t) if config.heads == 4 => Some(t.ms_per_step(&["dt".into(), "--steps".into(), steps.to_string()])?),
+            _ => None,
         };
-        println!("{ms:>9.1} ms/step  {name}, {} head{vs_torch}", head.slug());
+        let mut one = None;
+        for &n in &counts {
+            let ms = frl_runners::bench::bench_dt(&config, 64, steps, n)?;
+            let one_ms = *one.get_or_insert(ms);
+            let split = if n > 1 {
+                format!(", {n} shards on {} threads ({:.2}× one)", frl_learner::shards::threads_for(n), one_ms / ms)
+            } else {
+                String::new()
+            };
+            let vs_torch =
+                torch_ms.map(|t| format!("   PyTorch {t:.1} ms, frl / PyTorch {:.2}", ms / t)).unwrap_or_default();
+            println!("{ms:>9.1} ms/step  {name}, {} head{split}{vs_torch}", head.slug());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -23,11 +23,22 @@ pub(crate) fn step_head_loss<M: burn::module::Module>(
     module: M,
     loss: frl_heads::HeadLoss,
 ) -> anyhow::Result<(M, frl_learner::Scalars)> {
+    let loss = head_shard_loss(loss);
+    let (module, value, read) = opt.step_reading(group, module, loss.loss, loss.scalars)?;
+    Ok((module, head_scalars(value, &read)))
+}
+
+/// A head loss as a step's loss and logged values: the total, then `cross_entropy` and the regularizer if any.
+pub(crate) fn head_shard_loss(loss: frl_heads::HeadLoss) -> frl_learner::ShardLoss {
     let mut scalars = vec![loss.cross_entropy];
     scalars.extend(loss.regularizer);
-    let (module, value, read) = opt.step_reading(group, module, loss.total, scalars)?;
+    frl_learner::ShardLoss { loss: loss.total, scalars }
+}
+
+/// The scalars `loss`, `cross_entropy` and `regularizer` from a step's loss and the values of [`head_shard_loss`].
+pub(crate) fn head_scalars(value: f64, read: &[f64]) -> frl_learner::Scalars {
     let regularizer = read.get(1).copied().unwrap_or(0.0);
-    Ok((module, vec![("loss", value), ("cross_entropy", read[0]), ("regularizer", regularizer)]))
+    vec![("loss", value), ("cross_entropy", read[0]), ("regularizer", regularizer)]
 }
 
 pub use registry::{ActingOverrides, KINDS, LoadedPolicy, ONLINE_KINDS, load_job, load_policy, train, validate};

@@ -171,6 +171,13 @@ pub fn fit<A: Agent>(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBoo
         bail!("the job has an [online] section: it trains with fit_online");
     }
     let config: A::Config = job.agent_config()?;
+    if job.train.shards > 1 && options.device != crate::backend::DeviceChoice::Cpu {
+        bail!(
+            "`train.shards` = {} splits batches over CPU threads; on device {} use 1",
+            job.train.shards,
+            options.device
+        );
+    }
     let selected = crate::backend::select(options.device)?;
     let device = selected.device.clone();
     let RunFolder { dir: run_dir, checkpoints: ckpt_dir, existing } = run_folder(job, options.resume)?;
@@ -179,7 +186,8 @@ pub fn fit<A: Agent>(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBoo
 
     // Fresh agent, or the newest checkpoint.
     let mut init_rng = EpisodeRng::seed_from_u64(mix(job.seed, 0, 0x1a17));
-    let mut opt = Optimizers::new(job.train.optimizer.clone()).poison_at(job.train.poison_loss_at);
+    let mut opt =
+        Optimizers::new(job.train.optimizer.clone()).poison_at(job.train.poison_loss_at).with_shards(job.train.shards);
     let (mut agent, spec, start_step) = match existing.last().filter(|_| options.resume) {
         Some((_, path)) => {
             let loaded = load_agent::<A>(path, &device)?;

@@ -76,6 +76,10 @@ pub struct TrainConfig {
     pub steps: u64,
     /// Samples (transitions, windows) per batch.
     pub batch_size: usize,
+    /// Parts each batch is split into, whose forward and backward passes run on parallel threads (CPU device only;
+    /// agents that cannot split a batch train on it whole). Results move by rounding with this count and do not
+    /// depend on the machine's cores.
+    pub shards: usize,
     /// Peak learning rate.
     pub lr: f64,
     /// Linear warmup steps from 0 to `lr`.
@@ -104,6 +108,7 @@ impl Default for TrainConfig {
         Self {
             steps: 10_000,
             batch_size: 64,
+            shards: 1,
             lr: 1e-4,
             warmup_steps: 1000,
             final_lr_fraction: 0.1,
@@ -223,6 +228,9 @@ impl TrainJob {
         }
         if t.batch_size == 0 {
             bail!("`train.batch_size` must be at least 1");
+        }
+        if t.shards == 0 || t.shards > t.batch_size {
+            bail!("`train.shards` = {}: must be in 1..={} (`train.batch_size`)", t.shards, t.batch_size);
         }
         if !(t.lr.is_finite() && t.lr > 0.0) {
             bail!("`train.lr` = {}: must be a positive number", t.lr);

@@ -18,6 +18,7 @@ pub mod job;
 pub mod online;
 pub mod optim;
 pub mod params;
+pub mod shards;
 
 pub use adamw::{AdamW, AdamWConfig};
 pub use agent::{Acting, ActionPmfs, Agent, AgentConfig, DataSpec, Decode, Scalars};
@@ -28,3 +29,4 @@ pub use frl_tensorboard::BinAxis;
 pub use job::{EvalConfig, TrainConfig, TrainJob, lr_at};
 pub use online::{OnlineAgent, OnlineConfig, OnlineProgress, OnlineReport, fit_online};
 pub use optim::{NonFinite, Optimizers};
+pub use shards::ShardLoss;

@@ -283,6 +283,13 @@ pub fn fit_online<A: OnlineAgent>(
         bail!("`agent` = {:?}, but this learner trains `{}`", job.agent, A::KIND);
     }
     let config: A::Config = job.agent_config()?;
+    if job.train.shards > 1 && options.device != crate::backend::DeviceChoice::Cpu {
+        bail!(
+            "`train.shards` = {} splits batches over CPU threads; on device {} use 1",
+            job.train.shards,
+            options.device
+        );
+    }
     let selected = crate::backend::select(options.device)?;
     let device = selected.device.clone();
     let RunFolder { dir: run_dir, checkpoints: ckpt_dir, existing } = run_folder(job, options.resume)?;
@@ -290,7 +297,8 @@ pub fn fit_online<A: OnlineAgent>(
 
     let (mut spec, seed_data, obs_space) = online_spec(job, &online)?;
     let mut init_rng = EpisodeRng::seed_from_u64(mix(job.seed, 0, 0x1a17));
-    let mut opt = Optimizers::new(job.train.optimizer.clone()).poison_at(job.train.poison_loss_at);
+    let mut opt =
+        Optimizers::new(job.train.optimizer.clone()).poison_at(job.train.poison_loss_at).with_shards(job.train.shards);
     let mut progress = OnlineProgress::default();
     let resumed = existing.last().filter(|_| options.resume);
     let agent = match resumed {

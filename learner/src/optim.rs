@@ -8,6 +8,7 @@ use burn::tensor::Tensor;
 
 use super::adamw::{AdamW, AdamWConfig, squared_norm};
 use super::params::NamedTensor;
+use super::shards::{ShardLoss, combine, threads_for};
 
 /// A loss or gradient norm that is not finite; the learner stops before the update and names the last checkpoint.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -39,12 +40,41 @@ pub struct Optimizers {
     step: u64,
     poison_at: Option<u64>,
     grad_norms: Vec<(String, f64)>,
+    shards: usize,
+    threads: Option<usize>,
 }
 
 impl Optimizers {
     /// Fresh optimisers; groups appear on their first [`Optimizers::step`].
     pub fn new(config: AdamWConfig) -> Self {
-        Self { config, groups: BTreeMap::new(), lr: 0.0, step: 0, poison_at: None, grad_norms: Vec::new() }
+        Self {
+            config,
+            groups: BTreeMap::new(),
+            lr: 0.0,
+            step: 0,
+            poison_at: None,
+            grad_norms: Vec::new(),
+            shards: 1,
+            threads: None,
+        }
+    }
+
+    /// Splits agents' batches into `shards` parts that run in parallel ([`Optimizers::step_shards`]); 1 by default.
+    pub fn with_shards(mut self, shards: usize) -> Self {
+        self.shards = shards.max(1);
+        self
+    }
+
+    /// Runs the parts on `threads` threads (default: one per part, at most the machine's cores); the results do
+    /// not depend on it.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = Some(threads.max(1));
+        self
+    }
+
+    /// How many parts agents split a batch into for [`Optimizers::step_shards`].
+    pub fn shards(&self) -> usize {
+        self.shards
     }
 
     /// Makes the loss NaN at `step` (a testing aid for the NaN guard).
@@ -91,10 +121,51 @@ impl Optimizers {
         scalars: Vec<Tensor<1>>,
     ) -> anyhow::Result<(M, f64, Vec<f64>)> {
         let loss = if self.poison_at == Some(self.step) { loss.mul_scalar(f32::NAN) } else { loss };
-        let n_scalars = scalars.len();
-        let mut read = vec![loss.clone().detach()];
-        read.extend(scalars.into_iter().map(|t| t.detach()));
+        let value = loss.clone().detach();
+        let scalars = scalars.into_iter().map(|t| t.detach()).collect();
         let grads = GradientsParams::from_grads(loss.backward(), &module);
+        self.update(group, module, grads, value, scalars)
+    }
+
+    /// [`Optimizers::step_reading`] for a batch split into parts: `forward` gives each part's loss and scalars (means
+    /// over its rows), the parts run on parallel threads, and each part's loss, gradients and scalars count with its
+    /// `weight` (its share of the batch's rows; the weights sum to 1). One part is an ordinary step.
+    pub fn step_shards<M, S, F>(
+        &mut self,
+        group: &str,
+        module: M,
+        parts: Vec<(S, f64)>,
+        forward: F,
+    ) -> anyhow::Result<(M, f64, Vec<f64>)>
+    where
+        M: Module + Sync,
+        S: Send,
+        F: Fn(&M, S) -> ShardLoss + Sync,
+    {
+        if parts.len() <= 1 {
+            let (part, _) = parts.into_iter().next().ok_or_else(|| anyhow::anyhow!("a step needs a batch"))?;
+            let out = forward(&module, part);
+            return self.step_reading(group, module, out.loss, out.scalars);
+        }
+        let threads = self.threads.unwrap_or_else(|| threads_for(parts.len()));
+        let combined = combine(&module, parts, threads, forward);
+        let loss = if self.poison_at == Some(self.step) { combined.loss.mul_scalar(f32::NAN) } else { combined.loss };
+        self.update(group, module, combined.grads, loss, combined.scalars)
+    }
+
+    /// Reads the loss, `scalars` and the gradient norm in one transfer, stops on a non-finite loss or norm, clips
+    /// and updates.
+    fn update<M: Module>(
+        &mut self,
+        group: &str,
+        module: M,
+        grads: GradientsParams,
+        loss: Tensor<1>,
+        scalars: Vec<Tensor<1>>,
+    ) -> anyhow::Result<(M, f64, Vec<f64>)> {
+        let n_scalars = scalars.len();
+        let mut read = vec![loss];
+        read.extend(scalars);
         read.extend(squared_norm(&module, &grads));
         let read: Vec<f64> = frl_heads::head::to_host(Tensor::cat(read, 0)).into_iter().map(f64::from).collect();
         let value = read[0];

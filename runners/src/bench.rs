@@ -262,9 +262,15 @@ fn pool_rate(env_id: &str, steps: u64, actors: usize) -> anyhow::Result<f64> {
 
 /// Milliseconds per Decision Transformer training step — the DT agent's own `train_step`, the one `frl train` runs
 /// (forward → loss → backward → AdamW with global clipping) — for `config` with `batch` random windows of a 3-dim
-/// observation / 1-dim action task, median of `steps` timed steps after two warm-up steps.
-pub fn bench_dt(config: &frl_agents::dt::DecisionTransformerConfig, batch: usize, steps: usize) -> anyhow::Result<f64> {
-    bench_dt_on(config, batch, steps, &frl_learner::backend::training_device())
+/// observation / 1-dim action task, median of `steps` timed steps after two warm-up steps; the batch split into
+/// `shards` parts on parallel threads (`train.shards`).
+pub fn bench_dt(
+    config: &frl_agents::dt::DecisionTransformerConfig,
+    batch: usize,
+    steps: usize,
+    shards: usize,
+) -> anyhow::Result<f64> {
+    bench_dt_on(config, batch, steps, shards, &frl_learner::backend::training_device())
 }
 
 /// A 3-dim observation, 1-dim action data spec for benchmarks.
@@ -282,10 +288,12 @@ fn bench_spec() -> frl_learner::DataSpec {
 /// A full batch of `b` windows of `k` steps (every position real) from host arrays.
 fn dt_batch(input: frl_agents::dt::DtInput, targets: Vec<i64>, device: &burn::tensor::Device) -> frl_agents::dt::Batch {
     let n = targets.len();
+    let b = input.states.dims()[0];
     frl_agents::dt::Batch {
         input,
         rows: Tensor::<1, Int>::arange(0..n as i64, device),
         targets: Tensor::<2, Int>::from_data(TensorData::new(targets, [n, 1]), device),
+        lengths: vec![n / b; b],
     }
 }
 
@@ -294,6 +302,7 @@ pub fn bench_dt_on(
     config: &frl_agents::dt::DecisionTransformerConfig,
     batch: usize,
     steps: usize,
+    shards: usize,
     device: &burn::tensor::Device,
 ) -> anyhow::Result<f64> {
     use frl_agents::dt::Dt;
@@ -302,7 +311,7 @@ pub fn bench_dt_on(
     let device = device.clone();
     let mut rng = StdRng::seed_from_u64(0);
     let mut agent = Dt::new(config, &bench_spec(), &mut rng, &device)?;
-    let mut opt = frl_learner::Optimizers::new(frl_learner::AdamWConfig::default());
+    let mut opt = frl_learner::Optimizers::new(frl_learner::AdamWConfig::default()).with_shards(shards);
     let k = config.context;
     let targets: Vec<i64> = (0..batch * k).map(|_| rng.random_range(0..config.bins as i64)).collect();
     let mut times = Vec::with_capacity(steps);
@@ -431,7 +440,7 @@ pub struct ShapeTiming {
 /// Times DT training and the Fourier head on `device`.
 pub fn device_timings(backend: &str, device: &burn::tensor::Device, steps: usize) -> anyhow::Result<DeviceTimings> {
     let config = frl_agents::dt::DecisionTransformerConfig::default();
-    let dt_ms = bench_dt_on(&config, 64, steps, device)?;
+    let dt_ms = bench_dt_on(&config, 64, steps, 1, device)?;
     let heads = HeadBench { steps: steps.max(5), ..HeadBench::default() };
     let fourier = heads.time_head(&HeadConfig::Fourier(FourierHeadConfig::new(16, 0.0)), device)?;
     Ok(DeviceTimings {
@@ -521,7 +530,7 @@ pub fn bench_train(
         let frl_ms = if *shape == DtShape::DEFAULT {
             timings.dt_ms_per_step
         } else {
-            bench_dt_on(&shape.config(), shape.batch, steps, &selected.device)?
+            bench_dt_on(&shape.config(), shape.batch, steps, 1, &selected.device)?
         };
         let torch_ms = torch.map(|run| run(shape)).transpose()?;
         report(&format!("{shape}: frl {frl_ms:.2} ms, PyTorch {torch_ms:?} ms"));

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use super::windows::{Batch, Windows};
 use crate::dt::{
-    ActionCoding, DecisionTransformer, DecisionTransformerConfig, DtInput, DtPolicyFactory, EvalSettings, Normalizer,
+    ActionCoding, DecisionTransformer, DecisionTransformerConfig, DropoutMasks, DtInput, DtPolicyFactory, EvalSettings,
+    Normalizer,
 };
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -21,7 +22,9 @@ use rand::RngCore;
 use frl_dataset::episodes::EpisodeBatch;
 use frl_learner::optim::DEFAULT_GROUP;
 use frl_learner::params::{NamedTensor, load_params, named_params, prefixed, section};
-use frl_learner::{Acting, ActionPmfs, Agent, AgentConfig, DataSpec, Decode, OnlineAgent, Optimizers, Scalars};
+use frl_learner::{
+    Acting, ActionPmfs, Agent, AgentConfig, DataSpec, Decode, OnlineAgent, Optimizers, Scalars, ShardLoss,
+};
 
 impl AgentConfig for DecisionTransformerConfig {
     fn validate(&self) -> anyhow::Result<()> {
@@ -90,14 +93,9 @@ impl Dt {
 
     /// The loss of a batch: state-token features of the real (unpadded) positions against their targets.
     pub fn loss(&self, batch: Batch) -> HeadLoss {
-        self.model.loss(self.rows(batch.input, batch.rows.clone()), batch.targets)
-    }
-
-    /// State-token features of the real positions, `[rows, d]`.
-    fn rows(&self, input: DtInput, rows: Tensor<1, Int>) -> Tensor<2> {
-        let features = self.model.features(input);
-        let [b, k, d] = features.dims();
-        features.reshape([b * k, d]).select(0, rows)
+        let [b, k, _] = batch.input.states.dims();
+        let masks = self.model.dropout_masks(b, k, &batch.input.states.device());
+        self.model.loss(rows(&self.model, batch.input, batch.rows, masks), batch.targets)
     }
 
     /// The return actors condition on while exploring.
@@ -149,25 +147,41 @@ impl Agent for Dt {
         data.sample(batch_size, rng, device)
     }
 
+    /// With `train.shards` > 1 the batch's windows are split into parts that run on parallel threads; the dropout
+    /// masks are drawn for the whole batch first, so every part sees the masks it would in one pass.
     fn train_step(mut self, batch: Batch, opt: &mut Optimizers) -> anyhow::Result<(Self, Scalars)> {
+        let [b, k, _] = batch.input.states.dims();
+        let masks = self.model.dropout_masks(b, k, &batch.input.states.device());
+        let parts: Vec<((Batch, Option<DropoutMasks>), f64)> = batch
+            .split(opt.shards())
+            .into_iter()
+            .map(|p| {
+                let len = p.batch.lengths.len();
+                ((p.batch, masks.as_ref().map(|m| m.windows(p.start, len))), p.weight)
+            })
+            .collect();
         let (Some(temperature), Some(entropy)) = (self.temperature.take(), self.config.entropy.clone()) else {
-            let loss = self.loss(batch);
-            let (model, scalars) = crate::step_head_loss(opt, DEFAULT_GROUP, self.model, loss)?;
+            let (model, value, read) = opt.step_shards(DEFAULT_GROUP, self.model, parts, |model, (batch, masks)| {
+                let rows = rows(model, batch.input, batch.rows, masks);
+                crate::head_shard_loss(model.loss(rows, batch.targets))
+            })?;
             self.model = model;
-            return Ok((self, scalars));
+            return Ok((self, crate::head_scalars(value, &read)));
         };
         // ODT: minimise cross-entropy − λ·H over the network with λ fixed, then λ·(H − target) over ln λ with H
         // fixed, so λ grows while the policy's entropy is below the target and shrinks above it.
-        let rows = self.rows(batch.input, batch.rows);
-        let (loss, h) = self.model.loss_and_entropy(rows, batch.targets, true);
-        let h = h.expect("asked for the entropy");
         let lambda = temperature.value().detach();
-        let h_value = h.clone().detach();
-        let mut reads = vec![loss.cross_entropy, h_value.clone(), lambda.clone()];
-        reads.extend(loss.regularizer);
-        let (model, value, read) = opt.step_reading(DEFAULT_GROUP, self.model, loss.total - lambda * h, reads)?;
+        let (model, value, read) = opt.step_shards(DEFAULT_GROUP, self.model, parts, |model, (batch, masks)| {
+            let rows = rows(model, batch.input, batch.rows, masks);
+            let (loss, h) = model.loss_and_entropy(rows, batch.targets, true);
+            let h = h.expect("asked for the entropy");
+            let mut scalars = vec![loss.cross_entropy, h.clone(), lambda.clone()];
+            scalars.extend(loss.regularizer);
+            ShardLoss { loss: loss.total - lambda.clone() * h, scalars }
+        })?;
         self.model = model;
-        let t_loss = temperature.value() * h_value.sub_scalar(entropy.target);
+        let h = Tensor::<1>::from_floats([read[1] as f32], &lambda.device());
+        let t_loss = temperature.value() * h.sub_scalar(entropy.target);
         let (temperature, _) = opt.step(TEMPERATURE, temperature, t_loss)?;
         self.temperature = Some(temperature);
         let regularizer = read.get(3).copied().unwrap_or(0.0);
@@ -259,6 +273,13 @@ impl OnlineAgent for Dt {
     fn exploration_scalars(&self, _env_steps: u64) -> Scalars {
         vec![("exploration_return", self.exploration_return() as f64)]
     }
+}
+
+/// State-token features of the real positions, `[rows, d]`, with the given dropout masks.
+fn rows(model: &DecisionTransformer, input: DtInput, rows: Tensor<1, Int>, masks: Option<DropoutMasks>) -> Tensor<2> {
+    let features = model.features_masked(input, masks);
+    let [b, k, d] = features.dims();
+    features.reshape([b * k, d]).select(0, rows)
 }
 
 /// An integer tensor's values on the host.

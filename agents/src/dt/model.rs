@@ -27,12 +27,11 @@ pub struct Block {
     fc1: Linear,
     fc2: Linear,
     gelu: Gelu,
-    dropout: Dropout,
     n_heads: usize,
 }
 
 impl Block {
-    fn new(d: usize, n_heads: usize, dropout: f64, layers: usize, rng: &mut dyn RngCore, device: &Device) -> Self {
+    fn new(d: usize, n_heads: usize, layers: usize, rng: &mut dyn RngCore, device: &Device) -> Self {
         // GPT-2: residual projections scaled by 1/sqrt(2 * layers).
         let res_std = INIT_STD / (2.0 * layers as f32).sqrt();
         Self {
@@ -43,12 +42,12 @@ impl Block {
             fc1: normal_linear(d, 4 * d, INIT_STD, rng, device),
             fc2: normal_linear(4 * d, d, res_std, rng, device),
             gelu: Gelu::new(),
-            dropout: DropoutConfig::new(dropout).init(),
             n_heads,
         }
     }
 
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+    /// The block's output; `masks` gives the dropout masks of its attention and MLP branches, in that order.
+    fn forward(&self, x: Tensor<3>, masks: &mut Masks) -> Tensor<3> {
         let [b, t, d] = x.dims();
         let h = self.n_heads;
         let qkv = self.qkv.forward(self.ln1.forward(x.clone())); // [b, t, 3d]
@@ -56,9 +55,41 @@ impl Block {
         let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
         let y = attention(split(0), split(1), split(2), None, None, opts); // [b, h, t, d/h]
         let y = y.swap_dims(1, 2).reshape([b, t, d]);
-        let x = x + self.dropout.forward(self.proj.forward(y));
+        let x = x + masks.apply(self.proj.forward(y));
         let m = self.fc2.forward(self.gelu.forward(self.fc1.forward(self.ln2.forward(x.clone()))));
-        x + self.dropout.forward(m)
+        x + masks.apply(m)
+    }
+}
+
+/// The dropout masks of one training forward pass, `[B, 3K, d]` each, drawn up front in the order the network uses
+/// them (embeddings, then each block's attention and MLP branches) with the same draws as burn's `Dropout`; a
+/// batch split into shards takes each shard's rows of them, so that it sees the masks the whole batch would.
+#[derive(Clone)]
+pub struct DropoutMasks {
+    keep: f64,
+    masks: Vec<Tensor<3>>,
+}
+
+impl DropoutMasks {
+    /// The masks of windows `start..start + len`.
+    pub fn windows(&self, start: usize, len: usize) -> Self {
+        Self { keep: self.keep, masks: self.masks.iter().map(|m| m.clone().narrow(0, start, len)).collect() }
+    }
+}
+
+/// The masks a forward pass has not used yet (none: no dropout).
+struct Masks(Option<(f64, std::vec::IntoIter<Tensor<3>>)>);
+
+impl Masks {
+    /// `x` with the next mask applied and the kept values scaled by `1 / keep`, as burn's `Dropout` does.
+    fn apply(&mut self, x: Tensor<3>) -> Tensor<3> {
+        match &mut self.0 {
+            None => x,
+            Some((keep, masks)) => {
+                let mask = masks.next().expect("one dropout mask per dropout site");
+                x * mask * (1.0 / *keep)
+            }
+        }
     }
 }
 
@@ -186,6 +217,7 @@ pub struct DecisionTransformer {
     embed_state: StateEncoder,
     embed_action: Linear,
     embed_ln: LayerNorm,
+    /// Dropout's probability and training switch; [`DecisionTransformer::dropout_masks`] draws the masks.
     dropout: Dropout,
     blocks: Vec<Block>,
     ln_f: LayerNorm,
@@ -230,9 +262,7 @@ impl DecisionTransformer {
             embed_action: normal_linear(action_features, d, INIT_STD, rng, device),
             embed_ln: LayerNormConfig::new(d).init(device),
             dropout: DropoutConfig::new(config.dropout).init(),
-            blocks: (0..config.layers)
-                .map(|_| Block::new(d, config.heads, config.dropout, config.layers, rng, device))
-                .collect(),
+            blocks: (0..config.layers).map(|_| Block::new(d, config.heads, config.layers, rng, device)).collect(),
             ln_f: LayerNormConfig::new(d).init(device),
             heads,
             embed_dim: d,
@@ -251,19 +281,43 @@ impl DecisionTransformer {
         self.max_episode_len
     }
 
-    /// Hidden states at the state tokens, `[B, T, d]`: the features the heads read to predict `a_t`.
+    /// Hidden states at the state tokens, `[B, T, d]`: the features the heads read to predict `a_t`. In training
+    /// (an autodiff device and a nonzero dropout) dropout masks are drawn for the batch.
     pub fn features(&self, input: DtInput) -> Tensor<3> {
         let [b, t, _] = input.states.dims();
+        let masks = self.dropout_masks(b, t, &input.states.device());
+        self.features_masked(input, masks)
+    }
+
+    /// Dropout masks for a training forward pass over `batch` windows of `steps` steps; `None` when dropout is off
+    /// (inference, or a dropout of 0).
+    pub fn dropout_masks(&self, batch: usize, steps: usize, device: &Device) -> Option<DropoutMasks> {
+        let prob = self.dropout.prob;
+        if !self.dropout.training.is_enabled() || !device.is_autodiff() || prob == 0.0 {
+            return None;
+        }
+        let keep = 1.0 - prob;
+        let shape = [batch, 3 * steps, self.embed_dim];
+        let masks = (0..1 + 2 * self.blocks.len())
+            .map(|_| Tensor::random(shape, Distribution::Bernoulli(keep), device))
+            .collect();
+        Some(DropoutMasks { keep, masks })
+    }
+
+    /// [`DecisionTransformer::features`] with the given dropout masks (`None`: no dropout).
+    pub fn features_masked(&self, input: DtInput, masks: Option<DropoutMasks>) -> Tensor<3> {
+        let [b, t, _] = input.states.dims();
         let d = self.embed_dim;
+        let mut masks = Masks(masks.map(|m| (m.keep, m.masks.into_iter())));
         let time = self.embed_timestep.forward(input.timesteps); // [b, t, d]
         let r = self.embed_return.forward(input.returns) + time.clone();
         let s = self.embed_state.forward(input.states) + time.clone();
         let a = self.embed_action.forward(input.actions) + time;
         // Interleave as R_0, s_0, a_0, R_1, ...: stack on a new axis, then flatten it into the token axis.
         let tokens = Tensor::stack::<4>(vec![r, s, a], 2).reshape([b, 3 * t, d]);
-        let mut x = self.dropout.forward(self.embed_ln.forward(tokens));
+        let mut x = masks.apply(self.embed_ln.forward(tokens));
         for block in &self.blocks {
-            x = block.forward(x);
+            x = block.forward(x, &mut masks);
         }
         let x = self.ln_f.forward(x).reshape([b, t, 3, d]);
         x.narrow(2, 1, 1).reshape([b, t, d])

@@ -36,6 +36,58 @@ pub struct Batch {
     pub rows: Tensor<1, Int>,
     /// Head targets of those rows, `[rows, heads]`.
     pub targets: Tensor<2, Int>,
+    /// Real steps of each window (its rows are the first ones of its `K` positions).
+    pub lengths: Vec<usize>,
+}
+
+/// One of the parts a [`Batch`] is split into for a sharded step.
+pub struct Part {
+    /// The part's windows as a batch of their own.
+    pub batch: Batch,
+    /// Index of its first window in the whole batch.
+    pub start: usize,
+    /// Its share of the whole batch's rows.
+    pub weight: f64,
+}
+
+impl Batch {
+    /// Splits the windows into at most `parts` contiguous parts of near-equal size (parts without rows are left
+    /// out), each weighted by its share of the rows.
+    pub fn split(self, parts: usize) -> Vec<Part> {
+        let b = self.lengths.len();
+        let parts = parts.clamp(1, b.max(1));
+        let total: usize = self.lengths.iter().sum();
+        if parts == 1 || total == 0 {
+            return vec![Part { batch: self, start: 0, weight: 1.0 }];
+        }
+        let [_, k, _] = self.input.states.dims();
+        let mut out = Vec::with_capacity(parts);
+        let (mut start, mut row) = (0, 0);
+        for p in 0..parts {
+            let len = b / parts + usize::from(p < b % parts);
+            let lengths = self.lengths[start..start + len].to_vec();
+            let n: usize = lengths.iter().sum();
+            if n > 0 {
+                let i = &self.input;
+                let windows = |t: &Tensor<3>| t.clone().narrow(0, start, len);
+                let batch = Batch {
+                    input: DtInput {
+                        returns: windows(&i.returns),
+                        states: windows(&i.states),
+                        actions: windows(&i.actions),
+                        timesteps: i.timesteps.clone().narrow(0, start, len),
+                    },
+                    rows: self.rows.clone().narrow(0, row, n).sub_scalar((start * k) as i64),
+                    targets: self.targets.clone().narrow(0, row, n),
+                    lengths,
+                };
+                out.push(Part { batch, start, weight: n as f64 / total as f64 });
+            }
+            start += len;
+            row += n;
+        }
+        out
+    }
 }
 
 impl Windows {
@@ -186,9 +238,11 @@ impl Windows {
         let (b, k) = (starts.len(), self.index.context());
         let mut host = HostBatch::default();
         let mut rows = Vec::with_capacity(b * k);
+        let mut lengths = Vec::with_capacity(b);
         for (i, &s) in starts.iter().enumerate() {
             let len = self.push_window(s, &mut host);
             rows.extend((0..len).map(|j| (i * k + j) as i64));
+            lengths.push(len);
         }
         let n = rows.len();
         Batch {
@@ -200,6 +254,7 @@ impl Windows {
             },
             rows: Tensor::from_data(TensorData::new(rows, [n]), device),
             targets: Tensor::from_data(TensorData::new(host.targets, [n, self.heads]), device),
+            lengths,
         }
     }
 }

@@ -1,0 +1,187 @@
+//! Data-parallel DT steps (`train.shards`): a batch split into parts on parallel threads gives the step one pass
+//! over the whole batch gives, up to rounding, and the same bits on any number of threads.
+
+mod common;
+
+use std::collections::HashMap;
+
+use burn::tensor::Device;
+use common::{serial, tiny_pendulum};
+use frl_agents::dt::{Batch, DecisionTransformerConfig, Dt, EntropyConfig, Windows};
+use frl_dataset::dataset::Dataset;
+use frl_heads::HeadConfig;
+use frl_heads::head::to_host;
+use frl_learner::{AdamWConfig, Agent, DataSpec, Optimizers, TrainJob};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+fn device() -> Device {
+    Device::flex().autodiff()
+}
+
+fn spec() -> DataSpec {
+    DataSpec {
+        env: "Pendulum-v1".into(),
+        obs_dim: 3,
+        action_space: frl_envs::Space::vector(&[-2.0], &[2.0]),
+        obs_mean: vec![0.0; 3],
+        obs_std: vec![1.0; 3],
+        best_return: 0.0,
+    }
+}
+
+/// A small DT with dropout on (so that the masks matter) and windows of 4 steps over 6-step episodes, so that some
+/// windows are padded.
+fn tiny_dt(head: HeadConfig, entropy: Option<EntropyConfig>) -> Dt {
+    let config = DecisionTransformerConfig {
+        layers: 2,
+        heads: 2,
+        embed_dim: 16,
+        context: 4,
+        dropout: 0.1,
+        max_episode_len: 50,
+        bins: 16,
+        head,
+        entropy,
+        ..Default::default()
+    };
+    Dt::new(&config, &spec(), &mut StdRng::seed_from_u64(3), &device()).unwrap()
+}
+
+fn windows(dt: &Dt) -> Windows {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_pendulum(&dir.path().join("data"));
+    let data = Dataset::open(&dir.path().join("data")).unwrap();
+    dt.prepare(&data.episodes).unwrap()
+}
+
+/// The batch of every window start, twice over (24 windows, lengths 4, 4, 4, 3, 2, 1, ...).
+fn all_windows(windows: &Windows) -> Batch {
+    let starts: Vec<usize> = (0..windows.steps()).chain(0..windows.steps()).collect();
+    windows.batch_at(&starts, &device())
+}
+
+/// `steps` steps with `opt`, the backend's RNG seeded per step as the learner does; the scalars of each step and
+/// the gradient norms.
+fn train(mut dt: Dt, windows: &Windows, mut opt: Optimizers, steps: u64) -> (Dt, Vec<HashMap<&'static str, f64>>) {
+    let mut seen = Vec::new();
+    for step in 1..=steps {
+        device().seed(100 + step);
+        opt.begin_step(step, 1e-3);
+        let (next, scalars) = dt.train_step(all_windows(windows), &mut opt).unwrap();
+        dt = next;
+        let mut s: HashMap<&'static str, f64> = scalars.into_iter().collect();
+        s.insert("grad_norm", opt.grad_norms()[0].1);
+        seen.push(s);
+    }
+    (dt, seen)
+}
+
+fn opt(shards: usize) -> Optimizers {
+    Optimizers::new(AdamWConfig { grad_clip: 0.0, ..Default::default() }).with_shards(shards)
+}
+
+fn params(dt: &Dt) -> Vec<(String, Vec<f32>)> {
+    dt.params().into_iter().map(|p| (p.name, p.data)).collect()
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / a.abs().max(b.abs()).max(1e-12)
+}
+
+#[test]
+fn a_batch_splits_into_parts_with_their_own_rows_and_targets() {
+    let dt = tiny_dt(HeadConfig::Linear, None);
+    let windows = windows(&dt);
+    let whole = all_windows(&windows);
+    let k = 4;
+    let lengths = whole.lengths.clone();
+    assert!(lengths.iter().any(|&l| l < k), "some windows are padded: {lengths:?}");
+    let rows = frl_agents::dt::int_to_host(whole.rows.clone()).unwrap();
+    let targets = frl_agents::dt::int_to_host(whole.targets.clone()).unwrap();
+    let returns = to_host(whole.input.returns.clone());
+    let total: usize = lengths.iter().sum();
+    let parts = all_windows(&windows).split(5);
+    assert_eq!(parts.len(), 5);
+    let (mut start, mut row, mut weight) = (0, 0, 0.0);
+    for part in parts {
+        let b = part.batch.lengths.len();
+        assert_eq!(part.start, start);
+        assert_eq!(part.batch.lengths, lengths[start..start + b]);
+        let n: usize = part.batch.lengths.iter().sum();
+        assert!((part.weight - n as f64 / total as f64).abs() < 1e-12);
+        let part_rows = frl_agents::dt::int_to_host(part.batch.rows.clone()).unwrap();
+        let want: Vec<i64> = rows[row..row + n].iter().map(|r| r - (start * k) as i64).collect();
+        assert_eq!(part_rows, want, "rows of the part at window {start}");
+        assert_eq!(frl_agents::dt::int_to_host(part.batch.targets.clone()).unwrap(), targets[row..row + n]);
+        assert_eq!(to_host(part.batch.input.returns.clone()), returns[start * k..(start + b) * k]);
+        weight += part.weight;
+        start += b;
+        row += n;
+    }
+    assert_eq!((start, row), (lengths.len(), total));
+    assert!((weight - 1.0).abs() < 1e-12);
+}
+
+#[test]
+fn a_sharded_step_is_the_whole_batch_step_up_to_rounding() {
+    let _turn = serial();
+    for (head, entropy) in [
+        (HeadConfig::Linear, None),
+        ("{ fourier = { frequencies = 4 } }".parse::<HeadConfig>().unwrap(), None),
+        (HeadConfig::Linear, Some(EntropyConfig { target: 1.0, init_temperature: 0.5 })),
+    ] {
+        let case = format!("{} head, entropy {entropy:?}", head.slug());
+        let windows = windows(&tiny_dt(head.clone(), entropy.clone()));
+        let (one, seen_one) = train(tiny_dt(head.clone(), entropy.clone()), &windows, opt(1), 4);
+        let (three, seen_three) = train(tiny_dt(head.clone(), entropy.clone()), &windows, opt(3), 4);
+        for (step, (a, b)) in seen_one.iter().zip(&seen_three).enumerate() {
+            assert_eq!(a.len(), b.len(), "{case}: the same scalars");
+            for (name, x) in a {
+                assert!(
+                    rel(*x, b[name]) < 1e-4,
+                    "{case}, step {}: {name} {x} (one pass) vs {} (3 shards)",
+                    step + 1,
+                    b[name]
+                );
+            }
+        }
+        // The losses moved (the steps did something), and the two trainings moved the same way.
+        assert!(rel(seen_one[0]["loss"], seen_one[3]["loss"]) > 1e-3, "{case}: {seen_one:?}");
+        for ((name, a), (_, b)) in params(&one).iter().zip(params(&three)) {
+            let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+            assert!(worst < 1e-4, "{case}: {name} differs by {worst}");
+        }
+    }
+}
+
+#[test]
+fn a_sharded_step_gives_the_same_bits_on_any_number_of_threads() {
+    let _turn = serial();
+    let head = "{ mixture = { components = 2 } }".parse::<HeadConfig>().unwrap();
+    let windows = windows(&tiny_dt(head.clone(), None));
+    let run = |threads| train(tiny_dt(head.clone(), None), &windows, opt(4).with_threads(threads), 3);
+    let (a, seen_a) = run(1);
+    let (b, seen_b) = run(4);
+    assert_eq!(seen_a, seen_b);
+    assert_eq!(params(&a), params(&b));
+}
+
+#[test]
+fn shards_are_checked_in_job_files() {
+    let job = |train: &str| TrainJob::parse(&format!("name = \"x\"\ndataset = \"d\"\n[train]\n{train}\n"));
+    assert!(job("shards = 2").is_ok());
+    for bad in ["shards = 0", "batch_size = 4\nshards = 5"] {
+        let err = format!("{:#}", job(bad).unwrap_err());
+        assert!(err.contains("train.shards"), "{bad}: {err}");
+    }
+    // Shards are CPU threads: a GPU job with shards is refused before anything is read.
+    let job = job("shards = 2").unwrap();
+    let options = frl_learner::TrainOptions {
+        quiet: true,
+        device: frl_learner::backend::DeviceChoice::Gpu,
+        ..Default::default()
+    };
+    let err = format!("{:#}", frl_learner::fit::<Dt>(&job, &options, common::no_stop()).unwrap_err());
+    assert!(err.contains("train.shards") && err.contains("gpu"), "{err}");
+}
