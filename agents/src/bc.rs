@@ -191,6 +191,22 @@ pub struct BcBatch {
     pub targets: Tensor<2, Int>,
 }
 
+impl BcBatch {
+    /// The rows cut into at most `parts` contiguous parts, each with its share of the rows.
+    pub fn split(self, parts: usize) -> Vec<(BcBatch, f64)> {
+        let n = self.obs.dims()[0];
+        if parts <= 1 {
+            return vec![(self, 1.0)];
+        }
+        let part = |r: std::ops::Range<usize>| BcBatch {
+            obs: self.obs.clone().narrow(0, r.start, r.len()),
+            targets: self.targets.clone().narrow(0, r.start, r.len()),
+        };
+        let share = |r: &std::ops::Range<usize>| r.len() as f64 / n as f64;
+        frl_learner::shards::ranges(n, parts).into_iter().map(|r| (share(&r), r)).map(|(w, r)| (part(r), w)).collect()
+    }
+}
+
 /// Observations normalised by `spec` and every action's head bins; an action outside the space names its row.
 pub fn prepare_transitions(
     spec: &DataSpec,
@@ -239,11 +255,14 @@ impl Agent for Bc {
         }
     }
 
+    /// With `train.shards` > 1 the batch's rows are split into parts that run on parallel threads.
     fn train_step(mut self, batch: BcBatch, opt: &mut Optimizers) -> anyhow::Result<(Self, Scalars)> {
-        let loss = self.net.loss(batch.obs, batch.targets);
-        let (net, scalars) = crate::step_head_loss(opt, DEFAULT_GROUP, self.net, loss)?;
+        let parts = batch.split(opt.shards());
+        let (net, value, read) = opt.step_shards(DEFAULT_GROUP, self.net, parts, |net, batch| {
+            crate::head_shard_loss(net.loss(batch.obs, batch.targets))
+        })?;
         self.net = net;
-        Ok((self, scalars))
+        Ok((self, crate::head_scalars(value, &read)))
     }
 
     fn params(&self) -> Vec<NamedTensor> {

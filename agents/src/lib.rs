@@ -15,19 +15,6 @@ pub mod dt;
 pub mod iql;
 pub mod registry;
 
-/// Minimises a head loss's total with group `group` of `opt` and returns the updated module with its scalars
-/// `loss`, `cross_entropy` and `regularizer`, read in the step's one host transfer.
-pub(crate) fn step_head_loss<M: burn::module::Module>(
-    opt: &mut frl_learner::Optimizers,
-    group: &str,
-    module: M,
-    loss: frl_heads::HeadLoss,
-) -> anyhow::Result<(M, frl_learner::Scalars)> {
-    let loss = head_shard_loss(loss);
-    let (module, value, read) = opt.step_reading(group, module, loss.loss, loss.scalars)?;
-    Ok((module, head_scalars(value, &read)))
-}
-
 /// A head loss as a step's loss and logged values: the total, then `cross_entropy` and the regularizer if any.
 pub(crate) fn head_shard_loss(loss: frl_heads::HeadLoss) -> frl_learner::ShardLoss {
     let mut scalars = vec![loss.cross_entropy];

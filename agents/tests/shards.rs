@@ -185,3 +185,36 @@ fn shards_are_checked_in_job_files() {
     let err = format!("{:#}", frl_learner::fit::<Dt>(&job, &options, common::no_stop()).unwrap_err());
     assert!(err.contains("train.shards") && err.contains("gpu"), "{err}");
 }
+
+#[test]
+fn behaviour_cloning_shards_its_rows_the_same_way() {
+    use frl_agents::bc::{Bc, BcConfig};
+    let dir = tempfile::tempdir().unwrap();
+    tiny_pendulum(&dir.path().join("data"));
+    let data = Dataset::open(&dir.path().join("data")).unwrap();
+    let head = "{ fourier = { frequencies = 4 } }".parse::<HeadConfig>().unwrap();
+    let config = BcConfig { hidden: vec![32], bins: 16, head, ..Default::default() };
+    let fresh = || Bc::new(&config, &spec(), &mut StdRng::seed_from_u64(4), &device()).unwrap();
+    let prepared = fresh().prepare(&data.episodes).unwrap();
+    let run = |shards: usize| {
+        let (mut bc, mut opt, mut losses) = (fresh(), opt(shards), Vec::new());
+        for step in 1..=4 {
+            let batch = bc.sample(&prepared, 11, &mut StdRng::seed_from_u64(step), &device());
+            opt.begin_step(step, 1e-3);
+            let (next, scalars) = bc.train_step(batch, &mut opt).unwrap();
+            bc = next;
+            losses.push((scalars[0].1, opt.grad_norms()[0].1));
+        }
+        (losses, bc.params().into_iter().map(|p| p.data).collect::<Vec<_>>())
+    };
+    let (one, p1) = run(1);
+    let (three, p3) = run(3);
+    for (a, b) in one.iter().zip(&three) {
+        assert!(rel(a.0, b.0) < 1e-5 && rel(a.1, b.1) < 1e-5, "loss, grad norm: {one:?} vs {three:?}");
+    }
+    assert!(rel(one[0].0, one[3].0) > 1e-3, "the steps trained: {one:?}");
+    for (a, b) in p1.iter().zip(&p3) {
+        let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        assert!(worst < 1e-5, "a parameter differs by {worst}");
+    }
+}

@@ -113,6 +113,20 @@ impl ModuleVisitor for SumGrads<'_> {
     }
 }
 
+/// `0..n` cut into at most `parts` contiguous ranges of near-equal length (the first ones one longer), none empty.
+pub fn ranges(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
+    let parts = parts.clamp(1, n.max(1));
+    let mut start = 0;
+    (0..parts)
+        .map(|p| {
+            let len = n / parts + usize::from(p < n % parts);
+            start += len;
+            start - len..start
+        })
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
 /// Threads to run `shards` shards on: one per shard, at most the machine's cores.
 pub fn threads_for(shards: usize) -> usize {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);

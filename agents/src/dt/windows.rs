@@ -54,27 +54,25 @@ impl Batch {
     /// Splits the windows into at most `parts` contiguous parts of near-equal size (parts without rows are left
     /// out), each weighted by its share of the rows.
     pub fn split(self, parts: usize) -> Vec<Part> {
-        let b = self.lengths.len();
-        let parts = parts.clamp(1, b.max(1));
         let total: usize = self.lengths.iter().sum();
-        if parts == 1 || total == 0 {
+        if parts <= 1 || total == 0 {
             return vec![Part { batch: self, start: 0, weight: 1.0 }];
         }
         let [_, k, _] = self.input.states.dims();
         let mut out = Vec::with_capacity(parts);
-        let (mut start, mut row) = (0, 0);
-        for p in 0..parts {
-            let len = b / parts + usize::from(p < b % parts);
-            let lengths = self.lengths[start..start + len].to_vec();
+        let mut row = 0;
+        for windows in frl_learner::shards::ranges(self.lengths.len(), parts) {
+            let (start, len) = (windows.start, windows.len());
+            let lengths = self.lengths[windows].to_vec();
             let n: usize = lengths.iter().sum();
             if n > 0 {
                 let i = &self.input;
-                let windows = |t: &Tensor<3>| t.clone().narrow(0, start, len);
+                let narrow = |t: &Tensor<3>| t.clone().narrow(0, start, len);
                 let batch = Batch {
                     input: DtInput {
-                        returns: windows(&i.returns),
-                        states: windows(&i.states),
-                        actions: windows(&i.actions),
+                        returns: narrow(&i.returns),
+                        states: narrow(&i.states),
+                        actions: narrow(&i.actions),
                         timesteps: i.timesteps.clone().narrow(0, start, len),
                     },
                     rows: self.rows.clone().narrow(0, row, n).sub_scalar((start * k) as i64),
@@ -83,7 +81,6 @@ impl Batch {
                 };
                 out.push(Part { batch, start, weight: n as f64 / total as f64 });
             }
-            start += len;
             row += n;
         }
         out
