@@ -308,11 +308,15 @@ fn every_agent_resumes_bit_for_bit() {
     let _turn = serial();
     let dir = tempfile::tempdir().unwrap();
     let data = cartpole_data(dir.path(), 4);
-    for kind in agents::KINDS {
+    // Also with batches split over threads (`train.shards`; agents that cannot split train on whole batches).
+    let runs = agents::KINDS.iter().map(|&kind| (kind, 1)).chain([("dt", 3), ("bc", 3)]);
+    for (kind, shards) in runs {
         let mut job = small_job(dir.path(), &data, kind, "{ fourier = { frequencies = 4 } }");
+        job.name = format!("{kind}-shards{shards}");
         job.train.steps = 30;
         job.train.checkpoint_every = 10;
         job.train.keep_checkpoints = 3;
+        job.train.shards = shards;
         assert_resume_is_bit_identical(&job, &|j, resume| {
             agents::train(j, &TrainOptions { resume, quiet: true, ..Default::default() }, no_stop()).map(|_| ())
         });
