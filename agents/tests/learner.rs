@@ -310,23 +310,25 @@ fn version_1_checkpoint_loads_and_evaluates_as_it_did() {
     assert_eq!(eval.returns, then);
 }
 
-/// Whether burn's CPU matrix products run gemm's AVX-512 kernel here (gemm picks it at run time on `avx512f`).
-fn gemm_uses_avx512() -> bool {
+/// The gemm kernel burn's CPU matrix products run here, as the retraining references are named: `avx512` where the
+/// CPU has AVX-512 (gemm picks its kernel at run time), else `avx2`; `FRL_GEMM_KERNEL` names it for a build without
+/// gemm's AVX-512 kernels (`scripts/gen_dt_v1_fixture.sh --retrained-avx2`).
+fn gemm_kernel() -> String {
+    if let Ok(kernel) = std::env::var("FRL_GEMM_KERNEL") {
+        return kernel;
+    }
     #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        return "avx512".into();
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    "avx2".into()
 }
 
-/// The same job trained by today's learner gives the version 1 checkpoint's parameters and moments bit for bit: the
-/// DT's training step did not change when it moved onto the Agent trait. That checkpoint was trained with gemm's AVX2
-/// kernel; where gemm runs its AVX-512 kernel, which rounds differently, the reference is the same job retrained by
-/// this learner on such a CPU (`retrained-avx512.safetensors`; `scripts/gen_dt_v1_fixture.sh --retrained-avx512`
-/// runs this test with `FRL_BLESS_RETRAINED=1` to write it).
+/// The version 1 job retrained by today's learner gives the same parameters and moments bit for bit as the
+/// reference retraining of its kind of CPU (`retrained-<kernel>.safetensors`: gemm's AVX-512 and AVX2 kernels round
+/// differently). The version 1 checkpoint itself was the reference until the DT's dropout masks moved from burn's
+/// sampler to the host; `scripts/gen_dt_v1_fixture.sh --retrained-avx512|--retrained-avx2` runs this test with
+/// `FRL_BLESS_RETRAINED=1` to write a reference, only after a change meant to alter training's numbers.
 #[test]
 fn retraining_the_version_1_job_gives_the_same_bits() {
     let _turn = serial();
@@ -342,14 +344,13 @@ fn retraining_the_version_1_job_gives_the_same_bits() {
     let s = train(&job, &TrainOptions { resume: false, quiet: true, ..Default::default() }, no_stop()).unwrap();
     assert_eq!(s.steps, 6);
     let newest = checkpoint::list(&job.run_dir().join("checkpoints")).last().unwrap().1.clone();
+    let reference = fixture(&format!("retrained-{}.safetensors", gemm_kernel()));
     if std::env::var_os("FRL_BLESS_RETRAINED").is_some() {
-        assert!(gemm_uses_avx512(), "the AVX-512 reference must come from a CPU with AVX-512");
-        std::fs::copy(&newest, fixture("retrained-avx512.safetensors")).unwrap();
+        std::fs::copy(&newest, &reference).unwrap();
     }
     let new = checkpoint::load(&newest).unwrap();
     assert_eq!(new.meta.data, old.meta.data);
-    let reference =
-        if gemm_uses_avx512() { checkpoint::load(&fixture("retrained-avx512.safetensors")).unwrap() } else { old };
+    let reference = checkpoint::load(&reference).unwrap();
     for (a, b) in [(&reference.model, &new.model), (&reference.adam, &new.adam)] {
         assert_eq!(a.len(), b.len());
         for (name, t) in a.iter() {

@@ -5,9 +5,10 @@ mod common;
 
 use std::collections::HashMap;
 
+use burn::module::Module;
 use burn::tensor::Device;
 use common::{serial, tiny_pendulum};
-use frl_agents::dt::{Batch, DecisionTransformerConfig, Dt, EntropyConfig, Windows};
+use frl_agents::dt::{Batch, DecisionTransformerConfig, DropoutDraw, Dt, EntropyConfig, Windows, dropout_mask};
 use frl_dataset::dataset::Dataset;
 use frl_heads::HeadConfig;
 use frl_heads::head::to_host;
@@ -55,20 +56,19 @@ fn windows(dt: &Dt) -> Windows {
     dt.prepare(&data.episodes).unwrap()
 }
 
-/// The batch of every window start, twice over (24 windows, lengths 4, 4, 4, 3, 2, 1, ...).
-fn all_windows(windows: &Windows) -> Batch {
+/// The batch of every window start, twice over (24 windows, lengths 4, 4, 4, 3, 2, 1, ...), with dropout seed
+/// `seed`.
+fn all_windows(windows: &Windows, seed: u64) -> Batch {
     let starts: Vec<usize> = (0..windows.steps()).chain(0..windows.steps()).collect();
-    windows.batch_at(&starts, &device())
+    Batch { dropout_seed: seed, ..windows.batch_at(&starts, &device()) }
 }
 
-/// `steps` steps with `opt`, the backend's RNG seeded per step as the learner does; the scalars of each step and
-/// the gradient norms.
+/// `steps` steps with `opt`, a new dropout seed each step; the scalars of each step and the gradient norms.
 fn train(mut dt: Dt, windows: &Windows, mut opt: Optimizers, steps: u64) -> (Dt, Vec<HashMap<&'static str, f64>>) {
     let mut seen = Vec::new();
     for step in 1..=steps {
-        device().seed(100 + step);
         opt.begin_step(step, 1e-3);
-        let (next, scalars) = dt.train_step(all_windows(windows), &mut opt).unwrap();
+        let (next, scalars) = dt.train_step(all_windows(windows, 100 + step), &mut opt).unwrap();
         dt = next;
         let mut s: HashMap<&'static str, f64> = scalars.into_iter().collect();
         s.insert("grad_norm", opt.grad_norms()[0].1);
@@ -93,7 +93,7 @@ fn rel(a: f64, b: f64) -> f64 {
 fn a_batch_splits_into_parts_with_their_own_rows_and_targets() {
     let dt = tiny_dt(HeadConfig::Linear, None);
     let windows = windows(&dt);
-    let whole = all_windows(&windows);
+    let whole = all_windows(&windows, 7);
     let k = 4;
     let lengths = whole.lengths.clone();
     assert!(lengths.iter().any(|&l| l < k), "some windows are padded: {lengths:?}");
@@ -101,26 +101,50 @@ fn a_batch_splits_into_parts_with_their_own_rows_and_targets() {
     let targets = frl_agents::dt::int_to_host(whole.targets.clone()).unwrap();
     let returns = to_host(whole.input.returns.clone());
     let total: usize = lengths.iter().sum();
-    let parts = all_windows(&windows).split(5);
+    let parts = all_windows(&windows, 7).split(5);
     assert_eq!(parts.len(), 5);
     let (mut start, mut row, mut weight) = (0, 0, 0.0);
-    for part in parts {
-        let b = part.batch.lengths.len();
-        assert_eq!(part.start, start);
-        assert_eq!(part.batch.lengths, lengths[start..start + b]);
-        let n: usize = part.batch.lengths.iter().sum();
-        assert!((part.weight - n as f64 / total as f64).abs() < 1e-12);
-        let part_rows = frl_agents::dt::int_to_host(part.batch.rows.clone()).unwrap();
+    for (part, w) in parts {
+        let b = part.lengths.len();
+        assert_eq!((part.first_window, part.dropout_seed), (start, 7));
+        assert_eq!(part.lengths, lengths[start..start + b]);
+        let n: usize = part.lengths.iter().sum();
+        assert!((w - n as f64 / total as f64).abs() < 1e-12);
+        let part_rows = frl_agents::dt::int_to_host(part.rows.clone()).unwrap();
         let want: Vec<i64> = rows[row..row + n].iter().map(|r| r - (start * k) as i64).collect();
         assert_eq!(part_rows, want, "rows of the part at window {start}");
-        assert_eq!(frl_agents::dt::int_to_host(part.batch.targets.clone()).unwrap(), targets[row..row + n]);
-        assert_eq!(to_host(part.batch.input.returns.clone()), returns[start * k..(start + b) * k]);
-        weight += part.weight;
+        assert_eq!(frl_agents::dt::int_to_host(part.targets.clone()).unwrap(), targets[row..row + n]);
+        assert_eq!(to_host(part.input.returns.clone()), returns[start * k..(start + b) * k]);
+        weight += w;
         start += b;
         row += n;
     }
     assert_eq!((start, row), (lengths.len(), total));
     assert!((weight - 1.0).abs() < 1e-12);
+}
+
+#[test]
+fn dropout_masks_keep_their_share_and_a_part_draws_its_rows_of_the_whole() {
+    let draw = |seed, first_window| DropoutDraw { seed, first_window };
+    let per_window = 3 * 20 * 128 + 1; // odd, to cover the last value of a row
+    let whole = dropout_mask(draw(9, 0), 2, 64, per_window, 0.9);
+    assert_eq!(whole.len(), 64 * per_window);
+    assert!(whole.iter().all(|&v| v == 0.0 || v == 1.0));
+    let kept = whole.iter().sum::<f32>() as f64 / whole.len() as f64;
+    // 491 584 draws: the standard error of the kept share is 0.0004.
+    assert!((kept - 0.9).abs() < 0.002, "kept {kept}");
+    let part = dropout_mask(draw(9, 10), 2, 5, per_window, 0.9);
+    assert_eq!(part, whole[10 * per_window..15 * per_window]);
+    // Another site, another seed or another window draws other values.
+    let first = |seed, site| dropout_mask(draw(seed, 0), site, 1, per_window, 0.9);
+    assert_ne!(first(9, 2), first(9, 3));
+    assert_ne!(first(9, 2), first(10, 2));
+    assert_ne!(whole[..per_window], whole[per_window..2 * per_window]);
+    // Neighbouring values are not correlated (the two halves of each 64-bit draw).
+    let both_dropped = whole.chunks_exact(2).filter(|p| p[0] == 0.0 && p[1] == 0.0).count() as f64;
+    let pairs = (whole.len() / 2) as f64;
+    assert!((both_dropped / pairs - 0.01).abs() < 0.001, "{} pairs both dropped", both_dropped / pairs);
+    assert!(dropout_mask(draw(9, 0), 0, 3, 100, 1.0).iter().all(|&v| v == 1.0));
 }
 
 #[test]
@@ -217,4 +241,32 @@ fn behaviour_cloning_shards_its_rows_the_same_way() {
         let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
         assert!(worst < 1e-5, "a parameter differs by {worst}");
     }
+}
+
+#[test]
+fn a_training_pass_drops_by_its_seed_and_inference_does_not() {
+    let dt = tiny_dt(HeadConfig::Linear, None);
+    let batch = |seed| all_windows(&windows(&dt), seed);
+    let train = |seed| {
+        let b = batch(seed);
+        to_host(dt.model.features_train(b.input, DropoutDraw { seed: b.dropout_seed, first_window: 0 }))
+    };
+    assert!(train(1) == train(1), "the same seed drops the same values");
+    assert!(train(1) != train(2), "another seed drops others");
+    let plain = to_host(dt.model.features(batch(1).input));
+    assert!(plain == to_host(dt.model.features(batch(2).input)), "no dropout without a training pass");
+    assert!(plain != train(1), "a training pass drops");
+    // The inference copy has no dropout even when asked for a training pass.
+    let valid = dt.model.valid();
+    let b = batch(1);
+    let inner = |t: burn::tensor::Tensor<3>| t.inner();
+    let input = frl_agents::dt::DtInput {
+        returns: inner(b.input.returns),
+        states: inner(b.input.states),
+        actions: inner(b.input.actions),
+        timesteps: b.input.timesteps.inner(),
+    };
+    let inference = to_host(valid.features_train(input, DropoutDraw { seed: 1, first_window: 0 }));
+    let worst = inference.iter().zip(&plain).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(worst < 1e-5, "inference differs from the training model without dropout by {worst}");
 }

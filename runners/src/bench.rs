@@ -285,8 +285,13 @@ fn bench_spec() -> frl_learner::DataSpec {
     }
 }
 
-/// A full batch of `b` windows of `k` steps (every position real) from host arrays.
-fn dt_batch(input: frl_agents::dt::DtInput, targets: Vec<i64>, device: &burn::tensor::Device) -> frl_agents::dt::Batch {
+/// A full batch of `b` windows of `k` steps (every position real) from host arrays, with dropout seed `seed`.
+fn dt_batch(
+    input: frl_agents::dt::DtInput,
+    targets: Vec<i64>,
+    seed: u64,
+    device: &burn::tensor::Device,
+) -> frl_agents::dt::Batch {
     let n = targets.len();
     let b = input.states.dims()[0];
     frl_agents::dt::Batch {
@@ -294,6 +299,8 @@ fn dt_batch(input: frl_agents::dt::DtInput, targets: Vec<i64>, device: &burn::te
         rows: Tensor::<1, Int>::arange(0..n as i64, device),
         targets: Tensor::<2, Int>::from_data(TensorData::new(targets, [n, 1]), device),
         lengths: vec![n / b; b],
+        dropout_seed: seed,
+        first_window: 0,
     }
 }
 
@@ -317,7 +324,7 @@ pub fn bench_dt_on(
     let mut times = Vec::with_capacity(steps);
     for i in 0..steps + 2 {
         let t0 = Instant::now();
-        let b = dt_batch(random_input(batch, k, 3, 1, &device), targets.clone(), &device);
+        let b = dt_batch(random_input(batch, k, 3, 1, &device), targets.clone(), i as u64, &device);
         opt.begin_step(i as u64 + 1, 1e-4);
         agent = agent.train_step(b, &mut opt)?.0;
         if i >= 2 {
@@ -451,15 +458,15 @@ pub fn device_timings(backend: &str, device: &burn::tensor::Device, steps: usize
     })
 }
 
-/// Trains the same DT (Fourier head, no dropout) from the same weights on the same batches for `steps` AdamW steps on
-/// the CPU and on `device`, and compares the losses (relative `tolerance`).
+/// Trains the same DT (Fourier head, dropout 0.1: its masks are drawn on the host, the same on every device) from the
+/// same weights on the same batches for `steps` AdamW steps on the CPU and on `device`, and compares the losses
+/// (relative `tolerance`).
 pub fn loss_agreement(device: &burn::tensor::Device, steps: usize, tolerance: f64) -> anyhow::Result<LossAgreement> {
     use frl_agents::dt::Dt;
     use frl_agents::dt::{DecisionTransformerConfig, DtInput};
     use frl_learner::Agent;
 
     let config = DecisionTransformerConfig {
-        dropout: 0.0,
         head: HeadConfig::Fourier(FourierHeadConfig::new(8, 1e-6)),
         ..DecisionTransformerConfig::default()
     };
@@ -489,7 +496,7 @@ pub fn loss_agreement(device: &burn::tensor::Device, steps: usize, tolerance: f6
                 timesteps: Tensor::<1, Int>::arange(0..k as i64, device).unsqueeze_dim::<2>(0).repeat_dim(0, b),
             };
             opt.begin_step(i as u64 + 1, 3e-4);
-            let (next, scalars) = agent.train_step(dt_batch(input, y.clone(), device), &mut opt)?;
+            let (next, scalars) = agent.train_step(dt_batch(input, y.clone(), i as u64, device), &mut opt)?;
             agent = next;
             losses.push(scalars[0].1 as f32);
         }

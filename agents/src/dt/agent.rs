@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use super::windows::{Batch, Windows};
 use crate::dt::{
-    ActionCoding, DecisionTransformer, DecisionTransformerConfig, DropoutMasks, DtInput, DtPolicyFactory, EvalSettings,
+    ActionCoding, DecisionTransformer, DecisionTransformerConfig, DropoutDraw, DtPolicyFactory, EvalSettings,
     Normalizer,
 };
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use frl_envs::PolicyFactory;
 use frl_heads::head::to_host;
 use frl_heads::{Head, HeadConfig, HeadLoss};
@@ -93,9 +93,8 @@ impl Dt {
 
     /// The loss of a batch: state-token features of the real (unpadded) positions against their targets.
     pub fn loss(&self, batch: Batch) -> HeadLoss {
-        let [b, k, _] = batch.input.states.dims();
-        let masks = self.model.dropout_masks(b, k, &batch.input.states.device());
-        self.model.loss(rows(&self.model, batch.input, batch.rows, masks), batch.targets)
+        let targets = batch.targets.clone();
+        self.model.loss(rows(&self.model, batch), targets)
     }
 
     /// The return actors condition on while exploring.
@@ -147,23 +146,14 @@ impl Agent for Dt {
         data.sample(batch_size, rng, device)
     }
 
-    /// With `train.shards` > 1 the batch's windows are split into parts that run on parallel threads; the dropout
-    /// masks are drawn for the whole batch first, so every part sees the masks it would in one pass.
+    /// With `train.shards` > 1 the batch's windows are split into parts that run on parallel threads; each part
+    /// draws its windows' dropout masks, the ones it would see in one pass over the whole batch.
     fn train_step(mut self, batch: Batch, opt: &mut Optimizers) -> anyhow::Result<(Self, Scalars)> {
-        let [b, k, _] = batch.input.states.dims();
-        let masks = self.model.dropout_masks(b, k, &batch.input.states.device());
-        let parts: Vec<((Batch, Option<DropoutMasks>), f64)> = batch
-            .split(opt.shards())
-            .into_iter()
-            .map(|p| {
-                let len = p.batch.lengths.len();
-                ((p.batch, masks.as_ref().map(|m| m.windows(p.start, len))), p.weight)
-            })
-            .collect();
+        let parts = batch.split(opt.shards());
         let (Some(temperature), Some(entropy)) = (self.temperature.take(), self.config.entropy.clone()) else {
-            let (model, value, read) = opt.step_shards(DEFAULT_GROUP, self.model, parts, |model, (batch, masks)| {
-                let rows = rows(model, batch.input, batch.rows, masks);
-                crate::head_shard_loss(model.loss(rows, batch.targets))
+            let (model, value, read) = opt.step_shards(DEFAULT_GROUP, self.model, parts, |model, batch| {
+                let targets = batch.targets.clone();
+                crate::head_shard_loss(model.loss(rows(model, batch), targets))
             })?;
             self.model = model;
             return Ok((self, crate::head_scalars(value, &read)));
@@ -171,9 +161,9 @@ impl Agent for Dt {
         // ODT: minimise cross-entropy − λ·H over the network with λ fixed, then λ·(H − target) over ln λ with H
         // fixed, so λ grows while the policy's entropy is below the target and shrinks above it.
         let lambda = temperature.value().detach();
-        let (model, value, read) = opt.step_shards(DEFAULT_GROUP, self.model, parts, |model, (batch, masks)| {
-            let rows = rows(model, batch.input, batch.rows, masks);
-            let (loss, h) = model.loss_and_entropy(rows, batch.targets, true);
+        let (model, value, read) = opt.step_shards(DEFAULT_GROUP, self.model, parts, |model, batch| {
+            let targets = batch.targets.clone();
+            let (loss, h) = model.loss_and_entropy(rows(model, batch), targets, true);
             let h = h.expect("asked for the entropy");
             let mut scalars = vec![loss.cross_entropy, h.clone(), lambda.clone()];
             scalars.extend(loss.regularizer);
@@ -275,11 +265,12 @@ impl OnlineAgent for Dt {
     }
 }
 
-/// State-token features of the real positions, `[rows, d]`, with the given dropout masks.
-fn rows(model: &DecisionTransformer, input: DtInput, rows: Tensor<1, Int>, masks: Option<DropoutMasks>) -> Tensor<2> {
-    let features = model.features_masked(input, masks);
+/// State-token features of the batch's real positions in a training pass, `[rows, d]`.
+fn rows(model: &DecisionTransformer, batch: Batch) -> Tensor<2> {
+    let draw = DropoutDraw { seed: batch.dropout_seed, first_window: batch.first_window };
+    let features = model.features_train(batch.input, draw);
     let [b, k, d] = features.dims();
-    features.reshape([b * k, d]).select(0, rows)
+    features.reshape([b * k, d]).select(0, batch.rows)
 }
 
 /// An integer tensor's values on the host.

@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 pub use actions::ActionCoding;
 pub use agent::{Dt, Temperature, int_to_host};
 pub use frl_learner::Decode;
-pub use model::{DecisionTransformer, DropoutMasks, DtInput, nature_cnn_output, random_input};
+pub use model::{DecisionTransformer, DropoutDraw, DtInput, dropout_mask, nature_cnn_output, random_input};
 pub use policy::{DtPolicy, DtPolicyFactory, EvalSettings, Normalizer, decode_heads};
-pub use windows::{Batch, Part, Windows, normalizer};
+pub use windows::{Batch, Windows, normalizer};
 
 /// An error building or feeding a Decision Transformer.
 #[derive(Debug, thiserror::Error)]

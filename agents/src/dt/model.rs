@@ -9,8 +9,9 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use frl_heads::head::nll;
 use frl_heads::{AnyHead, Head, HeadLoss};
-use rand::RngCore;
+use rand::{RngCore, SeedableRng};
 use rand_distr::{Distribution as _, Normal};
+use rand_xoshiro::Xoshiro256PlusPlus;
 
 use super::{DecisionTransformerConfig, DtError, StateEncoderConfig};
 
@@ -61,35 +62,62 @@ impl Block {
     }
 }
 
-/// The dropout masks of one training forward pass, `[B, 3K, d]` each, drawn up front in the order the network uses
-/// them (embeddings, then each block's attention and MLP branches) with the same draws as burn's `Dropout`; a
-/// batch split into shards takes each shard's rows of them, so that it sees the masks the whole batch would.
-#[derive(Clone)]
-pub struct DropoutMasks {
-    keep: f64,
-    masks: Vec<Tensor<3>>,
+/// Where a training forward pass's dropout masks come from: the step's seed and the index, in the step's whole
+/// batch, of the first window this (part of the) batch holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DropoutDraw {
+    /// The step's dropout seed (drawn with the batch).
+    pub seed: u64,
+    /// Index of the first window in the step's whole batch.
+    pub first_window: usize,
 }
 
-impl DropoutMasks {
-    /// The masks of windows `start..start + len`.
-    pub fn windows(&self, start: usize, len: usize) -> Self {
-        Self { keep: self.keep, masks: self.masks.iter().map(|m| m.clone().narrow(0, start, len)).collect() }
+/// The dropout mask of dropout site `site` (embeddings, then each block's attention and MLP branches) for `windows`
+/// windows from `draw.first_window` on, `per_window` values each: 1.0 kept with probability `keep`, else 0.0. Each
+/// (site, window) has its own xoshiro256++ stream seeded from `(draw.seed, site, window)`, so a part of a batch
+/// draws exactly its rows of the whole batch's masks, on its own thread.
+pub fn dropout_mask(draw: DropoutDraw, site: usize, windows: usize, per_window: usize, keep: f64) -> Vec<f32> {
+    let threshold = (keep * 4_294_967_296.0).round() as u64;
+    let bit = |v: u64| f32::from(u8::from(v < threshold));
+    let mut out = Vec::with_capacity(windows * per_window);
+    for w in draw.first_window..draw.first_window + windows {
+        let stream = splitmix64(draw.seed ^ splitmix64(((site as u64) << 40) ^ w as u64));
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(stream);
+        for _ in 0..per_window / 2 {
+            let v = rng.next_u64();
+            out.push(bit(v & 0xffff_ffff));
+            out.push(bit(v >> 32));
+        }
+        if per_window % 2 == 1 {
+            out.push(bit(rng.next_u64() & 0xffff_ffff));
+        }
     }
+    out
 }
 
-/// The masks a forward pass has not used yet (none: no dropout).
-struct Masks(Option<(f64, std::vec::IntoIter<Tensor<3>>)>);
+/// SplitMix64's output function: a well-mixed 64-bit value from any input.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The dropout of one forward pass: where its masks come from and the next site (none: no dropout).
+struct Masks {
+    draw: Option<(DropoutDraw, f64)>,
+    site: usize,
+}
 
 impl Masks {
-    /// `x` with the next mask applied and the kept values scaled by `1 / keep`, as burn's `Dropout` does.
+    /// `x` `[b, tokens, d]` with the next site's mask applied and the kept values scaled by `1 / keep`.
     fn apply(&mut self, x: Tensor<3>) -> Tensor<3> {
-        match &mut self.0 {
-            None => x,
-            Some((keep, masks)) => {
-                let mask = masks.next().expect("one dropout mask per dropout site");
-                x * mask * (1.0 / *keep)
-            }
-        }
+        let Some((draw, keep)) = self.draw else { return x };
+        let [b, t, d] = x.dims();
+        let mask = dropout_mask(draw, self.site, b, t * d, keep);
+        self.site += 1;
+        let mask = Tensor::<3>::from_data(TensorData::new(mask, [b, t, d]), &x.device());
+        x * mask * (1.0 / keep)
     }
 }
 
@@ -217,7 +245,7 @@ pub struct DecisionTransformer {
     embed_state: StateEncoder,
     embed_action: Linear,
     embed_ln: LayerNorm,
-    /// Dropout's probability and training switch; [`DecisionTransformer::dropout_masks`] draws the masks.
+    /// Dropout's probability and training switch (the masks: [`dropout_mask`]).
     dropout: Dropout,
     blocks: Vec<Block>,
     ln_f: LayerNorm,
@@ -281,34 +309,22 @@ impl DecisionTransformer {
         self.max_episode_len
     }
 
-    /// Hidden states at the state tokens, `[B, T, d]`: the features the heads read to predict `a_t`. In training
-    /// (an autodiff device and a nonzero dropout) dropout masks are drawn for the batch.
+    /// Hidden states at the state tokens, `[B, T, d]`: the features the heads read to predict `a_t`, without dropout.
     pub fn features(&self, input: DtInput) -> Tensor<3> {
-        let [b, t, _] = input.states.dims();
-        let masks = self.dropout_masks(b, t, &input.states.device());
-        self.features_masked(input, masks)
+        self.features_with(input, Masks { draw: None, site: 0 })
     }
 
-    /// Dropout masks for a training forward pass over `batch` windows of `steps` steps; `None` when dropout is off
-    /// (inference, or a dropout of 0).
-    pub fn dropout_masks(&self, batch: usize, steps: usize, device: &Device) -> Option<DropoutMasks> {
+    /// [`DecisionTransformer::features`] of a training step: with dropout (when the model trains on an autodiff
+    /// device with a nonzero dropout), its masks drawn as `draw` says.
+    pub fn features_train(&self, input: DtInput, draw: DropoutDraw) -> Tensor<3> {
         let prob = self.dropout.prob;
-        if !self.dropout.training.is_enabled() || !device.is_autodiff() || prob == 0.0 {
-            return None;
-        }
-        let keep = 1.0 - prob;
-        let shape = [batch, 3 * steps, self.embed_dim];
-        let masks = (0..1 + 2 * self.blocks.len())
-            .map(|_| Tensor::random(shape, Distribution::Bernoulli(keep), device))
-            .collect();
-        Some(DropoutMasks { keep, masks })
+        let on = self.dropout.training.is_enabled() && input.states.device().is_autodiff() && prob > 0.0;
+        self.features_with(input, Masks { draw: on.then_some((draw, 1.0 - prob)), site: 0 })
     }
 
-    /// [`DecisionTransformer::features`] with the given dropout masks (`None`: no dropout).
-    pub fn features_masked(&self, input: DtInput, masks: Option<DropoutMasks>) -> Tensor<3> {
+    fn features_with(&self, input: DtInput, mut masks: Masks) -> Tensor<3> {
         let [b, t, _] = input.states.dims();
         let d = self.embed_dim;
-        let mut masks = Masks(masks.map(|m| (m.keep, m.masks.into_iter())));
         let time = self.embed_timestep.forward(input.timesteps); // [b, t, d]
         let r = self.embed_return.forward(input.returns) + time.clone();
         let s = self.embed_state.forward(input.states) + time.clone();

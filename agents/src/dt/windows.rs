@@ -38,25 +38,19 @@ pub struct Batch {
     pub targets: Tensor<2, Int>,
     /// Real steps of each window (its rows are the first ones of its `K` positions).
     pub lengths: Vec<usize>,
-}
-
-/// One of the parts a [`Batch`] is split into for a sharded step.
-pub struct Part {
-    /// The part's windows as a batch of their own.
-    pub batch: Batch,
-    /// Index of its first window in the whole batch.
-    pub start: usize,
-    /// Its share of the whole batch's rows.
-    pub weight: f64,
+    /// The step's dropout seed, drawn with the batch.
+    pub dropout_seed: u64,
+    /// Index of the first window in the step's whole batch (nonzero for a part of it).
+    pub first_window: usize,
 }
 
 impl Batch {
     /// Splits the windows into at most `parts` contiguous parts of near-equal size (parts without rows are left
-    /// out), each weighted by its share of the rows.
-    pub fn split(self, parts: usize) -> Vec<Part> {
+    /// out), each with its share of the rows.
+    pub fn split(self, parts: usize) -> Vec<(Batch, f64)> {
         let total: usize = self.lengths.iter().sum();
         if parts <= 1 || total == 0 {
-            return vec![Part { batch: self, start: 0, weight: 1.0 }];
+            return vec![(self, 1.0)];
         }
         let [_, k, _] = self.input.states.dims();
         let mut out = Vec::with_capacity(parts);
@@ -78,8 +72,10 @@ impl Batch {
                     rows: self.rows.clone().narrow(0, row, n).sub_scalar((start * k) as i64),
                     targets: self.targets.clone().narrow(0, row, n),
                     lengths,
+                    dropout_seed: self.dropout_seed,
+                    first_window: self.first_window + start,
                 };
-                out.push(Part { batch, start, weight: n as f64 / total as f64 });
+                out.push((batch, n as f64 / total as f64));
             }
             row += n;
         }
@@ -227,10 +223,11 @@ impl Windows {
     /// `batch` windows starting at uniformly drawn steps (so episodes are drawn in proportion to their length).
     pub fn sample(&self, batch: usize, rng: &mut dyn RngCore, device: &Device) -> Batch {
         let starts = self.index.sample_starts(batch, rng);
-        self.batch_at(&starts, device)
+        let dropout_seed = rng.next_u64();
+        Batch { dropout_seed, ..self.batch_at(&starts, device) }
     }
 
-    /// The batch of windows starting at `starts`.
+    /// The batch of windows starting at `starts` (dropout seed 0).
     pub fn batch_at(&self, starts: &[usize], device: &Device) -> Batch {
         let (b, k) = (starts.len(), self.index.context());
         let mut host = HostBatch::default();
@@ -252,6 +249,8 @@ impl Windows {
             rows: Tensor::from_data(TensorData::new(rows, [n]), device),
             targets: Tensor::from_data(TensorData::new(host.targets, [n, self.heads]), device),
             lengths,
+            dropout_seed: 0,
+            first_window: 0,
         }
     }
 }
