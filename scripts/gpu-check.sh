@@ -74,4 +74,7 @@ here=$(cd "$(dirname "$0")" && pwd)
   ${FRL_CHECK_ARGS:-} 2>&1 |
   tee -a "$out/gpu-check.log" || status=$?
 echo "exit status: $status" | tee -a "$out/gpu-check.log"
+# The host's CPU too: the DT step on one thread and split over one shard per core (`train.shards`).
+echo "== CPU: frl bench dt (one shard, then one per core)" | tee -a "$out/gpu-check.log"
+"$bin" bench dt --steps 5 2>&1 | tee -a "$out/gpu-check.log" || status=$?
 exit "$status"
