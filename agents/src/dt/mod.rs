@@ -7,6 +7,7 @@
 
 mod actions;
 mod agent;
+pub mod gelu;
 mod model;
 mod policy;
 mod windows;

@@ -3,7 +3,7 @@
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{Dropout, DropoutConfig, Embedding, Gelu, LayerNorm, LayerNormConfig, Linear};
+use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
@@ -13,6 +13,7 @@ use rand::{RngCore, SeedableRng};
 use rand_distr::{Distribution as _, Normal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
+use super::gelu::gelu;
 use super::{DecisionTransformerConfig, DtError, StateEncoderConfig};
 
 /// Standard deviation of the GPT-2 weight initialisation.
@@ -27,7 +28,6 @@ pub struct Block {
     ln2: LayerNorm,
     fc1: Linear,
     fc2: Linear,
-    gelu: Gelu,
     n_heads: usize,
 }
 
@@ -42,7 +42,6 @@ impl Block {
             ln2: LayerNormConfig::new(d).init(device),
             fc1: normal_linear(d, 4 * d, INIT_STD, rng, device),
             fc2: normal_linear(4 * d, d, res_std, rng, device),
-            gelu: Gelu::new(),
             n_heads,
         }
     }
@@ -57,7 +56,7 @@ impl Block {
         let y = attention(split(0), split(1), split(2), None, None, opts); // [b, h, t, d/h]
         let y = y.swap_dims(1, 2).reshape([b, t, d]);
         let x = x + masks.apply(self.proj.forward(y));
-        let m = self.fc2.forward(self.gelu.forward(self.fc1.forward(self.ln2.forward(x.clone()))));
+        let m = self.fc2.forward(gelu(self.fc1.forward(self.ln2.forward(x.clone()))));
         x + masks.apply(m)
     }
 }
