@@ -48,6 +48,7 @@ const INV_SQRT_2PI: f32 = 0.398_942_3;
 
 /// `(x·Φ(x), Φ(x) + x·φ(x))`.
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // the coefficients as published
 pub fn gelu_and_derivative(x: f32) -> (f32, f32) {
     let z = x.abs() * FRAC_1_SQRT_2;
     let t = 1.0 / (1.0 + 0.5 * z);
@@ -71,6 +72,7 @@ pub fn gelu_and_derivative(x: f32) -> (f32, f32) {
 /// `eˣ` in f32 without branches: `2ᵏ·e^r` with `k = round(x / ln 2)` and `|r| ≤ ln 2 / 2` (Cody–Waite), `e^r` by
 /// the Cephes `expf` polynomial; arguments below −87.3 give about 1e-38 instead of a subnormal or 0.
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // the coefficients as published
 pub fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
