@@ -270,3 +270,22 @@ fn a_training_pass_drops_by_its_seed_and_inference_does_not() {
     let worst = inference.iter().zip(&plain).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
     assert!(worst < 1e-5, "inference differs from the training model without dropout by {worst}");
 }
+
+#[test]
+fn one_step_moves_every_parameter_of_the_dt() {
+    // A gradient that stops at some layer (an untracked op in the forward pass) leaves its parameters where they
+    // were; without weight decay only a gradient moves a parameter.
+    let _turn = serial();
+    for shards in [1, 2] {
+        let dt = tiny_dt("{ fourier = { frequencies = 4 } }".parse::<HeadConfig>().unwrap(), None);
+        let windows = windows(&dt);
+        let before = params(&dt);
+        let mut opt = Optimizers::new(AdamWConfig { weight_decay: 0.0, grad_clip: 0.0, ..Default::default() })
+            .with_shards(shards);
+        opt.begin_step(1, 1e-3);
+        let (dt, _) = dt.train_step(all_windows(&windows, 5), &mut opt).unwrap();
+        for ((name, a), (_, b)) in before.iter().zip(params(&dt)) {
+            assert!(a.iter().zip(&b).any(|(x, y)| x != y), "{shards} shards: {name} did not move");
+        }
+    }
+}
