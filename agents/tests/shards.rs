@@ -127,16 +127,16 @@ fn a_batch_splits_into_parts_with_their_own_rows_and_targets() {
 fn dropout_masks_keep_their_share_and_a_part_draws_its_rows_of_the_whole() {
     let draw = |seed, first_window| DropoutDraw { seed, first_window };
     let per_window = 3 * 20 * 128 + 1; // odd, to cover the last value of a row
-    let whole = dropout_mask(draw(9, 0), 2, 64, per_window, 0.9);
+    let whole = dropout_mask(draw(9, 0), 2, 64, per_window, 0.9, 1.0);
     assert_eq!(whole.len(), 64 * per_window);
     assert!(whole.iter().all(|&v| v == 0.0 || v == 1.0));
     let kept = whole.iter().sum::<f32>() as f64 / whole.len() as f64;
     // 491 584 draws: the standard error of the kept share is 0.0004.
     assert!((kept - 0.9).abs() < 0.002, "kept {kept}");
-    let part = dropout_mask(draw(9, 10), 2, 5, per_window, 0.9);
+    let part = dropout_mask(draw(9, 10), 2, 5, per_window, 0.9, 1.0);
     assert_eq!(part, whole[10 * per_window..15 * per_window]);
     // Another site, another seed or another window draws other values.
-    let first = |seed, site| dropout_mask(draw(seed, 0), site, 1, per_window, 0.9);
+    let first = |seed, site| dropout_mask(draw(seed, 0), site, 1, per_window, 0.9, 1.0);
     assert_ne!(first(9, 2), first(9, 3));
     assert_ne!(first(9, 2), first(10, 2));
     assert_ne!(whole[..per_window], whole[per_window..2 * per_window]);
@@ -144,7 +144,7 @@ fn dropout_masks_keep_their_share_and_a_part_draws_its_rows_of_the_whole() {
     let both_dropped = whole.chunks_exact(2).filter(|p| p[0] == 0.0 && p[1] == 0.0).count() as f64;
     let pairs = (whole.len() / 2) as f64;
     assert!((both_dropped / pairs - 0.01).abs() < 0.001, "{} pairs both dropped", both_dropped / pairs);
-    assert!(dropout_mask(draw(9, 0), 0, 3, 100, 1.0).iter().all(|&v| v == 1.0));
+    assert!(dropout_mask(draw(9, 0), 0, 3, 100, 1.0, 1.0).iter().all(|&v| v == 1.0));
 }
 
 #[test]

@@ -72,12 +72,19 @@ pub struct DropoutDraw {
 }
 
 /// The dropout mask of dropout site `site` (embeddings, then each block's attention and MLP branches) for `windows`
-/// windows from `draw.first_window` on, `per_window` values each: 1.0 kept with probability `keep`, else 0.0. Each
+/// windows from `draw.first_window` on, `per_window` values each: `kept` with probability `keep`, else 0.0. Each
 /// (site, window) has its own xoshiro256++ stream seeded from `(draw.seed, site, window)`, so a part of a batch
 /// draws exactly its rows of the whole batch's masks, on its own thread.
-pub fn dropout_mask(draw: DropoutDraw, site: usize, windows: usize, per_window: usize, keep: f64) -> Vec<f32> {
+pub fn dropout_mask(
+    draw: DropoutDraw,
+    site: usize,
+    windows: usize,
+    per_window: usize,
+    keep: f64,
+    kept: f32,
+) -> Vec<f32> {
     let threshold = (keep * 4_294_967_296.0).round() as u64;
-    let bit = |v: u64| f32::from(u8::from(v < threshold));
+    let bit = |v: u64| if v < threshold { kept } else { 0.0 };
     let mut out = Vec::with_capacity(windows * per_window);
     for w in draw.first_window..draw.first_window + windows {
         let stream = splitmix64(draw.seed ^ splitmix64(((site as u64) << 40) ^ w as u64));
@@ -109,14 +116,15 @@ struct Masks {
 }
 
 impl Masks {
-    /// `x` `[b, tokens, d]` with the next site's mask applied and the kept values scaled by `1 / keep`.
+    /// `x` `[b, tokens, d]` with the next site's mask applied and the kept values scaled by `1 / keep`, in one
+    /// product: the mask holds 0 or the f32 `1 / keep`, and `x·(1/keep)` is `(x·1)·(1/keep)` bit for bit.
     fn apply(&mut self, x: Tensor<3>) -> Tensor<3> {
         let Some((draw, keep)) = self.draw else { return x };
         let [b, t, d] = x.dims();
-        let mask = dropout_mask(draw, self.site, b, t * d, keep);
+        let mask = dropout_mask(draw, self.site, b, t * d, keep, (1.0 / keep) as f32);
         self.site += 1;
         let mask = Tensor::<3>::from_data(TensorData::new(mask, [b, t, d]), &x.device());
-        x * mask * (1.0 / keep)
+        x * mask
     }
 }
 
