@@ -2,12 +2,12 @@
 //! vectorisable pass instead of burn's scalar `erf` and `exp`.
 //!
 //! `Φ(x) = ½·erfc(−x/√2)` uses the Chebyshev fit of `erfc` in Numerical Recipes (fractional error below 1.2e-7
-//! everywhere, so the tails keep their relative precision; burn's `1 + erf` loses the negative tail to cancellation)
-//! and a Cody–Waite `exp` with the Cephes polynomial (two per value); the results are within a few f32 ulps of the exact function
-//! (tested against libm's f64 `erfc`). On the CPU the values and the
-//! derivative `Φ(x) + x·φ(x)` are computed on the host and the derivative is attached as the gradient: the graph
-//! records three cheap elementwise operations instead of an `erf` forward and an `erf` + `exp` backward. Other
-//! devices use burn's `gelu`.
+//! everywhere, so the tails keep their relative precision; burn's `1 + erf` loses the negative tail to
+//! cancellation) and a Cody–Waite `exp` with the Cephes polynomial (two per value); the results are within a few
+//! f32 ulps of the exact function (tested against libm's f64 `erfc`). On the CPU the values and the derivative
+//! `Φ(x) + x·φ(x)` are computed on the host and the derivative is attached as the gradient: the graph records three
+//! cheap elementwise operations instead of an `erf` forward and an `erf` + `exp` backward. Other devices use
+//! burn's `gelu`.
 
 use burn::tensor::activation::gelu as burn_gelu;
 use burn::tensor::{Device, Tensor, TensorData};
