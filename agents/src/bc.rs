@@ -202,8 +202,11 @@ impl BcBatch {
             obs: self.obs.clone().narrow(0, r.start, r.len()),
             targets: self.targets.clone().narrow(0, r.start, r.len()),
         };
-        let share = |r: &std::ops::Range<usize>| r.len() as f64 / n as f64;
-        frl_learner::shards::ranges(n, parts).into_iter().map(|r| (share(&r), r)).map(|(w, r)| (part(r), w)).collect()
+        let weighted = |r: std::ops::Range<usize>| {
+            let weight = r.len() as f64 / n as f64;
+            (part(r), weight)
+        };
+        frl_learner::shards::ranges(n, parts).into_iter().map(weighted).collect()
     }
 }
 

@@ -120,7 +120,6 @@ impl Optimizers {
         loss: Tensor<1>,
         scalars: Vec<Tensor<1>>,
     ) -> anyhow::Result<(M, f64, Vec<f64>)> {
-        let loss = if self.poison_at == Some(self.step) { loss.mul_scalar(f32::NAN) } else { loss };
         let value = loss.clone().detach();
         let scalars = scalars.into_iter().map(|t| t.detach()).collect();
         let grads = GradientsParams::from_grads(loss.backward(), &module);
@@ -149,8 +148,7 @@ impl Optimizers {
         }
         let threads = self.threads.unwrap_or_else(|| threads_for(parts.len()));
         let combined = combine(&module, parts, threads, forward);
-        let loss = if self.poison_at == Some(self.step) { combined.loss.mul_scalar(f32::NAN) } else { combined.loss };
-        self.update(group, module, combined.grads, loss, combined.scalars)
+        self.update(group, module, combined.grads, combined.loss, combined.scalars)
     }
 
     /// Reads the loss, `scalars` and the gradient norm in one transfer, stops on a non-finite loss or norm, clips
@@ -163,6 +161,7 @@ impl Optimizers {
         loss: Tensor<1>,
         scalars: Vec<Tensor<1>>,
     ) -> anyhow::Result<(M, f64, Vec<f64>)> {
+        let loss = if self.poison_at == Some(self.step) { loss.mul_scalar(f32::NAN) } else { loss };
         let n_scalars = scalars.len();
         let mut read = vec![loss];
         read.extend(scalars);

@@ -5,9 +5,6 @@
 //! depends on the shard count (gradients are summed in a different order than one backward pass would) but not on
 //! how many threads run them, so a job stays reproducible on any machine.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
@@ -36,36 +33,38 @@ where
     F: Fn(&M, S) -> ShardLoss + Sync,
 {
     let n = shards.len();
-    let work: Vec<Mutex<Option<(S, f64)>>> = shards.into_iter().map(|s| Mutex::new(Some(s))).collect();
-    let done: Vec<Mutex<Option<Combined>>> = (0..n).map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    let run = || {
-        loop {
-            let i = next.fetch_add(1, Ordering::SeqCst);
-            if i >= n {
-                return;
-            }
-            let (shard, weight) = work[i].lock().expect("shard queue").take().expect("each shard is taken once");
-            let module = module.clone().map(&mut OwnLeaves);
-            let out = forward(&module, shard);
-            let loss = out.loss.mul_scalar(weight);
-            let scalars = out.scalars.into_iter().map(|s| s.detach().mul_scalar(weight)).collect();
-            let value = loss.clone().detach();
-            let grads = GradientsParams::from_grads(loss.backward(), &module);
-            *done[i].lock().expect("shard results") = Some(Combined { grads, loss: value, scalars });
-        }
-    };
     let threads = threads.clamp(1, n.max(1));
-    std::thread::scope(|s| {
-        let helpers: Vec<_> = (1..threads).map(|_| s.spawn(run)).collect();
-        run();
+    // Shard i goes to thread i % threads; the results are put back in shard order.
+    let mut buckets: Vec<Vec<(usize, S, f64)>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, (shard, weight)) in shards.into_iter().enumerate() {
+        buckets[i % threads].push((i, shard, weight));
+    }
+    let run = |bucket: Vec<(usize, S, f64)>| -> Vec<(usize, Combined)> {
+        bucket
+            .into_iter()
+            .map(|(i, shard, weight)| {
+                let module = module.clone().map(&mut OwnLeaves);
+                let out = forward(&module, shard);
+                let loss = out.loss.mul_scalar(weight);
+                let scalars = out.scalars.into_iter().map(|s| s.detach().mul_scalar(weight)).collect();
+                let value = loss.clone().detach();
+                let grads = GradientsParams::from_grads(loss.backward(), &module);
+                (i, Combined { grads, loss: value, scalars })
+            })
+            .collect()
+    };
+    let mut done: Vec<(usize, Combined)> = std::thread::scope(|s| {
+        let mut buckets = buckets.into_iter();
+        let own = buckets.next().unwrap_or_default();
+        let helpers: Vec<_> = buckets.map(|bucket| s.spawn(|| run(bucket))).collect();
+        let mut done = run(own);
         for h in helpers {
-            if let Err(panic) = h.join() {
-                std::panic::resume_unwind(panic);
-            }
+            done.extend(h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
         }
+        done
     });
-    let mut parts = done.into_iter().map(|d| d.into_inner().expect("shard results").expect("every shard ran"));
+    done.sort_by_key(|(i, _)| *i);
+    let mut parts = done.into_iter().map(|(_, part)| part);
     let mut total = parts.next().expect("at least one shard");
     let mut others = Vec::with_capacity(n - 1);
     for part in parts {
