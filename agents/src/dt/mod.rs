@@ -7,6 +7,7 @@
 
 mod actions;
 mod agent;
+pub mod fused;
 pub mod gelu;
 mod model;
 mod policy;

@@ -4,8 +4,6 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, LayerNormConfig, Linear};
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use frl_heads::head::nll;
 use frl_heads::{AnyHead, Head, HeadLoss};
@@ -13,6 +11,7 @@ use rand::{RngCore, SeedableRng};
 use rand_distr::{Distribution as _, Normal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
+use super::fused;
 use super::gelu::gelu;
 use super::{DecisionTransformerConfig, DtError, StateEncoderConfig};
 
@@ -48,15 +47,10 @@ impl Block {
 
     /// The block's output; `masks` gives the dropout masks of its attention and MLP branches, in that order.
     fn forward(&self, x: Tensor<3>, masks: &mut Masks) -> Tensor<3> {
-        let [b, t, d] = x.dims();
-        let h = self.n_heads;
-        let qkv = self.qkv.forward(self.ln1.forward(x.clone())); // [b, t, 3d]
-        let split = |i: usize| qkv.clone().narrow(2, i * d, d).reshape([b, t, h, d / h]).swap_dims(1, 2);
-        let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
-        let y = attention(split(0), split(1), split(2), None, None, opts); // [b, h, t, d/h]
-        let y = y.swap_dims(1, 2).reshape([b, t, d]);
-        let x = x + masks.apply(self.proj.forward(y));
-        let m = self.fc2.forward(gelu(self.fc1.forward(self.ln2.forward(x.clone()))));
+        let qkv = fused::linear(&self.qkv, fused::layer_norm(&self.ln1, x.clone())); // [b, t, 3d]
+        let y = fused::causal_attention(qkv, self.n_heads); // [b, t, d]
+        let x = x + masks.apply(fused::linear(&self.proj, y));
+        let m = fused::linear(&self.fc2, gelu(fused::linear(&self.fc1, fused::layer_norm(&self.ln2, x.clone()))));
         x + masks.apply(m)
     }
 }
@@ -338,11 +332,11 @@ impl DecisionTransformer {
         let a = self.embed_action.forward(input.actions) + time;
         // Interleave as R_0, s_0, a_0, R_1, ...: stack on a new axis, then flatten it into the token axis.
         let tokens = Tensor::stack::<4>(vec![r, s, a], 2).reshape([b, 3 * t, d]);
-        let mut x = masks.apply(self.embed_ln.forward(tokens));
+        let mut x = masks.apply(fused::layer_norm(&self.embed_ln, tokens));
         for block in &self.blocks {
             x = block.forward(x, &mut masks);
         }
-        let x = self.ln_f.forward(x).reshape([b, t, 3, d]);
+        let x = fused::layer_norm(&self.ln_f, x).reshape([b, t, 3, d]);
         x.narrow(2, 1, 1).reshape([b, t, d])
     }
 
