@@ -4,45 +4,87 @@
 //! `Φ(x) = ½·erfc(−x/√2)` uses the Chebyshev fit of `erfc` in Numerical Recipes (fractional error below 1.2e-7
 //! everywhere, so the tails keep their relative precision; burn's `1 + erf` loses the negative tail to
 //! cancellation) and a Cody–Waite `exp` with the Cephes polynomial (two per value); the results are within a few
-//! f32 ulps of the exact function (tested against libm's f64 `erfc`). On the CPU the values and the derivative
-//! `Φ(x) + x·φ(x)` are computed on the host and the derivative is attached as the gradient: the graph records three
-//! cheap elementwise operations instead of an `erf` forward and an `erf` + `exp` backward. Other devices use
-//! burn's `gelu`.
+//! f32 ulps of the exact function (tested against libm's f64 `erfc`). On the CPU it is one operation of the
+//! autodiff graph ([`super::fused`]): the forward pass computes the values and the derivative `Φ(x) + x·φ(x)`
+//! together and keeps the derivative for the backward pass, one product. Other devices use burn's `gelu`.
 
+use burn::tensor::Tensor;
 use burn::tensor::activation::gelu as burn_gelu;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn_autodiff::checkpoint::{base::Checkpointer, strategy::NoCheckpointing};
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_flex::{Flex, FlexTensor};
+
+use super::fused::{Inputs, cpu, dense, plain_output, tensor, tracked_output, values};
 
 /// `x·Φ(x)` elementwise (the exact GELU), differentiable.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let device = x.device();
-    if device.clone().inner() != Device::flex() {
-        return burn_gelu(x);
-    }
+    let Some(inputs) = Inputs::of([cpu(&x)]) else { return burn_gelu(x) };
     let dims = x.dims();
-    let host = x.clone().detach().into_data();
-    let Ok(values) = host.as_slice::<f32>() else { return burn_gelu(x) };
-    let tracked = x.is_tracked();
-    let mut y = vec![0.0f32; values.len()];
-    let mut dy = if tracked { vec![0.0f32; values.len()] } else { Vec::new() };
-    fill(values, &mut y, tracked.then_some(dy.as_mut_slice()));
-    let value = Tensor::<D>::from_data(TensorData::new(y, dims), &device);
-    if !tracked {
-        return value;
+    let [xv] = inputs.values().map(|t| dense(&t));
+    let xs = values(&xv);
+    let mut y = vec![0.0f32; xs.len()];
+    match inputs {
+        Inputs::Plain(_) => {
+            fill(xs, &mut y, None);
+            plain_output(tensor(y, &dims))
+        }
+        Inputs::Tracked([xt]) => {
+            let out = match GeluBackward.prepare::<NoCheckpointing>([xt.node()]).compute_bound().stateful() {
+                OpsKind::Tracked(prep) => {
+                    let mut slope = vec![0.0f32; xs.len()];
+                    fill(xs, &mut y, Some(&mut slope));
+                    prep.finish(tensor(slope, &dims), tensor(y, &dims))
+                }
+                OpsKind::UnTracked(prep) => {
+                    fill(xs, &mut y, None);
+                    prep.finish(tensor(y, &dims))
+                }
+            };
+            tracked_output(out)
+        }
     }
-    // value + (x − x̄)·g: the value unchanged (x − x̄ is exactly 0), the gradient g.
-    let slope = Tensor::<D>::from_data(TensorData::new(dy, dims), &device);
-    value + (x.clone() - x.detach()) * slope
 }
 
-/// `y = x·Φ(x)` and, when given, `dy = Φ(x) + x·φ(x)` for every `x` of `values`: with AVX2 where the CPU has it
-/// (the same IEEE operations, eight at a time, so the same bits as without).
+#[derive(Debug)]
+struct GeluBackward;
+
+impl Backward<Flex, 1> for GeluBackward {
+    /// The derivative at every input.
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = dense(&grads.consume::<Flex>(&ops.node));
+        let [parent] = ops.parents;
+        let Some(node) = parent else { return };
+        let dims = ops.state.layout().shape().to_vec();
+        let dx: Vec<f32> = values(&grad).iter().zip(values(&ops.state)).map(|(g, s)| g * s).collect();
+        grads.register::<Flex>(node.id, tensor(dx, &dims));
+    }
+}
+
+/// `y = x·Φ(x)` and, when given, `dy = Φ(x) + x·φ(x)` for every `x` of `values`: with AVX-512 or AVX2 where the
+/// CPU has them (the same IEEE operations, 16 or 8 at a time, so the same bits as without).
 fn fill(values: &[f32], y: &mut [f32], dy: Option<&mut [f32]>) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        unsafe { fill_avx2(values, y, dy) };
-        return;
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            unsafe { fill_avx512(values, y, dy) };
+            return;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            unsafe { fill_avx2(values, y, dy) };
+            return;
+        }
     }
+    fill_portable(values, y, dy);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn fill_avx512(values: &[f32], y: &mut [f32], dy: Option<&mut [f32]>) {
     fill_portable(values, y, dy);
 }
 
@@ -120,7 +162,7 @@ pub fn exp_sum(a: f32, b: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::activation::gelu as burn_gelu;
+    use burn::tensor::{Device, TensorData};
 
     /// `(x·Φ(x), Φ(x) + x·φ(x))` in f64 with libm's `erfc`, and the magnitude of the derivative's two terms.
     fn reference(x: f32) -> (f64, f64, f64) {
