@@ -285,6 +285,9 @@ enum BenchCommand {
         /// default: one per core (none on one core).
         #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         shards: Option<usize>,
+        /// Also time each shape with burn's layers instead of frl's fused CPU layers, and print the speed-up.
+        #[arg(long)]
+        unfused: bool,
     },
 }
 
@@ -391,10 +394,10 @@ fn main() -> ExitCode {
         }
         Command::Bench(BenchCommand::Dqn { steps, python }) => bench_dqn(steps, python.as_deref()),
         Command::Bench(BenchCommand::Ops { steps, python }) => bench_ops(steps, python.as_deref()),
-        Command::Bench(BenchCommand::Dt { steps, head, python, reference, shards }) => {
+        Command::Bench(BenchCommand::Dt { steps, head, python, reference, shards, unfused }) => {
             let torch = python.map(|py| TorchReference::new(py, reference.as_deref())).transpose();
             let shards = shards.unwrap_or_else(|| frl_learner::shards::threads_for(usize::MAX));
-            torch.and_then(|torch| bench_dt(steps, head, shards, torch.as_ref()))
+            torch.and_then(|torch| bench_dt(steps, head, shards, unfused, torch.as_ref()))
         }
         Command::Bench(BenchCommand::Train { device, steps, json, atari, sweep, python }) => {
             bench_train(device, steps, json, frl_runners::bench::DtShape::list(atari, sweep), &python)
@@ -805,7 +808,13 @@ fn run_toy_worker(args: ToyRunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn bench_dt(steps: usize, head: HeadConfig, shards: usize, torch: Option<&TorchReference>) -> anyhow::Result<ExitCode> {
+fn bench_dt(
+    steps: usize,
+    head: HeadConfig,
+    shards: usize,
+    unfused: bool,
+    torch: Option<&TorchReference>,
+) -> anyhow::Result<ExitCode> {
     use frl_agents::dt::DecisionTransformerConfig;
     let default = DecisionTransformerConfig { head: head.clone(), ..Default::default() };
     let reference = DecisionTransformerConfig { heads: 4, context: 30, ..default.clone() };
@@ -830,6 +839,13 @@ fn bench_dt(steps: usize, head: HeadConfig, shards: usize, torch: Option<&TorchR
             let vs_torch =
                 torch_ms.map(|t| format!("   PyTorch {t:.1} ms, frl / PyTorch {:.2}", ms / t)).unwrap_or_default();
             println!("{ms:>9.1} ms/step  {name}, {} head{split}{vs_torch}", head.slug());
+            if unfused {
+                frl_agents::dt::fused::set_enabled(false);
+                let burns = frl_runners::bench::bench_dt(&config, 64, steps, n);
+                frl_agents::dt::fused::set_enabled(true);
+                let burns = burns?;
+                println!("{burns:>9.1} ms/step    the same with burn's layers (fused: {:.2}× faster)", burns / ms);
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -19,6 +19,8 @@ pub use attention::causal_attention;
 pub use layer_norm::layer_norm;
 pub use linear::linear;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use burn::tensor::{Device, Tensor, TensorData};
 use burn_autodiff::Autodiff;
 use burn_backend::{BackendTypes, DType};
@@ -37,10 +39,19 @@ pub(crate) enum Cpu {
     Plain(FlexTensor),
 }
 
-/// `t` in its CPU form, or `None` when it is not an f32 tensor on the CPU (the caller then uses burn's layer).
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Whether the DT's layers run fused on the CPU (the default) or as burn's layers everywhere, process-wide: for
+/// comparing the two (`frl bench dt --unfused`).
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+}
+
+/// `t` in its CPU form, or `None` when it is not an f32 tensor on the CPU or fusing is off (the caller then uses
+/// burn's layer).
 pub(crate) fn cpu<const D: usize>(t: &Tensor<D>) -> Option<Cpu> {
     let device = t.device();
-    if device.clone().inner() != Device::flex() {
+    if !ENABLED.load(Ordering::Relaxed) || device.clone().inner() != Device::flex() {
         return None;
     }
     let form = if device.is_autodiff() {
