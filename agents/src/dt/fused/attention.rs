@@ -16,8 +16,11 @@ use super::{Inputs, Mat, cpu, dense, matmul, plain_output, tensor, tracked_outpu
 /// The attention output `[b, t, d]` of `qkv` `[b, t, 3d]` (queries, keys and values side by side, each `n_heads`
 /// heads of `d / n_heads`), each position attending to itself and the positions before it.
 pub fn causal_attention(qkv: Tensor<3>, n_heads: usize) -> Tensor<3> {
-    let Some(inputs) = Inputs::of([cpu(&qkv)]) else { return unfused(qkv, n_heads) };
     let [b, t, d3] = qkv.dims();
+    if d3 % 3 != 0 || n_heads == 0 || (d3 / 3) % n_heads != 0 {
+        return unfused(qkv, n_heads); // burn's error for mismatched shapes
+    }
+    let Some(inputs) = Inputs::of([cpu(&qkv)]) else { return unfused(qkv, n_heads) };
     let shape = Shape { b, t, d: d3 / 3, h: n_heads };
     let [x] = inputs.values().map(|t| dense(&t));
     let (y, probs) = forward(values(&x), shape);
