@@ -22,7 +22,7 @@ pub fn causal_attention(qkv: Tensor<3>, n_heads: usize) -> Tensor<3> {
     }
     let Some(inputs) = Inputs::of([cpu(&qkv)]) else { return unfused(qkv, n_heads) };
     let shape = Shape { b, t, d: d3 / 3, h: n_heads };
-    let [x] = inputs.values().map(|t| dense(&t));
+    let [x] = inputs.values();
     let (y, probs) = forward(values(&x), shape);
     let y = tensor(y, &[b, t, shape.d]);
     match inputs {

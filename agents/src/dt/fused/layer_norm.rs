@@ -8,7 +8,7 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::{Flex, FlexTensor};
 
-use super::{Cpu, Inputs, cpu, dense, plain_output, tensor, tracked_output, values};
+use super::{Inputs, cpu, dense, plain_output, tensor, tracked_output, values};
 
 /// burn's `LayerNormConfig` default, which every LayerNorm of the DT uses.
 const EPSILON: f32 = 1e-5;
@@ -17,13 +17,12 @@ const EPSILON: f32 = 1e-5;
 pub fn layer_norm<const D: usize>(norm: &LayerNorm, x: Tensor<D>) -> Tensor<D> {
     let Some(beta) = &norm.beta else { return norm.forward(x) };
     let (gamma, beta) = (norm.gamma.val(), beta.val());
-    let forms: [Option<Cpu>; 3] = [cpu(&x), cpu(&gamma), cpu(&beta)];
     let dims = x.dims();
     if D == 0 || dims[D - 1] != gamma.dims()[0] {
         return norm.forward(x); // burn's error for mismatched shapes
     }
-    let Some(inputs) = Inputs::of(forms) else { return norm.forward(x) };
-    let [xv, g, b] = inputs.values().map(|t| dense(&t));
+    let Some(inputs) = Inputs::of([cpu(&x), cpu(&gamma), cpu(&beta)]) else { return norm.forward(x) };
+    let [xv, g, b] = inputs.values();
     let (y, normalized, inv_std) = forward(values(&xv), values(&g), values(&b));
     let y = tensor(y, &dims);
     match inputs {
@@ -98,23 +97,21 @@ impl Backward<Flex, 3> for LayerNormBackward {
             }
             grads.register::<Flex>(node.id, tensor(dx, &dims));
         }
-        if let Some(node) = pg {
-            let mut dg = vec![0.0f32; d];
+        if pg.is_some() || pb.is_some() {
+            // dγ = Σ_rows dy·x̂, dβ = Σ_rows dy, in one pass.
+            let (mut dg, mut db) = (vec![0.0f32; d], vec![0.0f32; d]);
             for (dy, xh) in dy.chunks_exact(d).zip(xh.chunks_exact(d)) {
-                for ((s, &dy), &x) in dg.iter_mut().zip(dy).zip(xh) {
-                    *s += dy * x;
+                for (((sg, sb), &dy), &x) in dg.iter_mut().zip(db.iter_mut()).zip(dy).zip(xh) {
+                    *sg += dy * x;
+                    *sb += dy;
                 }
             }
-            grads.register::<Flex>(node.id, tensor(dg, &[d]));
-        }
-        if let Some(node) = pb {
-            let mut db = vec![0.0f32; d];
-            for dy in dy.chunks_exact(d) {
-                for (s, &dy) in db.iter_mut().zip(dy) {
-                    *s += dy;
-                }
+            if let Some(node) = pg {
+                grads.register::<Flex>(node.id, tensor(dg, &[d]));
             }
-            grads.register::<Flex>(node.id, tensor(db, &[d]));
+            if let Some(node) = pb {
+                grads.register::<Flex>(node.id, tensor(db, &[d]));
+            }
         }
     }
 }

@@ -8,19 +8,18 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::{Flex, FlexTensor};
 
-use super::{Cpu, Inputs, Mat, cpu, dense, matmul, plain_output, tensor, tracked_output, values};
+use super::{Inputs, Mat, cpu, dense, matmul, plain_output, tensor, tracked_output, values};
 
 /// `layer`'s output for `x` `[..., d_in]`: fused on the CPU, burn's `Linear` elsewhere.
 pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
     let Some(bias) = &layer.bias else { return layer.forward(x) };
     let (weight, bias) = (layer.weight.val(), bias.val());
-    let forms: [Option<Cpu>; 3] = [cpu(&x), cpu(&weight), cpu(&bias)];
     let dims = x.dims();
     if D == 0 || dims[D - 1] != weight.dims()[0] {
         return layer.forward(x); // burn's error for mismatched shapes
     }
-    let Some(inputs) = Inputs::of(forms) else { return layer.forward(x) };
-    let [xv, w, b] = inputs.values().map(|t| dense(&t));
+    let Some(inputs) = Inputs::of([cpu(&x), cpu(&weight), cpu(&bias)]) else { return layer.forward(x) };
+    let [xv, w, b] = inputs.values();
     let y = forward(&xv, &w, &b, &dims);
     match inputs {
         Inputs::Plain(_) => plain_output(y),

@@ -92,11 +92,11 @@ impl<const N: usize> Inputs<N> {
         }
     }
 
-    /// The Flex tensors (values) of the inputs, in order.
+    /// The inputs' values as [`dense`] Flex tensors, in order.
     pub(crate) fn values(&self) -> [FlexTensor; N] {
         match self {
-            Self::Tracked(ts) => std::array::from_fn(|i| ts[i].primitive().clone()),
-            Self::Plain(ts) => ts.clone(),
+            Self::Tracked(ts) => std::array::from_fn(|i| dense(ts[i].primitive())),
+            Self::Plain(ts) => std::array::from_fn(|i| dense(&ts[i])),
         }
     }
 }
