@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::dt::{ActionCoding, Decode, decode_heads};
+use crate::common::{ActionCoding, head_scalars, head_shard_loss, int_to_host, mlp_layers};
+use crate::common::decode_heads;
+use frl_learner::Decode;
 use anyhow::bail;
 use burn::module::Module;
 use burn::nn::Linear;
@@ -26,7 +28,7 @@ use frl_dataset::episodes::EpisodeBatch;
 use frl_dataset::transitions::Transitions;
 use frl_learner::optim::DEFAULT_GROUP;
 use frl_learner::params::{NamedTensor, load_params, named_params};
-use frl_learner::{Acting, ActionPmfs, Agent, AgentConfig, DataSpec, Optimizers, Scalars};
+use frl_learner::{Acting, ActionPmfs, Agent, ModelConfig, Trainable, DataSpec, Optimizers, Scalars};
 
 // ----------------------------------------------------------------------------------------------------------------
 // Config
@@ -54,7 +56,7 @@ impl Default for BcConfig {
     }
 }
 
-impl AgentConfig for BcConfig {
+impl ModelConfig for BcConfig {
     fn validate(&self) -> anyhow::Result<()> {
         validate_policy_fields(&self.hidden, self.bins, self.bin_margin, &self.head)
     }
@@ -150,19 +152,6 @@ impl MlpPolicy {
     }
 }
 
-/// Linear layers `d_in → hidden… (→ out)` with PyTorch's default init drawn from `rng`.
-pub fn mlp_layers(
-    d_in: usize,
-    hidden: &[usize],
-    out: Option<usize>,
-    rng: &mut dyn RngCore,
-    device: &Device,
-) -> Vec<Linear> {
-    let mut sizes = vec![d_in];
-    sizes.extend_from_slice(hidden);
-    sizes.extend(out);
-    sizes.windows(2).map(|w| frl_heads::init::linear(w[0], w[1], 1.0, 1.0, rng, device)).collect()
-}
 
 // ----------------------------------------------------------------------------------------------------------------
 // Agent
@@ -230,9 +219,10 @@ pub fn prepare_transitions(
     Ok(BcData { transitions, targets })
 }
 
-impl Agent for Bc {
+impl Trainable for Bc {
     const KIND: &'static str = "bc";
     type Config = BcConfig;
+    type Spec = DataSpec;
     type Data = BcData;
     type Batch = BcBatch;
 
@@ -241,10 +231,6 @@ impl Agent for Bc {
             ActionCoding::new(&spec.action_space, config.bins, config.bin_margin, config.action_permutation.clone())?;
         let net = MlpPolicy::new(spec.obs_dim, &config.hidden, &coding, &config.head, rng, device)?;
         Ok(Bc { net, head: config.head.clone(), coding, spec: spec.clone() })
-    }
-
-    fn prepare(&self, episodes: &EpisodeBatch) -> anyhow::Result<BcData> {
-        prepare_transitions(&self.spec, &self.coding, episodes, 1, 1.0)
     }
 
     fn sample(&self, data: &BcData, batch_size: usize, rng: &mut dyn RngCore, device: &Device) -> BcBatch {
@@ -259,13 +245,12 @@ impl Agent for Bc {
     }
 
     /// With `train.shards` > 1 the batch's rows are split into parts that run on parallel threads.
-    fn train_step(mut self, batch: BcBatch, opt: &mut Optimizers) -> anyhow::Result<(Self, Scalars)> {
+    fn train_step(&mut self, batch: BcBatch, opt: &mut Optimizers) -> anyhow::Result<Scalars> {
         let parts = batch.split(opt.shards());
-        let (net, value, read) = opt.step_shards(DEFAULT_GROUP, self.net, parts, |net, batch| {
-            crate::head_shard_loss(net.loss(batch.obs, batch.targets))
+        let (value, read) = opt.step_shards(DEFAULT_GROUP, &mut self.net, parts, |net, batch| {
+            head_shard_loss(net.loss(batch.obs, batch.targets))
         })?;
-        self.net = net;
-        Ok((self, crate::head_scalars(value, &read)))
+        Ok(head_scalars(value, &read))
     }
 
     fn params(&self) -> Vec<NamedTensor> {
@@ -277,13 +262,19 @@ impl Agent for Bc {
         Ok(self)
     }
 
-    fn policy(&self, acting: &Acting) -> Arc<dyn PolicyFactory> {
-        Arc::new(MlpPolicyFactory::new(self.net.valid(), self.coding.clone(), &self.spec, acting, "bc"))
-    }
-
-    fn action_pmfs(&self, probe: &BcBatch) -> anyhow::Result<Option<ActionPmfs>> {
+    fn probe_pmfs(&self, probe: &BcBatch) -> anyhow::Result<Option<ActionPmfs>> {
         let title = format!("bc {}", self.head.slug());
         Ok(Some(probe_pmfs(&self.net, &self.coding, probe, title)?))
+    }
+}
+
+impl Agent for Bc {
+    fn prepare(&self, episodes: &EpisodeBatch) -> anyhow::Result<BcData> {
+        prepare_transitions(&self.spec, &self.coding, episodes, 1, 1.0)
+    }
+
+    fn policy(&self, acting: &Acting) -> Arc<dyn PolicyFactory> {
+        Arc::new(MlpPolicyFactory::new(self.net.valid(), self.coding.clone(), &self.spec, acting, "bc"))
     }
 }
 
@@ -295,7 +286,7 @@ pub fn probe_pmfs(
     title: String,
 ) -> anyhow::Result<ActionPmfs> {
     let pmfs = net.valid().pmfs(probe.obs.clone());
-    let targets = crate::dt::int_to_host(probe.targets.clone())?.into_iter().map(|t| Some(t as usize)).collect();
+    let targets = int_to_host(probe.targets.clone())?.into_iter().map(|t| Some(t as usize)).collect();
     let rows = probe.obs.dims()[0];
     let images = (0..rows).map(|r| (r, format!("sample{r}"))).collect();
     Ok(ActionPmfs { bins: coding.bins(), pmfs, targets, images, axes: coding.bin_axes(), title })

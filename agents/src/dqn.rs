@@ -21,12 +21,11 @@ use frl_heads::{AnyHead, Head, HeadConfig};
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 
-use super::bc::mlp_layers;
-use super::iql::{detached_copy, polyak};
+use crate::common::{detached_copy, int_to_host, mlp_layers, polyak};
 use frl_dataset::episodes::EpisodeBatch;
 use frl_dataset::transitions::Transitions;
-use frl_learner::params::{NamedTensor, load_params, named_params, prefixed, section};
-use frl_learner::{Acting, ActionPmfs, Agent, AgentConfig, BinAxis, DataSpec, OnlineAgent, Optimizers, Scalars};
+use frl_learner::params::{NamedTensor, load_params, named_params, prefixed, section, update};
+use frl_learner::{Acting, ActionPmfs, Agent, ModelConfig, Trainable, BinAxis, DataSpec, OnlineAgent, Optimizers, Scalars};
 
 // ----------------------------------------------------------------------------------------------------------------
 // Config
@@ -96,7 +95,7 @@ impl Default for DqnConfig {
     }
 }
 
-impl AgentConfig for DqnConfig {
+impl ModelConfig for DqnConfig {
     fn validate(&self) -> anyhow::Result<()> {
         if self.hidden.is_empty() || self.hidden.contains(&0) {
             bail!("`hidden` = {:?}: needs at least one layer, each of size ≥ 1", self.hidden);
@@ -405,9 +404,10 @@ impl Dqn {
     }
 }
 
-impl Agent for Dqn {
+impl Trainable for Dqn {
     const KIND: &'static str = "dqn";
     type Config = DqnConfig;
+    type Spec = DataSpec;
     type Data = Transitions;
     type Batch = DqnBatch;
 
@@ -424,14 +424,6 @@ impl Agent for Dqn {
         Ok(Dqn { online, target, config: config.clone(), support: config.support(), actions, spec: spec.clone() })
     }
 
-    fn prepare(&self, episodes: &EpisodeBatch) -> anyhow::Result<Transitions> {
-        let t = Transitions::new(&self.scaled(episodes)?, self.config.n_step, self.config.gamma);
-        if t.is_empty() {
-            bail!("the dataset has no steps");
-        }
-        Ok(t)
-    }
-
     fn sample(&self, data: &Transitions, batch_size: usize, rng: &mut dyn RngCore, device: &Device) -> DqnBatch {
         let b = data.sample(batch_size, rng);
         let (n, o) = (b.len, self.spec.obs_dim);
@@ -445,10 +437,10 @@ impl Agent for Dqn {
         }
     }
 
-    fn train_step(mut self, b: DqnBatch, opt: &mut Optimizers) -> anyhow::Result<(Self, Scalars)> {
+    fn train_step(&mut self, b: DqnBatch, opt: &mut Optimizers) -> anyhow::Result<Scalars> {
         let rows = b.obs.dims()[0];
-        let mut scalars: Scalars = Vec::new();
-        let loss = if self.online.out.is_some() {
+        // Logged values, read with the loss in the group's one read.
+        let (loss, names, logged): (_, Vec<&'static str>, Vec<Tensor<1>>) = if self.online.out.is_some() {
             // Scalar Q: Huber loss towards r + γ^n Q_target(s', a*).
             let next_q = self.target.q_values(b.next_obs.clone(), &self.support);
             let greedy = self.next_actions(&self.online, &b, next_q.clone());
@@ -456,10 +448,11 @@ impl Agent for Dqn {
             let target = (b.rewards.clone() + b.discounts.clone() * bootstrap).detach();
             let q = self.online.q_values(b.obs.clone(), &self.support);
             let q_taken = q.gather(1, b.actions.clone().reshape([rows, 1])).reshape([rows]);
-            scalars.push(("q", q_taken.clone().mean().into_scalar::<f32>() as f64));
+            let q_mean = q_taken.clone().mean();
             let err = (q_taken - target).abs();
             let quad = err.clone().clamp_max(1.0);
-            (quad.clone() * quad.clone()).mul_scalar(0.5).add(err - quad).mean()
+            let loss = (quad.clone() * quad.clone()).mul_scalar(0.5).add(err - quad).mean();
+            (loss, vec!["q"], vec![q_mean])
         } else {
             // Distributional: cross-entropy of the taken action's distribution against the projected target.
             let target = self.target_distribution((&self.online, &self.target), &b);
@@ -471,29 +464,32 @@ impl Agent for Dqn {
             // gives the loss of the taken action's logits.
             let head = &self.online.heads[0];
             let pmf = softmax(taken.clone().detach(), 1);
-            let q = pmf.matmul(self.atoms_column(&b.obs.device())).mean().into_scalar::<f32>() as f64;
+            let q = pmf.matmul(self.atoms_column(&b.obs.device())).mean();
             let cross_entropy = head.cross_entropy_soft(taken, target);
-            scalars.push(("cross_entropy", cross_entropy.clone().into_scalar::<f32>() as f64));
-            scalars.push(("q", q));
-            match reg {
+            let mut names = vec!["cross_entropy", "q"];
+            let mut logged = vec![cross_entropy.clone(), q];
+            let loss = match reg {
                 Some(r) => {
-                    scalars.push(("regularizer", r.clone().into_scalar::<f32>() as f64));
+                    names.push("regularizer");
+                    logged.push(r.clone());
                     cross_entropy + r
                 }
                 None => cross_entropy,
-            }
-        };
-        let (online, value) = opt.step("q", self.online, loss)?;
-        self.online = online;
-        if opt.step_number().is_multiple_of(self.config.target_update_every) {
-            self.target = if self.config.tau >= 1.0 {
-                detached_copy(&self.online)
-            } else {
-                polyak(self.target, &self.online, self.config.tau)
             };
+            (loss, names, logged)
+        };
+        let (value, read) = opt.step_reading("q", &mut self.online, loss, logged)?;
+        if opt.step_number().is_multiple_of(self.config.target_update_every) {
+            if self.config.tau >= 1.0 {
+                self.target = detached_copy(&self.online);
+            } else {
+                let tau = self.config.tau;
+                update(&mut self.target, |target| polyak(target, &self.online, tau));
+            }
         }
-        scalars.insert(0, ("loss", value));
-        Ok((self, scalars))
+        let mut scalars: Scalars = vec![("loss", value)];
+        scalars.extend(names.into_iter().zip(read));
+        Ok(scalars)
     }
 
     fn params(&self) -> Vec<NamedTensor> {
@@ -509,11 +505,7 @@ impl Agent for Dqn {
         Ok(self)
     }
 
-    fn policy(&self, _acting: &Acting) -> Arc<dyn PolicyFactory> {
-        Arc::new(EpsilonGreedyFactory::new(self, self.config.eval_epsilon))
-    }
-
-    fn action_pmfs(&self, probe: &DqnBatch) -> anyhow::Result<Option<ActionPmfs>> {
+    fn probe_pmfs(&self, probe: &DqnBatch) -> anyhow::Result<Option<ActionPmfs>> {
         let Some(slug) = self.config.head.as_ref().map(|h| h.slug()) else { return Ok(None) };
         let (net, target_net) = (self.online.valid(), self.target.valid());
         let rows = probe.obs.dims()[0];
@@ -525,7 +517,7 @@ impl Agent for Dqn {
             .collect();
         // Mark the bin of the Bellman target's mean on the taken action's plot.
         let target = to_host(self.target_distribution((&net, &target_net), probe));
-        let taken = crate::dt::int_to_host(probe.actions.clone())?;
+        let taken = int_to_host(probe.actions.clone())?;
         let mut targets = vec![None; rows * a];
         for r in 0..rows {
             let mean: f64 =
@@ -535,6 +527,20 @@ impl Agent for Dqn {
         let images = (0..rows).map(|r| (r, format!("sample{r}"))).collect();
         let axes = vec![BinAxis::Range { low: self.support.low, high: self.support.high }; a];
         Ok(Some(ActionPmfs { bins: n, pmfs, targets, images, axes, title: format!("dqn {slug} return") }))
+    }
+}
+
+impl Agent for Dqn {
+    fn prepare(&self, episodes: &EpisodeBatch) -> anyhow::Result<Transitions> {
+        let t = Transitions::new(&self.scaled(episodes)?, self.config.n_step, self.config.gamma);
+        if t.is_empty() {
+            bail!("the dataset has no steps");
+        }
+        Ok(t)
+    }
+
+    fn policy(&self, _acting: &Acting) -> Arc<dyn PolicyFactory> {
+        Arc::new(EpsilonGreedyFactory::new(self, self.config.eval_epsilon))
     }
 }
 

@@ -11,9 +11,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::dt::ActionCoding;
+use crate::common::{ActionCoding, detached_copy, mlp_layers, polyak};
 use anyhow::bail;
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -23,10 +23,10 @@ use frl_heads::binning::Permutation;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use super::bc::{BcBatch, BcData, MlpPolicy, MlpPolicyFactory, mlp_layers, prepare_transitions, probe_pmfs};
+use super::bc::{BcBatch, BcData, MlpPolicy, MlpPolicyFactory, prepare_transitions, probe_pmfs};
 use frl_dataset::episodes::EpisodeBatch;
-use frl_learner::params::{NamedTensor, load_params, named_params, prefixed, section};
-use frl_learner::{Acting, ActionPmfs, Agent, AgentConfig, DataSpec, Optimizers, Scalars};
+use frl_learner::params::{NamedTensor, load_params, named_params, prefixed, section, update};
+use frl_learner::{Acting, ActionPmfs, Agent, ModelConfig, Trainable, DataSpec, Optimizers, Scalars};
 
 /// The `[iql]` section of a job file; defaults are the paper's (τ = 0.7, β = 3, discount 0.99, Polyak 0.005).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,7 +78,7 @@ impl Default for IqlConfig {
     }
 }
 
-impl AgentConfig for IqlConfig {
+impl ModelConfig for IqlConfig {
     fn validate(&self) -> anyhow::Result<()> {
         super::bc::validate_policy_fields(&self.hidden, self.bins, self.bin_margin, &self.head)?;
         let unit = |field: &str, v: f64, lo_open: bool| {
@@ -183,9 +183,10 @@ pub struct IqlBatch {
     pub next_obs: Tensor<2>,
 }
 
-impl Agent for Iql {
+impl Trainable for Iql {
     const KIND: &'static str = "iql";
     type Config = IqlConfig;
+    type Spec = DataSpec;
     type Data = IqlData;
     type Batch = IqlBatch;
 
@@ -197,16 +198,6 @@ impl Agent for Iql {
         let value = ScalarMlp::new(spec.obs_dim, &config.hidden, rng, device);
         let target = detached_copy(&critic);
         Ok(Iql { actor, critic, target, value, coding, spec: spec.clone(), config: config.clone() })
-    }
-
-    fn prepare(&self, episodes: &EpisodeBatch) -> anyhow::Result<IqlData> {
-        let mut bc = prepare_transitions(&self.spec, &self.coding, episodes, self.config.n_step, self.config.discount)?;
-        bc.transitions.scale_rewards(self.config.reward_scale);
-        let mut features = Vec::with_capacity(bc.transitions.len() * self.coding.feature_dim());
-        for a in bc.transitions.actions().chunks_exact(self.coding.act_dim()) {
-            self.coding.push_features(a, &mut features);
-        }
-        Ok(IqlData { bc, features })
     }
 
     fn sample(&self, data: &IqlData, batch_size: usize, rng: &mut dyn RngCore, device: &Device) -> IqlBatch {
@@ -233,7 +224,7 @@ impl Agent for Iql {
         }
     }
 
-    fn train_step(mut self, b: IqlBatch, opt: &mut Optimizers) -> anyhow::Result<(Self, Scalars)> {
+    fn train_step(&mut self, b: IqlBatch, opt: &mut Optimizers) -> anyhow::Result<Scalars> {
         let c = &self.config;
         let (t1, t2) = self.target.forward(b.obs_act.clone());
         let q_target = t1.min_pair(t2).detach();
@@ -244,40 +235,39 @@ impl Agent for Iql {
         let below = diff.clone().lower_elem(0.0).float();
         let weight = below.mul_scalar(1.0 - 2.0 * c.expectile).add_scalar(c.expectile);
         let value_loss = (weight * diff.powi_scalar(2)).mean();
-        let (value, value_loss) = opt.step("value", self.value, value_loss)?;
-        self.value = value;
+        let value_loss = opt.step("value", &mut self.value, value_loss)?;
 
-        // Actor: the dataset action's likelihood weighted by exp(β·advantage), clipped.
+        // Actor: the dataset action's likelihood weighted by exp(β·advantage), clipped. Its logged values are read
+        // with the actor's loss, in the group's one read.
         let advantage = q_target - self.value.forward(b.bc.obs.clone()).detach();
         let weights = advantage.clone().mul_scalar(c.beta).exp().clamp_max(c.max_weight);
         let (nll, regularizer) = self.actor.nll(b.bc.obs, b.bc.targets);
-        let cross_entropy = nll.clone().mean().into_scalar::<f32>() as f64;
-        let mut actor_loss = (weights.clone() * nll).mean();
-        if let Some(r) = &regularizer {
-            actor_loss = actor_loss + r.clone();
+        let mut logged = vec![nll.clone().mean(), advantage.mean(), weights.clone().mean()];
+        let mut actor_loss = (weights * nll).mean();
+        if let Some(r) = regularizer {
+            logged.push(r.clone());
+            actor_loss = actor_loss + r;
         }
-        let (actor, loss) = opt.step("actor", self.actor, actor_loss)?;
-        self.actor = actor;
+        let (loss, read) = opt.step_reading("actor", &mut self.actor, actor_loss, logged)?;
 
         // Critics: towards r + γ^n V(s').
         let next_v = self.value.forward(b.next_obs).detach();
         let target = b.rewards + b.discounts * next_v;
         let (q1, q2) = self.critic.forward(b.obs_act);
         let critic_loss = (q1 - target.clone()).powi_scalar(2).mean() + (q2 - target).powi_scalar(2).mean();
-        let (critic, critic_loss) = opt.step("critic", self.critic, critic_loss)?;
-        self.critic = critic;
-        self.target = polyak(self.target, &self.critic, c.polyak);
+        let critic_loss = opt.step("critic", &mut self.critic, critic_loss)?;
+        let tau = c.polyak;
+        update(&mut self.target, |target| polyak(target, &self.critic, tau));
 
-        let scalars = vec![
+        Ok(vec![
             ("loss", loss),
-            ("cross_entropy", cross_entropy),
-            ("regularizer", regularizer.map(|r| r.into_scalar::<f32>() as f64).unwrap_or(0.0)),
+            ("cross_entropy", read[0]),
+            ("regularizer", read.get(3).copied().unwrap_or(0.0)),
             ("value_loss", value_loss),
             ("critic_loss", critic_loss),
-            ("advantage", advantage.mean().into_scalar::<f32>() as f64),
-            ("weight", weights.mean().into_scalar::<f32>() as f64),
-        ];
-        Ok((self, scalars))
+            ("advantage", read[1]),
+            ("weight", read[2]),
+        ])
     }
 
     fn params(&self) -> Vec<NamedTensor> {
@@ -297,51 +287,26 @@ impl Agent for Iql {
         Ok(self)
     }
 
-    fn policy(&self, acting: &Acting) -> Arc<dyn PolicyFactory> {
-        Arc::new(MlpPolicyFactory::new(self.actor.valid(), self.coding.clone(), &self.spec, acting, "iql"))
-    }
-
-    fn action_pmfs(&self, probe: &IqlBatch) -> anyhow::Result<Option<ActionPmfs>> {
+    fn probe_pmfs(&self, probe: &IqlBatch) -> anyhow::Result<Option<ActionPmfs>> {
         let title = format!("iql {}", self.config.head.slug());
         Ok(Some(probe_pmfs(&self.actor, &self.coding, &probe.bc, title)?))
     }
 }
 
-/// A copy of `module` with its own parameter ids that no gradient reaches (a target network).
-pub fn detached_copy<M: Module>(module: &M) -> M {
-    struct Fresh;
-    impl ModuleMapper for Fresh {
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            Param::from_tensor(param.val().detach())
+impl Agent for Iql {
+    fn prepare(&self, episodes: &EpisodeBatch) -> anyhow::Result<IqlData> {
+        let mut bc = prepare_transitions(&self.spec, &self.coding, episodes, self.config.n_step, self.config.discount)?;
+        bc.transitions.scale_rewards(self.config.reward_scale);
+        let mut features = Vec::with_capacity(bc.transitions.len() * self.coding.feature_dim());
+        for a in bc.transitions.actions().chunks_exact(self.coding.act_dim()) {
+            self.coding.push_features(a, &mut features);
         }
+        Ok(IqlData { bc, features })
     }
-    module.clone().map(&mut Fresh).no_grad()
+
+    fn policy(&self, acting: &Acting) -> Arc<dyn PolicyFactory> {
+        Arc::new(MlpPolicyFactory::new(self.actor.valid(), self.coding.clone(), &self.spec, acting, "iql"))
+    }
 }
 
-/// `target ← (1 − rate)·target + rate·source`, parameter by parameter (the two share a structure).
-pub fn polyak<M: Module>(target: M, source: &M, rate: f64) -> M {
-    struct Collect(Vec<Tensor<1>>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let t = param.val().detach();
-            let n: usize = t.dims().iter().product();
-            self.0.push(t.reshape([n]));
-        }
-    }
-    struct Blend {
-        source: std::vec::IntoIter<Tensor<1>>,
-        rate: f64,
-    }
-    impl ModuleMapper for Blend {
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            let (id, t, mapper) = param.consume();
-            let s = self.source.next().expect("target and source share a structure");
-            let dims = t.dims();
-            let blended = t.detach().mul_scalar(1.0 - self.rate) + s.reshape(dims).mul_scalar(self.rate);
-            Param::from_mapped_value(id, blended, mapper)
-        }
-    }
-    let mut c = Collect(Vec::new());
-    source.visit(&mut c);
-    target.map(&mut Blend { source: c.0.into_iter(), rate })
-}
+

@@ -1,7 +1,8 @@
-//! The registry of built-in agents: picks one by the kind a job file or checkpoint names.
+//! The registry of built-in agents: one line per agent in [`AGENTS`], each entry built by [`entry`] or
+//! [`online_entry`] (static dispatch into `fit::<A>` inside), picked by the kind a job file or checkpoint names.
 //!
 //! A plug-in agent outside this crate calls [`fit`](frl_learner::fit) and [`load_agent`](frl_learner::load_agent)
-//! directly; this registry only adds the `agent = "..."` dispatch for the built-in kinds.
+//! directly, or builds an [`Entry`] of its own with the same functions.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,69 +13,93 @@ use burn::tensor::Device;
 use frl_envs::PolicyFactory;
 
 use crate::{bc, dqn, dt, iql};
-use frl_learner::checkpoint::{self, CheckpointMeta};
-use frl_learner::{Acting, Agent, TrainJob, TrainOptions, TrainSummary, fit, fit_online, load_agent_from};
+use frl_learner::checkpoint::{self, Checkpoint, CheckpointMeta};
+use frl_learner::{Acting, Agent, OnlineAgent, TrainJob, TrainOptions, TrainSummary, Trainable, fit, fit_online};
 
-/// The kinds this build knows.
-pub const KINDS: [&str; 4] = [dt::Dt::KIND, bc::Bc::KIND, iql::Iql::KIND, dqn::Dqn::KIND];
+/// Trains a job (offline or online).
+type TrainFn = fn(&TrainJob, &TrainOptions, Arc<AtomicBool>) -> anyhow::Result<TrainSummary>;
 
-/// The kinds that also train online (`[online]`).
-pub const ONLINE_KINDS: [&str; 2] = [dt::Dt::KIND, dqn::Dqn::KIND];
-
-/// Runs `$body` with `$A` bound to the agent type of kind `$kind`; an unknown kind is an error naming it.
-macro_rules! with_agent {
-    ($kind:expr, $A:ident => $body:expr) => {
-        match $kind {
-            k if k == dt::Dt::KIND => {
-                type $A = dt::Dt;
-                $body
-            }
-            k if k == bc::Bc::KIND => {
-                type $A = bc::Bc;
-                $body
-            }
-            k if k == iql::Iql::KIND => {
-                type $A = iql::Iql;
-                $body
-            }
-            k if k == dqn::Dqn::KIND => {
-                type $A = dqn::Dqn;
-                $body
-            }
-            other => bail!("`agent` = {other:?}: unknown agent (this build has {})", KINDS.join(", ")),
-        }
-    };
+/// What the registry knows of one agent kind: how to check its section, train it (offline, and online when it can)
+/// and turn its checkpoints into policies.
+#[derive(Clone, Copy)]
+pub struct Entry {
+    /// The kind (`agent = "..."`).
+    pub kind: &'static str,
+    /// Parses and validates the agent's section of a job.
+    pub validate: fn(&TrainJob) -> anyhow::Result<()>,
+    /// Trains from a dataset.
+    pub fit: TrainFn,
+    /// Trains online (`[online]`), for agents that can.
+    pub fit_online: Option<TrainFn>,
+    /// A checkpoint's policy, acting as told.
+    pub policy: fn(Checkpoint, &Path, &Device, &Acting) -> anyhow::Result<Arc<dyn PolicyFactory>>,
 }
 
-/// Runs `$body` with `$A` bound to the online agent type of kind `$kind`; a kind that does not train online is an
-/// error naming the ones that do.
-macro_rules! with_online_agent {
-    ($kind:expr, $A:ident => $body:expr) => {
-        match $kind {
-            k if k == dt::Dt::KIND => {
-                type $A = dt::Dt;
-                $body
-            }
-            k if k == dqn::Dqn::KIND => {
-                type $A = dqn::Dqn;
-                $body
-            }
-            other => bail!(
-                "`agent` = {other:?} does not train online; remove [online] or use one of: {}",
-                ONLINE_KINDS.join(", ")
-            ),
-        }
-    };
+/// The entry of an agent that trains from datasets.
+pub const fn entry<A: Agent>() -> Entry {
+    Entry { kind: A::KIND, validate: validate_section::<A>, fit: fit::<A>, fit_online: None, policy: policy_of::<A> }
+}
+
+/// The entry of an agent that also trains online.
+pub const fn online_entry<A: OnlineAgent>() -> Entry {
+    Entry { fit_online: Some(fit_online::<A>), ..entry::<A>() }
+}
+
+fn validate_section<A: Agent>(job: &TrainJob) -> anyhow::Result<()> {
+    job.agent_config::<<A as Trainable>::Config>().map(|_| ())
+}
+
+fn policy_of<A: Agent>(
+    ckpt: Checkpoint,
+    path: &Path,
+    device: &Device,
+    acting: &Acting,
+) -> anyhow::Result<Arc<dyn PolicyFactory>> {
+    Ok(frl_learner::load_model_from::<A>(ckpt, path, device)?.model.policy(acting))
+}
+
+/// The agents this build knows, one line each.
+pub const AGENTS: &[Entry] =
+    &[online_entry::<dt::Dt>(), entry::<bc::Bc>(), entry::<iql::Iql>(), online_entry::<dqn::Dqn>()];
+
+/// The kinds this build knows.
+pub fn kinds() -> Vec<&'static str> {
+    AGENTS.iter().map(|e| e.kind).collect()
+}
+
+/// The kinds that also train online (`[online]`).
+pub fn online_kinds() -> Vec<&'static str> {
+    AGENTS.iter().filter(|e| e.fit_online.is_some()).map(|e| e.kind).collect()
+}
+
+/// The entry of `kind`; an unknown kind is an error naming the known ones.
+pub fn lookup(kind: &str) -> anyhow::Result<&'static Entry> {
+    match AGENTS.iter().find(|e| e.kind == kind) {
+        Some(e) => Ok(e),
+        None => bail!("`agent` = {kind:?}: unknown agent (this build has {})", kinds().join(", ")),
+    }
+}
+
+/// How `job` trains: offline, or online when it has `[online]` (an error when its agent does not train online).
+fn trainer(job: &TrainJob) -> anyhow::Result<(&'static Entry, TrainFn)> {
+    let entry = lookup(&job.agent)?;
+    match (job.online.is_some(), entry.fit_online) {
+        (false, _) => Ok((entry, entry.fit)),
+        (true, Some(online)) => Ok((entry, online)),
+        (true, None) => bail!(
+            "`agent` = {:?} does not train online; remove [online] or use one of: {}",
+            job.agent,
+            online_kinds().join(", ")
+        ),
+    }
 }
 
 /// Checks a job's agent kind and section.
 pub fn validate(job: &TrainJob) -> anyhow::Result<()> {
     job.validate()?;
-    if job.online.is_some() {
-        with_online_agent!(job.agent.as_str(), A => job.agent_config::<<A as Agent>::Config>().map(|_| ()))
-    } else {
-        with_agent!(job.agent.as_str(), A => job.agent_config::<<A as Agent>::Config>().map(|_| ()))
-    }
+    job.require_experience()?;
+    let (entry, _) = trainer(job)?;
+    (entry.validate)(job)
 }
 
 /// Reads and checks a job file, its agent section included; errors name the file and the field.
@@ -86,11 +111,8 @@ pub fn load_job(path: &Path) -> anyhow::Result<TrainJob> {
 
 /// Trains the job's agent with the generic learner: from its dataset, or online when the job has `[online]`.
 pub fn train(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TrainSummary> {
-    if job.online.is_some() {
-        with_online_agent!(job.agent.as_str(), A => fit_online::<A>(job, options, stop))
-    } else {
-        with_agent!(job.agent.as_str(), A => fit::<A>(job, options, stop))
-    }
+    let (_, train) = trainer(job)?;
+    train(job, options, stop)
 }
 
 /// A checkpoint's policy, ready for actors.
@@ -126,8 +148,7 @@ pub fn load_policy(path: &Path, device: &Device, overrides: &ActingOverrides) ->
     if !(acting.temperature.is_finite() && acting.temperature > 0.0) {
         bail!("temperature {}: must be positive", acting.temperature);
     }
-    let factory =
-        with_agent!(meta.agent.as_str(), A => load_agent_from::<A>(ckpt, path, device)?.agent.policy(&acting));
+    let factory = (lookup(&meta.agent)?.policy)(ckpt, path, device, &acting)?;
     if acting.target_return.is_none() {
         acting.target_return = Some(meta.data.best_return as f32);
     }

@@ -22,7 +22,7 @@ use frl_heads::head::{argmax, cross_entropy, to_host};
 use frl_learner::checkpoint;
 use frl_learner::optim::DEFAULT_GROUP;
 use frl_learner::params::{NamedTensor, load_params, named_params};
-use frl_learner::{Acting, Agent, AgentConfig, DataSpec, Optimizers, Scalars, TrainJob, TrainOptions, fit, load_agent};
+use frl_learner::{Acting, Agent, ModelConfig, Trainable, DataSpec, Optimizers, Scalars, TrainJob, TrainOptions, fit, load_agent};
 use frl_rollout::collect::{CollectJob, collect};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -41,7 +41,7 @@ struct SoftmaxConfig {
     init_scale: f32,
 }
 
-impl AgentConfig for SoftmaxConfig {
+impl ModelConfig for SoftmaxConfig {
     fn validate(&self) -> anyhow::Result<()> {
         if self.init_scale < 0.0 {
             anyhow::bail!("`init_scale` = {}: must be ≥ 0", self.init_scale);
@@ -66,9 +66,10 @@ struct SoftmaxBatch {
     actions: Tensor<1, Int>,
 }
 
-impl Agent for SoftmaxAgent {
+impl Trainable for SoftmaxAgent {
     const KIND: &'static str = "softmax";
     type Config = SoftmaxConfig;
+    type Spec = DataSpec;
     type Data = Transitions;
     type Batch = SoftmaxBatch;
 
@@ -77,12 +78,6 @@ impl Agent for SoftmaxAgent {
         let linear =
             frl_heads::init::linear(spec.obs_dim, actions, 1.0 / config.init_scale.max(1e-6), 1.0, rng, device);
         Ok(Self { net: SoftmaxNet { linear }, spec: spec.clone(), actions })
-    }
-
-    fn prepare(&self, episodes: &EpisodeBatch) -> anyhow::Result<Transitions> {
-        let mut t = Transitions::new(episodes, 1, 1.0);
-        t.map_observations(|x, out| self.spec.push_normalized(x, out));
-        Ok(t)
     }
 
     fn sample(&self, data: &Transitions, batch_size: usize, rng: &mut dyn RngCore, device: &Device) -> SoftmaxBatch {
@@ -94,11 +89,9 @@ impl Agent for SoftmaxAgent {
         }
     }
 
-    fn train_step(mut self, batch: SoftmaxBatch, opt: &mut Optimizers) -> anyhow::Result<(Self, Scalars)> {
+    fn train_step(&mut self, batch: SoftmaxBatch, opt: &mut Optimizers) -> anyhow::Result<Scalars> {
         let loss = cross_entropy(self.net.linear.forward(batch.obs), batch.actions);
-        let (net, value) = opt.step(DEFAULT_GROUP, self.net, loss)?;
-        self.net = net;
-        Ok((self, vec![("loss", value)]))
+        Ok(vec![("loss", opt.step(DEFAULT_GROUP, &mut self.net, loss)?)])
     }
 
     fn params(&self) -> Vec<NamedTensor> {
@@ -108,6 +101,14 @@ impl Agent for SoftmaxAgent {
     fn load_params(mut self, values: &HashMap<String, NamedTensor>) -> Result<Self, String> {
         self.net = load_params(self.net, values)?;
         Ok(self)
+    }
+}
+
+impl Agent for SoftmaxAgent {
+    fn prepare(&self, episodes: &EpisodeBatch) -> anyhow::Result<Transitions> {
+        let mut t = Transitions::new(episodes, 1, 1.0);
+        t.map_observations(|x, out| self.spec.push_normalized(x, out));
+        Ok(t)
     }
 
     fn policy(&self, _acting: &Acting) -> Arc<dyn PolicyFactory> {
@@ -309,7 +310,7 @@ fn every_agent_resumes_bit_for_bit() {
     let dir = tempfile::tempdir().unwrap();
     let data = cartpole_data(dir.path(), 4);
     // Also with batches split over threads (`train.shards`; agents that cannot split train on whole batches).
-    let runs = agents::KINDS.iter().map(|&kind| (kind, 1)).chain([("dt", 3), ("bc", 3)]);
+    let runs = agents::kinds().into_iter().map(|kind| (kind, 1)).chain([("dt", 3), ("bc", 3)]);
     for (kind, shards) in runs {
         let mut job = small_job(dir.path(), &data, kind, "{ fourier = { frequencies = 4 } }");
         job.name = format!("{kind}-shards{shards}");
@@ -328,7 +329,7 @@ fn every_agent_stops_on_nan_keeping_the_last_good_checkpoint() {
     let _turn = serial();
     let dir = tempfile::tempdir().unwrap();
     let data = cartpole_data(dir.path(), 4);
-    for kind in agents::KINDS {
+    for kind in agents::kinds() {
         let mut job = small_job(dir.path(), &data, kind, "\"linear\"");
         job.train.checkpoint_every = 5;
         job.train.poison_loss_at = Some(13);
@@ -346,7 +347,7 @@ fn every_agents_checkpoint_acts_as_the_trained_agent_did() {
     let _turn = serial();
     let dir = tempfile::tempdir().unwrap();
     let data = cartpole_data(dir.path(), 4);
-    for kind in agents::KINDS {
+    for kind in agents::kinds() {
         let mut job = small_job(dir.path(), &data, kind, "\"linear\"");
         job.train.steps = 20;
         job.eval.every = 10;

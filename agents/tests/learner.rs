@@ -16,7 +16,7 @@ use frl_heads::HeadConfig;
 use frl_heads::head::to_host;
 use frl_learner::checkpoint::{self, CheckpointMeta};
 use frl_learner::params::named_params;
-use frl_learner::{Agent, DataSpec, TrainJob, TrainOptions, load_agent, lr_at};
+use frl_learner::{DataSpec, TrainJob, TrainOptions, Trainable, load_agent, lr_at};
 use frl_rollout::collect::{CollectJob, collect};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -154,7 +154,7 @@ fn checkpoint_round_trip_gives_identical_outputs() {
     checkpoint::save(&path, &meta, &agent.params(), &[]).unwrap();
     let loaded = load_agent::<Dt>(&path, &device).unwrap();
     assert_eq!(loaded.meta, meta);
-    let loaded = loaded.agent;
+    let loaded = loaded.model;
     let input = random_input(2, 6, 3, 1, &device);
     let a = to_host(model.features(input.clone()));
     let b = to_host(loaded.model.features(input));

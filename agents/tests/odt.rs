@@ -17,7 +17,7 @@ use frl_envs::Action;
 use frl_heads::head::to_host;
 use frl_learner::checkpoint;
 use frl_learner::params::NamedTensor;
-use frl_learner::{AdamWConfig, Agent, DataSpec, Optimizers, TrainJob};
+use frl_learner::{AdamWConfig, Agent, DataSpec, Optimizers, TrainJob, Trainable};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -143,8 +143,7 @@ fn train(mut dt: Dt, windows: &Windows, steps: u64, lr: f64) -> (Dt, HashMap<&'s
         let mut rng = StdRng::seed_from_u64(step);
         let batch = dt.sample(windows, 16, &mut rng, &device());
         opt.begin_step(step, lr);
-        let (next, s) = dt.train_step(batch, &mut opt).unwrap();
-        dt = next;
+        let s = dt.train_step(batch, &mut opt).unwrap();
         scalars = s.into_iter().collect();
     }
     (dt, scalars)

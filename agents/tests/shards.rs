@@ -12,7 +12,7 @@ use frl_agents::dt::{Batch, DecisionTransformerConfig, DropoutDraw, Dt, EntropyC
 use frl_dataset::dataset::Dataset;
 use frl_heads::HeadConfig;
 use frl_heads::head::to_host;
-use frl_learner::{AdamWConfig, Agent, DataSpec, Optimizers, TrainJob};
+use frl_learner::{AdamWConfig, Agent, DataSpec, Optimizers, TrainJob, Trainable};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -68,8 +68,7 @@ fn train(mut dt: Dt, windows: &Windows, mut opt: Optimizers, steps: u64) -> (Dt,
     let mut seen = Vec::new();
     for step in 1..=steps {
         opt.begin_step(step, 1e-3);
-        let (next, scalars) = dt.train_step(all_windows(windows, 100 + step), &mut opt).unwrap();
-        dt = next;
+        let scalars = dt.train_step(all_windows(windows, 100 + step), &mut opt).unwrap();
         let mut s: HashMap<&'static str, f64> = scalars.into_iter().collect();
         s.insert("grad_norm", opt.grad_norms()[0].1);
         seen.push(s);
@@ -225,8 +224,7 @@ fn behaviour_cloning_shards_its_rows_the_same_way() {
         for step in 1..=4 {
             let batch = bc.sample(&prepared, 11, &mut StdRng::seed_from_u64(step), &device());
             opt.begin_step(step, 1e-3);
-            let (next, scalars) = bc.train_step(batch, &mut opt).unwrap();
-            bc = next;
+            let scalars = bc.train_step(batch, &mut opt).unwrap();
             losses.push((scalars[0].1, opt.grad_norms()[0].1));
         }
         (losses, bc.params().into_iter().map(|p| p.data).collect::<Vec<_>>())
@@ -283,7 +281,8 @@ fn one_step_moves_every_parameter_of_the_dt() {
         let mut opt = Optimizers::new(AdamWConfig { weight_decay: 0.0, grad_clip: 0.0, ..Default::default() })
             .with_shards(shards);
         opt.begin_step(1, 1e-3);
-        let (dt, _) = dt.train_step(all_windows(&windows, 5), &mut opt).unwrap();
+        let mut dt = dt;
+        dt.train_step(all_windows(&windows, 5), &mut opt).unwrap();
         for ((name, a), (_, b)) in before.iter().zip(params(&dt)) {
             assert!(a.iter().zip(&b).any(|(x, y)| x != y), "{shards} shards: {name} did not move");
         }

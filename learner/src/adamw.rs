@@ -60,18 +60,8 @@ impl AdamW {
     }
 
     /// Applies one update with learning rate `lr`, clipping by the global gradient norm `grad_norm` (`sqrt` of
-    /// [`squared_norm`], read by the caller); a non-finite norm leaves the module unchanged and is returned as an
-    /// error.
-    pub fn step<M: Module>(
-        &mut self,
-        lr: f64,
-        module: M,
-        grads: GradientsParams,
-        grad_norm: f64,
-    ) -> Result<(M, StepStats), f64> {
-        if !grad_norm.is_finite() {
-            return Err(grad_norm);
-        }
+    /// [`squared_norm`], read and checked to be finite by the caller).
+    pub fn step<M: Module>(&mut self, lr: f64, module: M, grads: GradientsParams, grad_norm: f64) -> (M, StepStats) {
         let clip = if self.config.grad_clip > 0.0 && grad_norm > self.config.grad_clip {
             self.config.grad_clip / (grad_norm + 1e-6)
         } else {
@@ -80,7 +70,7 @@ impl AdamW {
         self.t += 1;
         let mut mapper = Update { opt: self, grads, lr, clip, path: Vec::new(), containers: Vec::new() };
         let module = module.map(&mut mapper);
-        Ok((module, StepStats { grad_norm }))
+        (module, StepStats { grad_norm })
     }
 
     /// The moments as named host arrays (`<param>.m`, `<param>.v`), sorted by name.

@@ -1,9 +1,11 @@
-//! The [`Agent`] trait: what an algorithm supplies to the generic learner ([`fit`](super::fit)), and the few types
-//! the two exchange ([`DataSpec`], [`Acting`], [`Scalars`], [`ActionPmfs`]).
+//! What a model supplies to the run layer ([`Trainable`]), what an RL agent adds ([`Agent`], [`OnlineAgent`]), and
+//! the few types they exchange with the learner ([`DataSpec`], [`Acting`], [`Scalars`], [`ActionPmfs`]).
 //!
-//! An agent owns its networks, its sampling from the prepared dataset and its training step; the learner owns
-//! everything around them (job file, device, LR schedule, optimiser groups and clipping, TensorBoard, checkpoints,
-//! resume, NaN guard, Ctrl-C, evaluation by actors, progress, summary).
+//! A model owns its networks, its sampling from prepared data and its training step; the run layer
+//! ([`run`](super::run)) owns everything around them (job file, device, LR schedule, optimiser groups and clipping,
+//! TensorBoard, checkpoints, resume, NaN guard, Ctrl-C, progress, summary). An agent adds the dataset of episodes it
+//! learns from and the policy actors run; the loops on top ([`fit`](super::fit), [`fit_online`](super::fit_online))
+//! add evaluation by actors and, online, the actors themselves.
 
 use std::collections::HashMap;
 use std::fmt::{self, Debug};
@@ -22,14 +24,14 @@ use super::optim::Optimizers;
 use super::params::NamedTensor;
 use frl_dataset::episodes::EpisodeBatch;
 
-/// An agent's own section of a job file (`[dt]`, `[bc]`, `[iql]`): serde with defaults, validated.
-pub trait AgentConfig:
+/// A model's own section of a job file (`[dt]`, `[bc]`, `[iql]`): serde with defaults, validated.
+pub trait ModelConfig:
     Serialize + DeserializeOwned + Clone + Debug + PartialEq + Default + Send + Sync + 'static
 {
     /// Checks every field; an error names the field at fault.
     fn validate(&self) -> anyhow::Result<()>;
 
-    /// The action head, for agents that act through one (summaries and head comparisons show it).
+    /// The output head, for models that predict through one (summaries and head comparisons show it).
     fn head(&self) -> Option<&HeadConfig> {
         None
     }
@@ -87,7 +89,8 @@ pub struct Acting {
 /// at least `loss`.
 pub type Scalars = Vec<(&'static str, f64)>;
 
-/// Predicted action PMFs at fixed probe rows, for the learner's PMF images, histograms and smoothness score.
+/// Predicted PMFs (of actions, returns or next tokens) at fixed probe rows, for the run layer's PMF images,
+/// histograms and smoothness score.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActionPmfs {
     /// Bins per head.
@@ -104,46 +107,82 @@ pub struct ActionPmfs {
     pub title: String,
 }
 
-/// A learning algorithm, trained by the generic learner. See ARCHITECTURE.md, "Add an agent".
+/// A model the run layer trains: an RL agent or any other network (a forecaster, a density model). See
+/// ARCHITECTURE.md, "Add an agent".
 ///
-/// The learner calls, in order: [`Agent::new`] (or rebuilds from a checkpoint with [`Agent::load_params`]),
-/// [`Agent::prepare`] once, then per step [`Agent::sample`] and [`Agent::train_step`]; [`Agent::policy`] for
-/// evaluation snapshots, [`Agent::params`] for checkpoints and weight histograms, [`Agent::action_pmfs`] for plots.
-pub trait Agent: Sized + Send + 'static {
-    /// The agent's name in job files and checkpoints (`agent = "bc"`, section `[bc]`).
+/// The run layer calls, in order: [`Trainable::new`] (or rebuilds from a checkpoint with
+/// [`Trainable::load_params`]), then per step [`Trainable::sample`] and [`Trainable::train_step`];
+/// [`Trainable::params`] for checkpoints and weight histograms, [`Trainable::probe_pmfs`] for PMF images.
+pub trait Trainable: Sized + Send + 'static {
+    /// The model's name in job files and checkpoints (`agent = "bc"`, section `[bc]`).
     const KIND: &'static str;
     /// Its section of the job file.
-    type Config: AgentConfig;
-    /// The dataset prepared for sampling (transitions, windows), built once.
+    type Config: ModelConfig;
+    /// What the model is built for (an agent's [`DataSpec`]); stored in every checkpoint, so that the model can be
+    /// rebuilt from the checkpoint alone.
+    type Spec: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send + Sync + 'static;
+    /// The training data prepared for sampling (transitions, windows), built once.
     type Data: Send + Sync;
     /// One training batch on the device.
     type Batch;
 
-    /// Fresh networks for data described by `spec`, every initial parameter drawn from `rng`.
-    fn new(config: &Self::Config, spec: &DataSpec, rng: &mut dyn RngCore, device: &Device) -> anyhow::Result<Self>;
+    /// Fresh networks for `spec`, every initial parameter drawn from `rng`.
+    fn new(config: &Self::Config, spec: &Self::Spec, rng: &mut dyn RngCore, device: &Device) -> anyhow::Result<Self>;
 
-    /// Prepares the episodes for sampling (normalised, binned).
-    fn prepare(&self, episodes: &EpisodeBatch) -> anyhow::Result<Self::Data>;
-
-    /// A batch of `batch_size` drawn with `rng` (the learner reseeds it from `(seed, step)` every step).
+    /// A batch of `batch_size` drawn with `rng` (the run layer reseeds it from `(seed, step)` every step).
     fn sample(&self, data: &Self::Data, batch_size: usize, rng: &mut dyn RngCore, device: &Device) -> Self::Batch;
 
-    /// One training step: losses, then [`Optimizers::step`] once per optimiser group; returns the updated agent and
-    /// its scalars (at least `loss`).
-    fn train_step(self, batch: Self::Batch, opt: &mut Optimizers) -> anyhow::Result<(Self, Scalars)>;
+    /// One training step: losses, then [`Optimizers::step`] once per optimiser group (the step's one host read per
+    /// group, which also reads the logged values); returns the step's scalars (at least `loss`).
+    fn train_step(&mut self, batch: Self::Batch, opt: &mut Optimizers) -> anyhow::Result<Scalars>;
 
     /// Every parameter of every network, trained or not (targets included), with unique dotted names.
     fn params(&self) -> Vec<NamedTensor>;
 
-    /// The agent with every parameter replaced by the same-named entry of `values`; errors name the parameter.
+    /// The model with every parameter replaced by the same-named entry of `values`; errors name the parameter.
     fn load_params(self, values: &HashMap<String, NamedTensor>) -> Result<Self, String>;
+
+    /// Predicted PMFs at the rows of a probe batch (drawn once per run), for models with heads: TensorBoard images,
+    /// histograms and the smoothness score.
+    fn probe_pmfs(&self, _probe: &Self::Batch) -> anyhow::Result<Option<ActionPmfs>> {
+        Ok(None)
+    }
+}
+
+/// An RL agent: a [`Trainable`] built for a dataset of episodes ([`DataSpec`]) that acts in an env. Trained from a
+/// dataset by [`fit`](super::fit); see ARCHITECTURE.md, "Add an agent".
+pub trait Agent: Trainable<Spec = DataSpec> {
+    /// Prepares the episodes for sampling (normalised, binned).
+    fn prepare(&self, episodes: &EpisodeBatch) -> anyhow::Result<Self::Data>;
 
     /// A policy over an inference copy of the networks, for actors.
     fn policy(&self, acting: &Acting) -> Arc<dyn PolicyFactory>;
+}
 
-    /// Action PMFs at the rows of a probe batch (drawn once per run), for agents with action heads.
-    fn action_pmfs(&self, _probe: &Self::Batch) -> anyhow::Result<Option<ActionPmfs>> {
-        Ok(None)
+/// An agent that also learns from its own experience ([`fit_online`](super::fit_online)): a replay store that grows
+/// as episodes arrive, and an exploring policy for the actors.
+pub trait OnlineAgent: Agent {
+    /// An empty replay store that keeps at most `capacity` steps (the oldest go first).
+    fn replay(&self, capacity: usize) -> anyhow::Result<Self::Data>;
+
+    /// Adds finished episodes to the store.
+    fn insert(&self, data: &mut Self::Data, episodes: &EpisodeBatch) -> anyhow::Result<()>;
+
+    /// Steps the store holds.
+    fn stored(data: &Self::Data) -> usize;
+
+    /// The policy actors explore with after `env_steps` env steps (ε-greedy, an exploration return, ...).
+    fn explore(&self, env_steps: u64) -> Arc<dyn PolicyFactory>;
+
+    /// Whether [`OnlineAgent::insert`] takes fragments of running episodes as they arrive (`online.fragment_steps`);
+    /// otherwise it gets each episode whole once it ended.
+    fn takes_fragments(&self) -> bool {
+        false
+    }
+
+    /// Scalars describing the exploration at `env_steps` (e.g. `epsilon`), logged as `online/<name>`.
+    fn exploration_scalars(&self, _env_steps: u64) -> Scalars {
+        Vec::new()
     }
 }
 

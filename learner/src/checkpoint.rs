@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 
 use super::TrainJob;
 use super::agent::DataSpec;
-use super::online::OnlineProgress;
 use super::params::NamedTensor;
 use frl_dataset::fsutil::write_atomic;
 
@@ -30,27 +29,40 @@ pub const FORMAT_VERSION: u32 = 2;
 const FORMAT_V1: &str = "frl-dt-checkpoint";
 const META_KEY: &str = "frl";
 
-/// What a checkpoint says about itself.
+/// What a checkpoint says about itself; `S` is what the model was built for (an agent's [`DataSpec`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckpointMeta {
+pub struct CheckpointMeta<S = DataSpec> {
     /// Always [`FORMAT`].
     pub format: String,
     /// Layout version.
     pub format_version: u32,
-    /// The agent kind (`dt`, `bc`, `iql`, ...): which [`Agent`](super::Agent) rebuilds it.
+    /// The model kind (`dt`, `bc`, `iql`, ...): which [`Trainable`](super::Trainable) rebuilds it.
     pub agent: String,
     /// Optimiser steps taken.
     pub step: u64,
     /// The job that wrote it (agent config, training and evaluation settings, seed).
     pub job: TrainJob,
-    /// The training data as the agent saw it (env, spaces, observation scaling).
-    pub data: DataSpec,
+    /// What the model was built for (an agent's env, spaces and observation scaling).
+    pub data: S,
     /// Where an online run stood (env steps, episodes, policy version); absent for offline runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub online: Option<OnlineProgress>,
     /// The mean evaluation return of these parameters, in a best checkpoint (`eval.keep_best`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval_return: Option<f64>,
+}
+
+/// Where an online run stands; stored in its checkpoints.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OnlineProgress {
+    /// Env steps of the episodes the learner received.
+    pub env_steps: u64,
+    /// Episodes received.
+    pub episodes: u64,
+    /// Updates done.
+    pub updates: u64,
+    /// The newest policy version broadcast.
+    pub version: u64,
 }
 
 /// Version 1 metadata: a Decision Transformer job with the model in `[model]`.
@@ -125,27 +137,43 @@ fn convert_v1(json: &str) -> Result<CheckpointMeta, String> {
     })
 }
 
-/// Parses a checkpoint's metadata JSON, converting older versions; also returns the version it was written in.
-pub fn parse_meta(json: &str) -> Result<(CheckpointMeta, u32), String> {
+/// A checkpoint's `format` and `format_version`.
+fn format_of(json: &str) -> Result<(String, u32), String> {
     #[derive(Deserialize)]
     struct Head {
         format: String,
         format_version: u32,
     }
     let head: Head = serde_json::from_str(json).map_err(|e| format!("bad metadata: {e}"))?;
-    match (head.format.as_str(), head.format_version) {
-        (FORMAT, FORMAT_VERSION) => {
+    Ok((head.format, head.format_version))
+}
+
+/// Parses an agent checkpoint's metadata JSON, converting older versions; also returns the version it was written
+/// in.
+pub fn parse_meta(json: &str) -> Result<(CheckpointMeta, u32), String> {
+    match format_of(json)? {
+        (f, 1) if f == FORMAT_V1 => convert_v1(json).map(|m| (m, 1)),
+        (f, v) if f != FORMAT || v != FORMAT_VERSION => {
+            Err(format!("format {f} v{v} is not {FORMAT} v{FORMAT_VERSION} (or {FORMAT_V1} v1)"))
+        }
+        _ => parse_meta_as(json),
+    }
+}
+
+/// Parses the metadata JSON of a checkpoint of a model built for `S` (the current format version only).
+pub fn parse_meta_as<S: serde::de::DeserializeOwned>(json: &str) -> Result<(CheckpointMeta<S>, u32), String> {
+    match format_of(json)? {
+        (f, v) if f == FORMAT && v == FORMAT_VERSION => {
             serde_json::from_str(json).map(|m| (m, FORMAT_VERSION)).map_err(|e| format!("bad metadata: {e}"))
         }
-        (FORMAT_V1, 1) => convert_v1(json).map(|m| (m, 1)),
-        (f, v) => Err(format!("format {f} v{v} is not {FORMAT} v{FORMAT_VERSION} (or {FORMAT_V1} v1)")),
+        (f, v) => Err(format!("format {f} v{v} is not {FORMAT} v{FORMAT_VERSION}")),
     }
 }
 
 /// A loaded checkpoint.
-pub struct Checkpoint {
+pub struct Checkpoint<S = DataSpec> {
     /// Its metadata.
-    pub meta: CheckpointMeta,
+    pub meta: CheckpointMeta<S>,
     /// Model parameters by name.
     pub model: HashMap<String, NamedTensor>,
     /// Optimiser moments by name.
@@ -158,7 +186,7 @@ pub fn file_name(step: u64) -> String {
 }
 
 /// Writes a checkpoint atomically.
-pub fn save(path: &Path, meta: &CheckpointMeta, model: &[NamedTensor], adam: &[NamedTensor]) -> anyhow::Result<()> {
+pub fn save<S: Serialize>(path: &Path, meta: &CheckpointMeta<S>, model: &[NamedTensor], adam: &[NamedTensor]) -> anyhow::Result<()> {
     let mut bytes: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     for (prefix, list) in [("model", model), ("adam", adam)] {
         for t in list {
@@ -175,8 +203,21 @@ pub fn save(path: &Path, meta: &CheckpointMeta, model: &[NamedTensor], adam: &[N
     write_atomic(path, &file).map_err(|e| anyhow::anyhow!("cannot write checkpoint {}: {e}", path.display()))
 }
 
-/// Reads and checks a checkpoint; errors name the file.
+/// Reads and checks an agent's checkpoint (older formats converted); errors name the file.
 pub fn load(path: &Path) -> anyhow::Result<Checkpoint> {
+    load_with(path, parse_meta)
+}
+
+/// Reads and checks the checkpoint of a model built for `S`; errors name the file.
+pub fn load_as<S: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Checkpoint<S>> {
+    load_with(path, parse_meta_as::<S>)
+}
+
+/// Reads a checkpoint whose metadata `parse` reads (returning the version it was written in).
+fn load_with<S>(
+    path: &Path,
+    parse: impl FnOnce(&str) -> Result<(CheckpointMeta<S>, u32), String>,
+) -> anyhow::Result<Checkpoint<S>> {
     let ctx = |m: String| anyhow::anyhow!("checkpoint {}: {m}", path.display());
     let bytes = fs::read(path).map_err(|e| ctx(format!("cannot read: {e}")))?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| ctx(format!("not a safetensors file: {e}")))?;
@@ -186,7 +227,7 @@ pub fn load(path: &Path) -> anyhow::Result<Checkpoint> {
         .as_ref()
         .and_then(|m| m.get(META_KEY))
         .ok_or_else(|| ctx("no frl metadata in the header: not written by frl train".into()))?;
-    let (meta, written_as) = parse_meta(json).map_err(ctx)?;
+    let (meta, written_as) = parse(json).map_err(ctx)?;
     let mut model = HashMap::new();
     let mut adam = HashMap::new();
     for (name, view) in st.tensors() {

@@ -7,8 +7,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use super::adamw::AdamWConfig;
-use super::agent::{Acting, AgentConfig, Decode};
-use super::online::OnlineConfig;
+use super::agent::{Acting, Decode, ModelConfig};
 
 /// A training job, as written in `job.toml`:
 ///
@@ -191,7 +190,7 @@ impl TrainJob {
     }
 
     /// A job for agent `kind` with its section from `config` and default learner settings.
-    pub fn new<C: AgentConfig>(name: &str, dataset: &Path, kind: &str, config: &C) -> anyhow::Result<Self> {
+    pub fn new<C: ModelConfig>(name: &str, dataset: &Path, kind: &str, config: &C) -> anyhow::Result<Self> {
         let mut job = TrainJob {
             name: name.into(),
             dataset: dataset.into(),
@@ -215,12 +214,8 @@ impl TrainJob {
         if self.agent.is_empty() || !self.agent.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             bail!("`agent` = {:?}: must be an agent kind such as dt, bc or iql", self.agent);
         }
-        match &self.online {
-            Some(online) => online.validate()?,
-            None if self.dataset.as_os_str().is_empty() => {
-                bail!("`dataset` is required (or an [online] section, to train from the agent's own experience)")
-            }
-            None => {}
+        if let Some(online) = &self.online {
+            online.validate()?;
         }
         let t = &self.train;
         if t.steps == 0 {
@@ -267,6 +262,14 @@ impl TrainJob {
         Ok(())
     }
 
+    /// Checks that an agent's job says where its experience comes from: a dataset, or an `[online]` section.
+    pub fn require_experience(&self) -> anyhow::Result<()> {
+        if self.online.is_none() && self.dataset.as_os_str().is_empty() {
+            bail!("`dataset` is required (or an [online] section, to train from the agent's own experience)");
+        }
+        Ok(())
+    }
+
     /// The run folder.
     pub fn run_dir(&self) -> PathBuf {
         self.runs_dir.join(&self.name)
@@ -283,7 +286,7 @@ impl TrainJob {
 
     /// The agent's section parsed as `C` (defaults where absent) and validated; errors name the section and field,
     /// and any other unknown top-level key.
-    pub fn agent_config<C: AgentConfig>(&self) -> anyhow::Result<C> {
+    pub fn agent_config<C: ModelConfig>(&self) -> anyhow::Result<C> {
         let key = self.section_key().to_string();
         let legacy_permutation = self.agent == "dt" && self.sections.contains_key(LEGACY_PERMUTATION);
         if let Some(stray) =
@@ -304,7 +307,7 @@ impl TrainJob {
     }
 
     /// Replaces the agent's section by `config`.
-    pub fn set_agent_config<C: AgentConfig>(&mut self, config: &C) -> anyhow::Result<()> {
+    pub fn set_agent_config<C: ModelConfig>(&mut self, config: &C) -> anyhow::Result<()> {
         let key = self.section_key().to_string();
         let value = toml::Value::try_from(config).map_err(|e| anyhow::anyhow!("[{key}]: {e}"))?;
         self.sections.insert(key, value);
@@ -318,6 +321,99 @@ impl TrainJob {
         if let toml::Value::Table(t) = section {
             t.insert(field.to_string(), value);
         }
+    }
+}
+
+/// The `[online]` section of a job file: the env the actors run and how acting and learning interleave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OnlineConfig {
+    /// Env id the actors run (a native id, or `gym:<id>` in a `python` build).
+    pub env: String,
+    /// The budget: training ends once the actors have taken this many env steps.
+    pub env_steps: u64,
+    /// Actor threads.
+    pub actors: usize,
+    /// Steps the replay store keeps.
+    pub replay_capacity: usize,
+    /// Env steps collected before the first update.
+    pub learning_starts: u64,
+    /// Updates per env step after `learning_starts` (0.1: one update every 10 env steps).
+    pub updates_per_step: f64,
+    /// Hold the actors back (by not taking their episodes) while the learner is behind `updates_per_step`; with
+    /// `false` actors never wait and the learner trains as fast as it can.
+    pub throttle: bool,
+    /// New weights go to the actors every this many updates.
+    pub broadcast_every: u64,
+    /// Record every episode the actors produce as a dataset in `<run>/episodes` (its `policy_version` column says
+    /// which policy acted); a resumed run then refills its replay store from it.
+    pub record: bool,
+    /// Failures (panics or env errors) of the actors tolerated before the run stops.
+    pub max_failures: u64,
+    /// Actors send running episodes in fragments of this many steps (for long episodes): env steps count, the ratio
+    /// holds and agents that take fragments (DQN) learn from them as they arrive; the recording and agents that need
+    /// whole episodes (the DT) get each episode once it ended. The acting policy changes only between episodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fragment_steps: Option<usize>,
+    /// Actors act with this fixed behaviour policy (`"random"`, `{ expert = { noise = 0.3 } }`, ...) instead of the
+    /// agent's exploring policy, and the agent learns off-policy from it; weights are not broadcast.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub behaviour: Option<frl_envs::BehaviourSpec>,
+    /// Start from the parameters of this checkpoint (a checkpoint file, or a run folder or checkpoints folder: its
+    /// newest checkpoint) — offline-to-online fine-tuning. It must hold an agent of the job's kind trained on the
+    /// same env; its data spec (observation scaling, best return) comes with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init: Option<PathBuf>,
+}
+
+impl Default for OnlineConfig {
+    fn default() -> Self {
+        Self {
+            env: String::new(),
+            env_steps: 100_000,
+            actors: 1,
+            replay_capacity: 100_000,
+            learning_starts: 1_000,
+            updates_per_step: 0.25,
+            throttle: true,
+            broadcast_every: 100,
+            record: false,
+            max_failures: 100,
+            fragment_steps: None,
+            behaviour: None,
+            init: None,
+        }
+    }
+}
+
+impl OnlineConfig {
+    /// Checks every field, naming the one at fault.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.env.is_empty() {
+            bail!("`online.env` is required: the env id the actors run, e.g. \"CartPole-v1\"");
+        }
+        for (field, v) in [
+            ("env_steps", self.env_steps),
+            ("actors", self.actors as u64),
+            ("replay_capacity", self.replay_capacity as u64),
+            ("broadcast_every", self.broadcast_every),
+        ] {
+            if v == 0 {
+                bail!("`online.{field}` must be at least 1");
+            }
+        }
+        if self.fragment_steps == Some(0) {
+            bail!("`online.fragment_steps` must be at least 1 (leave it out to send whole episodes)");
+        }
+        if !(self.updates_per_step.is_finite() && self.updates_per_step >= 0.0) {
+            bail!("`online.updates_per_step` = {}: must be a number ≥ 0", self.updates_per_step);
+        }
+        Ok(())
+    }
+
+    /// Updates due after `env_steps` env steps.
+    pub fn updates_due(&self, env_steps: u64) -> u64 {
+        (env_steps.saturating_sub(self.learning_starts) as f64 * self.updates_per_step) as u64
     }
 }
 

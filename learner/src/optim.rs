@@ -7,7 +7,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
 use super::adamw::{AdamW, AdamWConfig, squared_norm};
-use super::params::NamedTensor;
+use super::params::{NamedTensor, update_with};
 use super::shards::{ShardLoss, combine, threads_for};
 
 /// A loss or gradient norm that is not finite; the learner stops before the update and names the last checkpoint.
@@ -102,28 +102,28 @@ impl Optimizers {
 
     /// Minimises `loss` over `module`'s parameters with group `group`'s AdamW: back-propagates, reads the loss and
     /// the group's global gradient norm in one transfer (a non-finite one is a [`NonFinite`] error and the module is
-    /// not updated), clips that norm, updates. Returns the updated module and the loss value.
+    /// not updated), clips that norm, updates `module` in place. Returns the loss value.
     ///
     /// One read per step, after the backward pass is queued: on an asynchronous device the host waits once, for
     /// forward and backward together.
-    pub fn step<M: Module>(&mut self, group: &str, module: M, loss: Tensor<1>) -> anyhow::Result<(M, f64)> {
-        let (module, value, _) = self.step_reading(group, module, loss, Vec::new())?;
-        Ok((module, value))
+    pub fn step<M: Module>(&mut self, group: &str, module: &mut M, loss: Tensor<1>) -> anyhow::Result<f64> {
+        let (value, _) = self.step_reading(group, module, loss, Vec::new())?;
+        Ok(value)
     }
 
     /// [`Optimizers::step`] that also reads the `[1]` tensors `scalars` (values for logging, untracked) in the same
-    /// transfer and returns them, in order.
+    /// transfer and returns them, in order: a step's logged values cost no read of their own.
     pub fn step_reading<M: Module>(
         &mut self,
         group: &str,
-        module: M,
+        module: &mut M,
         loss: Tensor<1>,
         scalars: Vec<Tensor<1>>,
-    ) -> anyhow::Result<(M, f64, Vec<f64>)> {
+    ) -> anyhow::Result<(f64, Vec<f64>)> {
         let value = loss.clone().detach();
         let scalars = scalars.into_iter().map(|t| t.detach()).collect();
-        let grads = GradientsParams::from_grads(loss.backward(), &module);
-        self.update(group, module, grads, value, scalars)
+        let grads = GradientsParams::from_grads(loss.backward(), &*module);
+        update_with(module, |m| self.update(group, m, grads, value, scalars))
     }
 
     /// [`Optimizers::step_reading`] for a batch split into parts: `forward` gives each part's loss and scalars (means
@@ -132,10 +132,10 @@ impl Optimizers {
     pub fn step_shards<M, S, F>(
         &mut self,
         group: &str,
-        module: M,
+        module: &mut M,
         parts: Vec<(S, f64)>,
         forward: F,
-    ) -> anyhow::Result<(M, f64, Vec<f64>)>
+    ) -> anyhow::Result<(f64, Vec<f64>)>
     where
         M: Module + Sync,
         S: Send,
@@ -143,16 +143,16 @@ impl Optimizers {
     {
         if parts.len() <= 1 {
             let (part, _) = parts.into_iter().next().ok_or_else(|| anyhow::anyhow!("a step needs a batch"))?;
-            let out = forward(&module, part);
+            let out = forward(module, part);
             return self.step_reading(group, module, out.loss, out.scalars);
         }
         let threads = self.threads.unwrap_or_else(|| threads_for(parts.len()));
-        let combined = combine(&module, parts, threads, forward);
-        self.update(group, module, combined.grads, combined.loss, combined.scalars)
+        let combined = combine(module, parts, threads, forward);
+        update_with(module, |m| self.update(group, m, combined.grads, combined.loss, combined.scalars))
     }
 
-    /// Reads the loss, `scalars` and the gradient norm in one transfer, stops on a non-finite loss or norm, clips
-    /// and updates.
+    /// Reads the loss, `scalars` and the gradient norm in one transfer, stops on a non-finite loss or norm (the
+    /// module comes back unchanged with the error), clips and updates.
     fn update<M: Module>(
         &mut self,
         group: &str,
@@ -160,7 +160,7 @@ impl Optimizers {
         grads: GradientsParams,
         loss: Tensor<1>,
         scalars: Vec<Tensor<1>>,
-    ) -> anyhow::Result<(M, f64, Vec<f64>)> {
+    ) -> (M, anyhow::Result<(f64, Vec<f64>)>) {
         let loss = if self.poison_at == Some(self.step) { loss.mul_scalar(f32::NAN) } else { loss };
         let n_scalars = scalars.len();
         let mut read = vec![loss];
@@ -172,13 +172,15 @@ impl Optimizers {
         let grad_norm = read.get(1 + n_scalars).map(|n| n.sqrt()).unwrap_or(0.0);
         let non_finite = |what, value| NonFinite { what, group: group.to_string(), value, step: self.step };
         if !value.is_finite() {
-            return Err(non_finite("loss", value).into());
+            return (module, Err(non_finite("loss", value).into()));
+        }
+        if !grad_norm.is_finite() {
+            return (module, Err(non_finite("gradient norm", grad_norm).into()));
         }
         let opt = self.groups.entry(group.to_string()).or_insert_with(|| AdamW::new(self.config.clone()));
-        let (module, stats) =
-            opt.step(self.lr, module, grads, grad_norm).map_err(|norm| non_finite("gradient norm", norm))?;
+        let (module, stats) = opt.step(self.lr, module, grads, grad_norm);
         self.grad_norms.push((group.to_string(), stats.grad_norm));
-        Ok((module, value, scalars))
+        (module, Ok((value, scalars)))
     }
 
     /// Gradient norms (before clipping) of the groups stepped in the current step.

@@ -97,3 +97,28 @@ pub fn section(values: &HashMap<String, NamedTensor>, prefix: &str) -> HashMap<S
     let head = format!("{prefix}.");
     values.iter().filter_map(|(k, v)| k.strip_prefix(&head).map(|k| (k.to_string(), v.clone()))).collect()
 }
+
+/// Replaces the module in `slot` by `f` of it, returning `f`'s second value: how a step updates a network held in
+/// `&mut self` (burn's updates consume a module and return the new one). A panic inside `f` aborts the process,
+/// since `slot` would be left without a value.
+pub fn update_with<M, R>(slot: &mut M, f: impl FnOnce(M) -> (M, R)) -> R {
+    struct AbortOnUnwind;
+    impl Drop for AbortOnUnwind {
+        fn drop(&mut self) {
+            eprintln!("frl: a panic while a network was being updated in place; aborting");
+            std::process::abort();
+        }
+    }
+    let guard = AbortOnUnwind;
+    // SAFETY: the value read out of `slot` is written back before `slot` is used again; if `f` unwinds, the guard
+    // aborts before anything can observe the moved-out slot (no double drop).
+    let (new, out) = f(unsafe { std::ptr::read(slot) });
+    unsafe { std::ptr::write(slot, new) };
+    std::mem::forget(guard);
+    out
+}
+
+/// [`update_with`] for an `f` that only returns the new module (Polyak averaging, target copies).
+pub fn update<M>(slot: &mut M, f: impl FnOnce(M) -> M) {
+    update_with(slot, |m| (f(m), ()))
+}

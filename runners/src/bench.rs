@@ -314,7 +314,7 @@ pub fn bench_dt_on(
 ) -> anyhow::Result<f64> {
     use frl_agents::dt::Dt;
     use frl_agents::dt::random_input;
-    use frl_learner::Agent;
+    use frl_learner::Trainable;
     let device = device.clone();
     let mut rng = StdRng::seed_from_u64(0);
     let mut agent = Dt::new(config, &bench_spec(), &mut rng, &device)?;
@@ -326,7 +326,7 @@ pub fn bench_dt_on(
         let t0 = Instant::now();
         let b = dt_batch(random_input(batch, k, 3, 1, &device), targets.clone(), i as u64, &device);
         opt.begin_step(i as u64 + 1, 1e-4);
-        agent = agent.train_step(b, &mut opt)?.0;
+        agent.train_step(b, &mut opt)?;
         if i >= 2 {
             times.push(t0.elapsed().as_secs_f64() * 1e3);
         }
@@ -464,7 +464,7 @@ pub fn device_timings(backend: &str, device: &burn::tensor::Device, steps: usize
 pub fn loss_agreement(device: &burn::tensor::Device, steps: usize, tolerance: f64) -> anyhow::Result<LossAgreement> {
     use frl_agents::dt::Dt;
     use frl_agents::dt::{DecisionTransformerConfig, DtInput};
-    use frl_learner::Agent;
+    use frl_learner::Trainable;
 
     let config = DecisionTransformerConfig {
         head: HeadConfig::Fourier(FourierHeadConfig::new(8, 1e-6)),
@@ -496,8 +496,7 @@ pub fn loss_agreement(device: &burn::tensor::Device, steps: usize, tolerance: f6
                 timesteps: Tensor::<1, Int>::arange(0..k as i64, device).unsqueeze_dim::<2>(0).repeat_dim(0, b),
             };
             opt.begin_step(i as u64 + 1, 3e-4);
-            let (next, scalars) = agent.train_step(dt_batch(input, y.clone(), i as u64, device), &mut opt)?;
-            agent = next;
+            let scalars = agent.train_step(dt_batch(input, y.clone(), i as u64, device), &mut opt)?;
             losses.push(scalars[0].1 as f32);
         }
         Ok(losses)
@@ -628,7 +627,7 @@ pub fn bench_online(
 pub fn bench_dqn(head: Option<HeadConfig>, steps: usize) -> anyhow::Result<f64> {
     use frl_agents::dqn::{Dqn, DqnConfig};
     use frl_dataset::episodes::{EpisodeBatch, EpisodeTag};
-    use frl_learner::{Agent, OnlineAgent};
+    use frl_learner::{OnlineAgent, Trainable};
 
     let device = frl_learner::backend::training_device();
     let spec = frl_learner::DataSpec {
@@ -661,7 +660,7 @@ pub fn bench_dqn(head: Option<HeadConfig>, steps: usize) -> anyhow::Result<f64> 
         let t0 = Instant::now();
         let batch = agent.sample(&replay, 128, &mut rng, &device);
         opt.begin_step(i as u64 + 1, 1e-3);
-        agent = agent.train_step(batch, &mut opt)?.0;
+        agent.train_step(batch, &mut opt)?;
         if i >= 5 {
             times.push(t0.elapsed().as_secs_f64() * 1e3);
         }

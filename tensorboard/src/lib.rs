@@ -1,5 +1,5 @@
 //! A small TensorBoard event-file writer: scalars, histograms and PNG images, readable by TensorBoard's
-//! `EventAccumulator`.
+//! `EventAccumulator`; and a reader of the scalars back ([`read_scalars`]).
 //!
 //! File format: records of `u64` length (little endian), masked CRC-32C of the length bytes, the `Event`
 //! protobuf, masked CRC-32C of the payload. The first record carries `file_version = "brain.Event:2"`.
@@ -8,6 +8,7 @@
 
 mod plot;
 mod proto;
+mod read;
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -17,6 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use prost::Message;
 
 pub use plot::{BinAxis, PmfLabels, Png, pmf_png, pmf_png_labelled};
+pub use read::{ScalarEvent, read_file_scalars, read_scalars};
 use proto::{Event, HistogramProto, Image, Summary, Value};
 
 /// Writes one event file in a run folder (`runs/<job-name>/`).

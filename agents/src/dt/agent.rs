@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::windows::{Batch, Windows};
+use crate::common::int_to_host;
 use crate::dt::{
     ActionCoding, DecisionTransformer, DecisionTransformerConfig, DropoutDraw, DtPolicyFactory, EvalSettings,
     Normalizer,
@@ -23,10 +24,10 @@ use frl_dataset::episodes::EpisodeBatch;
 use frl_learner::optim::DEFAULT_GROUP;
 use frl_learner::params::{NamedTensor, load_params, named_params, prefixed, section};
 use frl_learner::{
-    Acting, ActionPmfs, Agent, AgentConfig, DataSpec, Decode, OnlineAgent, Optimizers, Scalars, ShardLoss,
+    Acting, ActionPmfs, Agent, ModelConfig, Trainable, DataSpec, Decode, OnlineAgent, Optimizers, Scalars, ShardLoss,
 };
 
-impl AgentConfig for DecisionTransformerConfig {
+impl ModelConfig for DecisionTransformerConfig {
     fn validate(&self) -> anyhow::Result<()> {
         Ok(DecisionTransformerConfig::validate(self)?)
     }
@@ -103,9 +104,10 @@ impl Dt {
     }
 }
 
-impl Agent for Dt {
+impl Trainable for Dt {
     const KIND: &'static str = "dt";
     type Config = DecisionTransformerConfig;
+    type Spec = DataSpec;
     type Data = Windows;
     type Batch = Batch;
 
@@ -138,30 +140,25 @@ impl Agent for Dt {
         })
     }
 
-    fn prepare(&self, episodes: &EpisodeBatch) -> anyhow::Result<Windows> {
-        Ok(Windows::new(episodes, &self.coding, &self.norm, self.config.context, self.config.max_episode_len)?)
-    }
-
     fn sample(&self, data: &Windows, batch_size: usize, rng: &mut dyn RngCore, device: &Device) -> Batch {
         data.sample(batch_size, rng, device)
     }
 
     /// With `train.shards` > 1 the batch's windows are split into parts that run on parallel threads; each part
     /// draws its windows' dropout masks, the ones it would see in one pass over the whole batch.
-    fn train_step(mut self, batch: Batch, opt: &mut Optimizers) -> anyhow::Result<(Self, Scalars)> {
+    fn train_step(&mut self, batch: Batch, opt: &mut Optimizers) -> anyhow::Result<Scalars> {
         let parts = batch.split(opt.shards());
-        let (Some(temperature), Some(entropy)) = (self.temperature.take(), self.config.entropy.clone()) else {
-            let (model, value, read) = opt.step_shards(DEFAULT_GROUP, self.model, parts, |model, batch| {
+        let (Some(temperature), Some(entropy)) = (&self.temperature, self.config.entropy.clone()) else {
+            let (value, read) = opt.step_shards(DEFAULT_GROUP, &mut self.model, parts, |model, batch| {
                 let targets = batch.targets.clone();
-                crate::head_shard_loss(model.loss(rows(model, batch), targets))
+                crate::common::head_shard_loss(model.loss(rows(model, batch), targets))
             })?;
-            self.model = model;
-            return Ok((self, crate::head_scalars(value, &read)));
+            return Ok(crate::common::head_scalars(value, &read));
         };
         // ODT: minimise cross-entropy − λ·H over the network with λ fixed, then λ·(H − target) over ln λ with H
         // fixed, so λ grows while the policy's entropy is below the target and shrinks above it.
         let lambda = temperature.value().detach();
-        let (model, value, read) = opt.step_shards(DEFAULT_GROUP, self.model, parts, |model, batch| {
+        let (value, read) = opt.step_shards(DEFAULT_GROUP, &mut self.model, parts, |model, batch| {
             let targets = batch.targets.clone();
             let (loss, h) = model.loss_and_entropy(rows(model, batch), targets, true);
             let h = h.expect("asked for the entropy");
@@ -169,11 +166,10 @@ impl Agent for Dt {
             scalars.extend(loss.regularizer);
             ShardLoss { loss: loss.total - lambda.clone() * h, scalars }
         })?;
-        self.model = model;
         let h = Tensor::<1>::from_floats([read[1] as f32], &lambda.device());
+        let temperature = self.temperature.as_mut().expect("matched above");
         let t_loss = temperature.value() * h.sub_scalar(entropy.target);
-        let (temperature, _) = opt.step(TEMPERATURE, temperature, t_loss)?;
-        self.temperature = Some(temperature);
+        opt.step(TEMPERATURE, temperature, t_loss)?;
         let regularizer = read.get(3).copied().unwrap_or(0.0);
         let scalars = vec![
             ("loss", value),
@@ -182,7 +178,7 @@ impl Agent for Dt {
             ("entropy", read[1]),
             ("temperature", read[2]),
         ];
-        Ok((self, scalars))
+        Ok(scalars)
     }
 
     fn params(&self) -> Vec<NamedTensor> {
@@ -203,23 +199,8 @@ impl Agent for Dt {
         Ok(self)
     }
 
-    fn policy(&self, acting: &Acting) -> Arc<dyn PolicyFactory> {
-        let settings = EvalSettings {
-            target_return: acting.target_return.unwrap_or(self.best_return as f32),
-            decode: acting.decode,
-            temperature: acting.temperature,
-        };
-        Arc::new(DtPolicyFactory::new(
-            self.model.valid(),
-            self.coding.clone(),
-            self.norm.clone(),
-            settings,
-            self.obs_dim,
-        ))
-    }
-
     /// PMFs at every real position of the probe windows; the first position of each window is drawn.
-    fn action_pmfs(&self, probe: &Batch) -> anyhow::Result<Option<ActionPmfs>> {
+    fn probe_pmfs(&self, probe: &Batch) -> anyhow::Result<Option<ActionPmfs>> {
         let model = self.model.valid();
         let features = model.features(probe.input.clone());
         let [b, k, d] = features.dims();
@@ -235,6 +216,27 @@ impl Agent for Dt {
             .collect();
         let title = format!("dt {}", self.config.head.slug());
         Ok(Some(ActionPmfs { bins: self.coding.bins(), pmfs, targets, images, axes: self.coding.bin_axes(), title }))
+    }
+}
+
+impl Agent for Dt {
+    fn prepare(&self, episodes: &EpisodeBatch) -> anyhow::Result<Windows> {
+        Ok(Windows::new(episodes, &self.coding, &self.norm, self.config.context, self.config.max_episode_len)?)
+    }
+
+    fn policy(&self, acting: &Acting) -> Arc<dyn PolicyFactory> {
+        let settings = EvalSettings {
+            target_return: acting.target_return.unwrap_or(self.best_return as f32),
+            decode: acting.decode,
+            temperature: acting.temperature,
+        };
+        Arc::new(DtPolicyFactory::new(
+            self.model.valid(),
+            self.coding.clone(),
+            self.norm.clone(),
+            settings,
+            self.obs_dim,
+        ))
     }
 }
 
@@ -273,7 +275,3 @@ fn rows(model: &DecisionTransformer, batch: Batch) -> Tensor<2> {
     features.reshape([b * k, d]).select(0, batch.rows)
 }
 
-/// An integer tensor's values on the host.
-pub fn int_to_host<const D: usize>(t: burn::tensor::Tensor<D, burn::tensor::Int>) -> anyhow::Result<Vec<i64>> {
-    t.into_data().try_to_vec_as::<i64>().map_err(|e| anyhow::anyhow!("reading an integer tensor: {e:?}"))
-}

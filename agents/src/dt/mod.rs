@@ -5,7 +5,6 @@
 //! - [`ActionCoding`]: env actions ↔ action-token features, head targets and decoded actions.
 //! - [`DtPolicy`]: return-conditioned acting in an env, for evaluation by actors.
 
-mod actions;
 mod agent;
 pub mod fused;
 pub mod gelu;
@@ -17,23 +16,15 @@ use frl_heads::HeadConfig;
 use frl_heads::binning::Permutation;
 use serde::{Deserialize, Serialize};
 
-pub use actions::ActionCoding;
-pub use agent::{Dt, Temperature, int_to_host};
+pub use crate::common::{ActionCoding, decode_heads, int_to_host};
+pub use agent::{Dt, Temperature};
 pub use frl_learner::Decode;
 pub use model::{DecisionTransformer, DropoutDraw, DtInput, dropout_mask, nature_cnn_output, random_input};
-pub use policy::{DtPolicy, DtPolicyFactory, EvalSettings, Normalizer, decode_heads};
+pub use policy::{DtPolicy, DtPolicyFactory, EvalSettings, Normalizer};
 pub use windows::{Batch, Windows, normalizer};
 
 /// An error building or feeding a Decision Transformer.
-#[derive(Debug, thiserror::Error)]
-pub enum DtError {
-    /// A configuration value is invalid.
-    #[error("invalid model config: {0}")]
-    Config(String),
-    /// Training data does not fit the model.
-    #[error("bad data: {0}")]
-    Data(String),
-}
+pub type DtError = crate::common::AgentError;
 
 /// Size, head and training options of a Decision Transformer (`[dt]`); defaults follow the continuous-control
 /// reference (3 layers, 1 attention head, 128 dims, context 20).

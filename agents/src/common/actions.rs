@@ -1,4 +1,4 @@
-//! [`ActionCoding`]: how env actions become model inputs, head targets, and back.
+//! [`ActionCoding`]: how env actions become model inputs, head targets, and back (every agent with action heads).
 
 use frl_envs::{Action, Space};
 use frl_heads::Binning;
@@ -6,10 +6,10 @@ use frl_heads::binning::Permutation;
 use frl_learner::BinAxis;
 use serde::{Deserialize, Serialize};
 
-use super::DtError;
+use super::AgentError as DtError;
 
-/// How one action space maps onto the Decision Transformer: input features for the action token, one head per
-/// action dimension with its bins, and decoding of chosen bins back into an env action.
+/// How one action space maps onto an agent: input features for an action, one head per action dimension with its
+/// bins, and decoding of chosen bins back into an env action.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionCoding {

@@ -12,9 +12,9 @@ use frl_envs::PolicyFactory;
 use frl_rollout::{EvalReport, evaluate};
 use frl_tensorboard::SummaryWriter;
 
-use super::checkpoint::{self, CheckpointMeta};
-use super::job::EvalConfig;
-use super::params::NamedTensor;
+use crate::checkpoint::{self, CheckpointMeta};
+use crate::job::EvalConfig;
+use crate::params::NamedTensor;
 
 /// File name of the best checkpoint in a checkpoints folder.
 pub const BEST_FILE: &str = "best.safetensors";

@@ -1,0 +1,105 @@
+//! Reading scalars back from event files (tests, tools): the framing and CRCs are checked, so a truncated or
+//! corrupt file is an error naming it, never a panic or a huge allocation.
+
+use std::io;
+use std::path::Path;
+
+use prost::Message;
+
+use crate::masked_crc;
+use crate::proto::Event;
+
+/// One scalar read from an event file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScalarEvent {
+    /// Its tag, e.g. `train/loss`.
+    pub tag: String,
+    /// The step it was logged at.
+    pub step: i64,
+    /// Its value (event files store scalars as f32).
+    pub value: f32,
+}
+
+/// Every scalar of every event file in the run folder `dir` (files in name order, records in file order).
+pub fn read_scalars(dir: &Path) -> io::Result<Vec<ScalarEvent>> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("events.out.tfevents")))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        out.extend(read_file_scalars(&std::fs::read(&file)?).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("event file {}: {e}", file.display()))
+        })?);
+    }
+    Ok(out)
+}
+
+/// The scalars of one event file's bytes.
+pub fn read_file_scalars(bytes: &[u8]) -> Result<Vec<ScalarEvent>, String> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let header = bytes.get(at..at + 12).ok_or_else(|| format!("truncated record header at byte {at}"))?;
+        let (len_bytes, len_crc) = header.split_at(8);
+        if masked_crc(len_bytes).to_le_bytes() != len_crc {
+            return Err(format!("bad length checksum at byte {at}"));
+        }
+        let len = u64::from_le_bytes(len_bytes.try_into().expect("8 bytes"));
+        let start = at + 12;
+        let end = usize::try_from(len).ok().and_then(|l| start.checked_add(l)).filter(|&e| e + 4 <= bytes.len());
+        let end = end.ok_or_else(|| format!("record at byte {at} declares {len} bytes, past the end of the file"))?;
+        let payload = &bytes[start..end];
+        if masked_crc(payload).to_le_bytes() != bytes[end..end + 4] {
+            return Err(format!("bad payload checksum in the record at byte {at}"));
+        }
+        let event = Event::decode(payload).map_err(|e| format!("record at byte {at}: {e}"))?;
+        for v in event.summary.map(|s| s.value).unwrap_or_default() {
+            if let Some(value) = v.simple_value {
+                out.push(ScalarEvent { tag: v.tag, step: event.step, value });
+            }
+        }
+        at = end + 4;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SummaryWriter;
+
+    #[test]
+    fn scalars_read_back_as_written_and_damage_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut w = SummaryWriter::create(dir.path()).unwrap();
+            w.scalars(3, &[("a", 1.5), ("b", -2.0)]).unwrap();
+            w.histogram("h", 3, &[1.0, 2.0], 2).unwrap();
+            w.scalar("a", 7, 0.25).unwrap();
+        }
+        let got = read_scalars(dir.path()).unwrap();
+        let want = [("a", 3, 1.5), ("b", 3, -2.0), ("a", 7, 0.25)];
+        assert_eq!(got.len(), want.len());
+        for (g, (tag, step, value)) in got.iter().zip(want) {
+            assert_eq!((g.tag.as_str(), g.step, g.value), (tag, step, value));
+        }
+        let file = std::fs::read_dir(dir.path()).unwrap().flatten().next().unwrap().path();
+        let bytes = std::fs::read(&file).unwrap();
+        for cut in [1, 5, 13, bytes.len() - 1] {
+            assert!(read_file_scalars(&bytes[..bytes.len() - cut]).is_err(), "truncated by {cut}");
+        }
+        let mut flipped = bytes.clone();
+        let n = flipped.len();
+        flipped[n - 10] ^= 0xff;
+        assert!(read_file_scalars(&flipped).is_err());
+        let mut huge = bytes;
+        huge[..8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        let crc = masked_crc(&huge[..8]).to_le_bytes();
+        huge[8..12].copy_from_slice(&crc);
+        let e = read_file_scalars(&huge).unwrap_err();
+        assert!(e.contains("past the end"), "{e}");
+    }
+}
