@@ -1,5 +1,5 @@
 //! The Agent seam: a plug-in agent defined here, outside every crate, trained by the public learner with
-//! checkpoints, resume and TensorBoard; and every built-in agent (dt, bc, iql) overfitting, resuming bit for bit,
+//! checkpoints, resume and TensorBoard; a model that is not an agent trained on the same run layer; and every built-in agent (dt, bc, iql) overfitting, resuming bit for bit,
 //! stopping on NaN and acting through its checkpoint.
 
 mod common;
@@ -19,12 +19,16 @@ use frl_dataset::transitions::Transitions;
 use frl_envs::{Action, Space};
 use frl_envs::{History, Policy, PolicyFactory};
 use frl_heads::head::{argmax, cross_entropy, to_host};
+use frl_heads::{AnyHead, Head, HeadConfig};
 use frl_learner::checkpoint;
 use frl_learner::optim::DEFAULT_GROUP;
 use frl_learner::params::{NamedTensor, load_params, named_params};
-use frl_learner::{Acting, Agent, ModelConfig, Trainable, DataSpec, Optimizers, Scalars, TrainJob, TrainOptions, fit, load_agent};
+use frl_learner::{
+    Acting, ActionPmfs, Agent, DataSpec, ModelConfig, Optimizers, Scalars, TrainJob, TrainOptions, Trainable, fit,
+    load_agent,
+};
 use frl_rollout::collect::{CollectJob, collect};
-use rand::RngCore;
+use rand::{Rng, RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 fn quiet() -> TrainOptions {
@@ -153,7 +157,7 @@ fn cartpole_data(dir: &Path, episodes: u64) -> std::path::PathBuf {
 /// Every parameter and optimiser moment of the newest checkpoint of `job`, by name.
 fn newest_state(job: &TrainJob) -> (u64, Vec<NamedTensor>) {
     let (_, path) = checkpoint::list(&job.run_dir().join("checkpoints")).last().cloned().expect("a checkpoint");
-    let c = checkpoint::load(&path).unwrap();
+    let c = checkpoint::load_as::<serde_json::Value>(&path).unwrap();
     let mut all: Vec<NamedTensor> = c
         .model
         .into_values()
@@ -240,6 +244,185 @@ fn a_plug_in_agent_trains_checkpoints_resumes_and_logs_through_the_public_learne
     assert_resume_is_bit_identical(&whole, &|j, resume| {
         fit::<SoftmaxAgent>(j, &TrainOptions { resume, quiet: true, ..Default::default() }, no_stop()).map(|_| ())
     });
+}
+
+// ------------------------------------------------------------------------------------------------------------------
+// A model that is not an RL agent: a conditional density of y given x over ordered bins through any head, trained
+// on synthetic data by the run layer (no env, no actors).
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct DensityConfig {
+    hidden: usize,
+    head: HeadConfig,
+}
+
+impl Default for DensityConfig {
+    fn default() -> Self {
+        Self { hidden: 16, head: HeadConfig::Linear }
+    }
+}
+
+impl ModelConfig for DensityConfig {
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.hidden == 0 {
+            anyhow::bail!("`hidden` must be at least 1");
+        }
+        Ok(self.head.validate()?)
+    }
+    fn head(&self) -> Option<&HeadConfig> {
+        Some(&self.head)
+    }
+}
+
+/// What a density model is built for: its bins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct DensitySpec {
+    bins: usize,
+}
+
+#[derive(Module, Debug)]
+struct DensityNet {
+    hidden: Linear,
+    head: AnyHead,
+}
+
+struct DensityModel {
+    net: DensityNet,
+    bins: usize,
+}
+
+struct DensityBatch {
+    x: Tensor<2>,
+    y: Tensor<1, Int>,
+}
+
+impl DensityModel {
+    fn features(&self, x: Tensor<2>) -> Tensor<2> {
+        burn::tensor::activation::relu(self.net.hidden.forward(x))
+    }
+}
+
+impl Trainable for DensityModel {
+    const KIND: &'static str = "density";
+    type Config = DensityConfig;
+    type Spec = DensitySpec;
+    type Data = Vec<(f32, i64)>;
+    type Batch = DensityBatch;
+
+    fn new(config: &DensityConfig, spec: &DensitySpec, rng: &mut dyn RngCore, device: &Device) -> anyhow::Result<Self> {
+        let hidden = frl_heads::init::linear(1, config.hidden, 1.0, 1.0, rng, device);
+        let head = config.head.init(config.hidden, spec.bins, rng, device)?;
+        Ok(Self { net: DensityNet { hidden, head }, bins: spec.bins })
+    }
+
+    fn sample(&self, data: &Self::Data, batch_size: usize, rng: &mut dyn RngCore, device: &Device) -> DensityBatch {
+        let rows: Vec<(f32, i64)> = (0..batch_size).map(|_| data[rng.next_u64() as usize % data.len()]).collect();
+        let (x, y): (Vec<f32>, Vec<i64>) = rows.into_iter().unzip();
+        DensityBatch {
+            x: Tensor::from_data(TensorData::new(x, [batch_size, 1]), device),
+            y: Tensor::from_data(TensorData::new(y, [batch_size]), device),
+        }
+    }
+
+    fn train_step(&mut self, batch: DensityBatch, opt: &mut Optimizers) -> anyhow::Result<Scalars> {
+        let loss = self.net.head.loss(self.features(batch.x), batch.y);
+        let (value, read) = opt.step_reading(DEFAULT_GROUP, &mut self.net, loss.total, vec![loss.cross_entropy])?;
+        Ok(vec![("loss", value), ("cross_entropy", read[0])])
+    }
+
+    fn params(&self) -> Vec<NamedTensor> {
+        named_params(&self.net)
+    }
+
+    fn load_params(mut self, values: &HashMap<String, NamedTensor>) -> Result<Self, String> {
+        self.net = load_params(self.net, values)?;
+        Ok(self)
+    }
+
+    fn probe_pmfs(&self, probe: &DensityBatch) -> anyhow::Result<Option<ActionPmfs>> {
+        let rows = probe.x.dims()[0];
+        let pmfs = vec![to_host(self.net.head.pmf(self.features(probe.x.clone())))];
+        let targets = frl_agents::common::int_to_host(probe.y.clone())?.into_iter().map(|t| Some(t as usize)).collect();
+        let images = (0..rows).map(|r| (r, format!("x{r}"))).collect();
+        let axes = vec![frl_learner::BinAxis::Index];
+        Ok(Some(ActionPmfs { bins: self.bins, pmfs, targets, images, axes, title: "density".into() }))
+    }
+}
+
+/// y = 0.8·sin(πx) + noise, binned on [-1, 1]: the same rows for the same seed.
+fn density_data(seed: u64, bins: usize) -> Vec<(f32, i64)> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..512)
+        .map(|_| {
+            let x: f32 = rng.random_range(-1.0..1.0);
+            let y = (0.8 * (std::f32::consts::PI * x).sin() + rng.random_range(-0.1..0.1)).clamp(-0.999, 0.999);
+            (x, ((y + 1.0) / 2.0 * bins as f32) as i64)
+        })
+        .collect()
+}
+
+fn fit_density(job: &TrainJob, resume: bool) -> anyhow::Result<frl_learner::TrainSummary> {
+    let options = TrainOptions { resume, quiet: true, ..Default::default() };
+    let spec = || Ok(DensitySpec { bins: 16 });
+    frl_learner::fit_model::<DensityModel>(job, &options, no_stop(), spec, |m| Ok(density_data(7, m.bins)))
+}
+
+#[test]
+fn a_model_that_is_not_an_agent_trains_checkpoints_resumes_and_logs_on_the_run_layer() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let config = DensityConfig { hidden: 16, head: "{ fourier = { frequencies = 4 } }".parse::<HeadConfig>().unwrap() };
+    let mut job = TrainJob::new("density", Path::new(""), DensityModel::KIND, &config).unwrap();
+    job.runs_dir = dir.path().join("runs");
+    job.train.steps = 40;
+    job.train.batch_size = 32;
+    job.train.lr = 0.02;
+    job.train.warmup_steps = 1;
+    job.train.checkpoint_every = 10;
+    job.train.log_every = 10;
+    job.train.plot_every = 20;
+    job.train.keep_checkpoints = 5;
+    let s = fit_density(&job, false).unwrap();
+    assert_eq!((s.agent.as_str(), s.steps, s.head.as_str()), ("density", 40, config.head.slug().as_str()));
+    assert!(s.final_loss < s.first_loss, "loss {} -> {}", s.first_loss, s.final_loss);
+    assert!(s.smoothness.is_finite(), "a head's PMFs are scored: {}", s.smoothness);
+    assert!(s.eval.is_none() && s.online.is_none());
+
+    // TensorBoard: train/loss at every logging step, the last one the summary's final loss.
+    let scalars = frl_tensorboard::read_scalars(&job.run_dir()).unwrap();
+    let loss: Vec<(i64, f32)> = scalars.iter().filter(|e| e.tag == "train/loss").map(|e| (e.step, e.value)).collect();
+    assert_eq!(loss.iter().map(|l| l.0).collect::<Vec<_>>(), [10, 20, 30, 40]);
+    assert_eq!(loss[3].1, s.final_loss as f32);
+    assert!(scalars.iter().any(|e| e.tag == "actions/pmf_smoothness" && e.step == 40), "probe PMFs are logged");
+
+    // The checkpoint rebuilds the model from its spec alone.
+    let (_, path) = checkpoint::list(&job.run_dir().join("checkpoints")).last().cloned().unwrap();
+    let loaded = frl_learner::load_model::<DensityModel>(&path, &Device::flex()).unwrap();
+    assert_eq!((loaded.meta.agent.as_str(), loaded.meta.step, &loaded.meta.data), ("density", 40, &DensitySpec { bins: 16 }));
+    assert_eq!(loaded.config, config);
+    // Rerunning the finished job trains nothing and returns its summary.
+    let again = fit_density(&job, true).unwrap();
+    assert_eq!((again.steps, again.final_loss), (40, s.final_loss));
+    // A bad value in its section names the section and the field.
+    let mut bad = job.clone();
+    bad.name = "density-bad".into();
+    bad.set_agent_field("hidden", toml::Value::Integer(0));
+    let e = format!("{:#}", fit_density(&bad, false).unwrap_err());
+    assert!(e.contains("[density]") && e.contains("hidden"), "{e}");
+    assert!(!bad.run_dir().exists(), "a bad job writes nothing");
+
+    // NaN guard: the run stops before the bad update and names the last good checkpoint.
+    let mut nan = job.clone();
+    nan.name = "density-nan".into();
+    nan.train.poison_loss_at = Some(13);
+    let e = format!("{:#}", fit_density(&nan, false).unwrap_err());
+    assert!(e.contains("NaN at step 13") && e.contains("(step 10)"), "{e}");
+    assert_eq!(checkpoint::list(&nan.run_dir().join("checkpoints")).last().unwrap().0, 10);
+
+    let mut whole = job.clone();
+    whole.name = "density-whole".into();
+    assert_resume_is_bit_identical(&whole, &|j, resume| fit_density(j, resume).map(|_| ()));
 }
 
 // ------------------------------------------------------------------------------------------------------------------

@@ -190,7 +190,7 @@ fn a_resumed_online_run_continues_its_counts_and_refills_its_replay_from_the_rec
     let mut other = again.clone();
     other.set_agent_field("atoms", toml::Value::Integer(11));
     let err = agents::train(&other, &quiet(true), no_stop()).unwrap_err().to_string();
-    assert!(err.contains("another agent config"), "{err}");
+    assert!(err.contains("another [dqn] section"), "{err}");
 }
 
 #[test]

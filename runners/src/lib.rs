@@ -3,6 +3,7 @@
 
 #![warn(missing_docs)]
 
+pub mod args;
 pub mod bench;
 pub mod demo;
 pub mod remote;

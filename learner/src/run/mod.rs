@@ -204,8 +204,9 @@ impl<T: Trainable> RunSetup<T> {
         let old = &loaded.meta.job;
         if loaded.config != self.config || old.dataset != self.job.dataset || old.seed != self.job.seed || !same(old) {
             bail!(
-                "{} was written by a job with another model config, dataset, seed{}; resume needs the same ones",
+                "{} was written by a job with another [{}] section, dataset, seed{}; resume needs the same ones",
                 path.display(),
+                T::KIND,
                 if self.job.online.is_some() { ", env or `record`" } else { "" }
             );
         }

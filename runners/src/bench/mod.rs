@@ -1,5 +1,9 @@
-//! `frl bench heads`: milliseconds per training step of each head at Decision-Transformer-like shapes, and of
-//! the synthetic-benchmark MLP step, measured in one process.
+//! The measurements behind `frl bench`: training steps of each head and of the synthetic-benchmark MLP, envs,
+//! collection, the DT step, DQN updates, single tensor ops, the online loop and device timings. [`cli`] has the
+//! subcommands and what they print, [`torch`] the PyTorch baselines run beside them.
+
+pub mod cli;
+pub mod torch;
 
 use std::time::Instant;
 
