@@ -340,13 +340,6 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-
-
-
-
-
-
-
 fn dataset_info(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let info = frl_dataset::dataset::DatasetInfo::of(&frl_dataset::dataset::Dataset::open(path)?);
     if json {
@@ -461,7 +454,6 @@ fn env_info(id: &str, kwargs: Option<&str>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-
 fn run_toy_worker(args: ToyRunArgs) -> anyhow::Result<ExitCode> {
     let spec: RunSpec = serde_json::from_str(&args.spec).context("parsing --spec")?;
     let result = toy::train::run(&spec, &AtomicBool::new(false))?;
@@ -469,10 +461,6 @@ fn run_toy_worker(args: ToyRunArgs) -> anyhow::Result<ExitCode> {
     frl_dataset::fsutil::write_atomic(&args.out, &json).with_context(|| format!("writing {}", args.out.display()))?;
     Ok(ExitCode::SUCCESS)
 }
-
-
-
-
 
 fn devices(require_gpu: bool) -> anyhow::Result<ExitCode> {
     use frl_learner::backend::{DeviceChoice, select};
@@ -488,4 +476,3 @@ fn devices(require_gpu: bool) -> anyhow::Result<ExitCode> {
     }
     Ok(if require_gpu && !gpu_ok { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
-

@@ -8,9 +8,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::common::{ActionCoding, head_scalars, head_shard_loss, int_to_host, mlp_layers};
 use crate::common::decode_heads;
-use frl_learner::Decode;
+use crate::common::{ActionCoding, head_scalars, head_shard_loss, int_to_host, mlp_layers};
 use anyhow::bail;
 use burn::module::Module;
 use burn::nn::Linear;
@@ -21,6 +20,7 @@ use frl_envs::{History, Policy, PolicyFactory};
 use frl_heads::binning::Permutation;
 use frl_heads::head::to_host;
 use frl_heads::{AnyHead, Head, HeadConfig, HeadLoss};
+use frl_learner::Decode;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +28,7 @@ use frl_dataset::episodes::EpisodeBatch;
 use frl_dataset::transitions::Transitions;
 use frl_learner::optim::DEFAULT_GROUP;
 use frl_learner::params::{NamedTensor, load_params, named_params};
-use frl_learner::{Acting, ActionPmfs, Agent, ModelConfig, Trainable, DataSpec, Optimizers, Scalars};
+use frl_learner::{Acting, ActionPmfs, Agent, DataSpec, ModelConfig, Optimizers, Scalars, Trainable};
 
 // ----------------------------------------------------------------------------------------------------------------
 // Config
@@ -151,7 +151,6 @@ impl MlpPolicy {
         self.heads.iter().map(|h| to_host(h.pmf(features.clone()))).collect()
     }
 }
-
 
 // ----------------------------------------------------------------------------------------------------------------
 // Agent

@@ -25,7 +25,9 @@ use crate::common::{detached_copy, int_to_host, mlp_layers, polyak};
 use frl_dataset::episodes::EpisodeBatch;
 use frl_dataset::transitions::Transitions;
 use frl_learner::params::{NamedTensor, load_params, named_params, prefixed, section, update};
-use frl_learner::{Acting, ActionPmfs, Agent, ModelConfig, Trainable, BinAxis, DataSpec, OnlineAgent, Optimizers, Scalars};
+use frl_learner::{
+    Acting, ActionPmfs, Agent, BinAxis, DataSpec, ModelConfig, OnlineAgent, Optimizers, Scalars, Trainable,
+};
 
 // ----------------------------------------------------------------------------------------------------------------
 // Config

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::bc::{BcBatch, BcData, MlpPolicy, MlpPolicyFactory, prepare_transitions, probe_pmfs};
 use frl_dataset::episodes::EpisodeBatch;
 use frl_learner::params::{NamedTensor, load_params, named_params, prefixed, section, update};
-use frl_learner::{Acting, ActionPmfs, Agent, ModelConfig, Trainable, DataSpec, Optimizers, Scalars};
+use frl_learner::{Acting, ActionPmfs, Agent, DataSpec, ModelConfig, Optimizers, Scalars, Trainable};
 
 /// The `[iql]` section of a job file; defaults are the paper's (τ = 0.7, β = 3, discount 0.99, Polyak 0.005).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -308,5 +308,3 @@ impl Agent for Iql {
         Arc::new(MlpPolicyFactory::new(self.actor.valid(), self.coding.clone(), &self.spec, acting, "iql"))
     }
 }
-
-

@@ -19,6 +19,9 @@ use frl_learner::{Acting, Agent, OnlineAgent, TrainJob, TrainOptions, TrainSumma
 /// Trains a job (offline or online).
 type TrainFn = fn(&TrainJob, &TrainOptions, Arc<AtomicBool>) -> anyhow::Result<TrainSummary>;
 
+/// A checkpoint's policy, acting as told.
+type PolicyFn = fn(Checkpoint, &Path, &Device, &Acting) -> anyhow::Result<Arc<dyn PolicyFactory>>;
+
 /// What the registry knows of one agent kind: how to check its section, train it (offline, and online when it can)
 /// and turn its checkpoints into policies.
 #[derive(Clone, Copy)]
@@ -31,13 +34,22 @@ pub struct Entry {
     pub fit: TrainFn,
     /// Trains online (`[online]`), for agents that can.
     pub fit_online: Option<TrainFn>,
+    /// Reads one of its checkpoints, older layouts converted.
+    pub read: fn(&Path) -> anyhow::Result<Checkpoint>,
     /// A checkpoint's policy, acting as told.
-    pub policy: fn(Checkpoint, &Path, &Device, &Acting) -> anyhow::Result<Arc<dyn PolicyFactory>>,
+    pub policy: PolicyFn,
 }
 
 /// The entry of an agent that trains from datasets.
 pub const fn entry<A: Agent>() -> Entry {
-    Entry { kind: A::KIND, validate: validate_section::<A>, fit: fit::<A>, fit_online: None, policy: policy_of::<A> }
+    Entry {
+        kind: A::KIND,
+        validate: validate_section::<A>,
+        fit: fit::<A>,
+        fit_online: None,
+        read: A::read_checkpoint,
+        policy: policy_of::<A>,
+    }
 }
 
 /// The entry of an agent that also trains online.
@@ -139,7 +151,11 @@ pub struct ActingOverrides {
 /// The policy of the agent stored in a checkpoint, of whatever kind it records, acting as its job's `[eval]` says
 /// unless overridden.
 pub fn load_policy(path: &Path, device: &Device, overrides: &ActingOverrides) -> anyhow::Result<LoadedPolicy> {
-    let ckpt = checkpoint::load(path)?;
+    // The current layout, else one an agent converts (the DT's version 1); else the first error.
+    let ckpt = match checkpoint::load(path) {
+        Ok(c) => c,
+        Err(e) => AGENTS.iter().find_map(|entry| (entry.read)(path).ok()).ok_or(e)?,
+    };
     let meta = ckpt.meta.clone();
     let mut acting = meta.job.eval.acting();
     acting.decode = overrides.decode.unwrap_or(acting.decode);

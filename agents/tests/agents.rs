@@ -399,7 +399,10 @@ fn a_model_that_is_not_an_agent_trains_checkpoints_resumes_and_logs_on_the_run_l
     // The checkpoint rebuilds the model from its spec alone.
     let (_, path) = checkpoint::list(&job.run_dir().join("checkpoints")).last().cloned().unwrap();
     let loaded = frl_learner::load_model::<DensityModel>(&path, &Device::flex()).unwrap();
-    assert_eq!((loaded.meta.agent.as_str(), loaded.meta.step, &loaded.meta.data), ("density", 40, &DensitySpec { bins: 16 }));
+    assert_eq!(
+        (loaded.meta.agent.as_str(), loaded.meta.step, &loaded.meta.data),
+        ("density", 40, &DensitySpec { bins: 16 })
+    );
     assert_eq!(loaded.config, config);
     // Rerunning the finished job trains nothing and returns its summary.
     let again = fit_density(&job, true).unwrap();

@@ -181,23 +181,3 @@ impl Head for AnyHead {
         }
     }
 }
-
-/// Checks the sizes every head shares: `d_in >= 1`, `bins >= 2`.
-pub(crate) fn check_sizes(d_in: usize, bins: usize) -> Result<(), HeadError> {
-    if d_in == 0 {
-        return Err(HeadError::invalid("input_dim", d_in, "must be at least 1"));
-    }
-    if bins < 2 {
-        return Err(HeadError::invalid("bins", bins, "must be at least 2"));
-    }
-    Ok(())
-}
-
-/// Checks that a real-valued field is finite and `>= 0`.
-pub(crate) fn check_non_negative(field: &'static str, value: f64) -> Result<(), HeadError> {
-    if value >= 0.0 && value.is_finite() {
-        Ok(())
-    } else {
-        Err(HeadError::invalid(field, value, "must be finite and >= 0"))
-    }
-}

@@ -32,7 +32,7 @@ impl FourierHeadConfig {
         device: &Device,
     ) -> Result<FourierDensity, HeadError> {
         self.validate()?;
-        crate::config::check_sizes(d_in, 2)?;
+        crate::error::check_sizes(d_in, 2)?;
         let n = self.frequencies;
         let linear =
             init::linear(d_in, 2 * (n + 1), self.init_weight_div as f32, self.init_bias_div as f32, rng, device);

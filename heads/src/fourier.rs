@@ -71,8 +71,8 @@ impl FourierHeadConfig {
         if self.frequencies == 0 {
             return Err(HeadError::invalid("frequencies", self.frequencies, "must be at least 1"));
         }
-        crate::config::check_non_negative("gamma", self.gamma)?;
-        crate::config::check_non_negative("eps", self.eps)?;
+        crate::error::check_non_negative("gamma", self.gamma)?;
+        crate::error::check_non_negative("eps", self.eps)?;
         for (field, v) in [("init_weight_div", self.init_weight_div), ("init_bias_div", self.init_bias_div)] {
             if !(v > 0.0 && v.is_finite()) {
                 return Err(HeadError::invalid(field, v, "must be finite and > 0"));
@@ -90,7 +90,7 @@ impl FourierHeadConfig {
         device: &Device,
     ) -> Result<FourierHead, HeadError> {
         self.validate()?;
-        crate::config::check_sizes(d_in, bins)?;
+        crate::error::check_sizes(d_in, bins)?;
         let n = self.frequencies;
         let linear =
             init::linear(d_in, 2 * (n + 1), self.init_weight_div as f32, self.init_bias_div as f32, rng, device);

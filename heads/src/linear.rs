@@ -24,7 +24,7 @@ impl LinearHeadConfig {
         rng: &mut dyn RngCore,
         device: &Device,
     ) -> Result<LinearHead, HeadError> {
-        crate::config::check_sizes(d_in, bins)?;
+        crate::error::check_sizes(d_in, bins)?;
         Ok(LinearHead { linear: init::linear(d_in, bins, 1.0, 1.0, rng, device) })
     }
 }

@@ -52,7 +52,7 @@ impl MixtureHeadConfig {
         if self.components == 0 {
             return Err(HeadError::invalid("components", self.components, "must be at least 1"));
         }
-        crate::config::check_non_negative("eps", self.eps)
+        crate::error::check_non_negative("eps", self.eps)
     }
 
     /// Builds a mixture head from `d_in` features to `bins` bins.
@@ -64,7 +64,7 @@ impl MixtureHeadConfig {
         device: &Device,
     ) -> Result<MixtureHead, HeadError> {
         self.validate()?;
-        crate::config::check_sizes(d_in, bins)?;
+        crate::error::check_sizes(d_in, bins)?;
         let k = self.components;
         let means = init::linear(d_in, k, 1.0, 1.0, rng, device);
         let weights = self.learned_weights.then(|| init::linear(d_in, k, 1.0, 1.0, rng, device));

@@ -142,6 +142,12 @@ pub trait Trainable: Sized + Send + 'static {
     /// The model with every parameter replaced by the same-named entry of `values`; errors name the parameter.
     fn load_params(self, values: &HashMap<String, NamedTensor>) -> Result<Self, String>;
 
+    /// Reads a checkpoint of this model (errors name the file); a model whose older versions wrote another layout
+    /// converts it here with [`checkpoint::load_with`](crate::checkpoint::load_with).
+    fn read_checkpoint(path: &std::path::Path) -> anyhow::Result<crate::checkpoint::Checkpoint<Self::Spec>> {
+        crate::checkpoint::load_as(path)
+    }
+
     /// Predicted PMFs at the rows of a probe batch (drawn once per run), for models with heads: TensorBoard images,
     /// histograms and the smoothness score.
     fn probe_pmfs(&self, _probe: &Self::Batch) -> anyhow::Result<Option<ActionPmfs>> {

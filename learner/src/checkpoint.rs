@@ -4,14 +4,14 @@
 //! on disk is always complete.
 //!
 //! Compatibility: fields added to a job carry serde defaults, so older checkpoints of the same format version load;
-//! a change that renames or removes a field raises [`FORMAT_VERSION`] and adds a conversion from the older layout
-//! here (version 1, the Decision Transformer's own format, is converted on load).
+//! a change that renames or removes a field raises [`FORMAT_VERSION`], and a model converts its own older layouts
+//! in [`Trainable::read_checkpoint`](crate::Trainable::read_checkpoint) with [`load_with`] (the Decision
+//! Transformer's version 1 is converted there).
 
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use frl_envs::Space;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
@@ -25,8 +25,6 @@ use frl_dataset::fsutil::write_atomic;
 pub const FORMAT: &str = "frl-checkpoint";
 /// The metadata layout version this build writes.
 pub const FORMAT_VERSION: u32 = 2;
-/// The format of version 1 (Decision Transformers only), converted on load.
-const FORMAT_V1: &str = "frl-dt-checkpoint";
 const META_KEY: &str = "frl";
 
 /// What a checkpoint says about itself; `S` is what the model was built for (an agent's [`DataSpec`]).
@@ -65,80 +63,8 @@ pub struct OnlineProgress {
     pub version: u64,
 }
 
-/// Version 1 metadata: a Decision Transformer job with the model in `[model]`.
-#[derive(Deserialize)]
-struct MetaV1 {
-    step: u64,
-    job: serde_json::Value,
-    env: String,
-    obs_dim: usize,
-    /// The DT's action coding: `{"discrete": {"n": ..}}` or `{"continuous": {"bounds": [[low, high], ..], ..}}`.
-    coding: serde_json::Value,
-    normalizer: NormalizerV1,
-    dataset_best_return: f64,
-}
-
-/// Version 1's input scaling.
-#[derive(Deserialize)]
-struct NormalizerV1 {
-    obs_mean: Vec<f32>,
-    obs_std: Vec<f32>,
-}
-
-/// The action space a version 1 action coding was made for.
-fn action_space_v1(coding: &serde_json::Value) -> Result<Space, String> {
-    let bad = || format!("bad version 1 metadata: action coding {coding}");
-    if let Some(n) = coding.get("discrete").and_then(|d| d.get("n")).and_then(|n| n.as_u64()) {
-        return Ok(Space::Discrete(n as usize));
-    }
-    let bounds = coding.get("continuous").and_then(|c| c.get("bounds")).ok_or_else(bad)?;
-    let bounds: Vec<(f32, f32)> = serde_json::from_value(bounds.clone()).map_err(|_| bad())?;
-    let (low, high): (Vec<f32>, Vec<f32>) = bounds.into_iter().unzip();
-    Ok(Space::vector(&low, &high))
-}
-
-/// The version 2 metadata of a version 1 checkpoint: the job's `return_scale` and `action_permutation` move into
-/// the DT's section, the action space is read back from the action coding.
-fn convert_v1(json: &str) -> Result<CheckpointMeta, String> {
-    let old: MetaV1 = serde_json::from_str(json).map_err(|e| format!("bad version 1 metadata: {e}"))?;
-    let mut job = old.job;
-    let obj = job.as_object_mut().ok_or("bad version 1 metadata: `job` is not an object")?;
-    let mut model = obj.remove("model").unwrap_or_else(|| serde_json::json!({}));
-    let model_obj = model.as_object_mut().ok_or("bad version 1 metadata: `job.model` is not an object")?;
-    if let Some(p) = obj.remove("action_permutation").filter(|p| !p.is_null()) {
-        model_obj.insert("action_permutation".into(), p);
-    }
-    if let Some(scale) = obj.get_mut("train").and_then(|t| t.as_object_mut()).and_then(|t| t.remove("return_scale")) {
-        model_obj.insert("return_scale".into(), scale);
-    }
-    obj.insert("agent".into(), "dt".into());
-    obj.insert("dt".into(), model);
-    if obj.get("eval").and_then(|e| e.get("target_return")).is_some_and(|v| v.is_null()) {
-        obj["eval"].as_object_mut().expect("an object").remove("target_return");
-    }
-    let job: TrainJob = serde_json::from_value(job).map_err(|e| format!("bad version 1 job: {e}"))?;
-    let action_space = action_space_v1(&old.coding)?;
-    Ok(CheckpointMeta {
-        format: FORMAT.into(),
-        format_version: FORMAT_VERSION,
-        agent: "dt".into(),
-        step: old.step,
-        job,
-        data: DataSpec {
-            env: old.env,
-            obs_dim: old.obs_dim,
-            action_space,
-            obs_mean: old.normalizer.obs_mean,
-            obs_std: old.normalizer.obs_std,
-            best_return: old.dataset_best_return,
-        },
-        online: None,
-        eval_return: None,
-    })
-}
-
-/// A checkpoint's `format` and `format_version`.
-fn format_of(json: &str) -> Result<(String, u32), String> {
+/// A checkpoint's `format` and `format_version`, from its metadata JSON.
+pub fn format_of(json: &str) -> Result<(String, u32), String> {
     #[derive(Deserialize)]
     struct Head {
         format: String,
@@ -146,18 +72,6 @@ fn format_of(json: &str) -> Result<(String, u32), String> {
     }
     let head: Head = serde_json::from_str(json).map_err(|e| format!("bad metadata: {e}"))?;
     Ok((head.format, head.format_version))
-}
-
-/// Parses an agent checkpoint's metadata JSON, converting older versions; also returns the version it was written
-/// in.
-pub fn parse_meta(json: &str) -> Result<(CheckpointMeta, u32), String> {
-    match format_of(json)? {
-        (f, 1) if f == FORMAT_V1 => convert_v1(json).map(|m| (m, 1)),
-        (f, v) if f != FORMAT || v != FORMAT_VERSION => {
-            Err(format!("format {f} v{v} is not {FORMAT} v{FORMAT_VERSION} (or {FORMAT_V1} v1)"))
-        }
-        _ => parse_meta_as(json),
-    }
 }
 
 /// Parses the metadata JSON of a checkpoint of a model built for `S` (the current format version only).
@@ -186,7 +100,12 @@ pub fn file_name(step: u64) -> String {
 }
 
 /// Writes a checkpoint atomically.
-pub fn save<S: Serialize>(path: &Path, meta: &CheckpointMeta<S>, model: &[NamedTensor], adam: &[NamedTensor]) -> anyhow::Result<()> {
+pub fn save<S: Serialize>(
+    path: &Path,
+    meta: &CheckpointMeta<S>,
+    model: &[NamedTensor],
+    adam: &[NamedTensor],
+) -> anyhow::Result<()> {
     let mut bytes: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     for (prefix, list) in [("model", model), ("adam", adam)] {
         for t in list {
@@ -203,9 +122,10 @@ pub fn save<S: Serialize>(path: &Path, meta: &CheckpointMeta<S>, model: &[NamedT
     write_atomic(path, &file).map_err(|e| anyhow::anyhow!("cannot write checkpoint {}: {e}", path.display()))
 }
 
-/// Reads and checks an agent's checkpoint (older formats converted); errors name the file.
+/// Reads and checks an agent's checkpoint in the current format; errors name the file. A model reads the layouts
+/// it wrote in older versions with [`Trainable::read_checkpoint`](crate::Trainable::read_checkpoint).
 pub fn load(path: &Path) -> anyhow::Result<Checkpoint> {
-    load_with(path, parse_meta)
+    load_as(path)
 }
 
 /// Reads and checks the checkpoint of a model built for `S`; errors name the file.
@@ -213,8 +133,10 @@ pub fn load_as<S: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Ch
     load_with(path, parse_meta_as::<S>)
 }
 
-/// Reads a checkpoint whose metadata `parse` reads (returning the version it was written in).
-fn load_with<S>(
+/// Reads a checkpoint whose metadata `parse` reads (returning the version it was written in): the hook through
+/// which a model converts an older layout of its own. Tensors named `model.*` and `adam.*` are returned as they are
+/// stored.
+pub fn load_with<S>(
     path: &Path,
     parse: impl FnOnce(&str) -> Result<(CheckpointMeta<S>, u32), String>,
 ) -> anyhow::Result<Checkpoint<S>> {
@@ -227,7 +149,7 @@ fn load_with<S>(
         .as_ref()
         .and_then(|m| m.get(META_KEY))
         .ok_or_else(|| ctx("no frl metadata in the header: not written by frl train".into()))?;
-    let (meta, written_as) = parse(json).map_err(ctx)?;
+    let (meta, _) = parse(json).map_err(ctx)?;
     let mut model = HashMap::new();
     let mut adam = HashMap::new();
     for (name, view) in st.tensors() {
@@ -242,12 +164,6 @@ fn load_with<S>(
         let (map, key) = if let Some(k) = name.strip_prefix("model.") {
             (&mut model, k)
         } else if let Some(k) = name.strip_prefix("adam.") {
-            if written_as == 1 {
-                // Version 1 kept one optimiser without a group name.
-                let key = format!("{}.{k}", super::optim::DEFAULT_GROUP);
-                adam.insert(key.clone(), NamedTensor { name: key, shape: view.shape().to_vec(), data });
-                continue;
-            }
             (&mut adam, k)
         } else {
             continue;

@@ -10,13 +10,12 @@ use frl_dataset::dataset::Dataset;
 use frl_rollout::EvalReport;
 
 use crate::agent::{Acting, Agent, DataSpec};
-use crate::checkpoint;
 use crate::job::TrainJob;
 use crate::run::{Beside, Evaluations, LoadedModel, Run, RunSetup, TrainOptions, TrainSummary, eval_msg};
 
-/// Rebuilds the agent stored in a checkpoint file (older formats converted); it must be of kind `A::KIND`.
+/// Rebuilds the agent stored in a checkpoint file (older layouts converted); it must be of kind `A::KIND`.
 pub fn load_agent<A: Agent>(path: &Path, device: &Device) -> anyhow::Result<LoadedModel<A>> {
-    crate::run::load_model_from(checkpoint::load(path)?, path, device)
+    crate::run::load_model(path, device)
 }
 
 /// What the learner measures of a dataset for the agent.
@@ -42,7 +41,7 @@ pub fn fit<A: Agent>(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBoo
     job.require_experience()?;
     let mut setup = RunSetup::<A>::open(job, options, stop)?;
     let dataset = Dataset::open(&job.dataset)?;
-    let (agent, spec) = match setup.resume(checkpoint::load, |_| true)? {
+    let (agent, spec) = match setup.resume(|_| true)? {
         Some(resumed) => resumed,
         None => {
             let spec = data_spec(&dataset);

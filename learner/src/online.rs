@@ -45,7 +45,7 @@ pub fn fit_online<A: OnlineAgent>(
     let (spec, seed_data, obs_space) = online_spec(job, &online)?;
     let same = |old: &TrainJob| old.online.as_ref().map(|o| (&o.env, o.record)) == Some((&online.env, online.record));
     let resumed = setup.resuming();
-    let (agent, spec) = match setup.resume(checkpoint::load, same)? {
+    let (agent, spec) = match setup.resume(same)? {
         Some(resumed) => resumed,
         None if record_dir.exists() => bail!(
             "{} holds recorded episodes but no checkpoint to resume from; remove it or give the job another name",
@@ -78,8 +78,13 @@ pub fn fit_online<A: OnlineAgent>(
         agent.insert(&mut replay, &recorded.episodes).with_context(|| format!("dataset {}", record_dir.display()))?;
         Some(DatasetWriter::resume(&record_dir, RECORD_SHARD_STEPS)?)
     } else {
-        let collection =
-            Collection { policy: format!("online {}", A::KIND), seed: job.seed, first_episode: 0, episodes: 0, requested: 0 };
+        let collection = Collection {
+            policy: format!("online {}", A::KIND),
+            seed: job.seed,
+            first_episode: 0,
+            episodes: 0,
+            requested: 0,
+        };
         let act = &run.spec.action_space;
         Some(DatasetWriter::open(&record_dir, &online.env, &obs_space, act, collection, RECORD_SHARD_STEPS, false)?)
     };
@@ -159,7 +164,7 @@ fn init_from<A: Agent>(
     device: &Device,
 ) -> anyhow::Result<(A, DataSpec)> {
     let file = checkpoint_at(path)?;
-    let ckpt = checkpoint::load(&file).with_context(|| format!("`online.init` = {}", path.display()))?;
+    let ckpt = A::read_checkpoint(&file).with_context(|| format!("`online.init` = {}", path.display()))?;
     let meta = &ckpt.meta;
     if meta.agent != A::KIND {
         bail!("`online.init`: {} holds a `{}` agent; this job trains `{}`", file.display(), meta.agent, A::KIND);
@@ -195,8 +200,10 @@ impl Actors {
         progress: &OnlineProgress,
     ) -> anyhow::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
-        let (link, rx) =
-            ChannelLink::with_snapshot(2 * online.actors, PolicySnapshot { version: progress.version, factory: policy });
+        let (link, rx) = ChannelLink::with_snapshot(
+            2 * online.actors,
+            PolicySnapshot { version: progress.version, factory: policy },
+        );
         let pool_config = PoolConfig {
             actors: online.actors,
             seed: Seed::Actors.at(seed, 0),
@@ -269,7 +276,9 @@ impl Intake {
             ("online/episode_length".into(), mean(&self.lengths)),
             ("online/policy_lag".into(), mean(&self.lags)),
         ];
-        (self.returns.clear(), self.lengths.clear(), self.lags.clear());
+        self.returns.clear();
+        self.lengths.clear();
+        self.lags.clear();
         values
     }
 }
@@ -365,7 +374,10 @@ impl<A: OnlineAgent> Learner<A> {
         }
         self.run.log(env_steps, &values)?;
         let (ret, loss) = (mean(&self.intake.recent), self.run.last_loss);
-        bar.set_message(format!("{updates} updates, return {ret:.1}, loss {loss:.4}{}", eval_msg(&self.evals.evals.last)));
+        bar.set_message(format!(
+            "{updates} updates, return {ret:.1}, loss {loss:.4}{}",
+            eval_msg(&self.evals.evals.last)
+        ));
         bar.set_position(env_steps.min(self.online.env_steps));
         Ok(())
     }
@@ -513,4 +525,3 @@ fn stage(rx: &Receiver<EpisodeBatch>, staged: &crossbeam_channel::Sender<Episode
         }
     }
 }
-

@@ -18,8 +18,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use prost::Message;
 
 pub use plot::{BinAxis, PmfLabels, Png, pmf_png, pmf_png_labelled};
-pub use read::{ScalarEvent, read_file_scalars, read_scalars};
 use proto::{Event, HistogramProto, Image, Summary, Value};
+pub use read::{ScalarEvent, read_file_scalars, read_scalars};
 
 /// Writes one event file in a run folder (`runs/<job-name>/`).
 pub struct SummaryWriter {

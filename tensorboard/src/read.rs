@@ -30,9 +30,11 @@ pub fn read_scalars(dir: &Path) -> io::Result<Vec<ScalarEvent>> {
     files.sort();
     let mut out = Vec::new();
     for file in files {
-        out.extend(read_file_scalars(&std::fs::read(&file)?).map_err(|e| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("event file {}: {e}", file.display()))
-        })?);
+        out.extend(
+            read_file_scalars(&std::fs::read(&file)?).map_err(|e| {
+                io::Error::new(io::ErrorKind::InvalidData, format!("event file {}: {e}", file.display()))
+            })?,
+        );
     }
     Ok(out)
 }

@@ -24,7 +24,7 @@ use frl_dataset::episodes::EpisodeBatch;
 use frl_learner::optim::DEFAULT_GROUP;
 use frl_learner::params::{NamedTensor, load_params, named_params, prefixed, section};
 use frl_learner::{
-    Acting, ActionPmfs, Agent, ModelConfig, Trainable, DataSpec, Decode, OnlineAgent, Optimizers, Scalars, ShardLoss,
+    Acting, ActionPmfs, Agent, DataSpec, Decode, ModelConfig, OnlineAgent, Optimizers, Scalars, ShardLoss, Trainable,
 };
 
 impl ModelConfig for DecisionTransformerConfig {
@@ -181,6 +181,10 @@ impl Trainable for Dt {
         Ok(scalars)
     }
 
+    fn read_checkpoint(path: &std::path::Path) -> anyhow::Result<frl_learner::checkpoint::Checkpoint> {
+        super::legacy::read_checkpoint(path)
+    }
+
     fn params(&self) -> Vec<NamedTensor> {
         let mut params = named_params(&self.model);
         if let Some(t) = &self.temperature {
@@ -274,4 +278,3 @@ fn rows(model: &DecisionTransformer, batch: Batch) -> Tensor<2> {
     let [b, k, d] = features.dims();
     features.reshape([b * k, d]).select(0, batch.rows)
 }
-

@@ -8,6 +8,7 @@
 mod agent;
 pub mod fused;
 pub mod gelu;
+pub mod legacy;
 mod model;
 mod policy;
 mod windows;

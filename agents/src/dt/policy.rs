@@ -143,7 +143,6 @@ impl DtPolicy {
     }
 }
 
-
 impl Policy for DtPolicy {
     fn act(&mut self, history: &History<'_>, rng: &mut dyn RngCore) -> Action {
         self.pmfs_and_action(history, rng).1

@@ -108,14 +108,10 @@ pub fn load_model_from<T: Trainable>(
     Ok(LoadedModel { model, config, meta, adam: ckpt.adam })
 }
 
-/// Rebuilds the model stored in a checkpoint file of a model built for `T::Spec`.
+/// Rebuilds the model stored in a checkpoint file ([`Trainable::read_checkpoint`]).
 pub fn load_model<T: Trainable>(path: &Path, device: &Device) -> anyhow::Result<LoadedModel<T>> {
-    load_model_from(checkpoint::load_as::<T::Spec>(path)?, path, device)
+    load_model_from(T::read_checkpoint(path)?, path, device)
 }
-
-/// Reads a checkpoint of a model built for `S`: [`checkpoint::load`] for agents (older formats converted),
-/// [`checkpoint::load_as`] for other models.
-pub type CheckpointReader<S> = fn(&Path) -> anyhow::Result<Checkpoint<S>>;
 
 /// A run before its model exists: the checked job, the device, the run folder's checkpoints, the optimisers.
 pub struct RunSetup<T: Trainable> {
@@ -191,16 +187,12 @@ impl<T: Trainable> RunSetup<T> {
         self.options.resume && !self.existing.is_empty()
     }
 
-    /// With `--resume` and a checkpoint in the run folder: the model of the newest one (read with `read`), with its
-    /// optimiser moments, step and progress record restored. It must come from the same model config, dataset and
-    /// seed, and `same` must accept its job (a loop's own fields, e.g. the online env).
-    pub fn resume(
-        &mut self,
-        read: CheckpointReader<T::Spec>,
-        same: impl Fn(&TrainJob) -> bool,
-    ) -> anyhow::Result<Option<(T, T::Spec)>> {
+    /// With `--resume` and a checkpoint in the run folder: the model of the newest one, with its optimiser moments,
+    /// step and progress record restored. It must come from the same model config, dataset and seed, and `same` must
+    /// accept its job (a loop's own fields, e.g. the online env).
+    pub fn resume(&mut self, same: impl Fn(&TrainJob) -> bool) -> anyhow::Result<Option<(T, T::Spec)>> {
         let Some((_, path)) = self.existing.last().filter(|_| self.options.resume) else { return Ok(None) };
-        let loaded = load_model_from::<T>(read(path)?, path, &self.device)?;
+        let loaded = load_model::<T>(path, &self.device)?;
         let old = &loaded.meta.job;
         if loaded.config != self.config || old.dataset != self.job.dataset || old.seed != self.job.seed || !same(old) {
             bail!(
@@ -620,7 +612,7 @@ pub fn fit_model<T: Trainable>(
     data: impl FnOnce(&T) -> anyhow::Result<T::Data>,
 ) -> anyhow::Result<TrainSummary> {
     let mut setup = RunSetup::<T>::open(job, options, stop)?;
-    let (model, spec) = match setup.resume(checkpoint::load_as::<T::Spec>, |_| true)? {
+    let (model, spec) = match setup.resume(|_| true)? {
         Some(resumed) => resumed,
         None => {
             let spec = spec()?;

@@ -72,4 +72,3 @@ pub struct OnlineReport {
     /// Wall-clock seconds of this invocation.
     pub seconds: f64,
 }
-

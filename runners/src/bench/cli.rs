@@ -125,7 +125,6 @@ pub enum BenchCommand {
     },
 }
 
-
 /// `frl bench heads`: the shapes, the heads and the PyTorch baseline.
 #[derive(Args)]
 pub struct BenchHeadsArgs {
@@ -163,7 +162,6 @@ pub struct BenchHeadsArgs {
     #[arg(long, value_name = "PATH")]
     pub reference: Option<PathBuf>,
 }
-
 
 /// Runs one bench subcommand; the exit code says whether its checks (the GPU's loss agreement) held.
 pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -425,7 +423,6 @@ fn bench_train(
     }
     Ok(if r.agreement.is_none_or(|a| a.pass) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
-
 
 fn heads(args: BenchHeadsArgs) -> anyhow::Result<ExitCode> {
     let bench = super::HeadBench {
