@@ -17,7 +17,7 @@ use frl_agents::{self as agents, ActingOverrides};
 use frl_dataset::episodes::EpisodeBatch;
 use frl_dataset::transitions::Transitions;
 use frl_envs::{Action, Space};
-use frl_envs::{History, Policy, PolicyFactory};
+use frl_envs::{MarkovPolicy, PolicyFactory};
 use frl_heads::head::{argmax, cross_entropy, to_host};
 use frl_heads::{AnyHead, Head, HeadConfig};
 use frl_learner::checkpoint;
@@ -116,33 +116,13 @@ impl Agent for SoftmaxAgent {
     }
 
     fn policy(&self, _acting: &Acting) -> Arc<dyn PolicyFactory> {
-        Arc::new(SoftmaxPolicy { net: Arc::new(self.net.valid()), spec: self.spec.clone(), actions: self.actions })
-    }
-}
-
-#[derive(Clone)]
-struct SoftmaxPolicy {
-    net: Arc<SoftmaxNet>,
-    spec: DataSpec,
-    actions: usize,
-}
-
-impl PolicyFactory for SoftmaxPolicy {
-    fn make(&self) -> Box<dyn Policy> {
-        Box::new(self.clone())
-    }
-    fn describe(&self) -> String {
-        format!("softmax over {} actions", self.actions)
-    }
-}
-
-impl Policy for SoftmaxPolicy {
-    fn act(&mut self, history: &History<'_>, _rng: &mut dyn RngCore) -> Action {
-        let mut obs = Vec::new();
-        self.spec.push_normalized(history.current(), &mut obs);
-        let device = self.net.devices()[0].clone();
-        let x = Tensor::<2>::from_data(TensorData::new(obs, [1, self.spec.obs_dim]), &device);
-        Action::Discrete(argmax(&to_host(self.net.linear.forward(x))))
+        let (net, spec) = (self.net.valid(), self.spec.clone());
+        Arc::new(MarkovPolicy::new(format!("softmax over {} actions", self.actions), move |obs, _rng| {
+            let mut x = Vec::new();
+            spec.push_normalized(obs, &mut x);
+            let x = Tensor::<2>::from_data(TensorData::new(x, [1, spec.obs_dim]), &net.devices()[0]);
+            Action::Discrete(argmax(&to_host(net.linear.forward(x))))
+        }))
     }
 }
 

@@ -18,7 +18,7 @@ pub mod vector;
 
 pub use behaviour::{BehaviourSpec, PolicyError};
 pub use env::{Action, Env, EnvError, Info, NativeEnv, Step, Transition};
-pub use policy::{History, Policy, PolicyFactory};
+pub use policy::{History, MarkovPolicy, Policy, PolicyFactory};
 pub use space::{BoxDtype, Space};
 pub use vector::{VecEnv, VecStep};
 

@@ -55,3 +55,54 @@ pub trait PolicyFactory: Send + Sync {
     /// A short description for logs and dataset metadata.
     fn describe(&self) -> String;
 }
+
+/// The action of a Markov policy for an observation (the caller's RNG for any randomness).
+type ActFn = dyn Fn(&[f32], &mut dyn RngCore) -> Action + Send + Sync;
+
+/// A Markov policy from a function of the current observation: a [`PolicyFactory`] whose instances share `act`.
+#[derive(Clone)]
+pub struct MarkovPolicy {
+    describe: String,
+    act: std::sync::Arc<ActFn>,
+}
+
+impl MarkovPolicy {
+    /// A policy described as `describe` that takes `act(observation, rng)` at every step.
+    pub fn new(
+        describe: impl Into<String>,
+        act: impl Fn(&[f32], &mut dyn RngCore) -> Action + Send + Sync + 'static,
+    ) -> Self {
+        Self { describe: describe.into(), act: std::sync::Arc::new(act) }
+    }
+}
+
+impl PolicyFactory for MarkovPolicy {
+    fn make(&self) -> Box<dyn Policy> {
+        Box::new(self.clone())
+    }
+
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+}
+
+impl Policy for MarkovPolicy {
+    fn act(&mut self, history: &History<'_>, rng: &mut dyn RngCore) -> Action {
+        (self.act)(history.current(), rng)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_markov_policy_acts_on_the_current_observation_only() {
+        let factory = MarkovPolicy::new("sign", |obs, _| Action::Discrete(usize::from(obs[0] > 0.0)));
+        let mut policy = factory.make();
+        let history = History { obs_dim: 1, observations: &[-5.0, 2.0], act_dim: 1, actions: &[0.0], rewards: &[1.0] };
+        let mut rng = <rand_xoshiro::Xoshiro256PlusPlus as rand::SeedableRng>::seed_from_u64(0);
+        assert_eq!(policy.act(&history, &mut rng), Action::Discrete(1));
+        assert_eq!(factory.describe(), "sign");
+    }
+}
