@@ -247,8 +247,13 @@ impl<T: Trainable> RunSetup<T> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         frl_dataset::fsutil::write_atomic(&dir.join("job.toml"), toml::to_string(&self.job)?.as_bytes())?;
         let tb = SummaryWriter::create(dir).with_context(|| format!("cannot write to {}", dir.display()))?;
-        if self.step > 0 {
-            eprintln!("resuming {} from step {}", self.job.name, self.step);
+        match (&self.progress, self.step) {
+            (Some(p), step) if self.resuming() => eprintln!(
+                "resuming {} from update {step} ({} env steps, {} episodes)",
+                self.job.name, p.env_steps, p.episodes
+            ),
+            (None, step) if self.resuming() => eprintln!("resuming {} from step {step}", self.job.name),
+            _ => {}
         }
         let head = self.config.head().map(|h| h.slug()).unwrap_or_else(|| "-".into());
         Ok(Run {
