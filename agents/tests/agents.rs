@@ -134,6 +134,21 @@ fn cartpole_data(dir: &Path, episodes: u64) -> std::path::PathBuf {
     data
 }
 
+/// A 40-step job of `kind` named after it at learning rate `lr`: scalars every 10 steps, plots every 20, a checkpoint
+/// every 10 (5 kept).
+fn short_job<C: ModelConfig>(dir: &Path, data: &Path, kind: &str, config: &C, lr: f64) -> TrainJob {
+    let mut job = TrainJob::new(kind, data, kind, config).unwrap();
+    job.runs_dir = dir.join("runs");
+    job.train.steps = 40;
+    job.train.lr = lr;
+    job.train.warmup_steps = 1;
+    job.train.checkpoint_every = 10;
+    job.train.log_every = 10;
+    job.train.plot_every = 20;
+    job.train.keep_checkpoints = 5;
+    job
+}
+
 /// Every parameter and optimiser moment of the newest checkpoint of `job`, by name.
 fn newest_state(job: &TrainJob) -> (u64, Vec<NamedTensor>) {
     let (_, path) = checkpoint::list(&job.run_dir().join("checkpoints")).last().cloned().expect("a checkpoint");
@@ -185,15 +200,8 @@ fn a_plug_in_agent_trains_checkpoints_resumes_and_logs_through_the_public_learne
     let _turn = serial();
     let dir = tempfile::tempdir().unwrap();
     let data = cartpole_data(dir.path(), 6);
-    let mut job = TrainJob::new("softmax", &data, SoftmaxAgent::KIND, &SoftmaxConfig { init_scale: 0.1 }).unwrap();
-    job.runs_dir = dir.path().join("runs");
-    job.train.steps = 40;
-    job.train.lr = 0.05;
-    job.train.warmup_steps = 1;
-    job.train.checkpoint_every = 10;
-    job.train.log_every = 10;
-    job.train.plot_every = 20;
-    job.train.keep_checkpoints = 5;
+    let config = SoftmaxConfig { init_scale: 0.1 };
+    let mut job = short_job(dir.path(), &data, SoftmaxAgent::KIND, &config, 0.05);
     job.eval.episodes = 2;
     job.eval.actors = 2;
     let s = fit::<SoftmaxAgent>(&job, &quiet(), no_stop()).unwrap();
@@ -353,16 +361,8 @@ fn a_model_that_is_not_an_agent_trains_checkpoints_resumes_and_logs_on_the_run_l
     let _turn = serial();
     let dir = tempfile::tempdir().unwrap();
     let config = DensityConfig { hidden: 16, head: "{ fourier = { frequencies = 4 } }".parse::<HeadConfig>().unwrap() };
-    let mut job = TrainJob::new("density", Path::new(""), DensityModel::KIND, &config).unwrap();
-    job.runs_dir = dir.path().join("runs");
-    job.train.steps = 40;
+    let mut job = short_job(dir.path(), Path::new(""), DensityModel::KIND, &config, 0.02);
     job.train.batch_size = 32;
-    job.train.lr = 0.02;
-    job.train.warmup_steps = 1;
-    job.train.checkpoint_every = 10;
-    job.train.log_every = 10;
-    job.train.plot_every = 20;
-    job.train.keep_checkpoints = 5;
     let s = fit_density(&job, false).unwrap();
     assert_eq!((s.agent.as_str(), s.steps, s.head.as_str()), ("density", 40, config.head.slug().as_str()));
     assert!(s.final_loss < s.first_loss, "loss {} -> {}", s.first_loss, s.final_loss);
