@@ -6,12 +6,14 @@ Usage: gen_chronos_token_fixtures.py --fork PATH [--out FILE]
 Needs the `chronos-forecasting` package (pip; it pulls in torch, so the fixture is generated once and committed) for
 the uniform bins (`MeanScaleUniformBins`, Chronos' own tokeniser), and the Fourier-head paper's fork of Chronos for the
 mixed bins (`MeanScaleMixedUniformBins`, not in the package): PATH is `time-series-forecasting/src/chronos/chronos.py`
-of github.com/nate-gillman/fourier-head, loaded as a module. Both are configured as the paper's runs: 4096 tokens, PAD
+of github.com/nate-gillman/fourier-head
+(the fixture was written from its commit 94fa374), loaded as a module. Both are configured as the paper's runs: 4096 tokens, PAD
 0, EOS 1, limits [-15, 15]; mixed: mid limits -1 and 10, sparse bin density 0.2. A short context (64) and prediction
 (8) keep the fixture small; the context is truncated to its last 64 values as Chronos does.
 """
 
 import argparse
+import importlib.metadata
 import importlib.util
 import json
 from pathlib import Path
@@ -107,6 +109,7 @@ def main():
     mixed = fork.MeanScaleMixedUniformBins(**mixed_kwargs, config=config("MeanScaleMixedUniformBins", mixed_kwargs))
     fixture = {
         "source": "chronos-forecasting (uniform) and the Fourier-head paper's fork of Chronos (mixed)",
+        "versions": {"chronos-forecasting": importlib.metadata.version("chronos-forecasting"), "torch": torch.__version__},
         "context_length": CONTEXT,
         "prediction_length": PREDICTION,
         "n_tokens": N_TOKENS,
