@@ -1,8 +1,11 @@
 //! Time-series forecasting with any head (the Fourier-head paper's Chronos experiment). So far: the tokeniser
-//! ([`tokenizer`]) that turns a series into Chronos' tokens and tokens back into values.
+//! ([`tokenizer`]) that turns a series into Chronos' tokens and tokens back into values, and KernelSynth
+//! ([`kernel_synth`]), Chronos' synthetic training series drawn from Gaussian-process priors.
 
 #![warn(missing_docs)]
 
+pub mod kernel_synth;
 pub mod tokenizer;
 
+pub use kernel_synth::{Kernel, KernelSynth, sample_gp};
 pub use tokenizer::{Bins, Tokenizer, TokenizerConfig, TokenizerError};
