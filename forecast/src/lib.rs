@@ -1,11 +1,13 @@
 //! Time-series forecasting with any head (the Fourier-head paper's Chronos experiment). So far: the tokeniser
 //! ([`tokenizer`]) that turns a series into Chronos' tokens and tokens back into values, and KernelSynth
-//! ([`kernel_synth`]), Chronos' synthetic training series drawn from Gaussian-process priors.
+//! ([`kernel_synth`]) and TSMixup ([`mixup`]), Chronos' synthetic training series.
 
 #![warn(missing_docs)]
 
 pub mod kernel_synth;
+pub mod mixup;
 pub mod tokenizer;
 
 pub use kernel_synth::{Kernel, KernelSynth, sample_gp};
+pub use mixup::{MixupError, TsMixup, mean_scaled};
 pub use tokenizer::{Bins, Tokenizer, TokenizerConfig, TokenizerError};
