@@ -10,6 +10,7 @@ quantiles 0.1 … 0.9, both aggregated over the dataset; seasonality from the fr
 """
 
 import argparse
+import importlib.metadata
 import json
 from pathlib import Path
 
@@ -72,7 +73,8 @@ def main():
         case("yearly", "Y", 6, 1, [20, 31, 45], rng),
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"quantiles": QUANTILES, "cases": cases}))
+    versions = {"gluonts": importlib.metadata.version("gluonts"), "numpy": np.__version__}
+    args.out.write_text(json.dumps({"versions": versions, "quantiles": QUANTILES, "cases": cases}))
     print(f"wrote {args.out}")
 
 
