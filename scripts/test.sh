@@ -20,6 +20,9 @@ export PYTHONEXECUTABLE="$venv/bin/python"
 "$venv/bin/python" scripts/gen_smoothness_fixtures.py
 "$venv/bin/python" scripts/gen_env_fixtures.py
 "$venv/bin/python" scripts/gen_minari_fixtures.py
+# Forecast metrics computed by gluonts' evaluation (what Chronos' evaluation calls). The tokeniser fixture (torch) and
+# the M1 export (aeon pins an older numpy) are committed; their scripts regenerate them.
+"$venv/bin/python" scripts/gen_gluonts_metric_fixtures.py
 
 cargo test --all-targets   # the default members: every crate but the Python extension
 
