@@ -4,6 +4,9 @@ metrics' tests (`cargo test -p frl-forecast`).
 
 Usage: gen_gluonts_metric_fixtures.py [--out FILE]   (needs `gluonts`, `pandas`, `numpy`)
 
+It also scores gluonts' own `SeasonalNaivePredictor` on the exported evaluation datasets
+(forecast/tests/fixtures/datasets, `scripts/export_forecast_datasets.py`), for frl's seasonal naive.
+
 Protocol as Chronos': the last H values of each series held out (`split(offset=-H)`, one window), MASE of the
 forecast's median (`forecast_type=0.5`) scaled by the in-sample seasonal error, weighted quantile loss over the
 quantiles 0.1 … 0.9, both aggregated over the dataset; seasonality from the frequency unless given.
@@ -60,6 +63,31 @@ def case(name, freq, horizon, seasonality, lengths, rng, samples=20):
     }
 
 
+def seasonal_naive_scores(root):
+    """gluonts' seasonal naive on every exported dataset under `root`: name → MASE and WQL."""
+    from gluonts.model.seasonal_naive import SeasonalNaivePredictor
+
+    out = {}
+    for folder in sorted(p for p in root.iterdir() if (p / "meta.json").is_file()):
+        meta = json.loads((folder / "meta.json").read_text())
+        df = pd.read_csv(folder / "series.csv", dtype={"series": str})
+        freq, horizon, m = meta["frequency"], meta["horizon"], meta["seasonality"]
+        targets = [g["value"].to_numpy(dtype=np.float32) for _, g in df.groupby("series", sort=False)]
+        dataset = ListDataset([{"start": pd.Period("2000-01", freq=freq), "target": t} for t in targets], freq=freq)
+        _, template = split(dataset, offset=-horizon)
+        test = template.generate_instances(prediction_length=horizon, windows=1)
+        predictor = SeasonalNaivePredictor(prediction_length=horizon, season_length=m)
+        metrics = evaluate_forecasts(
+            list(predictor.predict(test.input)),
+            test_data=test,
+            metrics=[MASE(), MeanWeightedSumQuantileLoss(quantile_levels=QUANTILES)],
+            seasonality=m,
+        )
+        out[meta["name"]] = {"mase": float(metrics["MASE[0.5]"].iloc[0]),
+                             "wql": float(metrics["mean_weighted_sum_quantile_loss"].iloc[0])}
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=Path(__file__).parent.parent / "forecast/tests/fixtures/gluonts_metrics.json")
@@ -74,7 +102,9 @@ def main():
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     versions = {"gluonts": importlib.metadata.version("gluonts"), "numpy": np.__version__}
-    args.out.write_text(json.dumps({"versions": versions, "quantiles": QUANTILES, "cases": cases}))
+    naive = seasonal_naive_scores(args.out.parent / "datasets")
+    fixture = {"versions": versions, "quantiles": QUANTILES, "cases": cases, "seasonal_naive": naive}
+    args.out.write_text(json.dumps(fixture))
     print(f"wrote {args.out}")
 
 

@@ -57,3 +57,35 @@ fn bad_datasets_name_the_file_and_line() {
     let e = write(meta, "value\n1\n");
     assert!(e.contains("series.csv:1"), "{e}");
 }
+
+#[test]
+fn seasonal_naive_scores_equal_gluonts_on_every_exported_dataset() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gluonts_metrics.json");
+    let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let levels: Vec<f64> = (1..10).map(|i| i as f64 / 10.0).collect();
+    let datasets = [
+        ("m1_yearly", 181, 6, 1),
+        ("us_employment", 148, 12, 12),
+        ("fpp2_monthly", 4, 18, 12),
+        ("fpp2_quarterly", 4, 8, 4),
+    ];
+    for (name, count, horizon, seasonality) in datasets {
+        let set = SeriesSet::open(&fixture(name)).unwrap();
+        assert_eq!((set.series.len(), set.meta.horizon, set.meta.seasonality), (count, horizon, seasonality), "{name}");
+        let items: Vec<Evaluated> = set
+            .split()
+            .into_iter()
+            .map(|(_, past, target)| Evaluated {
+                past: past.to_vec(),
+                target: target.to_vec(),
+                samples: vec![seasonal_naive(past, seasonality, horizon); 20],
+            })
+            .collect();
+        let s = scores(&items, seasonality, &levels);
+        let want = &reference["seasonal_naive"][name];
+        let (mase, wql) = (want["mase"].as_f64().unwrap(), want["wql"].as_f64().unwrap());
+        // gluonts reads the values as f32; frl keeps f64.
+        assert!((s.mase - mase).abs() < 1e-6 * mase, "{name}: MASE {} vs gluonts {mase}", s.mase);
+        assert!((s.wql - wql).abs() < 1e-6 * wql, "{name}: WQL {} vs gluonts {wql}", s.wql);
+    }
+}
