@@ -6,8 +6,6 @@
 //! - [`DtPolicy`]: return-conditioned acting in an env, for evaluation by actors.
 
 mod agent;
-pub mod fused;
-pub mod gelu;
 pub mod legacy;
 mod model;
 mod policy;
@@ -20,7 +18,8 @@ use serde::{Deserialize, Serialize};
 pub use crate::common::{ActionCoding, decode_heads, int_to_host};
 pub use agent::{Dt, Temperature};
 pub use frl_learner::Decode;
-pub use model::{DecisionTransformer, DropoutDraw, DtInput, dropout_mask, nature_cnn_output, random_input};
+pub use frl_nn::{DropoutDraw, dropout_mask, fused, gelu};
+pub use model::{DecisionTransformer, DtInput, nature_cnn_output, random_input};
 pub use policy::{DtPolicy, DtPolicyFactory, EvalSettings, Normalizer};
 pub use windows::{Batch, Windows, normalizer};
 

@@ -5,7 +5,7 @@
 //! everywhere, so the tails keep their relative precision; burn's `1 + erf` loses the negative tail to
 //! cancellation) and a Cody–Waite `exp` with the Cephes polynomial (two per value); the results are within a few
 //! f32 ulps of the exact function (tested against libm's f64 `erfc`). On the CPU it is one operation of the
-//! autodiff graph ([`super::fused`]): the forward pass computes the values and the derivative `Φ(x) + x·φ(x)`
+//! autodiff graph ([`crate::fused`]): the forward pass computes the values and the derivative `Φ(x) + x·φ(x)`
 //! together and keeps the derivative for the backward pass, one product. Other devices use burn's `gelu`.
 
 use burn::tensor::Tensor;
@@ -15,7 +15,7 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::{Flex, FlexTensor};
 
-use super::fused::{Inputs, cpu, dense, plain_output, tensor, tracked_output, values};
+use crate::fused::{Inputs, cpu, dense, plain_output, tensor, tracked_output, values};
 
 /// `x·Φ(x)` elementwise (the exact GELU), differentiable.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {

@@ -10,8 +10,8 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::{Flex, FlexTensor};
 
-use super::super::gelu::exp_sum;
 use super::{Inputs, Mat, cpu, dense, matmul, plain_output, tensor, tracked_output, values};
+use crate::gelu::exp_sum;
 
 /// The attention output `[b, t, d]` of `qkv` `[b, t, 3d]` (queries, keys and values side by side, each `n_heads`
 /// heads of `d / n_heads`), each position attending to itself and the positions before it.
