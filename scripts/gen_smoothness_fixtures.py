@@ -26,8 +26,9 @@ def main():
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "heads/tests/fixtures/smoothness.json"
     rng = np.random.default_rng(20241029)
     cases = []
-    for m in [2, 5, 18, 50, 64]:
-        for kind in ["dirichlet", "spike", "bump"]:
+    # 1000 and 4096 (a forecasting vocabulary) exercise frl's FFT path.
+    for m in [2, 5, 18, 50, 64, 1000, 4096]:
+        for kind in ["dirichlet", "spike", "bump"] if m <= 64 else ["dirichlet", "bump"]:
             if kind == "dirichlet":
                 y = rng.dirichlet(np.full(m, 0.5))
             elif kind == "spike":

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod data;
+mod forecast;
 mod learn;
 mod toy;
 
@@ -48,6 +49,9 @@ enum Command {
     Eval(learn::EvalArgs),
     /// Collect Pendulum data, train DTs with a linear and a Fourier head, evaluate and compare them.
     Demo(learn::DemoArgs),
+    /// Time-series forecasting with any head (the paper's Chronos experiment): train, eval, predict.
+    #[command(subcommand)]
+    Forecast(forecast::ForecastCommand),
     /// List the devices this build can train on (`--device cpu|gpu|software-gpu`) and the hardware behind each.
     Devices {
         /// Exit with status 1 unless a hardware GPU adapter is usable (for scripts choosing a Vulkan driver).
@@ -107,6 +111,7 @@ fn main() -> ExitCode {
         Command::Train(args) => learn::run_train(args),
         Command::Eval(args) => learn::run_eval(args),
         Command::Demo(args) => learn::run_demo_cmd(args),
+        Command::Forecast(command) => forecast::run(command),
         Command::Devices { require_gpu } => devices(require_gpu),
         Command::Dataset(data::DatasetCommand::Info { path, json }) => data::dataset_info(&path, json),
         Command::Dataset(data::DatasetCommand::ImportMinari { src, out, env }) => {

@@ -104,25 +104,34 @@ impl Kernel {
 /// factorised by Cholesky with a diagonal jitter (from 1e-9 of its mean diagonal, ×10 until it factorises), as
 /// positive semi-definite kernels (periodic, linear) make it singular.
 pub fn sample_gp(kernel: &Kernel, length: usize, rng: &mut impl Rng) -> Vec<f32> {
-    let xs: Vec<f64> = (0..length).map(|i| if length > 1 { i as f64 / (length - 1) as f64 } else { 0.0 }).collect();
-    let mut cov = vec![0.0; length * length];
-    for i in 0..length {
+    sample_gp_window(kernel, length, 0, length, rng)
+}
+
+/// Points `start..start + count` of one draw from the zero-mean GP prior with `kernel` at `length` points evenly
+/// spaced on [0, 1]: a window of a [`sample_gp`] series, drawn exactly (a GP's values at a subset of its points are
+/// the GP restricted to them) at the cost of the window alone. Covariance jitter as [`sample_gp`].
+pub fn sample_gp_window(kernel: &Kernel, length: usize, start: usize, count: usize, rng: &mut impl Rng) -> Vec<f32> {
+    let at = |i: usize| if length > 1 { (start + i) as f64 / (length - 1) as f64 } else { 0.0 };
+    let xs: Vec<f64> = (0..count).map(at).collect();
+    let n = count;
+    let mut cov = vec![0.0; n * n];
+    for i in 0..n {
         for j in 0..=i {
             let k = kernel.eval(xs[i], xs[j], i == j);
-            cov[i * length + j] = k;
-            cov[j * length + i] = k;
+            cov[i * n + j] = k;
+            cov[j * n + i] = k;
         }
     }
-    let mean_diag = (0..length).map(|i| cov[i * length + i]).sum::<f64>() / length as f64;
+    let mean_diag = (0..n).map(|i| cov[i * n + i]).sum::<f64>() / n.max(1) as f64;
     let mut jitter = 1e-9 * mean_diag.abs().max(1e-12);
     let lower = loop {
-        match cholesky(&cov, length, jitter) {
+        match cholesky(&cov, n, jitter) {
             Some(l) => break l,
             None => jitter *= 10.0,
         }
     };
-    let z: Vec<f64> = (0..length).map(|_| rng.sample(StandardNormal)).collect();
-    (0..length).map(|i| (0..=i).map(|j| lower[i * length + j] * z[j]).sum::<f64>() as f32).collect()
+    let z: Vec<f64> = (0..n).map(|_| rng.sample(StandardNormal)).collect();
+    (0..n).map(|i| (0..=i).map(|j| lower[i * n + j] * z[j]).sum::<f64>() as f32).collect()
 }
 
 /// The lower Cholesky factor of `a + jitter·I` (`n × n`, row-major), or `None` when it is not positive definite.
@@ -173,6 +182,16 @@ impl KernelSynth {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(self.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let kernel = Kernel::random(&self.bank, self.max_kernels, &mut rng);
         let values = sample_gp(&kernel, self.length, &mut rng);
+        (kernel, values)
+    }
+
+    /// A random kernel and a window of `count` consecutive points (at a uniform start) of a series of `length`
+    /// points drawn from it, all drawn with `rng`: what a training sampler takes from a stored KernelSynth series.
+    pub fn window(&self, count: usize, rng: &mut impl Rng) -> (Kernel, Vec<f32>) {
+        let count = count.min(self.length);
+        let kernel = Kernel::random(&self.bank, self.max_kernels, rng);
+        let start = rng.random_range(0..=self.length - count);
+        let values = sample_gp_window(&kernel, self.length, start, count, rng);
         (kernel, values)
     }
 }

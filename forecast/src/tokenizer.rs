@@ -237,6 +237,14 @@ impl Tokenizer {
         self.layouts.iter().find_map(|(_, _, l)| l.centre(token)).map(|c| c * scale)
     }
 
+    /// The value any token id stands for at `scale`, as Chronos decodes samples: its bin's centre; ids that are no
+    /// bin's (special tokens, unused ids) take the centre of the nearest bin below, or the lowest bin.
+    pub fn decode(&self, token: u32, scale: f32) -> f32 {
+        let below = (0..=token).rev().find_map(|t| self.value(t, 1.0));
+        let centre = below.unwrap_or_else(|| self.layouts[0].2.centres[0]);
+        centre * scale
+    }
+
     /// Every bin centre in token order (special tokens excluded).
     pub fn centres(&self) -> Vec<f32> {
         self.layouts.iter().flat_map(|(_, _, l)| l.centres.iter().copied()).collect()

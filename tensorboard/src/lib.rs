@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use prost::Message;
 
-pub use plot::{BinAxis, PmfLabels, Png, pmf_png, pmf_png_labelled};
+pub use plot::{BinAxis, PmfLabels, Png, fan_png, pmf_png, pmf_png_labelled};
 use proto::{Event, HistogramProto, Image, Summary, Value};
 pub use read::{ScalarEvent, read_file_scalars, read_scalars};
 

@@ -83,6 +83,17 @@ impl Canvas {
         }
     }
 
+    /// A straight line from `a` to `b`, one pixel wide.
+    fn segment(&mut self, a: (usize, usize), b: (usize, usize), c: [u8; 3]) {
+        let steps = a.0.abs_diff(b.0).max(a.1.abs_diff(b.1)).max(1);
+        for k in 0..=steps {
+            let t = k as f64 / steps as f64;
+            let x = a.0 as f64 + (b.0 as f64 - a.0 as f64) * t;
+            let y = a.1 as f64 + (b.1 as f64 - a.1 as f64) * t;
+            self.put(x.round() as usize, y.round() as usize, c);
+        }
+    }
+
     /// `text` centred on `x`, kept inside the image.
     fn text_centred(&mut self, x: usize, y: usize, text: &str, c: [u8; 3]) {
         let w = text.chars().count() * GLYPH;
@@ -166,6 +177,60 @@ pub fn pmf_png_labelled(pmf: &[f32], marked: Option<usize>, labels: &PmfLabels) 
             }
         }
         BinAxis::Index => {}
+    }
+    Png { width: WIDTH as u32, height: HEIGHT as u32, bytes: encode_rgb(&c.rgb, WIDTH as u32, HEIGHT as u32) }
+}
+
+/// A forecast's fan chart: the series' `history` as a black line, then the `median` forecast as a blue line inside
+/// the shaded band from `low` to `high` (e.g. the 10% and 90% quantiles), a value scale on the left, a title above.
+/// Non-finite values are skipped.
+pub fn fan_png(history: &[f64], median: &[f64], low: &[f64], high: &[f64], title: &str) -> Png {
+    let mut c = Canvas::new();
+    let plot_w = WIDTH - LEFT - RIGHT;
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    let base = HEIGHT - BOTTOM;
+    c.text(4, 6, title, INK);
+    let all = history.iter().chain(median).chain(low).chain(high).copied().filter(|v| v.is_finite());
+    let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    let (lo, hi) = if lo.is_finite() { (lo, if hi > lo { hi } else { lo + 1.0 }) } else { (0.0, 1.0) };
+    let n = (history.len() + median.len()).max(2);
+    let x_of = |i: usize| LEFT + i * (plot_w - 1) / (n - 1);
+    let y_of = |v: f64| base - (((v - lo) / (hi - lo)) * plot_h as f64).round().clamp(0.0, plot_h as f64) as usize;
+    for q in 0..=4 {
+        let y = base - q * plot_h / 4;
+        for x in LEFT..WIDTH - RIGHT {
+            c.put(x, y, GRID);
+        }
+        let v = lo + (hi - lo) * q as f64 / 4.0;
+        let label: String = format_value(v, hi - lo).chars().take(LEFT / GLYPH - 1).collect();
+        c.text(2, y.saturating_sub(GLYPH / 2), &label, SCALE);
+    }
+    const BAND: [u8; 3] = [198, 219, 239];
+    let start = history.len();
+    for i in 0..median.len().min(low.len()).min(high.len()) {
+        if !(low[i].is_finite() && high[i].is_finite()) {
+            continue;
+        }
+        let (x0, x1) = (x_of(start + i).saturating_sub(plot_w / n / 2), x_of(start + i) + plot_w / n / 2);
+        for x in x0..=x1.min(WIDTH - RIGHT - 1) {
+            for y in y_of(high[i].max(low[i]))..=y_of(low[i].min(high[i])) {
+                c.put(x, y, BAND);
+            }
+        }
+    }
+    let line = |c: &mut Canvas, values: &[f64], offset: usize, colour: [u8; 3]| {
+        for (i, w) in values.windows(2).enumerate() {
+            if w[0].is_finite() && w[1].is_finite() {
+                c.segment((x_of(offset + i), y_of(w[0])), (x_of(offset + i + 1), y_of(w[1])), colour);
+            }
+        }
+    };
+    line(&mut c, history, 0, INK);
+    // The median starts from the last observed value.
+    let joined: Vec<f64> = history.last().into_iter().copied().chain(median.iter().copied()).collect();
+    line(&mut c, &joined, start.saturating_sub(1), BAR);
+    for x in LEFT..WIDTH - RIGHT {
+        c.put(x, base, INK);
     }
     Png { width: WIDTH as u32, height: HEIGHT as u32, bytes: encode_rgb(&c.rgb, WIDTH as u32, HEIGHT as u32) }
 }
