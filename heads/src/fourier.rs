@@ -155,7 +155,7 @@ impl FourierHead {
 
     /// `q = (R² + I²) / Σ (R² + I²)` from `[R | I]` `[batch, 2m]`.
     fn normalise(&self, ri: Tensor<2>) -> Tensor<2> {
-        let p = (ri.clone() * ri).matmul(self.fold_bins.clone());
+        let p = sum_halves(ri.clone() * ri, &self.fold_bins);
         let norm = p.clone().sum_dim(1).add_scalar(NORM_GUARD);
         p / norm
     }
@@ -221,7 +221,7 @@ pub(crate) fn regularizer_from_values(values: Tensor<2>, n: usize, fold_reg: &Te
     let p = quadrature_points(n);
     let value = values.clone().narrow(1, 0, 2 * p);
     let slope = values.narrow(1, 2 * p, 2 * p);
-    let half_dg = (value * slope).matmul(fold_reg.clone()); // R R' + I I' = g'/2
+    let half_dg = sum_halves(value * slope, fold_reg); // R R' + I I' = g'/2
     (half_dg.clone() * half_dg).sum_dim(1).mean().mul_scalar(8.0 / p as f64)
 }
 
@@ -230,8 +230,27 @@ pub(crate) fn quadrature_points(n: usize) -> usize {
     2 * n + 2
 }
 
-/// `[2h, h]` with ones at `(i, i)` and `(h + i, i)`: sums the two halves of a row.
+/// Halves above which [`sum_halves`] adds the two halves instead of multiplying by the `[2h, h]` fold: the product
+/// costs `2h²` per row (a 4096-token vocabulary: 34M), the addition two more graph operations.
+const FOLD_BY_PRODUCT_MAX: usize = 256;
+
+/// `x[:, :h] + x[:, h:]` of `x` `[batch, 2h]`, by the product with `fold` ([`fold_halves`]) for small `h` (one
+/// operation) and by narrowing and adding above [`FOLD_BY_PRODUCT_MAX`]; both round once per element.
+pub(crate) fn sum_halves(x: Tensor<2>, fold: &Tensor<2>) -> Tensor<2> {
+    let h = fold.dims()[1];
+    if h <= FOLD_BY_PRODUCT_MAX {
+        x.matmul(fold.clone())
+    } else {
+        x.clone().narrow(1, 0, h) + x.narrow(1, h, h)
+    }
+}
+
+/// `[2h, h]` with ones at `(i, i)` and `(h + i, i)`: sums the two halves of a row. Above [`FOLD_BY_PRODUCT_MAX`],
+/// where [`sum_halves`] adds instead, a `[1, h]` stand-in that only carries `h`.
 pub(crate) fn fold_halves(h: usize, device: &Device) -> Tensor<2> {
+    if h > FOLD_BY_PRODUCT_MAX {
+        return init::constant(vec![0f32; h], [1, h], device);
+    }
     let mut t = vec![0f32; 2 * h * h];
     for i in 0..h {
         t[i * h + i] = 1.0;
@@ -331,4 +350,29 @@ pub fn cdf_from_autocorrelation(c: &[(f64, f64)], x: f64) -> f64 {
 pub fn regularizer_reference(z: &[f32], n: usize) -> f64 {
     let c = autocorrelation(z, n);
     2.0 * c.iter().enumerate().map(|(k, &(re, im))| 2.0 * PI * PI * (k * k) as f64 * (re * re + im * im)).sum::<f64>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both ways of summing halves round once per element, so they agree bit for bit.
+    #[test]
+    fn summing_halves_by_addition_equals_the_product_with_the_fold() {
+        let device = Device::flex();
+        for h in [3, FOLD_BY_PRODUCT_MAX + 1, 4096] {
+            let values: Vec<f32> = (0..4 * h).map(|i| ((i * 7919 % 1013) as f32 / 101.0).sin()).collect();
+            let x = init::constant(values, [2, 2 * h], &device);
+            let mut full = vec![0f32; 2 * h * h];
+            for i in 0..h {
+                full[i * h + i] = 1.0;
+                full[(h + i) * h + i] = 1.0;
+            }
+            let product = x.clone().matmul(init::constant(full, [2 * h, h], &device));
+            let summed = sum_halves(x, &fold_halves(h, &device));
+            assert_eq!(summed.dims(), [2, h]);
+            let (a, b) = (product.into_data().try_to_vec::<f32>().unwrap(), summed.into_data().try_to_vec::<f32>().unwrap());
+            assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()), "h = {h}");
+        }
+    }
 }
