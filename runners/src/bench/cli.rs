@@ -99,6 +99,9 @@ pub enum BenchCommand {
         #[arg(long, default_value = "python3")]
         python: PathBuf,
     },
+    /// Milliseconds per forecaster training step (`frl forecast`'s network) for linear and Fourier heads over its
+    /// 4096 tokens, beside PyTorch's step of the same network and shapes.
+    Forecast(BenchForecastArgs),
     /// Milliseconds per Decision Transformer training step: the default config (batch 64, context 20, 3 layers,
     /// d 128) and the shape of the PyTorch reference's DT step (batch 64 × 90 tokens, 3 layers, 4 heads, d 128).
     Dt {
@@ -123,6 +126,25 @@ pub enum BenchCommand {
         #[arg(long)]
         unfused: bool,
     },
+}
+
+/// `frl bench forecast`: the forecaster's shapes and the PyTorch baseline.
+#[derive(Args)]
+pub struct BenchForecastArgs {
+    /// A forecasting job file whose `[forecast]` and `[train] batch_size` set the shapes (default: the defaults,
+    /// those of configs/forecast.toml).
+    #[arg(long)]
+    pub job: Option<PathBuf>,
+    /// Heads in job-file syntax (repeatable; default: linear and the Fourier head N=64 with the paper's options).
+    #[arg(long = "head", value_name = "SPEC")]
+    pub heads: Vec<HeadConfig>,
+    /// Timed steps per head (median reported).
+    #[arg(long, value_parser = positive::<usize>(), default_value_t = 10)]
+    pub steps: usize,
+    /// A Python interpreter with torch: also times PyTorch's step of the same network and shapes
+    /// (`scripts/torch_forecast_step.py`, 1 thread, as frl's step) and prints the ratio.
+    #[arg(long)]
+    pub python: Option<PathBuf>,
 }
 
 /// `frl bench heads`: the shapes, the heads and the PyTorch baseline.
@@ -171,6 +193,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Collect { env, steps, rounds } => bench_collect(&env, steps, rounds),
         BenchCommand::Online { env, actors, steps, rounds } => bench_online(&env, actors, steps, rounds),
         BenchCommand::Dqn { steps, python } => bench_dqn(steps, python.as_deref()),
+        BenchCommand::Forecast(args) => bench_forecast(args),
         BenchCommand::Ops { steps, python } => bench_ops(steps, python.as_deref()),
         BenchCommand::Dt { steps, head, python, reference, shards, unfused } => {
             let torch = python.map(|py| torch::TorchReference::new(py, reference.as_deref())).transpose()?;
@@ -300,6 +323,82 @@ fn bench_envs(steps: usize, python_steps: usize) -> anyhow::Result<ExitCode> {
     }
     #[cfg(not(feature = "python"))]
     let _ = python_steps;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_forecast(args: BenchForecastArgs) -> anyhow::Result<ExitCode> {
+    use frl_forecast::ForecastConfig;
+    use frl_heads::FourierHeadConfig;
+    let (base, batch): (ForecastConfig, usize) = match &args.job {
+        Some(path) => {
+            let job = frl_forecast::job::load_job(path)?;
+            (job.agent_config()?, job.train.batch_size)
+        }
+        None => (ForecastConfig::default(), 32),
+    };
+    let heads = if args.heads.is_empty() {
+        let paper = FourierHeadConfig {
+            init_weight_div: 1000.0,
+            init_bias_div: 10.0,
+            eps: 1e-5,
+            ..FourierHeadConfig::new(64, 1e-6)
+        };
+        vec![HeadConfig::Linear, HeadConfig::Fourier(paper)]
+    } else {
+        args.heads
+    };
+    println!(
+        "forecaster step: batch {batch}, {} tokens (context {} + prediction {} − 1), d {}, {} layers, {} heads, vocabulary {}",
+        base.window_tokens(),
+        base.context,
+        base.prediction,
+        base.d_model,
+        base.layers,
+        base.heads,
+        base.tokenizer.n_tokens
+    );
+    for head in heads {
+        let config = ForecastConfig { head: head.clone(), ..base.clone() };
+        let torch_args = match (&head, args.python.is_some()) {
+            (HeadConfig::Linear, true) => Some(vec!["--head".to_string(), "linear".into()]),
+            (HeadConfig::Fourier(f), true) => Some(vec![
+                "--head".into(),
+                "fourier".into(),
+                "--freqs".into(),
+                f.frequencies.to_string(),
+                "--gamma".into(),
+                f.gamma.to_string(),
+            ]),
+            _ => None,
+        };
+        let torch_ms = match (torch_args, &args.python) {
+            (Some(mut a), Some(py)) => {
+                for (k, v) in [
+                    ("--batch", batch),
+                    ("--context", base.context),
+                    ("--prediction", base.prediction),
+                    ("--layers", base.layers),
+                    ("--heads", base.heads),
+                    ("--embed", base.d_model),
+                    ("--vocab", base.tokenizer.n_tokens),
+                    ("--steps", args.steps.max(5)),
+                    ("--threads", 1),
+                ] {
+                    a.extend([k.to_string(), v.to_string()]);
+                }
+                let text = torch::run_script(py, "torch_forecast_step.py", &a)?;
+                let ms = text
+                    .trim()
+                    .strip_prefix("forecast step: ")
+                    .and_then(|t| t.strip_suffix(" ms")?.parse::<f64>().ok());
+                Some(ms.ok_or_else(|| anyhow::anyhow!("unexpected output of torch_forecast_step.py: {text:?}"))?)
+            }
+            _ => None,
+        };
+        let ms = super::bench_forecast(&config, batch, args.steps)?;
+        let vs = torch_ms.map(|t| format!("   PyTorch {t:.1} ms, frl / PyTorch {:.2}", ms / t)).unwrap_or_default();
+        println!("{ms:>9.1} ms/step  {} head{vs}", head.slug());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

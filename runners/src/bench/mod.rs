@@ -339,6 +339,41 @@ pub fn bench_dt_on(
     Ok(times[times.len() / 2])
 }
 
+/// Median milliseconds per training step of the forecaster `config` (batch `batch` of random windows, AdamW) on
+/// the CPU training device.
+pub fn bench_forecast(config: &frl_forecast::ForecastConfig, batch: usize, steps: usize) -> anyhow::Result<f64> {
+    use frl_learner::Trainable;
+    let device = frl_learner::backend::training_device();
+    let mut rng = StdRng::seed_from_u64(0);
+    let spec = frl_forecast::ForecastSpec { pool: Default::default(), pool_series: 0, pool_values: 0 };
+    let mut model = frl_forecast::Forecaster::new(config, &spec, &mut rng, &device)?;
+    let mut opt = frl_learner::Optimizers::new(frl_learner::AdamWConfig {
+        weight_decay: 0.0,
+        grad_clip: 1.0,
+        ..Default::default()
+    });
+    let t = config.window_tokens();
+    let vocab = config.tokenizer.n_tokens as i64;
+    let mut times = Vec::with_capacity(steps);
+    for i in 0..steps + 2 {
+        let tokens: Vec<i64> = (0..batch * t).map(|_| rng.random_range(2..vocab)).collect();
+        let targets: Vec<i64> = (0..batch * config.prediction).map(|_| rng.random_range(2..vocab)).collect();
+        let t0 = Instant::now();
+        let b = frl_forecast::ForecastBatch {
+            tokens: Tensor::<2, Int>::from_data(TensorData::new(tokens, [batch, t]), &device),
+            targets: Tensor::<1, Int>::from_data(TensorData::new(targets, [batch * config.prediction]), &device),
+            dropout_seed: i as u64,
+        };
+        opt.begin_step(i as u64 + 1, 1e-3);
+        model.train_step(b, &mut opt)?;
+        if i >= 2 {
+            times.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
 /// One device's figures in `frl bench train`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeviceTimings {
