@@ -588,3 +588,84 @@ fn bench_heads_prints_ratios_against_the_reference_script() {
     assert_eq!(code, 1);
     assert!(stderr.contains("no-python"), "{stderr}");
 }
+
+/// A forecasting job small enough for a test, on the repository's pool.
+fn forecast_job(dir: &std::path::Path) -> std::path::PathBuf {
+    let pool = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("forecast/data/pool");
+    let job = dir.join("forecast.toml");
+    let text = format!(
+        "name = \"fc\"\nseed = 2\nruns_dir = \"{}\"\n\n[train]\nsteps = 4\nbatch_size = 4\nlr = 1e-3\nwarmup_steps = 1\n\
+         log_every = 2\nplot_every = 4\ncheckpoint_every = 2\n\n[forecast]\ncontext = 12\nprediction = 4\nmin_context = 2\n\
+         d_model = 16\nlayers = 1\nheads = 2\nsamples = 4\nhead = {{ fourier = {{ frequencies = 4 }} }}\n\n\
+         [forecast.tokenizer]\nn_tokens = 128\n\n[forecast.data]\npool = \"{}\"\nsynth_length = 32\n",
+        dir.join("runs").display(),
+        pool.display()
+    );
+    std::fs::write(&job, text).unwrap();
+    job
+}
+
+#[test]
+fn forecast_trains_evaluates_and_predicts_and_names_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = forecast_job(dir.path());
+    let (code, stdout, stderr) = run(frl().args(["forecast", "train", "--quiet"]).arg(&job));
+    assert_eq!(code, 0, "stderr: {stderr}");
+    assert!(stdout.contains("fc: 4 steps"), "{stdout}");
+    let ckpt = dir.path().join("runs/fc/checkpoints/ckpt-00000004.safetensors");
+    assert!(ckpt.exists());
+
+    let datasets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("forecast/tests/fixtures/datasets");
+    let json = dir.path().join("eval.json");
+    let (code, stdout, stderr) = run(frl()
+        .args(["forecast", "eval", "--samples", "3", "--checkpoint"])
+        .arg(&ckpt)
+        .arg("--dataset")
+        .arg(datasets.join("fpp2_quarterly"))
+        .arg("--json")
+        .arg(&json));
+    assert_eq!(code, 0, "stderr: {stderr}");
+    assert!(stdout.contains("fpp2_quarterly") && stdout.contains("geometric mean"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let naive = report["datasets"][0]["seasonal_naive"]["mase"].as_f64().unwrap();
+    assert!((naive - 1.1366).abs() < 1e-3, "{report}");
+    assert!(report["relative_mase"].as_f64().unwrap().is_finite());
+
+    let csv = dir.path().join("series.csv");
+    std::fs::write(&csv, "series,value\na,3\na,4\na,5\na,4\nb,10\nb,12\nb,11\n").unwrap();
+    let out = dir.path().join("forecast.csv");
+    let plots = dir.path().join("plots");
+    let (code, _, stderr) = run(frl()
+        .args(["forecast", "predict", "--horizon", "3", "--checkpoint"])
+        .arg(&ckpt)
+        .arg("--csv")
+        .arg(&csv)
+        .arg("--out")
+        .arg(&out)
+        .arg("--plots")
+        .arg(&plots));
+    assert_eq!(code, 0, "stderr: {stderr}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1 + 2 * 3, "{text}");
+    assert!(lines[0].starts_with("series,step,mean,q0.1") && lines[1].starts_with("a,1,"), "{text}");
+    let png = std::fs::read(plots.join("a.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+
+    // Bad input: text in a value column, a constant-zero series, a horizon of 0, a job of another kind.
+    std::fs::write(&csv, "series,value\na,3\na,three\n").unwrap();
+    let (code, _, stderr) =
+        run(frl().args(["forecast", "predict", "--horizon", "3", "--checkpoint"]).arg(&ckpt).arg("--csv").arg(&csv));
+    assert!(code != 0 && stderr.contains("series.csv:3") && stderr.contains("`three`"), "{stderr}");
+    std::fs::write(&csv, "value\n0\n0\n0\n").unwrap();
+    let (code, _, stderr) =
+        run(frl().args(["forecast", "predict", "--horizon", "3", "--checkpoint"]).arg(&ckpt).arg("--csv").arg(&csv));
+    assert!(code != 0 && stderr.contains("series series") && stderr.contains("mean scale is 0"), "{stderr}");
+    let (code, _, stderr) =
+        run(frl().args(["forecast", "predict", "--horizon", "0", "--checkpoint"]).arg(&ckpt).arg("--csv").arg(&csv));
+    assert!(code != 0 && stderr.contains("--horizon"), "{stderr}");
+    std::fs::write(&job, "name = \"x\"\nagent = \"bc\"\n").unwrap();
+    let (code, _, stderr) = run(frl().args(["forecast", "train"]).arg(&job));
+    assert!(code != 0 && stderr.contains("forecast.toml") && stderr.contains("agent"), "{stderr}");
+    assert!(!out.with_extension("partial").exists());
+}
