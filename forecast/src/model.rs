@@ -89,7 +89,7 @@ impl ModelConfig for ForecastConfig {
         if self.min_context > self.context {
             bail!("`min_context` = {}: must be at most `context` = {}", self.min_context, self.context);
         }
-        if self.d_model % self.heads != 0 {
+        if !self.d_model.is_multiple_of(self.heads) {
             bail!("`d_model` = {} must be a multiple of `heads` = {}", self.d_model, self.heads);
         }
         if !(0.0..1.0).contains(&self.dropout) {

@@ -16,6 +16,11 @@ use crate::model::{ForecastConfig, ForecastNet};
 use crate::series::{SeriesSet, seasonal_naive};
 use crate::tokenizer::Tokenizer;
 
+/// A series to forecast: its name and its past.
+pub type Input<'a> = (&'a str, &'a [f64]);
+/// Sample paths of each series: `[series][path][step]`.
+pub type Paths = Vec<Vec<Vec<f32>>>;
+
 /// The quantile levels Chronos' WQL averages over (0.1 … 0.9).
 pub const QUANTILES: [f64; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 
@@ -98,11 +103,11 @@ impl Predictor {
             Self::check_context(name, past)?;
         }
         let chunk = sampling.series_per_batch.max(1);
-        let groups: Vec<(usize, &[(&str, &[f64])])> =
+        let groups: Vec<(usize, &[Input<'_>])> =
             series.chunks(chunk).enumerate().map(|(c, g)| (c * chunk, g)).collect();
         let threads = sampling.threads.clamp(1, groups.len().max(1));
         // Thread k forecasts groups k, k + threads, ...; the results go back in series order.
-        let parts: Vec<anyhow::Result<Vec<(usize, Vec<Vec<Vec<f32>>>)>>> = std::thread::scope(|scope| {
+        let parts: Vec<anyhow::Result<Vec<(usize, Paths)>>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads)
                 .map(|k| {
                     let groups = &groups;
@@ -118,7 +123,7 @@ impl Predictor {
                 .collect();
             handles.into_iter().map(|h| h.join().expect("a forecasting thread panicked")).collect()
         });
-        let mut done: Vec<(usize, Vec<Vec<Vec<f32>>>)> = Vec::with_capacity(groups.len());
+        let mut done: Vec<(usize, Paths)> = Vec::with_capacity(groups.len());
         for part in parts {
             done.extend(part?);
         }

@@ -162,10 +162,10 @@ fn forecasts_repeat_from_their_seed_whatever_the_batching_and_threads() {
 fn bad_input_is_an_error_that_names_the_series_or_line() {
     let p = predictor(&tiny_config());
     let s = Sampling { samples: 2, top_k: 0, seed: 0, series_per_batch: 4, threads: 1 };
-    let ok: Vec<f64> = vec![1.0, 2.0, 3.0];
-    let nan = vec![f64::NAN; 4];
-    let zeros = vec![0.0; 6];
-    let inf = vec![1.0, f64::INFINITY];
+    let ok = [1.0, 2.0, 3.0];
+    let nan = [f64::NAN; 4];
+    let zeros = [0.0; 6];
+    let inf = [1.0, f64::INFINITY];
     for (name, past, expect) in [
         ("empty-one", &[][..], "no values"),
         ("all-missing", &nan[..], "missing"),

@@ -238,11 +238,7 @@ const FOLD_BY_PRODUCT_MAX: usize = 256;
 /// operation) and by narrowing and adding above [`FOLD_BY_PRODUCT_MAX`]; both round once per element.
 pub(crate) fn sum_halves(x: Tensor<2>, fold: &Tensor<2>) -> Tensor<2> {
     let h = fold.dims()[1];
-    if h <= FOLD_BY_PRODUCT_MAX {
-        x.matmul(fold.clone())
-    } else {
-        x.clone().narrow(1, 0, h) + x.narrow(1, h, h)
-    }
+    if h <= FOLD_BY_PRODUCT_MAX { x.matmul(fold.clone()) } else { x.clone().narrow(1, 0, h) + x.narrow(1, h, h) }
 }
 
 /// `[2h, h]` with ones at `(i, i)` and `(h + i, i)`: sums the two halves of a row. Above [`FOLD_BY_PRODUCT_MAX`],
@@ -371,7 +367,8 @@ mod tests {
             let product = x.clone().matmul(init::constant(full, [2 * h, h], &device));
             let summed = sum_halves(x, &fold_halves(h, &device));
             assert_eq!(summed.dims(), [2, h]);
-            let (a, b) = (product.into_data().try_to_vec::<f32>().unwrap(), summed.into_data().try_to_vec::<f32>().unwrap());
+            let (a, b) =
+                (product.into_data().try_to_vec::<f32>().unwrap(), summed.into_data().try_to_vec::<f32>().unwrap());
             assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()), "h = {h}");
         }
     }
