@@ -9,9 +9,8 @@ use frl_forecast::job::{load_job, load_predictor, read_csv, train};
 use frl_forecast::metrics::path_quantiles;
 use frl_forecast::predict::{DatasetReport, Predictor, QUANTILES, Sampling, evaluate, geometric_mean};
 use frl_forecast::series::SeriesSet;
-use frl_learner::TrainOptions;
-use frl_learner::backend::DeviceChoice;
 
+use crate::learn::RunFlags;
 use crate::stop_flag;
 
 /// Subcommands of `frl forecast`.
@@ -30,15 +29,8 @@ pub enum ForecastCommand {
 pub struct TrainArgs {
     /// The job file (TOML): name, seed, [forecast] (network, head, tokenizer, data), [train].
     job: PathBuf,
-    /// Continue from the newest checkpoint in the run folder.
-    #[arg(long)]
-    resume: bool,
-    /// No progress bar.
-    #[arg(long)]
-    quiet: bool,
-    /// Where the model trains: cpu, gpu (needs a build with --features wgpu), or software-gpu.
-    #[arg(long, default_value = "cpu")]
-    device: DeviceChoice,
+    #[command(flatten)]
+    run: RunFlags,
 }
 
 /// Flags of `frl forecast eval`.
@@ -99,7 +91,7 @@ pub fn run(command: ForecastCommand) -> anyhow::Result<ExitCode> {
 fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let job = load_job(&args.job)?;
     let stop = stop_flag("a checkpoint")?;
-    let s = train(&job, &TrainOptions { resume: args.resume, quiet: args.quiet, device: args.device }, stop)?;
+    let s = train(&job, &args.run.options(), stop)?;
     println!(
         "{}: {} steps in {:.1} s ({:.1} ms/step), loss {:.4} -> {:.4}, next-token PMF smoothness {:.4}",
         job.name, s.steps, s.train_seconds, s.ms_per_step, s.first_loss, s.final_loss, s.smoothness

@@ -18,6 +18,13 @@ pub struct TrainArgs {
     /// The job file (TOML): name, dataset, seed, agent (dt, bc, iql, dqn), the agent's section, [train], [eval],
     /// and [online] to train from the agent's own experience.
     job: PathBuf,
+    #[command(flatten)]
+    run: RunFlags,
+}
+
+/// How a training run goes, for `frl train` and `frl forecast train`.
+#[derive(Args)]
+pub struct RunFlags {
     /// Continue from the newest checkpoint in the run folder.
     #[arg(long)]
     resume: bool,
@@ -28,6 +35,13 @@ pub struct TrainArgs {
     /// a software Vulkan adapter).
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
+}
+
+impl RunFlags {
+    /// The run layer's options.
+    pub fn options(&self) -> TrainOptions {
+        TrainOptions { resume: self.resume, quiet: self.quiet, device: self.device }
+    }
 }
 
 /// Flags of `frl eval`.
@@ -78,8 +92,7 @@ pub struct DemoArgs {
 pub fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let job = load_job(&args.job)?;
     let stop = stop_flag("a checkpoint")?;
-    let s =
-        frl_agents::train(&job, &TrainOptions { resume: args.resume, quiet: args.quiet, device: args.device }, stop)?;
+    let s = frl_agents::train(&job, &args.run.options(), stop)?;
     print_summaries(std::slice::from_ref(&s));
     if s.interrupted {
         eprintln!("interrupted at step {}; continue with: frl train {} --resume", s.steps, args.job.display());
