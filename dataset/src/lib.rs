@@ -7,5 +7,6 @@
 pub mod dataset;
 pub mod episodes;
 pub mod fsutil;
+pub mod mutate;
 pub mod transitions;
 pub mod windows;

@@ -3,6 +3,10 @@
 //! step, the data spec the agent was built for). Files are written to a temporary name and renamed, so a checkpoint
 //! on disk is always complete.
 //!
+//! Integrity: from version 3 the header's metadata also holds `frl.crc32c`, the CRC-32C of the whole file as written
+//! with that value's eight hex digits set to `0`; every reader checks it, so one flipped byte anywhere (header or
+//! tensor data) is refused with the file named. Version 2 files (no checksum) still load, with a warning once.
+//!
 //! Compatibility: fields added to a job carry serde defaults, so older checkpoints of the same format version load;
 //! a change that renames or removes a field raises [`FORMAT_VERSION`], and a model converts its own older layouts
 //! in [`Trainable::read_checkpoint`](crate::Trainable::read_checkpoint) with [`load_with`] (the Decision
@@ -24,8 +28,18 @@ use frl_dataset::fsutil::write_atomic;
 /// The `format` value of a checkpoint's metadata.
 pub const FORMAT: &str = "frl-checkpoint";
 /// The metadata layout version this build writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
+/// The last version written without a checksum; its layout is version 3's otherwise.
+pub const FORMAT_VERSION_UNCHECKED: u32 = 2;
 const META_KEY: &str = "frl";
+/// The header metadata key of the file's CRC-32C (eight lowercase hex digits).
+pub const CHECKSUM_KEY: &str = "frl.crc32c";
+const CHECKSUM_PLACEHOLDER: &str = "00000000";
+
+/// Whether this build reads metadata of layout version `v` as it is (the current one and the unchecked one before).
+pub fn reads_version(v: u32) -> bool {
+    v == FORMAT_VERSION || v == FORMAT_VERSION_UNCHECKED
+}
 
 /// What a checkpoint says about itself; `S` is what the model was built for (an agent's [`DataSpec`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,8 +91,8 @@ pub fn format_of(json: &str) -> Result<(String, u32), String> {
 /// Parses the metadata JSON of a checkpoint of a model built for `S` (the current format version only).
 pub fn parse_meta_as<S: serde::de::DeserializeOwned>(json: &str) -> Result<(CheckpointMeta<S>, u32), String> {
     match format_of(json)? {
-        (f, v) if f == FORMAT && v == FORMAT_VERSION => {
-            serde_json::from_str(json).map(|m| (m, FORMAT_VERSION)).map_err(|e| format!("bad metadata: {e}"))
+        (f, v) if f == FORMAT && reads_version(v) => {
+            serde_json::from_str(json).map(|m| (m, v)).map_err(|e| format!("bad metadata: {e}"))
         }
         (f, v) => Err(format!("format {f} v{v} is not {FORMAT} v{FORMAT_VERSION}")),
     }
@@ -117,8 +131,14 @@ pub fn save<S: Serialize>(
         .iter()
         .map(|(n, s, d)| TensorView::new(Dtype::F32, s.clone(), d).map(|v| (n.clone(), v)))
         .collect::<Result<Vec<_>, _>>()?;
-    let info = HashMap::from([(META_KEY.to_string(), serde_json::to_string(meta)?)]);
-    let file = safetensors::serialize(views, Some(info))?;
+    let info = HashMap::from([
+        (META_KEY.to_string(), serde_json::to_string(meta)?),
+        (CHECKSUM_KEY.to_string(), CHECKSUM_PLACEHOLDER.to_string()),
+    ]);
+    let mut file = safetensors::serialize(views, Some(info))?;
+    let at = checksum_field(&file).map_err(|e| anyhow::anyhow!("checkpoint {}: {e}", path.display()))?;
+    let crc = crc32c::crc32c(&file);
+    file[at..at + 8].copy_from_slice(format!("{crc:08x}").as_bytes());
     write_atomic(path, &file).map_err(|e| anyhow::anyhow!("cannot write checkpoint {}: {e}", path.display()))
 }
 
@@ -142,14 +162,28 @@ pub fn load_with<S>(
 ) -> anyhow::Result<Checkpoint<S>> {
     let ctx = |m: String| anyhow::anyhow!("checkpoint {}: {m}", path.display());
     let bytes = fs::read(path).map_err(|e| ctx(format!("cannot read: {e}")))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| ctx(format!("not a safetensors file: {e}")))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| ctx(format!("not a safetensors file ({e}): the file is damaged{}", previous_hint(path))))?;
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| ctx(e.to_string()))?;
-    let json = header
-        .metadata()
-        .as_ref()
+    let metadata = header.metadata().as_ref();
+    let stored = metadata.and_then(|m| m.get(CHECKSUM_KEY));
+    if stored.is_some() {
+        verify(&bytes).map_err(|e| ctx(format!("{e}{}", previous_hint(path))))?;
+    }
+    let json = metadata
         .and_then(|m| m.get(META_KEY))
         .ok_or_else(|| ctx("no frl metadata in the header: not written by frl train".into()))?;
-    let (meta, _) = parse(json).map_err(ctx)?;
+    let (meta, version) = parse(json).map_err(ctx)?;
+    if stored.is_none() {
+        if version >= FORMAT_VERSION {
+            return Err(ctx(format!(
+                "version {version} carries a checksum, but `{CHECKSUM_KEY}` is missing from the header: the file is \
+                 damaged{}",
+                previous_hint(path)
+            )));
+        }
+        warn_unchecked(path);
+    }
     let mut model = HashMap::new();
     let mut adam = HashMap::new();
     for (name, view) in st.tensors() {
@@ -171,6 +205,77 @@ pub fn load_with<S>(
         map.insert(key.to_string(), NamedTensor { name: key.to_string(), shape: view.shape().to_vec(), data });
     }
     Ok(Checkpoint { meta, model, adam })
+}
+
+/// The offset of the checksum's eight hex digits in a checkpoint's bytes: the one `"frl.crc32c":"` in its header
+/// (a JSON string cannot hold that sequence unescaped, so it is the key).
+fn checksum_field(bytes: &[u8]) -> Result<usize, String> {
+    let n = bytes.get(..8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))).ok_or("too short")?;
+    let header = usize::try_from(n).ok().and_then(|n| bytes.get(8..8usize.checked_add(n)?)).ok_or("header too long")?;
+    let needle = format!("\"{CHECKSUM_KEY}\":\"");
+    let mut found = header.windows(needle.len()).enumerate().filter(|(_, w)| *w == needle.as_bytes());
+    match (found.next(), found.next()) {
+        (Some((i, _)), None) if header.len() >= i + needle.len() + 9 => {
+            let at = 8 + i + needle.len();
+            if bytes[at + 8] != b'"' {
+                return Err(format!("`{CHECKSUM_KEY}` is not eight hex digits"));
+            }
+            Ok(at)
+        }
+        (Some(_), Some(_)) => Err(format!("`{CHECKSUM_KEY}` appears twice in the header")),
+        _ => Err(format!("`{CHECKSUM_KEY}` is not a plain header field")),
+    }
+}
+
+/// Checks a checkpoint's CRC-32C against the one its header stores.
+fn verify(bytes: &[u8]) -> Result<(), String> {
+    let at = checksum_field(bytes)?;
+    let digits = std::str::from_utf8(&bytes[at..at + 8]).ok();
+    let stored = digits
+        .filter(|d| d.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .and_then(|d| u32::from_str_radix(d, 16).ok())
+        .ok_or_else(|| format!("`{CHECKSUM_KEY}` is not eight lowercase hex digits: the file is damaged"))?;
+    let crc = crc32c::crc32c(&bytes[..at]);
+    let crc = crc32c::crc32c_append(crc, CHECKSUM_PLACEHOLDER.as_bytes());
+    let crc = crc32c::crc32c_append(crc, &bytes[at + 8..]);
+    if crc != stored {
+        return Err(format!(
+            "CRC-32C mismatch (the header says {stored:08x}, the contents give {crc:08x}): the file is damaged"
+        ));
+    }
+    Ok(())
+}
+
+/// What to do about a damaged checkpoint: the one before it in its folder, if any.
+fn previous_hint(path: &Path) -> String {
+    let Some(dir) = path.parent() else { return String::new() };
+    let step = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("ckpt-")?.strip_suffix(".safetensors")?.parse::<u64>().ok());
+    let before: Vec<_> = list(dir).into_iter().filter(|(s, p)| p != path && step.is_none_or(|t| *s < t)).collect();
+    match (before.last(), step) {
+        (Some((_, p)), Some(_)) => format!(
+            "; the newest checkpoint before it is {} (move this file away and `--resume` continues from that one)",
+            p.display()
+        ),
+        (Some((_, p)), None) => format!("; the newest checkpoint in its folder is {}", p.display()),
+        (None, _) => "; no other checkpoint is in its folder".into(),
+    }
+}
+
+/// Says once per process and file that a checkpoint from before checksums was loaded unverified.
+fn warn_unchecked(path: &Path) {
+    static SEEN: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if !seen.iter().any(|p| p == path) {
+        seen.push(path.to_path_buf());
+        eprintln!(
+            "note: checkpoint {} was written before checkpoints carried a checksum (format v{FORMAT_VERSION_UNCHECKED}); \
+             it is loaded unverified",
+            path.display()
+        );
+    }
 }
 
 /// Checkpoint files in `dir`, oldest step first.

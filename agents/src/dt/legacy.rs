@@ -22,7 +22,7 @@ pub fn read_checkpoint(path: &Path) -> anyhow::Result<Checkpoint> {
             was_v1.set(true);
             convert_v1(json)
         }
-        (f, v) if f != FORMAT || v != FORMAT_VERSION => {
+        (f, v) if f != FORMAT || !checkpoint::reads_version(v) => {
             Err(format!("format {f} v{v} is not {FORMAT} v{FORMAT_VERSION} (or {FORMAT_V1} v1)"))
         }
         _ => checkpoint::parse_meta_as(json),

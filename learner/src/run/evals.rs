@@ -48,7 +48,11 @@ impl Evaluations {
         let best_mean = best_path
             .as_ref()
             .filter(|p| p.is_file())
-            .and_then(|p| checkpoint::load(p).ok())
+            .and_then(|p| {
+                checkpoint::load(p)
+                    .inspect_err(|e| eprintln!("warning: {e:#}; the next evaluation's checkpoint replaces it"))
+                    .ok()
+            })
             .and_then(|c| c.meta.eval_return);
         Evaluations { env: env.to_string(), eval: eval.clone(), stop, pending: None, last: None, best_path, best_mean }
     }
