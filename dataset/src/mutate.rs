@@ -17,8 +17,21 @@ use rand::{Rng, SeedableRng};
 const EXTREMES: &[&str] =
     &["1099511627776", "18446744073709551615", "-1", "0", "1e308", "-1e308", "NaN", "inf", "4294967296", "\"x\""];
 
-/// One damaged copy of `valid`, drawn by `rng`; `text` adds the mutations of line-based formats.
+/// One damaged copy of `valid`, never equal to it, drawn by `rng`; `text` adds the mutations of line-based formats.
 pub fn mutate(valid: &[u8], text: bool, rng: &mut impl Rng) -> Vec<u8> {
+    for _ in 0..16 {
+        let b = mutate_once(valid, text, rng);
+        if b != valid {
+            return b;
+        }
+    }
+    let mut b = valid.to_vec();
+    b.push(b'\n');
+    b
+}
+
+/// One mutation of `valid` (which may, rarely, leave it as it was).
+fn mutate_once(valid: &[u8], text: bool, rng: &mut impl Rng) -> Vec<u8> {
     let mut b = valid.to_vec();
     let kinds = if text { 9 } else { 7 };
     let n = b.len();
@@ -201,6 +214,7 @@ pub fn fuzz(
         for i in 0..total {
             progress.store(i, Ordering::SeqCst);
             let (label, bytes) = input(i);
+            CURRENT_CASE.store(if i < fixtures { u64::MAX } else { seed + i - fixtures }, Ordering::SeqCst);
             let outcome = catch_unwind(AssertUnwindSafe(|| read(&bytes)));
             let failure = match outcome {
                 Ok(Ok(())) if refuse_all => Some("was accepted, though damaged".to_string()),
@@ -227,6 +241,7 @@ pub fn fuzz(
                 return;
             }
         }
+        CURRENT_CASE.store(u64::MAX, Ordering::SeqCst);
         let _ = tx.send(Ok(report));
     });
     let mut last = (u64::MAX, std::time::Instant::now());
@@ -269,10 +284,46 @@ pub struct CappedAlloc;
 /// The largest allocation [`CappedAlloc`] grants.
 pub const ALLOC_CAP: usize = 1 << 30;
 
+/// The input [`fuzz`] is reading (its seed), for the message of a refused allocation; `u64::MAX` when none.
+static CURRENT_CASE: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Says on stderr, without allocating, which case asked for `size` bytes; the process aborts next.
+fn report_refused(size: usize) {
+    use std::io::Write;
+    let mut buf = [0u8; 128];
+    let mut n = 0;
+    let mut put = |s: &[u8]| {
+        let k = s.len().min(buf.len() - n);
+        buf[n..n + k].copy_from_slice(&s[..k]);
+        n += k;
+    };
+    let digits = |mut v: u64, out: &mut [u8; 20]| -> usize {
+        let mut i = out.len();
+        loop {
+            i -= 1;
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                return i;
+            }
+        }
+    };
+    let mut d = [0u8; 20];
+    put(b"fuzz: refused an allocation of ");
+    let i = digits(size as u64, &mut d);
+    put(&d[i..]);
+    put(b" bytes while reading case ");
+    let i = digits(CURRENT_CASE.load(Ordering::SeqCst), &mut d);
+    put(&d[i..]);
+    put(b" (rerun it with FRL_FUZZ_SEED)\n");
+    let _ = std::io::stderr().write_all(&buf[..n]);
+}
+
 // SAFETY: forwards to the system allocator; refusing (returning null) is allowed by `GlobalAlloc`.
 unsafe impl std::alloc::GlobalAlloc for CappedAlloc {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
         if layout.size() > ALLOC_CAP {
+            report_refused(layout.size());
             return std::ptr::null_mut();
         }
         // SAFETY: the caller's layout contract is passed on unchanged.
@@ -286,6 +337,7 @@ unsafe impl std::alloc::GlobalAlloc for CappedAlloc {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
         if new_size > ALLOC_CAP {
+            report_refused(new_size);
             return std::ptr::null_mut();
         }
         // SAFETY: as `alloc` and `dealloc`.

@@ -75,20 +75,37 @@ pub fn import_minari(
         episodes: 0,
         requested: total,
     };
-    let mut writer = DatasetWriter::open(out, &env_id, &obs_space, &act_space, collection, shard_steps, false)?;
-    for id in 0..total {
-        let dir = data.join(id.to_string());
-        let episode = read_episode(&dir, id, &obs_space, &act_space)
-            .map_err(|message| DatasetError::Shard { path: dir.clone(), message })?;
-        writer.write(&episode.episode(0))?;
+    if let Some(id) = (0..total).find(|id| !data.join(id.to_string()).is_dir()) {
+        return Err(bad(format!(
+            "total_episodes is {total}, but the episode folder {} is missing",
+            data.join(id.to_string()).display()
+        )));
     }
-    writer.finish()
+    // A failed import removes what it wrote, so no partial dataset is left looking complete.
+    let created = !out.exists() || fs::read_dir(out).map_err(DatasetError::io(out))?.next().is_none();
+    let result = (|| {
+        let mut writer = DatasetWriter::open(out, &env_id, &obs_space, &act_space, collection, shard_steps, false)?;
+        for id in 0..total {
+            let dir = data.join(id.to_string());
+            let episode = read_episode(&dir, id, &obs_space, &act_space)
+                .map_err(|message| DatasetError::Shard { path: dir.clone(), message })?;
+            writer.write(&episode.episode(0))?;
+        }
+        writer.finish()
+    })();
+    if result.is_err() && created {
+        let _ = fs::remove_dir_all(out);
+    }
+    result
 }
 
 fn parse_space(v: &Value) -> Result<Space, String> {
     match v.get("type").and_then(Value::as_str) {
         Some("Discrete") => {
             let n = v.get("n").and_then(Value::as_u64).ok_or("Discrete space without n")?;
+            if n == 0 {
+                return Err("Discrete space with n = 0".into());
+            }
             if v.get("start").and_then(Value::as_i64).unwrap_or(0) != 0 {
                 return Err("Discrete spaces with start != 0 are not supported".into());
             }
@@ -108,7 +125,7 @@ fn parse_space(v: &Value) -> Result<Space, String> {
                 Ok(flat.into_iter().map(|x| x.clamp(f32::MIN as f64, f32::MAX as f64) as f32).collect())
             };
             let (low, high) = (bounds("low")?, bounds("high")?);
-            let n: usize = shape.iter().product();
+            let n = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).ok_or("shape too large")?;
             if low.len() != n || high.len() != n {
                 return Err(format!("Box bounds have {} / {} values for shape {shape:?}", low.len(), high.len()));
             }
@@ -145,14 +162,66 @@ fn read_episode(dir: &Path, id: u64, obs_space: &Space, act_space: &Space) -> Re
     if files.is_empty() {
         return Err("no .arrow file".into());
     }
-    let mut batches = Vec::new();
-    for f in &files {
-        let file = fs::File::open(f).map_err(|e| format!("{}: {e}", f.display()))?;
-        let reader = arrow_ipc::reader::FileReader::try_new(file, None)
-            .map_err(|e| format!("{}: not an Arrow IPC file: {e}", f.display()))?;
-        for b in reader {
-            batches.push(b.map_err(|e| format!("{}: {e}", f.display()))?);
+    let names = files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ");
+    read_episode_files(dir, &files, id, obs_space, act_space).map_err(|e| format!("{names}: {e}"))
+}
+
+/// Reads an Arrow IPC file's record batches from memory: every block is a bounds-checked slice of the file, so a
+/// damaged length cannot make the reader allocate more than the file holds; the decoder's panics on malformed
+/// buffers become errors.
+fn read_arrow(f: &Path) -> Result<Vec<RecordBatch>, String> {
+    let bytes = fs::read(f).map_err(|e| e.to_string())?;
+    std::panic::catch_unwind(move || decode_arrow(arrow_buffer::Buffer::from_vec(bytes))).unwrap_or_else(|p| {
+        let why = p.downcast_ref::<String>().cloned().or(p.downcast_ref::<&str>().map(|s| s.to_string()));
+        Err(format!("malformed Arrow IPC file: {}", why.unwrap_or_default()))
+    })
+}
+
+/// Decodes an Arrow IPC file held in `buf`.
+fn decode_arrow(buf: arrow_buffer::Buffer) -> Result<Vec<RecordBatch>, String> {
+    use arrow_ipc::reader::{FileDecoder, read_footer_length};
+    let bad = |m: &str| format!("not an Arrow IPC file: {m}");
+    let n = buf.len();
+    let trailer: [u8; 10] = buf.get(n.saturating_sub(10)..).and_then(|t| t.try_into().ok()).ok_or(bad("too short"))?;
+    let footer_len = read_footer_length(trailer).map_err(|e| bad(&e.to_string()))?;
+    let footer_start = (n - 10).checked_sub(footer_len).ok_or(bad("the footer is longer than the file"))?;
+    let footer = arrow_ipc::root_as_footer(&buf[footer_start..n - 10]).map_err(|e| bad(&e.to_string()))?;
+    let schema = footer.schema().ok_or(bad("the footer has no schema"))?;
+    let mut decoder = FileDecoder::new(std::sync::Arc::new(arrow_ipc::convert::fb_to_schema(schema)), footer.version());
+    let block_bytes = |b: &arrow_ipc::Block| -> Result<arrow_buffer::Buffer, String> {
+        let len = (b.metaDataLength() as i64).checked_add(b.bodyLength()).filter(|l| *l >= 0);
+        let (start, len) = usize::try_from(b.offset())
+            .ok()
+            .zip(len.and_then(|l| usize::try_from(l).ok()))
+            .ok_or(format!("block at offset {} has a negative size", b.offset()))?;
+        if start.checked_add(len).is_none_or(|end| end > footer_start) {
+            return Err(format!("a block of {len} bytes at offset {start} runs past the data ({footer_start} bytes)"));
         }
+        Ok(buf.slice_with_length(start, len))
+    };
+    for b in footer.dictionaries().iter().flatten() {
+        decoder.read_dictionary(b, &block_bytes(b)?).map_err(|e| e.to_string())?;
+    }
+    let mut batches = Vec::new();
+    for b in footer.recordBatches().iter().flatten() {
+        if let Some(batch) = decoder.read_record_batch(b, &block_bytes(b)?).map_err(|e| e.to_string())? {
+            batches.push(batch);
+        }
+    }
+    Ok(batches)
+}
+
+/// Reads the episode in `files` (its folder's Arrow files, in order).
+fn read_episode_files(
+    dir: &Path,
+    files: &[PathBuf],
+    id: u64,
+    obs_space: &Space,
+    act_space: &Space,
+) -> Result<EpisodeBatch, String> {
+    let mut batches = Vec::new();
+    for f in files {
+        batches.extend(read_arrow(f)?);
     }
     let column = |name: &str| -> Result<Vec<ArrayRef>, String> {
         batches
@@ -170,7 +239,7 @@ fn read_episode(dir: &Path, id: u64, obs_space: &Space, act_space: &Space) -> Re
     let actions = match act_space {
         Space::Discrete(n) => {
             let a = ints(&column("actions")?).map_err(|e| format!("actions: {e}"))?;
-            if let Some(bad) = a[..steps].iter().find(|&&a| a < 0 || a as usize >= *n) {
+            if let Some(bad) = a[..steps.min(a.len())].iter().find(|&&a| a < 0 || a as usize >= *n) {
                 return Err(format!("action {bad} is outside Discrete({n})"));
             }
             a.into_iter().map(|a| a as f32).collect::<Vec<f32>>()
@@ -198,11 +267,22 @@ fn read_episode(dir: &Path, id: u64, obs_space: &Space, act_space: &Space) -> Re
         let next = &observations[(t + 1) * obs_dim..(t + 2) * obs_dim];
         b.record(&action, rewards[t] as f64, next, terminations[t], truncations[t]);
     }
-    let seed = fs::read_to_string(dir.join("metadata.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .and_then(|m| m.get("seed").and_then(Value::as_u64))
-        .unwrap_or(0);
+    // The episode's seed, when its metadata.json records one (Minari writes `null` for unseeded resets).
+    let meta_path = dir.join("metadata.json");
+    let seed = match fs::read_to_string(&meta_path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(format!("{}: {e}", meta_path.display())),
+        Ok(text) => {
+            let m: Value =
+                serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", meta_path.display()))?;
+            match m.get("seed") {
+                None | Some(Value::Null) => 0,
+                Some(v) => v.as_u64().ok_or_else(|| {
+                    format!("{}: `seed` is {v}, expected a non-negative integer or null", meta_path.display())
+                })?,
+            }
+        }
+    };
     b.finish(EpisodeTag { index: id, seed, policy_version: 0 });
     Ok(b)
 }

@@ -39,8 +39,8 @@ pub(crate) fn read_metadata(dir: &Path) -> Result<Metadata, DatasetError> {
             meta.format_version
         )));
     }
-    let (e, s) = meta.shards.iter().fold((0, 0), |(e, s), sh| (e + sh.episodes, s + sh.steps));
-    if (e, s) != (meta.episodes, meta.steps) {
+    let (e, s) = meta.shards.iter().fold((0u128, 0u128), |(e, s), sh| (e + sh.episodes as u128, s + sh.steps as u128));
+    if (e, s) != (meta.episodes as u128, meta.steps as u128) {
         return Err(bad(format!(
             "totals say {} episodes / {} steps but the shards add up to {e} / {s}",
             meta.episodes, meta.steps
@@ -91,18 +91,23 @@ fn read_shard(path: &Path, info: &ShardInfo, meta: &Metadata) -> Result<EpisodeB
         |b: Vec<u8>| -> Vec<f32> { b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect() };
     let i64s =
         |b: Vec<u8>| -> Vec<i64> { b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect() };
+    let (obs_len, act_len) = t
+        .checked_add(e)
+        .and_then(|n| n.checked_mul(obs_dim))
+        .zip(t.checked_mul(act_dim))
+        .ok_or_else(|| format!("metadata.json's counts ({t} steps, {e} episodes) overflow the array sizes"))?;
     let observations = match meta.observation_space.dtype() {
-        BoxDtype::F32 => f32s(get("observations", Dtype::F32, (t + e) * obs_dim)?),
-        BoxDtype::U8 => get("observations", Dtype::U8, (t + e) * obs_dim)?.into_iter().map(f32::from).collect(),
+        BoxDtype::F32 => f32s(get("observations", Dtype::F32, obs_len)?),
+        BoxDtype::U8 => get("observations", Dtype::U8, obs_len)?.into_iter().map(f32::from).collect(),
     };
     let actions = match meta.action_space {
         Space::Discrete(_) => i64s(get("actions", Dtype::I64, t)?).into_iter().map(|a| a as f32).collect(),
-        Space::Box { .. } => f32s(get("actions", Dtype::F32, t * act_dim)?),
+        Space::Box { .. } => f32s(get("actions", Dtype::F32, act_len)?),
     };
     let rewards = f32s(get("rewards", Dtype::F32, t)?);
     let terminated: Vec<bool> = get("terminated", Dtype::BOOL, t)?.into_iter().map(|b| b != 0).collect();
     let truncated: Vec<bool> = get("truncated", Dtype::BOOL, t)?.into_iter().map(|b| b != 0).collect();
-    let offsets = i64s(get("episode_offsets", Dtype::I64, e + 1)?);
+    let offsets = i64s(get("episode_offsets", Dtype::I64, e.saturating_add(1))?);
     if offsets.first() != Some(&0) || offsets.last() != Some(&(t as i64)) || offsets.windows(2).any(|w| w[1] < w[0]) {
         return Err(format!("episode_offsets must rise from 0 to {t}; got {:?}...", &offsets[..offsets.len().min(5)]));
     }
