@@ -86,7 +86,11 @@ impl SeriesSet {
             return Err(err(&csv, None, message));
         }
         if let Some((name, v)) = series.iter().find(|(_, v)| v.len() <= meta.horizon) {
-            let message = format!("series {name} has {} values, not more than the horizon {}", v.len(), meta.horizon);
+            let message = format!(
+                "series {name} has {} values, not more than the horizon {} that meta.json gives",
+                v.len(),
+                meta.horizon
+            );
             return Err(err(&csv, None, message));
         }
         Ok(Self { meta, series })
