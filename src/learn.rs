@@ -137,11 +137,7 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
             meta.step,
             meta.data.env,
             r.returns.len(),
-            if meta.agent == "dt" {
-                format!(", target return {}", acting.target_return.unwrap_or_default())
-            } else {
-                String::new()
-            },
+            acting.target_return.map(|t| format!(", target return {t}")).unwrap_or_default(),
             acting.decode
         );
         println!("return {}", format_return(&r));

@@ -417,7 +417,7 @@ impl Trainable for Dqn {
         let actions = match &spec.action_space {
             Space::Discrete(n) => *n,
             other => bail!(
-                "dqn needs a discrete action space; {} has {other:?} (bin continuous actions with an env wrapper)",
+                "dqn needs a discrete action space; {} has {other} (bin continuous actions with an env wrapper)",
                 spec.env
             ),
         };

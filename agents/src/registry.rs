@@ -38,6 +38,8 @@ pub struct Entry {
     pub read: fn(&Path) -> anyhow::Result<Checkpoint>,
     /// A checkpoint's policy, acting as told.
     pub policy: PolicyFn,
+    /// Whether its policy takes a target return.
+    pub return_conditioned: bool,
 }
 
 /// The entry of an agent that trains from datasets.
@@ -49,6 +51,7 @@ pub const fn entry<A: Agent>() -> Entry {
         fit_online: None,
         read: A::read_checkpoint,
         policy: policy_of::<A>,
+        return_conditioned: A::RETURN_CONDITIONED,
     }
 }
 
@@ -111,6 +114,11 @@ pub fn validate(job: &TrainJob) -> anyhow::Result<()> {
     job.validate()?;
     job.require_experience()?;
     let (entry, _) = trainer(job)?;
+    if let Some(t) = job.eval.target_return
+        && !entry.return_conditioned
+    {
+        bail!("`eval.target_return` = {t}: a {} agent is not return-conditioned; remove the field", entry.kind);
+    }
     (entry.validate)(job)
 }
 
@@ -157,6 +165,18 @@ pub fn load_policy(path: &Path, device: &Device, overrides: &ActingOverrides) ->
         Err(e) => AGENTS.iter().find_map(|entry| (entry.read)(path).ok()).ok_or(e)?,
     };
     let meta = ckpt.meta.clone();
+    let entry = lookup(&meta.agent)?;
+    if let Some(t) = overrides.target_return
+        && !entry.return_conditioned
+    {
+        let conditioned: Vec<&str> = AGENTS.iter().filter(|e| e.return_conditioned).map(|e| e.kind).collect();
+        bail!(
+            "--target-return {t}: {} holds a {} agent, which is not return-conditioned (only {} are)",
+            path.display(),
+            meta.agent,
+            conditioned.join(", ")
+        );
+    }
     let mut acting = meta.job.eval.acting();
     acting.decode = overrides.decode.unwrap_or(acting.decode);
     acting.temperature = overrides.temperature.unwrap_or(acting.temperature);
@@ -164,8 +184,8 @@ pub fn load_policy(path: &Path, device: &Device, overrides: &ActingOverrides) ->
     if !(acting.temperature.is_finite() && acting.temperature > 0.0) {
         bail!("temperature {}: must be positive", acting.temperature);
     }
-    let factory = (lookup(&meta.agent)?.policy)(ckpt, path, device, &acting)?;
-    if acting.target_return.is_none() {
+    let factory = (entry.policy)(ckpt, path, device, &acting)?;
+    if entry.return_conditioned && acting.target_return.is_none() {
         acting.target_return = Some(meta.data.best_return as f32);
     }
     Ok(LoadedPolicy { meta, acting, factory })

@@ -158,6 +158,9 @@ pub trait Trainable: Sized + Send + 'static {
 /// An RL agent: a [`Trainable`] built for a dataset of episodes ([`DataSpec`]) that acts in an env. Trained from a
 /// dataset by [`fit`](super::fit); see ARCHITECTURE.md, "Add an agent".
 pub trait Agent: Trainable<Spec = DataSpec> {
+    /// Whether its policy is conditioned on a target return (`--target-return`, `eval.target_return`).
+    const RETURN_CONDITIONED: bool = false;
+
     /// Prepares the episodes for sampling (normalised, binned).
     fn prepare(&self, episodes: &EpisodeBatch) -> anyhow::Result<Self::Data>;
 

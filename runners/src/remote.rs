@@ -114,7 +114,7 @@ impl RolloutWorker {
     }
 
     /// Switches to the agent in a checkpoint file's bytes (any kind; a return-conditioned agent is conditioned on
-    /// `target_return`, else the job's); later episodes record `version`.
+    /// `target_return`, else the job's; refused for other agents); later episodes record `version`.
     pub fn set_checkpoint(&mut self, bytes: &[u8], version: u64, target_return: Option<f32>) -> anyhow::Result<()> {
         let dir = tempfile_dir()?;
         let path = dir.join("weights.safetensors");

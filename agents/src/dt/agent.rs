@@ -224,6 +224,8 @@ impl Trainable for Dt {
 }
 
 impl Agent for Dt {
+    const RETURN_CONDITIONED: bool = true;
+
     fn prepare(&self, episodes: &EpisodeBatch) -> anyhow::Result<Windows> {
         Ok(Windows::new(episodes, &self.coding, &self.norm, self.config.context, self.config.max_episode_len)?)
     }
