@@ -22,9 +22,14 @@ use proto::{Event, HistogramProto, Image, Summary, Value};
 pub use read::{ScalarEvent, read_file_scalars, read_scalars};
 
 /// Writes one event file in a run folder (`runs/<job-name>/`).
+///
+/// Logs never stop a run: once a write fails (a full disk, a file-size limit), the writer says so once on stderr,
+/// naming the file, and drops every later event; [`SummaryWriter::failure`] tells what happened. The file keeps the
+/// events written before (TensorBoard skips a torn last record).
 pub struct SummaryWriter {
     path: PathBuf,
     out: BufWriter<File>,
+    failure: Option<String>,
 }
 
 impl SummaryWriter {
@@ -42,15 +47,26 @@ impl SummaryWriter {
             n += 1;
         };
         let out = BufWriter::new(File::create(&path)?);
-        let mut w = Self { path, out };
-        w.write_event(Event {
-            wall_time: wall_time(),
-            step: 0,
-            file_version: Some("brain.Event:2".into()),
-            summary: None,
-        })?;
-        w.flush()?;
+        let mut w = Self { path, out, failure: None };
+        let first =
+            Event { wall_time: wall_time(), step: 0, file_version: Some("brain.Event:2".into()), summary: None };
+        let written = w.out.write_all(&record(&first.encode_to_vec())).and_then(|_| w.out.flush());
+        written.map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", w.path.display())))?;
         Ok(w)
+    }
+
+    /// Why logging stopped, if a write failed.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    /// Records the first failed write and turns logging off.
+    fn failed(&mut self, e: io::Error) {
+        if self.failure.is_none() {
+            let why = format!("TensorBoard file {}: {e}", self.path.display());
+            eprintln!("warning: {why}; the run goes on, later TensorBoard events are dropped");
+            self.failure = Some(why);
+        }
     }
 
     /// The event file's path.
@@ -91,8 +107,12 @@ impl SummaryWriter {
 
     /// Writes buffered records to disk.
     pub fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()?;
-        self.out.get_ref().sync_data()
+        if self.failure.is_none()
+            && let Err(e) = self.out.flush().and_then(|_| self.out.get_ref().sync_data())
+        {
+            self.failed(e);
+        }
+        Ok(())
     }
 
     fn values(&mut self, step: u64, value: Vec<Value>) -> io::Result<()> {
@@ -105,13 +125,20 @@ impl SummaryWriter {
     }
 
     fn write_event(&mut self, event: Event) -> io::Result<()> {
-        self.out.write_all(&record(&event.encode_to_vec()))
+        if self.failure.is_none()
+            && let Err(e) = self.out.write_all(&record(&event.encode_to_vec()))
+        {
+            self.failed(e);
+        }
+        Ok(())
     }
 }
 
 impl Drop for SummaryWriter {
     fn drop(&mut self) {
-        let _ = self.out.flush();
+        if self.failure.is_none() {
+            let _ = self.out.flush();
+        }
     }
 }
 
