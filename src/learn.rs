@@ -195,14 +195,19 @@ fn print_summaries(summaries: &[TrainSummary]) {
         if let Some(o) = &s.online {
             println!(
                 "  online: {} env steps in {} episodes, {:.0} env steps/s, {:.1} updates/s, mean policy lag {:.2}, \
-                 last 20 episodes' return {:.1} ({:.0} s)",
+                 last 20 episodes' return {:.1} ({:.0} s){}",
                 o.env_steps,
                 o.episodes,
                 o.env_steps_per_sec,
                 o.updates_per_sec,
                 o.mean_policy_lag,
                 o.recent_return,
-                o.seconds
+                o.seconds,
+                if o.actor_failures > 0 {
+                    format!("; {} actor failures recovered", o.actor_failures)
+                } else {
+                    String::new()
+                }
             );
         }
     }

@@ -73,6 +73,17 @@ pub enum EnvError {
         /// The id of the one that differs.
         env: &'static str,
     },
+    /// A fault injected by a `chaos:` env.
+    #[error("{env}: injected env error at step {step}")]
+    Injected {
+        /// The wrapped environment's id.
+        env: &'static str,
+        /// The env instance's step count.
+        step: u64,
+    },
+    /// A `chaos:` id whose faults do not parse.
+    #[error("{0}")]
+    BadChaos(String),
     /// An id needs the embedded Python interpreter, which this build lacks.
     #[error("`{id}` is a Gymnasium env: build frl with the `python` feature (cargo build --release --features python)")]
     PythonDisabled {

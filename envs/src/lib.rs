@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod behaviour;
+pub mod chaos;
 pub mod classic;
 pub mod env;
 pub mod expert;
@@ -45,6 +46,10 @@ pub fn make(id: &str) -> Result<Box<dyn Env>, EnvError> {
 
 /// Builds an environment by id with constructor keyword arguments (Gymnasium envs only).
 pub fn make_with(id: &str, kwargs: &Kwargs) -> Result<Box<dyn Env>, EnvError> {
+    if let Some(split) = chaos::split(id) {
+        let (faults, inner) = split.map_err(EnvError::BadChaos)?;
+        return Ok(Box::new(chaos::Chaos::new(make_with(inner, kwargs)?, faults)));
+    }
     if id.starts_with(GYM_PREFIX) || id.starts_with(ATARI_PREFIX) {
         return make_python(id, kwargs);
     }

@@ -75,6 +75,9 @@ pub struct OnlineProgress {
     pub updates: u64,
     /// The newest policy version broadcast.
     pub version: u64,
+    /// Actor failures (panics, env errors) over the whole run, resumed invocations included.
+    #[serde(default)]
+    pub actor_failures: u64,
 }
 
 /// A checkpoint's `format` and `format_version`, from its metadata JSON.

@@ -99,7 +99,9 @@ pub fn fit_online<A: OnlineAgent>(
     let actors = Actors::spawn(job.seed, &online, first_policy, &progress)?;
     let evals = AgentEvals::new(&run);
     let intake = Intake { recorder, joiner: FragmentJoiner::default(), ..Default::default() };
-    let mut learner = Learner { run, online, progress, intake, evals, probe: None, update_seconds: 0.0 };
+    let failures_before = progress.actor_failures;
+    let mut learner =
+        Learner { run, online, progress, failures_before, intake, evals, probe: None, update_seconds: 0.0 };
     let mut agent = agent;
     let outcome = learner.train(&mut agent, &mut replay, &actors);
     // Stop the actors whatever happened; the inserter then drops its receiver, which unblocks any actor waiting to
@@ -288,6 +290,8 @@ struct Learner<A: OnlineAgent> {
     run: Run<DataSpec>,
     online: OnlineConfig,
     progress: OnlineProgress,
+    /// Actor failures counted before this invocation.
+    failures_before: u64,
     intake: Intake,
     evals: AgentEvals,
     probe: Option<A::Batch>,
@@ -369,6 +373,7 @@ impl<A: OnlineAgent> Learner<A> {
         values.push(("online/updates".into(), updates as f64));
         values.push(("online/replay_size".into(), A::stored(replay) as f64));
         values.push(("online/policy_version".into(), self.progress.version as f64));
+        values.push(("online/actor_failures".into(), self.progress.actor_failures as f64));
         for (k, v) in agent.exploration_scalars(env_steps) {
             values.push((format!("online/{k}"), v));
         }
@@ -386,6 +391,7 @@ impl<A: OnlineAgent> Learner<A> {
     /// else to do). Taking stops at the budget: free-running actors can stage episodes faster than they are
     /// recorded and inserted, and what arrives beyond it is dropped with the queue, so memory stays bounded.
     fn take(&mut self, agent: &A, replay: &mut A::Data, actors: &Actors, wait: bool) -> anyhow::Result<()> {
+        self.progress.actor_failures = self.failures_before + actors.pool.failures();
         if wait {
             // Nothing to do until more episodes arrive (throttled, the inserter stages one batch now).
             actors.gate.hungry.store(true, Ordering::Release);
@@ -465,6 +471,7 @@ impl<A: OnlineAgent> Learner<A> {
             mean_policy_lag: self.intake.lag_sum / self.intake.lag_n.max(1) as f64,
             recent_return: mean(&self.intake.recent),
             seconds,
+            actor_failures: 0,
         };
         Ok((report, interrupted))
     }
@@ -474,10 +481,12 @@ impl<A: OnlineAgent> Learner<A> {
     fn finish(
         mut self,
         agent: &A,
-        report: OnlineReport,
+        mut report: OnlineReport,
         interrupted: bool,
         pool: PoolReport,
     ) -> anyhow::Result<TrainSummary> {
+        report.actor_failures = pool.failures;
+        self.progress.actor_failures = self.failures_before + pool.failures;
         if let Some(e) = pool.error.filter(|_| !interrupted && self.progress.env_steps < self.online.env_steps) {
             bail!("the actors stopped: {e}");
         }

@@ -71,4 +71,8 @@ pub struct OnlineReport {
     pub recent_return: f64,
     /// Wall-clock seconds of this invocation.
     pub seconds: f64,
+    /// Actor failures (panics, env errors) of this invocation; each restarted its actor and lost the episode in
+    /// flight.
+    #[serde(default)]
+    pub actor_failures: u64,
 }
