@@ -37,6 +37,16 @@ fn a_rollout_worker_runs_every_agents_checkpoint() {
         let mut other = RolloutWorker::new("Acrobot-v1", "random", 5, 1).unwrap();
         let e = other.set_checkpoint(&bytes, 8, None).unwrap_err().to_string();
         assert!(e.contains("CartPole-v1"), "{e}");
+        // Weights damaged on the way are refused, and the worker keeps acting with the ones it had.
+        let mut damaged = bytes.clone();
+        let i = damaged.len() - 100;
+        damaged[i] ^= 0xFF;
+        let e = format!("{:#}", worker.set_checkpoint(&damaged, 9, None).unwrap_err());
+        assert!(e.contains("CRC-32C mismatch"), "{e}");
+        assert_eq!(worker.policy().1, 7);
+        // Only return-conditioned agents take a target return.
+        let conditioned = worker.set_checkpoint(&bytes, 10, Some(5.0));
+        assert_eq!(conditioned.is_ok(), kind == "dt", "{kind}: {conditioned:?}");
     }
 }
 
