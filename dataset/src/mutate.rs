@@ -104,7 +104,11 @@ fn number_spans(text: &[u8]) -> Vec<(usize, usize)> {
         if text[i].is_ascii_digit() {
             let s = if i > 0 && text[i - 1] == b'-' { i - 1 } else { i };
             let mut e = i;
-            while e < text.len() && (text[e].is_ascii_digit() || matches!(text[e], b'.' | b'e' | b'E')) {
+            while e < text.len()
+                && (text[e].is_ascii_digit()
+                    || matches!(text[e], b'.' | b'e' | b'E')
+                    || (matches!(text[e], b'-' | b'+') && matches!(text[e - 1], b'e' | b'E')))
+            {
                 e += 1;
             }
             spans.push((s, e));
