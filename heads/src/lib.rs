@@ -14,6 +14,7 @@ pub mod density;
 pub mod error;
 pub mod fourier;
 pub mod head;
+pub mod host;
 pub mod init;
 pub mod linear;
 pub mod metrics;

@@ -2,6 +2,7 @@
 //! parallel, resumable, reported as the paper's table with the reference numbers beside ours.
 
 pub mod data;
+pub mod direct;
 pub mod replay;
 pub mod report;
 pub mod train;
@@ -317,6 +318,9 @@ pub fn run_job(
                 let json = serde_json::to_vec_pretty(&r)?;
                 write_atomic(&run_path(out, &r.spec), &json)
                     .with_context(|| format!("saving run {}", r.spec.stem()))?;
+                // Kept as it reads back from its file (JSON floats parse to within an ulp), so that a resumed job
+                // and worker processes give the same table as this one.
+                let r: RunResult = serde_json::from_slice(&json)?;
                 bar.set_message(format!("{} KL {:.3}", r.spec.stem(), r.kl));
                 bar.inc(1);
                 results[i] = Some(r);

@@ -167,8 +167,25 @@ pub struct Fitted {
 }
 
 /// Trains `model` with Adam on the rows `train_x` `[n, 2]` / `train_y`, one epoch per order of rows, minibatches of
-/// `spec.batch_size` consecutive rows of the order; checks `stop` before every epoch.
+/// `spec.batch_size` consecutive rows of the order; checks `stop` before every epoch. Runs on the host without a
+/// graph ([`crate::direct`]) where the head allows, else on burn's autodiff graph ([`fit_graph`]).
 pub fn fit(
+    spec: &RunSpec,
+    model: ToyModel,
+    train_x: &[f32],
+    train_y: &[usize],
+    orders: impl IntoIterator<Item = Vec<u32>>,
+    stop: &AtomicBool,
+) -> Result<Fitted, RunError> {
+    if let Some(host) = crate::direct::HostToy::new(spec, &model) {
+        return host.fit(spec, model, train_x, train_y, orders, stop);
+    }
+    fit_graph(spec, model, train_x, train_y, orders, stop)
+}
+
+/// [`fit`] on burn's autodiff graph: the reference the host path is checked against, and the path of heads the
+/// host path lacks.
+pub fn fit_graph(
     spec: &RunSpec,
     mut model: ToyModel,
     train_x: &[f32],

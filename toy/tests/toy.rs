@@ -232,3 +232,53 @@ fn runs_stuck_at_the_uniform_loss_are_named() {
         notes[0]
     );
 }
+
+/// The host path (no graph) trains each head of the paper's list as the graph path does, from the same start and
+/// batches: the same epoch losses to float rounding and final parameters that agree closely. The GMM head is compared
+/// on its first step only (its gradients are compared in `frl-heads`' tests): at its start (loss ≈ 12 nats, the
+/// targets' mass ≈ ε) a run amplifies rounding differences at once (measured between the two paths: 2e-7 relative
+/// at step 0, 1e-2 by step 21 on gmm2; 4e-5 at step 1 on beta), so after that the two paths are two draws, as two
+/// graph runs from starts one ulp apart are.
+#[test]
+fn host_path_follows_the_graph_path() {
+    let heads = [
+        (HeadConfig::Linear, 3),
+        (HeadConfig::Fourier(FourierHeadConfig::new(12, 0.0)), 3),
+        (HeadConfig::Fourier(FourierHeadConfig::new(12, 1e-6)), 3),
+        (HeadConfig::Mixture(MixtureHeadConfig::new(2)), 0),
+    ];
+    for (dataset, (head, epochs)) in
+        [Dataset::Gmm2, Dataset::Beta].into_iter().flat_map(|d| heads.iter().map(move |h| (d, h)))
+    {
+        let spec = RunSpec { dataset, head: head.clone(), seed: 5, epochs: 3, bins: 50, batch_size: 32, lr: 1e-3 };
+        let device = frl_learner::backend::training_device();
+        let start = train::start(&spec, &device).unwrap();
+        let host = frl_toy::direct::HostToy::new(&spec, &start.model).expect("every head of the paper's list");
+        let mut orders: Vec<Vec<u32>> = train::epoch_orders(start.rng, start.data.train_y.len(), spec.epochs).collect();
+        let tolerance = if *epochs == 0 {
+            orders = vec![orders[0][..32].to_vec()];
+            1e-5
+        } else {
+            1e-4
+        };
+        let stop = AtomicBool::new(false);
+        let (x, y) = (&start.data.train_x, &start.data.train_y);
+        let a = host.fit(&spec, start.model.clone(), x, y, orders.clone(), &stop).unwrap();
+        let b = train::fit_graph(&spec, start.model, x, y, orders, &stop).unwrap();
+        assert_eq!(a.steps, b.steps);
+        for (e, (ha, gb)) in a.epoch_losses.iter().zip(&b.epoch_losses).enumerate() {
+            let stem = spec.stem();
+            assert!((ha - gb).abs() <= tolerance * gb.abs(), "{stem}: epoch {e} loss {ha} (host) vs {gb} (graph)");
+        }
+        if *epochs == 0 {
+            continue;
+        }
+        assert!(a.epoch_losses[2] < a.epoch_losses[0], "{}: the loss does not fall", spec.stem());
+        for (pa, pb) in named_params(&a.model).iter().zip(named_params(&b.model)) {
+            assert_eq!(pa.name, pb.name);
+            let scale = pb.data.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let worst = pa.data.iter().zip(&pb.data).map(|(u, v)| (u - v).abs()).fold(0.0f32, f32::max);
+            assert!(worst <= 1e-3 * scale, "{} {}: parameters differ by {worst} (scale {scale})", spec.stem(), pa.name);
+        }
+    }
+}

@@ -80,12 +80,27 @@ impl HeadBench {
         if !self.heads.is_empty() {
             return Ok(out);
         }
-        let mut model = ToyModel::new(&HeadConfig::Fourier(FourierHeadConfig::new(12, 0.0)), 50, &mut rng, &device)?;
+        let toy_head = HeadConfig::Fourier(FourierHeadConfig::new(12, 0.0));
+        let mut model = ToyModel::new(&toy_head, 50, &mut rng, &device)?;
+        let toy_spec = frl_toy::RunSpec {
+            dataset: frl_toy::Dataset::Gaussian,
+            head: toy_head,
+            seed: 0,
+            epochs: 1,
+            bins: 50,
+            batch_size: 32,
+            lr: 1e-3,
+        };
+        let mut host = frl_toy::direct::HostToy::new(&toy_spec, &model)
+            .ok_or_else(|| anyhow::anyhow!("the toy Fourier model has no host path"))?;
         let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
-        let x: Vec<f32> = (0..64).map(|_| rng.random_range(0..50) as f32).collect();
-        let x = Tensor::<2>::from_data(TensorData::new(x, [32, 2]), &device);
-        let y: Vec<i64> = (0..32).map(|_| rng.random_range(0..50)).collect();
-        let y = Tensor::<1, Int>::from_data(TensorData::new(y, [32]), &device);
+        let xs: Vec<f32> = (0..64).map(|_| rng.random_range(0..50) as f32).collect();
+        let ys: Vec<usize> = (0..32).map(|_| rng.random_range(0..50)).collect();
+        let x = Tensor::<2>::from_data(TensorData::new(xs.clone(), [32, 2]), &device);
+        let y = Tensor::<1, Int>::from_data(
+            TensorData::new(ys.iter().map(|&v| v as i64).collect::<Vec<_>>(), [32]),
+            &device,
+        );
         let mut step = || {
             let loss = model.head.loss(model.features(x.clone()), y.clone()).total;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -94,6 +109,16 @@ impl HeadBench {
         let t = Timing {
             name: "toy MLP + Fourier N=12 batch 32 fwd+bwd+Adam".into(),
             ms_per_step: time(&mut step, 50, self.toy_steps),
+        };
+        report(&t);
+        out.push(t);
+        let rows: Vec<u32> = (0..32).collect();
+        let mut host_step = || {
+            std::hint::black_box(host.step(&xs, &ys, &rows, 1e-3));
+        };
+        let t = Timing {
+            name: "toy MLP + Fourier N=12 batch 32 fwd+bwd+Adam, host path (frl toy)".into(),
+            ms_per_step: time(&mut host_step, 50, self.toy_steps),
         };
         report(&t);
         out.push(t);
