@@ -37,6 +37,15 @@ fn smoothness_matches_scipy() {
             }
         }
         let s = smoothness(&case.y);
+        let rows = frl_heads::metrics::smoothness_rows(&case.y, case.m).unwrap();
+        assert!(
+            (rows[0] - case.smoothness).abs() < 1e-10 * case.smoothness.max(1.0),
+            "m={} {}: spectral {} vs scipy {}",
+            case.m,
+            case.kind,
+            rows[0],
+            case.smoothness
+        );
         assert!(
             (s - case.smoothness).abs() < 1e-10 * case.smoothness.max(1.0),
             "m={} {}: {s} vs scipy {}",

@@ -123,6 +123,80 @@ fn backward_input_body(g: &[f32], w_t: &[f32], dx: &mut [f32], d_in: usize, d_ou
     }
 }
 
+/// `out = g · wᵀ` by dot products: `g` `[rows, k]`, `w` `[n, k]`, `out` `[rows, n]`; for long rows `k`, where
+/// [`linear_backward_input`]'s short output rows would leave the vector lanes idle.
+pub fn matmul_transposed(g: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize) {
+    dispatch!(matmul_transposed_avx2, matmul_transposed_body, (g, w, out, k, n))
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn matmul_transposed_avx2(g: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize) {
+    for (gr, or) in g.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
+        for (o, wr) in or.iter_mut().zip(w.chunks_exact(k)) {
+            *o = dot_avx2(gr, wr);
+        }
+    }
+}
+
+/// [`dot`] with the eight lanes in one AVX register: the same products and sums in the same order.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    use std::arch::x86_64::{_mm256_add_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_setzero_ps, _mm256_storeu_ps};
+    let n = a.len().min(b.len());
+    let full = n / 8 * 8;
+    let mut acc = _mm256_setzero_ps();
+    let mut i = 0;
+    while i < full {
+        // SAFETY: i + 8 <= full <= len of both slices.
+        unsafe {
+            let x = _mm256_loadu_ps(a.as_ptr().add(i));
+            let y = _mm256_loadu_ps(b.as_ptr().add(i));
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(x, y));
+        }
+        i += 8;
+    }
+    let mut lanes = [0.0f32; 8];
+    // SAFETY: `lanes` holds 8 floats.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
+    for (l, (x, y)) in a[full..n].iter().zip(&b[full..n]).enumerate() {
+        lanes[l] += x * y;
+    }
+    reduce_lanes(&lanes)
+}
+
+#[inline(always)]
+fn reduce_lanes(acc: &[f32; 8]) -> f32 {
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
+#[inline(always)]
+fn matmul_transposed_body(g: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize) {
+    for (gr, or) in g.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
+        for (o, wr) in or.iter_mut().zip(w.chunks_exact(k)) {
+            *o = dot(gr, wr);
+        }
+    }
+}
+
+/// `Σ a_i b_i` over eight lanes, then the lanes in a fixed order: the same bits at any vector width.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    for (l, (x, y)) in ar.iter().zip(br).enumerate() {
+        acc[l] += x * y;
+    }
+    reduce_lanes(&acc)
+}
+
 /// `w_t = wᵀ`: `w` `[rows, cols]` into `w_t` `[cols, rows]`.
 pub fn transpose(w: &[f32], w_t: &mut [f32], rows: usize, cols: usize) {
     for (r, wr) in w.chunks_exact(cols).enumerate() {
@@ -176,6 +250,11 @@ mod tests {
             let e: f64 = (0..rows).map(|r| g[r * d_out + o] as f64).sum();
             assert!(close(db[o], e), "db[{o}]");
         }
+        let mut by_dots = vec![0.0; rows * d_in];
+        matmul_transposed(&g, &w, &mut by_dots, d_out, d_in);
+        for (a, b) in by_dots.iter().zip(&dx) {
+            assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "matmul_transposed != linear_backward_input");
+        }
         let mut plain = vec![0.0; rows * d_out];
         matmul(&x, &w, &mut plain, d_in, d_out);
         for (p, (o, bias)) in plain.iter().zip(out.iter().zip(b.iter().cycle())) {
@@ -192,6 +271,12 @@ mod tests {
         linear(&x, &w, &b, &mut a, d_in, d_out);
         let mut p = vec![0.0; rows * d_out];
         linear_body(&x, &w, &b, &mut p, d_in, d_out);
+        assert!(a.iter().zip(&p).all(|(a, p)| a.to_bits() == p.to_bits()));
+        let g = values(rows * 100, 8);
+        let w = values(26 * 100, 9);
+        let (mut a, mut p) = (vec![0.0; rows * 26], vec![0.0; rows * 26]);
+        matmul_transposed(&g, &w, &mut a, 100, 26);
+        matmul_transposed_body(&g, &w, &mut p, 100, 26);
         assert!(a.iter().zip(&p).all(|(a, p)| a.to_bits() == p.to_bits()));
     }
 }

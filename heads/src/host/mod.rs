@@ -253,8 +253,6 @@ pub struct FourierHost {
     log_total: f32,
     /// `[2(N+1), 2m]`, as the graph head's.
     basis: Vec<f32>,
-    /// `[2m, 2(N+1)]`.
-    basis_t: Vec<f32>,
     z: Vec<f32>,
     ri: Vec<f32>,
     dz: Vec<f32>,
@@ -266,8 +264,6 @@ impl FourierHost {
         let n = config.frequencies;
         let width = 2 * (n + 1);
         let basis = fourier_basis_values(n, &bin_centres(bins));
-        let mut basis_t = vec![0.0; basis.len()];
-        dense::transpose(&basis, &mut basis_t, width, 2 * bins);
         Self {
             weight,
             bias,
@@ -278,7 +274,6 @@ impl FourierHost {
             eps: config.eps as f32,
             log_total: (1.0 + bins as f64 * config.eps).ln() as f32,
             basis,
-            basis_t,
             z: Vec::new(),
             ri: Vec::new(),
             dz: Vec::new(),
@@ -332,7 +327,7 @@ impl FourierHost {
             }
         }
         let dz = ensure(&mut self.dz, rows * w);
-        dense::linear_backward_input(ri, &self.basis_t, dz, w, 2 * m);
+        dense::matmul_transposed(ri, &self.basis, dz, 2 * m, w);
         let mut reg = 0.0f64;
         if self.gamma > 0.0 {
             let scale = self.gamma as f64 * inv_rows as f64;
