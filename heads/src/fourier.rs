@@ -282,6 +282,11 @@ pub(crate) fn regularizer_basis(n: usize, device: &Device) -> Tensor<2> {
 
 /// `[2(N+1), 2m]`: rows `j` give `(cos πjx, sin πjx)` and rows `N+1+j` give `(-sin πjx, cos πjx)` at the points.
 pub(crate) fn fourier_basis(n: usize, points: &[f32], device: &Device) -> Tensor<2> {
+    init::constant(fourier_basis_values(n, points), [2 * (n + 1), 2 * points.len()], device)
+}
+
+/// The values of [`fourier_basis`], row-major.
+pub(crate) fn fourier_basis_values(n: usize, points: &[f32]) -> Vec<f32> {
     let m = points.len();
     let w = 2 * m;
     let mut t = vec![0f32; 2 * (n + 1) * w];
@@ -294,7 +299,7 @@ pub(crate) fn fourier_basis(n: usize, points: &[f32], device: &Device) -> Tensor
             t[(n + 1 + j) * w + m + i] = c as f32;
         }
     }
-    init::constant(t, [2 * (n + 1), w], device)
+    t
 }
 
 /// Complex autocorrelation `c_k = Σ_j a_{j+k} conj(a_j)`, k = 0..=N, of one coefficient row `[u | v]`, in f64.

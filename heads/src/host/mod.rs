@@ -10,7 +10,7 @@ pub mod dense;
 use std::f64::consts::PI;
 
 use crate::config::HeadConfig;
-use crate::fourier::FourierHeadConfig;
+use crate::fourier::{FourierHeadConfig, fourier_basis_values};
 use crate::head::bin_centres;
 use crate::mixture::MixtureHeadConfig;
 
@@ -387,23 +387,6 @@ fn weighted_autocorrelation_backward(z: &[f32], n: usize, scale: f64, grad: &mut
     for (g, d) in grad.iter_mut().zip(du.iter().chain(&dv)) {
         *g += *d as f32;
     }
-}
-
-/// The Fourier basis of [`crate::fourier`] as plain values, `[2(N+1), 2m]`.
-fn fourier_basis_values(n: usize, points: &[f32]) -> Vec<f32> {
-    let m = points.len();
-    let w = 2 * m;
-    let mut t = vec![0f32; 2 * (n + 1) * w];
-    for j in 0..=n {
-        for (i, &x) in points.iter().enumerate() {
-            let (s, c) = (PI * j as f64 * x as f64).sin_cos();
-            t[j * w + i] = c as f32;
-            t[j * w + m + i] = s as f32;
-            t[(n + 1 + j) * w + i] = -s as f32;
-            t[(n + 1 + j) * w + m + i] = c as f32;
-        }
-    }
-    t
 }
 
 /// The mixture head with uniform weights on the host: `μ = tanh(x · W + b)`, `σ = softplus(ρ)`,
