@@ -6,7 +6,9 @@
 # seed by seed, so a partial table has every head of the first seeds.
 #
 # Usage: scripts/forecast_experiment.sh      SEEDS="0 1 2", OUT=DIR (default runs/forecast), FRL=path/to/frl,
-#        ONLY="slug ..." (a subset of the settings), STEPS=N (overrides train.steps), PYTHON=python for the table
+#        ONLY="slug ..." (a subset of the settings), STEPS=N (overrides train.steps), PYTHON=python for the table,
+#        RESULTS=DIR (default results/forecast): each finished run's eval.json and summary.json are copied there, a
+#        folder that is kept in version control while runs/ is not
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +16,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/frl-target}"
 FRL="${FRL:-$CARGO_TARGET_DIR/release/frl}"
 SEEDS="${SEEDS:-0 1 2}"
 OUT="${OUT:-runs/forecast}"
+RESULTS="${RESULTS:-results/forecast}"
 DATA=forecast/tests/fixtures/datasets
 DATASETS=(m1_yearly us_employment fpp2_monthly fpp2_quarterly)
 FOURIER='init_weight_div = 1000.0, init_bias_div = 10.0, eps = 1e-5, gamma = 1e-6'
@@ -43,8 +46,13 @@ for seed in $SEEDS; do
     "$FRL" forecast train "$job" --resume --quiet > "$job.log" 2>&1 || { echo "FAILED: $name (see $job.log)"; continue; }
     ckpt="$(ls "$run"/checkpoints/ckpt-*.safetensors | sort | tail -n 1)"
     echo "$(date +%T) evaluating $name"
-    "$FRL" forecast eval --checkpoint "$ckpt" "${dataset_flags[@]}" --json "$run/eval.json" >> "$job.log" 2>&1 ||
+    if "$FRL" forecast eval --checkpoint "$ckpt" "${dataset_flags[@]}" --json "$run/eval.json" >> "$job.log" 2>&1
+    then
+      mkdir -p "$RESULTS/$name"
+      cp "$run/eval.json" "$run/summary.json" "$job" "$RESULTS/$name/"
+    else
       echo "FAILED: evaluating $name (see $job.log)"
+    fi
   done
 done
-"${PYTHON:-python3}" scripts/forecast_table.py "$OUT" | tee "$OUT/table.md"
+"${PYTHON:-python3}" scripts/forecast_table.py "$RESULTS" | tee "$OUT/table.md"

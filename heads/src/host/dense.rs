@@ -1,96 +1,196 @@
 //! Dense-layer kernels on row-major `f32` slices, sized for small models (tens to hundreds of features).
 //!
-//! Every kernel sums in a fixed order that does not depend on the vector width, so the AVX2 build (chosen at run
-//! time) and the portable build give the same bits.
+//! Every kernel is one matrix product whose outputs each add their products in order of the inner index with fused
+//! multiply-adds, so the AVX2 build (chosen at run time) and the portable build give the same bits.
 
-/// Runs `$body` compiled for AVX2 when the CPU has it, else the portable build of the same code.
-macro_rules! dispatch {
-    ($avx:ident, $body:ident, ($($arg:ident),*)) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2, checked just above.
-                return unsafe { $avx($($arg),*) };
+/// How a product's output starts before the products are added.
+#[derive(Clone, Copy)]
+enum Init<'a> {
+    /// From zero.
+    Zero,
+    /// From the output's current values (accumulate).
+    Keep,
+    /// From a bias row, the same for every output row.
+    Row(&'a [f32]),
+}
+
+/// `c[m, n] = init + a · b`: `a` element `(i, p)` at `a[i·a_rs + p·a_cs]` (so a transposed operand is a stride),
+/// `b` `[k, n]` row-major, `c` `[m, n]` row-major.
+#[derive(Clone, Copy)]
+struct Product<'a> {
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &'a [f32],
+    a_rs: usize,
+    a_cs: usize,
+    b: &'a [f32],
+    init: Init<'a>,
+}
+
+impl Product<'_> {
+    /// Panics unless every index the product reads or writes is inside its slice (the kernels index unchecked).
+    fn check(&self, c: &[f32]) {
+        let Self { m, n, k, a, a_rs, a_cs, b, init } = *self;
+        if m == 0 || n == 0 {
+            return;
+        }
+        assert!(c.len() >= m * n, "output holds {} values, the product {m}×{n}", c.len());
+        assert!(b.len() >= k * n, "right operand holds {} values, needs {k}×{n}", b.len());
+        if k > 0 {
+            let last = (m - 1) * a_rs + (k - 1) * a_cs;
+            assert!(a.len() > last, "left operand holds {} values, reads index {last}", a.len());
+        }
+        if let Init::Row(bias) = init {
+            assert!(bias.len() >= n, "bias holds {} values, needs {n}", bias.len());
+        }
+    }
+
+    /// Each output is its start value plus `a[i,p]·b[p,j]` for `p = 0, 1, …` in order, each a fused multiply-add:
+    /// the same operations as the AVX2 build, so the same bits.
+    fn run_portable(&self, c: &mut [f32]) {
+        let Self { m, n, k, a, a_rs, a_cs, b, init } = *self;
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = match init {
+                    Init::Zero => 0.0,
+                    Init::Keep => c[i * n + j],
+                    Init::Row(bias) => bias[j],
+                };
+                for p in 0..k {
+                    acc = a[i * a_rs + p * a_cs].mul_add(b[p * n + j], acc);
+                }
+                c[i * n + j] = acc;
             }
         }
-        $body($($arg),*)
-    }};
+    }
+
+    fn run(&self, c: &mut [f32]) {
+        self.check(c);
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has AVX2 and FMA (checked just above); `check` bounds every index.
+                unsafe { avx2::product(self, c) };
+                return;
+            }
+        }
+        self.run_portable(c);
+    }
+}
+
+/// The product kernel in AVX2 registers: tiles of 4 output rows × 16 (or 8, or a masked tail of fewer than 8)
+/// columns held in registers while `p` runs over the inner dimension.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{Init, Product};
+
+    /// A lane mask of the first `count` (≤ 8) lanes.
+    #[target_feature(enable = "avx2,fma")]
+    fn mask(count: usize) -> __m256i {
+        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(count as i32), lanes)
+    }
+
+    /// # Safety
+    /// The CPU has AVX2 and FMA; `p.check(c)` passed.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn product(p: &Product, c: &mut [f32]) {
+        let mut i = 0;
+        while i + 4 <= p.m {
+            // SAFETY: forwarded.
+            unsafe { rows::<4>(p, c, i) };
+            i += 4;
+        }
+        while i < p.m {
+            // SAFETY: forwarded.
+            unsafe { rows::<1>(p, c, i) };
+            i += 1;
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn rows<const MR: usize>(p: &Product, c: &mut [f32], i: usize) {
+        let full = mask(8);
+        let mut j = 0;
+        while j + 16 <= p.n {
+            // SAFETY: columns j..j+16 exist.
+            unsafe { tile::<MR, 2>(p, c, i, j, full) };
+            j += 16;
+        }
+        if j + 8 <= p.n {
+            // SAFETY: columns j..j+8 exist.
+            unsafe { tile::<MR, 1>(p, c, i, j, full) };
+            j += 8;
+        }
+        if j < p.n {
+            // SAFETY: the mask covers only columns j..n.
+            unsafe { tile::<MR, 1>(p, c, i, j, mask(p.n - j)) };
+        }
+    }
+
+    /// Rows `i..i+MR`, columns `j..j+8·NV` of the output; the last 8 columns through `last` (a lane mask).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn tile<const MR: usize, const NV: usize>(p: &Product, c: &mut [f32], i: usize, j: usize, last: __m256i) {
+        let n = p.n;
+        let full = mask(8);
+        let lane_mask = |v: usize| if v + 1 == NV { last } else { full };
+        let (a, b, cp) = (p.a.as_ptr(), p.b.as_ptr(), c.as_mut_ptr());
+        let mut acc = [[_mm256_setzero_ps(); NV]; MR];
+        // SAFETY (every pointer below): rows i..i+MR < m, masked columns < n, p < k; `check` bounds these.
+        unsafe {
+            for (r, row) in acc.iter_mut().enumerate() {
+                for (v, slot) in row.iter_mut().enumerate() {
+                    let col = j + 8 * v;
+                    *slot = match p.init {
+                        Init::Zero => _mm256_setzero_ps(),
+                        Init::Keep => _mm256_maskload_ps(cp.add((i + r) * n + col), lane_mask(v)),
+                        Init::Row(bias) => _mm256_maskload_ps(bias.as_ptr().add(col), lane_mask(v)),
+                    };
+                }
+            }
+            for q in 0..p.k {
+                let mut bv = [_mm256_setzero_ps(); NV];
+                for (v, slot) in bv.iter_mut().enumerate() {
+                    *slot = _mm256_maskload_ps(b.add(q * n + j + 8 * v), lane_mask(v));
+                }
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let av = _mm256_set1_ps(*a.add((i + r) * p.a_rs + q * p.a_cs));
+                    for (slot, &bq) in row.iter_mut().zip(&bv) {
+                        *slot = _mm256_fmadd_ps(av, bq, *slot);
+                    }
+                }
+            }
+            for (r, row) in acc.iter().enumerate() {
+                for (v, &value) in row.iter().enumerate() {
+                    _mm256_maskstore_ps(cp.add((i + r) * n + j + 8 * v), lane_mask(v), value);
+                }
+            }
+        }
+    }
 }
 
 /// `out = x · w + bias`: `x` `[rows, d_in]`, `w` `[d_in, d_out]`, `bias` `[d_out]`, `out` `[rows, d_out]`.
 pub fn linear(x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32], d_in: usize, d_out: usize) {
-    debug_assert_eq!(w.len(), d_in * d_out);
-    debug_assert_eq!(x.len() / d_in * d_out, out.len());
-    dispatch!(linear_avx2, linear_body, (x, w, bias, out, d_in, d_out))
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn linear_avx2(x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32], d_in: usize, d_out: usize) {
-    linear_body(x, w, bias, out, d_in, d_out)
-}
-
-#[inline(always)]
-fn linear_body(x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32], d_in: usize, d_out: usize) {
-    for (xr, or) in x.chunks_exact(d_in).zip(out.chunks_exact_mut(d_out)) {
-        or.copy_from_slice(bias);
-        for (&a, wr) in xr.iter().zip(w.chunks_exact(d_out)) {
-            // A ReLU's zeros add nothing (the weights stay finite: they are updated from finite gradients only).
-            if a == 0.0 {
-                continue;
-            }
-            for (o, &wv) in or.iter_mut().zip(wr) {
-                *o += a * wv;
-            }
-        }
-    }
+    let m = x.len() / d_in.max(1);
+    Product { m, n: d_out, k: d_in, a: x, a_rs: d_in, a_cs: 1, b: w, init: Init::Row(bias) }.run(out)
 }
 
 /// `out = x · w` without a bias: `x` `[rows, d_in]`, `w` `[d_in, d_out]`.
 pub fn matmul(x: &[f32], w: &[f32], out: &mut [f32], d_in: usize, d_out: usize) {
-    dispatch!(matmul_avx2, matmul_body, (x, w, out, d_in, d_out))
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn matmul_avx2(x: &[f32], w: &[f32], out: &mut [f32], d_in: usize, d_out: usize) {
-    matmul_body(x, w, out, d_in, d_out)
-}
-
-#[inline(always)]
-fn matmul_body(x: &[f32], w: &[f32], out: &mut [f32], d_in: usize, d_out: usize) {
-    for (xr, or) in x.chunks_exact(d_in).zip(out.chunks_exact_mut(d_out)) {
-        or.fill(0.0);
-        for (&a, wr) in xr.iter().zip(w.chunks_exact(d_out)) {
-            for (o, &wv) in or.iter_mut().zip(wr) {
-                *o += a * wv;
-            }
-        }
-    }
+    let m = x.len() / d_in.max(1);
+    Product { m, n: d_out, k: d_in, a: x, a_rs: d_in, a_cs: 1, b: w, init: Init::Zero }.run(out)
 }
 
 /// Parameter gradients of [`linear`]: `dw += xᵀ · g`, `db += Σ_rows g`; `g` `[rows, d_out]`.
 pub fn linear_backward_params(x: &[f32], g: &[f32], dw: &mut [f32], db: &mut [f32], d_in: usize, d_out: usize) {
-    dispatch!(backward_params_avx2, backward_params_body, (x, g, dw, db, d_in, d_out))
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn backward_params_avx2(x: &[f32], g: &[f32], dw: &mut [f32], db: &mut [f32], d_in: usize, d_out: usize) {
-    backward_params_body(x, g, dw, db, d_in, d_out)
-}
-
-#[inline(always)]
-fn backward_params_body(x: &[f32], g: &[f32], dw: &mut [f32], db: &mut [f32], d_in: usize, d_out: usize) {
-    for (xr, gr) in x.chunks_exact(d_in).zip(g.chunks_exact(d_out)) {
-        for (&a, dwr) in xr.iter().zip(dw.chunks_exact_mut(d_out)) {
-            if a == 0.0 {
-                continue;
-            }
-            for (d, &gv) in dwr.iter_mut().zip(gr) {
-                *d += a * gv;
-            }
-        }
+    let rows = x.len() / d_in.max(1);
+    Product { m: d_in, n: d_out, k: rows, a: x, a_rs: 1, a_cs: d_in, b: g, init: Init::Keep }.run(dw);
+    for gr in g.chunks_exact(d_out).take(rows) {
         for (d, &gv) in db.iter_mut().zip(gr) {
             *d += gv;
         }
@@ -99,102 +199,8 @@ fn backward_params_body(x: &[f32], g: &[f32], dw: &mut [f32], db: &mut [f32], d_
 
 /// Input gradient of [`linear`] from the transposed weight: `dx = g · wᵀ` with `w_t` `[d_out, d_in]`.
 pub fn linear_backward_input(g: &[f32], w_t: &[f32], dx: &mut [f32], d_in: usize, d_out: usize) {
-    dispatch!(backward_input_avx2, backward_input_body, (g, w_t, dx, d_in, d_out))
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn backward_input_avx2(g: &[f32], w_t: &[f32], dx: &mut [f32], d_in: usize, d_out: usize) {
-    backward_input_body(g, w_t, dx, d_in, d_out)
-}
-
-#[inline(always)]
-fn backward_input_body(g: &[f32], w_t: &[f32], dx: &mut [f32], d_in: usize, d_out: usize) {
-    for (gr, dr) in g.chunks_exact(d_out).zip(dx.chunks_exact_mut(d_in)) {
-        dr.fill(0.0);
-        for (&gv, wr) in gr.iter().zip(w_t.chunks_exact(d_in)) {
-            if gv == 0.0 {
-                continue;
-            }
-            for (d, &wv) in dr.iter_mut().zip(wr) {
-                *d += gv * wv;
-            }
-        }
-    }
-}
-
-/// `out = g · wᵀ` by dot products: `g` `[rows, k]`, `w` `[n, k]`, `out` `[rows, n]`; for long rows `k`, where
-/// [`linear_backward_input`]'s short output rows would leave the vector lanes idle.
-pub fn matmul_transposed(g: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize) {
-    dispatch!(matmul_transposed_avx2, matmul_transposed_body, (g, w, out, k, n))
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn matmul_transposed_avx2(g: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize) {
-    for (gr, or) in g.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
-        for (o, wr) in or.iter_mut().zip(w.chunks_exact(k)) {
-            *o = dot_avx2(gr, wr);
-        }
-    }
-}
-
-/// [`dot`] with the eight lanes in one AVX register: the same products and sums in the same order.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
-    use std::arch::x86_64::{_mm256_add_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_setzero_ps, _mm256_storeu_ps};
-    let n = a.len().min(b.len());
-    let full = n / 8 * 8;
-    let mut acc = _mm256_setzero_ps();
-    let mut i = 0;
-    while i < full {
-        // SAFETY: i + 8 <= full <= len of both slices.
-        unsafe {
-            let x = _mm256_loadu_ps(a.as_ptr().add(i));
-            let y = _mm256_loadu_ps(b.as_ptr().add(i));
-            acc = _mm256_add_ps(acc, _mm256_mul_ps(x, y));
-        }
-        i += 8;
-    }
-    let mut lanes = [0.0f32; 8];
-    // SAFETY: `lanes` holds 8 floats.
-    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
-    for (l, (x, y)) in a[full..n].iter().zip(&b[full..n]).enumerate() {
-        lanes[l] += x * y;
-    }
-    reduce_lanes(&lanes)
-}
-
-#[inline(always)]
-fn reduce_lanes(acc: &[f32; 8]) -> f32 {
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
-}
-
-#[inline(always)]
-fn matmul_transposed_body(g: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize) {
-    for (gr, or) in g.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
-        for (o, wr) in or.iter_mut().zip(w.chunks_exact(k)) {
-            *o = dot(gr, wr);
-        }
-    }
-}
-
-/// `Σ a_i b_i` over eight lanes, then the lanes in a fixed order: the same bits at any vector width.
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ar, br) = (ac.remainder(), bc.remainder());
-    for (x, y) in ac.zip(bc) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    for (l, (x, y)) in ar.iter().zip(br).enumerate() {
-        acc[l] += x * y;
-    }
-    reduce_lanes(&acc)
+    let m = g.len() / d_out.max(1);
+    Product { m, n: d_in, k: d_out, a: g, a_rs: d_out, a_cs: 1, b: w_t, init: Init::Zero }.run(dx)
 }
 
 /// `w_t = wᵀ`: `w` `[rows, cols]` into `w_t` `[cols, rows]`.
@@ -250,11 +256,6 @@ mod tests {
             let e: f64 = (0..rows).map(|r| g[r * d_out + o] as f64).sum();
             assert!(close(db[o], e), "db[{o}]");
         }
-        let mut by_dots = vec![0.0; rows * d_in];
-        matmul_transposed(&g, &w, &mut by_dots, d_out, d_in);
-        for (a, b) in by_dots.iter().zip(&dx) {
-            assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "matmul_transposed != linear_backward_input");
-        }
         let mut plain = vec![0.0; rows * d_out];
         matmul(&x, &w, &mut plain, d_in, d_out);
         for (p, (o, bias)) in plain.iter().zip(out.iter().zip(b.iter().cycle())) {
@@ -262,21 +263,34 @@ mod tests {
         }
     }
 
-    /// The portable build and the AVX2 build give the same bits.
+    /// The portable build and the AVX2 build give the same bits, at shapes with full tiles, 8-wide tiles, masked
+    /// tails and leftover rows, for every way an output starts.
     #[test]
     fn portable_and_vector_builds_agree_bit_for_bit() {
-        let (rows, d_in, d_out) = (7, 64, 32);
-        let (x, w, b) = (values(rows * d_in, 5), values(d_in * d_out, 6), values(d_out, 7));
-        let mut a = vec![0.0; rows * d_out];
-        linear(&x, &w, &b, &mut a, d_in, d_out);
-        let mut p = vec![0.0; rows * d_out];
-        linear_body(&x, &w, &b, &mut p, d_in, d_out);
-        assert!(a.iter().zip(&p).all(|(a, p)| a.to_bits() == p.to_bits()));
-        let g = values(rows * 100, 8);
-        let w = values(26 * 100, 9);
-        let (mut a, mut p) = (vec![0.0; rows * 26], vec![0.0; rows * 26]);
-        matmul_transposed(&g, &w, &mut a, 100, 26);
-        matmul_transposed_body(&g, &w, &mut p, 100, 26);
-        assert!(a.iter().zip(&p).all(|(a, p)| a.to_bits() == p.to_bits()));
+        for (m, k, n) in [(7, 64, 32), (32, 26, 100), (5, 100, 26), (3, 2, 64), (9, 32, 2), (4, 13, 50), (1, 1, 1)] {
+            let (a, b, bias) = (values(m * k, m + n), values(k * n, k), values(n, 3));
+            for init in [Init::Zero, Init::Keep, Init::Row(&bias)] {
+                for (a_rs, a_cs) in [(k, 1), (1, m)] {
+                    let product = Product { m, n, k, a: &a, a_rs, a_cs, b: &b, init };
+                    let start = values(m * n, 11);
+                    let (mut fast, mut portable) = (start.clone(), start);
+                    product.run(&mut fast);
+                    product.run_portable(&mut portable);
+                    assert!(
+                        fast.iter().zip(&portable).all(|(f, p)| f.to_bits() == p.to_bits()),
+                        "{m}×{k}×{n}, strides ({a_rs}, {a_cs})"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A slice too short for the product is refused before any kernel reads it.
+    #[test]
+    #[should_panic(expected = "right operand")]
+    fn short_operands_are_refused() {
+        let (x, w, b) = (vec![1.0; 8], vec![1.0; 7], vec![0.0; 2]);
+        let mut out = vec![0.0; 8];
+        linear(&x, &w, &b, &mut out, 4, 2);
     }
 }

@@ -63,17 +63,61 @@ impl Adam {
         let (b1, b2, lr) = (self.beta_1, self.beta_2, lr as f32);
         let (f1, f2) = (1.0 - b1, 1.0 - b2);
         let first = self.time == 1;
+        let step = AdamStep { b1, b2, f1, f2, factor, eps, lr };
         for p in params {
-            for (((v, &g), m1), m2) in p.value.iter_mut().zip(&p.grad).zip(&mut p.moment_1).zip(&mut p.moment_2) {
-                if first {
-                    *m1 = g * f1;
-                    *m2 = g * g * f2;
-                } else {
-                    *m1 = *m1 * b1 + g * f1;
-                    *m2 = *m2 * b2 + g * g * f2;
-                }
-                *v -= *m1 * factor / (m2.sqrt() + eps) * lr;
+            step.apply(&mut p.value, &p.grad, &mut p.moment_1, &mut p.moment_2, first);
+        }
+    }
+}
+
+/// The constants of one Adam step.
+#[derive(Clone, Copy)]
+struct AdamStep {
+    b1: f32,
+    b2: f32,
+    f1: f32,
+    f2: f32,
+    factor: f32,
+    eps: f32,
+    lr: f32,
+}
+
+impl AdamStep {
+    /// Updates one parameter's moments and value (AVX2 when the CPU has it: the same operations, the same bits).
+    fn apply(self, value: &mut [f32], grad: &[f32], m1: &mut [f32], m2: &mut [f32], first: bool) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2, checked just above.
+                return unsafe { self.apply_avx2(value, grad, m1, m2, first) };
             }
+        }
+        self.apply_body(value, grad, m1, m2, first)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn apply_avx2(self, value: &mut [f32], grad: &[f32], m1: &mut [f32], m2: &mut [f32], first: bool) {
+        self.apply_body(value, grad, m1, m2, first)
+    }
+
+    #[inline(always)]
+    fn apply_body(self, value: &mut [f32], grad: &[f32], m1: &mut [f32], m2: &mut [f32], first: bool) {
+        let n = value.len();
+        let (grad, m1, m2) = (&grad[..n], &mut m1[..n], &mut m2[..n]);
+        if first {
+            for i in 0..n {
+                m1[i] = grad[i] * self.f1;
+                m2[i] = grad[i] * grad[i] * self.f2;
+            }
+        } else {
+            for i in 0..n {
+                m1[i] = m1[i] * self.b1 + grad[i] * self.f1;
+                m2[i] = m2[i] * self.b2 + grad[i] * grad[i] * self.f2;
+            }
+        }
+        for i in 0..n {
+            value[i] -= m1[i] * self.factor / (m2[i].sqrt() + self.eps) * self.lr;
         }
     }
 }
@@ -253,9 +297,12 @@ pub struct FourierHost {
     log_total: f32,
     /// `[2(N+1), 2m]`, as the graph head's.
     basis: Vec<f32>,
+    /// `basis` transposed, `[2m, 2(N+1)]`.
+    basis_t: Vec<f32>,
     z: Vec<f32>,
     ri: Vec<f32>,
     dz: Vec<f32>,
+    autocorrelation: Autocorrelation,
     weight_t: Vec<f32>,
 }
 
@@ -264,6 +311,8 @@ impl FourierHost {
         let n = config.frequencies;
         let width = 2 * (n + 1);
         let basis = fourier_basis_values(n, &bin_centres(bins));
+        let mut basis_t = vec![0.0; basis.len()];
+        dense::transpose(&basis, &mut basis_t, width, 2 * bins);
         Self {
             weight,
             bias,
@@ -274,7 +323,9 @@ impl FourierHost {
             eps: config.eps as f32,
             log_total: (1.0 + bins as f64 * config.eps).ln() as f32,
             basis,
+            basis_t,
             z: Vec::new(),
+            autocorrelation: Autocorrelation::default(),
             ri: Vec::new(),
             dz: Vec::new(),
             weight_t: vec![0.0; d_in * width],
@@ -296,7 +347,7 @@ impl FourierHost {
     fn regularizer(&mut self, x: &[f32]) -> f32 {
         let rows = self.coefficients(x);
         let (n, w) = (self.frequencies, self.width());
-        let sum: f64 = self.z[..rows * w].chunks_exact(w).map(|z| weighted_autocorrelation_norm(z, n)).sum();
+        let sum = self.autocorrelation.sum(&self.z[..rows * w], n, None);
         (self.gamma as f64 * sum / rows as f64) as f32
     }
 
@@ -327,15 +378,11 @@ impl FourierHost {
             }
         }
         let dz = ensure(&mut self.dz, rows * w);
-        dense::matmul_transposed(ri, &self.basis, dz, 2 * m, w);
+        dense::matmul(ri, &self.basis_t, dz, 2 * m, w);
         let mut reg = 0.0f64;
         if self.gamma > 0.0 {
             let scale = self.gamma as f64 * inv_rows as f64;
-            for (z, g) in self.z[..rows * w].chunks_exact(w).zip(dz.chunks_exact_mut(w)) {
-                reg += weighted_autocorrelation_norm(z, n);
-                weighted_autocorrelation_backward(z, n, scale, g);
-            }
-            reg *= scale;
+            reg = self.autocorrelation.sum(&self.z[..rows * w], n, Some((scale, dz))) * scale;
         }
         dense::linear_backward_params(x, dz, &mut self.weight.grad, &mut self.bias.grad, d, w);
         dense::transpose(&self.weight.value, &mut self.weight_t, d, w);
@@ -344,48 +391,131 @@ impl FourierHost {
     }
 }
 
-/// `4π² Σ_{k=1}^{N} k² |c_k|²` of one coefficient row `[u | v]` (`a_j = u_j + i v_j`, `c_k = Σ_j a_{j+k} conj(a_j)`):
-/// the Fourier head's regulariser of one row, in f64.
-fn weighted_autocorrelation_norm(z: &[f32], n: usize) -> f64 {
-    let (u, v) = z.split_at(n + 1);
-    let mut total = 0.0;
-    for k in 1..=n {
-        let (mut re, mut im) = (0.0f64, 0.0f64);
-        for j in 0..=(n - k) {
-            let (p, q, r, s) = (u[j + k] as f64, v[j + k] as f64, u[j] as f64, v[j] as f64);
-            re += p * r + q * s;
-            im += q * r - p * s;
-        }
-        total += (k * k) as f64 * (re * re + im * im);
-    }
-    4.0 * PI * PI * total
+/// The Fourier head's regulariser of a batch of coefficient rows `[u | v]` (`a_j = u_j + i v_j`, `j = 0..=N`):
+/// per row `4π² Σ_{k=1}^{N} k² |c_k|²` with the autocorrelation `c_k = Σ_j a_{j+k} conj(a_j)`, in f64. The buffers
+/// hold one coefficient (or lag) for all rows side by side, so every inner loop runs over the batch.
+#[derive(Debug, Clone, Default)]
+struct Autocorrelation {
+    u: Vec<f64>,
+    v: Vec<f64>,
+    re: Vec<f64>,
+    im: Vec<f64>,
+    du: Vec<f64>,
+    dv: Vec<f64>,
 }
 
-/// Adds `scale ·` the gradient of [`weighted_autocorrelation_norm`] with respect to the row `z` to `grad`.
-fn weighted_autocorrelation_backward(z: &[f32], n: usize, scale: f64, grad: &mut [f32]) {
-    let (u, v) = z.split_at(n + 1);
-    let mut du = vec![0.0f64; n + 1];
-    let mut dv = vec![0.0f64; n + 1];
-    for k in 1..=n {
-        let (mut re, mut im) = (0.0f64, 0.0f64);
-        for j in 0..=(n - k) {
-            let (p, q, r, s) = (u[j + k] as f64, v[j + k] as f64, u[j] as f64, v[j] as f64);
-            re += p * r + q * s;
-            im += q * r - p * s;
+impl Autocorrelation {
+    /// The sum over the rows of `z` (`[rows, 2(N+1)]`) of their regulariser; with `backward = (scale, dz)`, adds
+    /// `scale ·` the gradient of each row's regulariser to that row of `dz`.
+    fn sum(&mut self, z: &[f32], n: usize, backward: Option<(f64, &mut [f32])>) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2, checked just above.
+                return unsafe { self.sum_avx2(z, n, backward) };
+            }
         }
-        // ∂/∂(Re c_k, Im c_k) of 4π² k² |c_k|², times scale.
-        let w = scale * 8.0 * PI * PI * (k * k) as f64;
-        let (gr, gi) = (w * re, w * im);
-        for j in 0..=(n - k) {
-            let (p, q, r, s) = (u[j + k] as f64, v[j + k] as f64, u[j] as f64, v[j] as f64);
-            du[j + k] += gr * r - gi * s;
-            dv[j + k] += gr * s + gi * r;
-            du[j] += gr * p + gi * q;
-            dv[j] += gr * q - gi * p;
-        }
+        self.sum_body(z, n, backward)
     }
-    for (g, d) in grad.iter_mut().zip(du.iter().chain(&dv)) {
-        *g += *d as f32;
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn sum_avx2(&mut self, z: &[f32], n: usize, backward: Option<(f64, &mut [f32])>) -> f64 {
+        self.sum_body(z, n, backward)
+    }
+
+    /// Each `c_k` of a row adds its terms in order of `j`; each row's regulariser adds its lags in order of `k`.
+    #[inline(always)]
+    fn sum_body(&mut self, z: &[f32], n: usize, backward: Option<(f64, &mut [f32])>) -> f64 {
+        let w = 2 * (n + 1);
+        let rows = z.len() / w;
+        let size = (n + 1) * rows;
+        for buf in [&mut self.u, &mut self.v, &mut self.re, &mut self.im, &mut self.du, &mut self.dv] {
+            buf.clear();
+            buf.resize(size, 0.0);
+        }
+        for (b, zr) in z.chunks_exact(w).enumerate() {
+            for j in 0..=n {
+                self.u[j * rows + b] = zr[j] as f64;
+                self.v[j * rows + b] = zr[n + 1 + j] as f64;
+            }
+        }
+        let (u, v) = (&self.u, &self.v);
+        for k in 1..=n {
+            let (re, im) = (&mut self.re[k * rows..(k + 1) * rows], &mut self.im[k * rows..(k + 1) * rows]);
+            for j in 0..=(n - k) {
+                let (p, q) = (&u[(j + k) * rows..(j + k + 1) * rows], &v[(j + k) * rows..(j + k + 1) * rows]);
+                let (r, s) = (&u[j * rows..(j + 1) * rows], &v[j * rows..(j + 1) * rows]);
+                lag_forward(re, im, [p, q, r, s]);
+            }
+        }
+        let mut sum = 0.0;
+        for b in 0..rows {
+            let total: f64 = (1..=n)
+                .map(|k| {
+                    let (re, im) = (self.re[k * rows + b], self.im[k * rows + b]);
+                    (k * k) as f64 * (re * re + im * im)
+                })
+                .sum();
+            sum += 4.0 * PI * PI * total;
+        }
+        let Some((scale, dz)) = backward else { return sum };
+
+        for k in 1..=n {
+            // ∂/∂(Re c_k, Im c_k) of 4π² k² |c_k|², times scale, in place of c_k.
+            let weight = scale * 8.0 * PI * PI * (k * k) as f64;
+            for x in self.re[k * rows..(k + 1) * rows].iter_mut().chain(&mut self.im[k * rows..(k + 1) * rows]) {
+                *x *= weight;
+            }
+        }
+        let (u, v) = (&self.u, &self.v);
+        for k in 1..=n {
+            let (gr, gi) = (&self.re[k * rows..(k + 1) * rows], &self.im[k * rows..(k + 1) * rows]);
+            for j in 0..=(n - k) {
+                let (p, q) = (&u[(j + k) * rows..(j + k + 1) * rows], &v[(j + k) * rows..(j + k + 1) * rows]);
+                let (r, s) = (&u[j * rows..(j + 1) * rows], &v[j * rows..(j + 1) * rows]);
+                let (du_low, du_high) = self.du.split_at_mut((j + k) * rows);
+                let (dv_low, dv_high) = self.dv.split_at_mut((j + k) * rows);
+                let (du_j, du_jk) = (&mut du_low[j * rows..(j + 1) * rows], &mut du_high[..rows]);
+                let (dv_j, dv_jk) = (&mut dv_low[j * rows..(j + 1) * rows], &mut dv_high[..rows]);
+                lag_backward(du_jk, dv_jk, du_j, dv_j, [gr, gi, p, q, r, s]);
+            }
+        }
+        for (b, g) in dz.chunks_exact_mut(w).enumerate() {
+            for j in 0..=n {
+                g[j] += self.du[j * rows + b] as f32;
+                g[n + 1 + j] += self.dv[j * rows + b] as f32;
+            }
+        }
+        sum
+    }
+}
+
+/// `re += p r + q s`, `im += q r − p s` over a batch. Separate slices as arguments, so that the compiler knows they
+/// do not overlap and vectorises the loop.
+#[inline(always)]
+fn lag_forward(re: &mut [f64], im: &mut [f64], [p, q, r, s]: [&[f64]; 4]) {
+    let n = re.len();
+    let (im, p, q, r, s) = (&mut im[..n], &p[..n], &q[..n], &r[..n], &s[..n]);
+    for b in 0..n {
+        re[b] += p[b] * r[b] + q[b] * s[b];
+        im[b] += q[b] * r[b] - p[b] * s[b];
+    }
+}
+
+/// The gradient of one lag's terms `a_{j+k} conj(a_j)` over a batch, from `(gr, gi)` = the gradient of `c_k`:
+/// into `(du, dv)` at `j + k` and at `j`.
+#[inline(always)]
+fn lag_backward(du_jk: &mut [f64], dv_jk: &mut [f64], du_j: &mut [f64], dv_j: &mut [f64], values: [&[f64]; 6]) {
+    let [gr, gi, p, q, r, s] = values;
+    let n = du_jk.len();
+    let (dv_jk, du_j, dv_j) = (&mut dv_jk[..n], &mut du_j[..n], &mut dv_j[..n]);
+    let (gr, gi, p, q, r, s) = (&gr[..n], &gi[..n], &p[..n], &q[..n], &r[..n], &s[..n]);
+    for b in 0..n {
+        du_jk[b] += gr[b] * r[b] - gi[b] * s[b];
+        dv_jk[b] += gr[b] * s[b] + gi[b] * r[b];
+        du_j[b] += gr[b] * p[b] + gi[b] * q[b];
+        dv_j[b] += gr[b] * q[b] - gi[b] * p[b];
     }
 }
 
