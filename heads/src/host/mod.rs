@@ -262,12 +262,13 @@ impl LinearHost {
         let mut total = 0.0f32;
         for (row, &y) in logits.chunks_exact_mut(m).zip(targets) {
             let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-            let mut sum = 0.0f32;
             for l in row.iter_mut() {
-                *l = (*l - max).exp();
-                sum += *l;
+                *l -= max;
             }
-            total += sum.ln() - (row[y].ln());
+            let shifted_y = row[y];
+            dense::exp_in_place(row);
+            let sum: f32 = row.iter().sum();
+            total += sum.ln() - shifted_y;
             let inv = 1.0 / sum;
             for l in row.iter_mut() {
                 *l *= inv * inv_rows;
@@ -587,10 +588,13 @@ impl MixtureHost {
             q.fill(self.eps);
             for c in 0..k {
                 let er = &mut e[c * m..(c + 1) * m];
-                for ((ev, &centre), qv) in er.iter_mut().zip(&self.centres).zip(q.iter_mut()) {
+                for (ev, &centre) in er.iter_mut().zip(&self.centres) {
                     let diff = centre - mu_b[c];
-                    *ev = (diff * diff * nhp[c]).exp();
-                    *qv += *ev * scale[c];
+                    *ev = diff * diff * nhp[c];
+                }
+                dense::exp_in_place(er);
+                for (&ev, qv) in er.iter().zip(q.iter_mut()) {
+                    *qv += ev * scale[c];
                 }
             }
             let sum: f32 = q.iter().sum();
