@@ -4,7 +4,7 @@
 //! Results equal the graph path's to float rounding (sums run in another order); `toy/tests/toy.rs` compares them.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use frl_heads::host::{Adam, HostHead, HostParam, dense, variant_name};
 use frl_learner::params::{NamedTensor, load_params, named_params};
@@ -150,25 +150,8 @@ impl HostToy {
         orders: impl IntoIterator<Item = Vec<u32>>,
         stop: &AtomicBool,
     ) -> Result<Fitted, RunError> {
-        let mut steps = 0;
-        let mut epoch_losses = Vec::new();
-        for (epoch, order) in orders.into_iter().enumerate() {
-            if stop.load(Ordering::Relaxed) {
-                return Err(RunError::Interrupted);
-            }
-            let mut epoch_loss = 0.0f64;
-            let mut batches = 0;
-            for chunk in order.chunks(spec.batch_size) {
-                epoch_loss += self.step(train_x, train_y, chunk, spec.lr) as f64;
-                steps += 1;
-                batches += 1;
-            }
-            let mean = epoch_loss / batches as f64;
-            if !mean.is_finite() {
-                return Err(RunError::NonFinite(spec.stem(), mean, epoch));
-            }
-            epoch_losses.push(mean);
-        }
+        let (epoch_losses, steps) =
+            crate::train::train_epochs(spec, orders, stop, |chunk| self.step(train_x, train_y, chunk, spec.lr))?;
         Ok(Fitted { model: self.into_model(spec, model), epoch_losses, steps })
     }
 }

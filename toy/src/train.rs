@@ -187,7 +187,7 @@ pub fn fit(
 /// host path lacks.
 pub fn fit_graph(
     spec: &RunSpec,
-    mut model: ToyModel,
+    model: ToyModel,
     train_x: &[f32],
     train_y: &[usize],
     orders: impl IntoIterator<Item = Vec<u32>>,
@@ -201,6 +201,32 @@ pub fn fit_graph(
         TensorData::new(train_y.iter().map(|&y| y as i64).collect::<Vec<_>>(), [n]),
         &device,
     );
+    let mut slot = Some(model);
+    let (epoch_losses, steps) = train_epochs(spec, orders, stop, |chunk| {
+        let model = slot.take().expect("the model is put back after every step");
+        let idx = Tensor::<1, Int>::from_data(
+            TensorData::new(chunk.iter().map(|&i| i as i64).collect::<Vec<_>>(), [chunk.len()]),
+            &device,
+        );
+        let x = train_x.clone().select(0, idx.clone());
+        let y = train_y.clone().select(0, idx);
+        let loss = model.head.loss(model.features(x), y).total;
+        let value = loss.clone().into_scalar::<f32>();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        slot = Some(optim.step(spec.lr, model, grads));
+        value
+    })?;
+    Ok(Fitted { model: slot.expect("the model is put back after every step"), epoch_losses, steps })
+}
+
+/// The epoch loop both paths share: `step` on every `spec.batch_size` rows of each epoch's order, `stop` checked
+/// before every epoch; returns each epoch's mean loss and the steps taken, or the epoch whose mean is not finite.
+pub(crate) fn train_epochs(
+    spec: &RunSpec,
+    orders: impl IntoIterator<Item = Vec<u32>>,
+    stop: &AtomicBool,
+    mut step: impl FnMut(&[u32]) -> f32,
+) -> Result<(Vec<f64>, usize), RunError> {
     let mut steps = 0;
     let mut epoch_losses = Vec::new();
     for (epoch, order) in orders.into_iter().enumerate() {
@@ -210,16 +236,7 @@ pub fn fit_graph(
         let mut epoch_loss = 0.0f64;
         let mut batches = 0;
         for chunk in order.chunks(spec.batch_size) {
-            let idx = Tensor::<1, Int>::from_data(
-                TensorData::new(chunk.iter().map(|&i| i as i64).collect::<Vec<_>>(), [chunk.len()]),
-                &device,
-            );
-            let x = train_x.clone().select(0, idx.clone());
-            let y = train_y.clone().select(0, idx);
-            let loss = model.head.loss(model.features(x), y).total;
-            epoch_loss += loss.clone().into_scalar::<f32>() as f64;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(spec.lr, model, grads);
+            epoch_loss += step(chunk) as f64;
             steps += 1;
             batches += 1;
         }
@@ -229,7 +246,7 @@ pub fn fit_graph(
         }
         epoch_losses.push(mean);
     }
-    Ok(Fitted { model, epoch_losses, steps })
+    Ok((epoch_losses, steps))
 }
 
 /// Trains and evaluates one run; checks `stop` once per epoch.
