@@ -15,7 +15,7 @@ use crate::head::{Head, HeadOutput, bin_centres};
 use crate::init;
 
 /// Guard added to the normaliser so that an all-zero coefficient vector gives a uniform PMF, not NaN.
-const NORM_GUARD: f32 = 1e-20;
+pub(crate) const NORM_GUARD: f32 = 1e-20;
 
 fn default_frequencies() -> usize {
     12
@@ -194,7 +194,15 @@ impl Head for FourierHead {
     }
 
     fn forward(&self, features: Tensor<2>) -> HeadOutput {
-        let values = self.coefficients(features).matmul(self.basis.clone());
+        let z = self.coefficients(features);
+        if let Some(logits) = crate::fused::fourier_logits(&z, self.frequencies, self.bins, self.eps) {
+            let regularizer = (self.gamma > 0.0).then(|| {
+                crate::fused::fourier_regularizer(&z, self.frequencies, self.gamma)
+                    .unwrap_or_else(|| self.regularizer_unscaled(z.clone()).mul_scalar(self.gamma))
+            });
+            return HeadOutput { logits, regularizer };
+        }
+        let values = z.matmul(self.basis.clone());
         let m = self.bins;
         let regularizer = (self.gamma > 0.0).then(|| {
             let p = quadrature_points(self.frequencies);

@@ -13,6 +13,7 @@ pub mod config;
 pub mod density;
 pub mod error;
 pub mod fourier;
+pub mod fused;
 pub mod head;
 pub mod host;
 pub mod init;

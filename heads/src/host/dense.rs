@@ -127,6 +127,58 @@ mod avx2 {
         }
     }
 
+    /// [`super::ln`] eight values at a time where all eight are positive normal finite numbers; other chunks and
+    /// the tail one by one.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn ln_in_place(x: &mut [f32]) {
+        use super::ln_consts::*;
+        let mut chunks = x.chunks_exact_mut(8);
+        for chunk in &mut chunks {
+            // SAFETY: the chunk holds 8 values.
+            unsafe {
+                let v = _mm256_loadu_ps(chunk.as_ptr());
+                let normal = _mm256_and_ps(
+                    _mm256_cmp_ps::<_CMP_GE_OQ>(v, _mm256_set1_ps(f32::MIN_POSITIVE)),
+                    _mm256_cmp_ps::<_CMP_LE_OQ>(v, _mm256_set1_ps(f32::MAX)),
+                );
+                if _mm256_movemask_ps(normal) != 0xff {
+                    for y in chunk.iter_mut() {
+                        *y = super::ln(*y);
+                    }
+                    continue;
+                }
+                let bits = _mm256_castps_si256(v);
+                // x = m · 2^e with m in [0.5, 1)
+                let e = _mm256_sub_epi32(_mm256_srli_epi32::<23>(bits), _mm256_set1_epi32(126));
+                let m = _mm256_castsi256_ps(_mm256_or_si256(
+                    _mm256_and_si256(bits, _mm256_set1_epi32(MANTISSA)),
+                    _mm256_set1_epi32(HALF_BITS),
+                ));
+                let e = _mm256_cvtepi32_ps(e);
+                let low = _mm256_cmp_ps::<_CMP_LT_OQ>(m, _mm256_set1_ps(SQRT_HALF));
+                let e = _mm256_sub_ps(e, _mm256_and_ps(low, _mm256_set1_ps(1.0)));
+                let m = _mm256_sub_ps(_mm256_add_ps(m, _mm256_and_ps(low, m)), _mm256_set1_ps(1.0));
+                let z = _mm256_mul_ps(m, m);
+                let mut y = _mm256_set1_ps(P[0]);
+                for &c in &P[1..] {
+                    y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(c));
+                }
+                let y = _mm256_mul_ps(_mm256_mul_ps(y, m), z);
+                let y = _mm256_fmadd_ps(e, _mm256_set1_ps(LN2_LO), y);
+                let y = _mm256_fmadd_ps(z, _mm256_set1_ps(-0.5), y);
+                let r = _mm256_add_ps(m, y);
+                let r = _mm256_fmadd_ps(e, _mm256_set1_ps(LN2_HI), r);
+                _mm256_storeu_ps(chunk.as_mut_ptr(), r);
+            }
+        }
+        for v in chunks.into_remainder() {
+            *v = super::ln(*v);
+        }
+    }
+
     /// # Safety
     /// The CPU has AVX2 and FMA; `p.check(c)` passed.
     #[target_feature(enable = "avx2,fma")]
@@ -282,6 +334,67 @@ fn exp(x: f32) -> f32 {
     y * f32::from_bits((((n as i32) + 127) as u32) << 23)
 }
 
+/// `ln x` of every value in place: Cephes' logf polynomial for positive normal finite values, with AVX2 and FMA
+/// where the CPU has them (the same operations in the same order as the portable build, so the same bits); other
+/// values (0, subnormals, negatives, infinities, NaN) through the standard library's `ln`.
+pub fn ln_in_place(x: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
+            unsafe { avx2::ln_in_place(x) };
+            return;
+        }
+    }
+    for v in x {
+        *v = ln(*v);
+    }
+}
+
+/// Constants of [`ln`]: `x = m · 2^e`, `m` in `[√½, √2)`, `ln x = (m − 1) − (m − 1)²/2 + (m − 1)³ P(m − 1) + e ln 2`
+/// (Cephes' logf polynomial, `ln 2` in two parts).
+mod ln_consts {
+    pub const MANTISSA: i32 = 0x007f_ffff;
+    pub const HALF_BITS: i32 = 0x3f00_0000;
+    pub const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
+    pub const LN2_HI: f32 = 0.693_359_4;
+    pub const LN2_LO: f32 = -2.121_944_4e-4;
+    pub const P: [f32; 9] = [
+        7.037_683_6e-2,
+        -1.151_461e-1,
+        1.167_699_9e-1,
+        -1.242_014_1e-1,
+        1.424_932_3e-1,
+        -1.666_805_8e-1,
+        2.000_071_4e-1,
+        -2.499_999_4e-1,
+        3.333_333e-1,
+    ];
+}
+
+/// `ln x` of one value, the operations of the vector build in the same order.
+#[inline(always)]
+fn ln(x: f32) -> f32 {
+    use ln_consts::*;
+    if !(f32::MIN_POSITIVE..=f32::MAX).contains(&x) {
+        return x.ln();
+    }
+    let bits = x.to_bits() as i32;
+    let e = ((bits >> 23) - 126) as f32;
+    let m = f32::from_bits(((bits & MANTISSA) | HALF_BITS) as u32);
+    let (e, m) = if m < SQRT_HALF { (e - 1.0, m + m - 1.0) } else { (e, m - 1.0) };
+    let z = m * m;
+    let mut y = P[0];
+    for &c in &P[1..] {
+        y = y.mul_add(m, c);
+    }
+    let y = y * m * z;
+    let y = e.mul_add(LN2_LO, y);
+    let y = z.mul_add(-0.5, y);
+    let r = m + y;
+    e.mul_add(LN2_HI, r)
+}
+
 /// `w_t = wᵀ`: `w` `[rows, cols]` into `w_t` `[cols, rows]`.
 pub fn transpose(w: &[f32], w_t: &mut [f32], rows: usize, cols: usize) {
     for (r, wr) in w.chunks_exact(cols).enumerate() {
@@ -378,6 +491,28 @@ mod tests {
                 assert_eq!(f, 0.0, "exp({x})");
             } else {
                 assert!(((f as f64) - e).abs() <= 4.0 * f32::EPSILON as f64 * e, "exp({x}) = {f}, expected {e}");
+            }
+        }
+    }
+
+    /// The logarithm against f64's, and the vector build against the portable one bit for bit.
+    #[test]
+    fn ln_is_accurate_and_the_same_in_both_builds() {
+        let xs: Vec<f32> = (0..20_000)
+            .map(|i| 1e-6 * 1.0016f32.powi(i))
+            .chain([f32::MIN_POSITIVE, 1.0, 0.5, 2.0, std::f32::consts::FRAC_1_SQRT_2, 1.0 - 1e-7, f32::MAX])
+            .chain([0.0, -1.0, 1e-40, f32::INFINITY, f32::NAN, 3.0, 4.0, 5.0])
+            .collect();
+        let mut fast = xs.clone();
+        ln_in_place(&mut fast);
+        for (&x, &f) in xs.iter().zip(&fast) {
+            assert_eq!(f.to_bits(), ln(x).to_bits(), "ln({x}): vector {f}, portable {}", ln(x));
+            let e = (x as f64).ln();
+            if !(x > 0.0 && x.is_finite()) || x.is_subnormal() {
+                assert!(f.to_bits() == x.ln().to_bits(), "ln({x}) = {f}, std {}", x.ln());
+            } else {
+                let ulp = f32::EPSILON as f64 * e.abs().max(f32::MIN_POSITIVE as f64);
+                assert!(((f as f64) - e).abs() <= 4.0 * ulp, "ln({x}) = {f}, expected {e}");
             }
         }
     }

@@ -404,132 +404,404 @@ impl FourierHost {
 }
 
 /// The Fourier head's regulariser of a batch of coefficient rows `[u | v]` (`a_j = u_j + i v_j`, `j = 0..=N`):
-/// per row `4π² Σ_{k=1}^{N} k² |c_k|²` with the autocorrelation `c_k = Σ_j a_{j+k} conj(a_j)`, in f64. The buffers
-/// hold one coefficient (or lag) for all rows side by side, so every inner loop runs over the batch.
+/// per row `4π² Σ_{k=1}^{N} k² |c_k|²` with the autocorrelation `c_k = Σ_j a_{j+k} conj(a_j)` in f32 (as the
+/// graph's quadrature), the weighted sums in f64. The buffers hold one coefficient (or lag) for all rows of a block
+/// side by side, so every inner loop runs over rows.
 #[derive(Debug, Clone, Default)]
-struct Autocorrelation {
-    u: Vec<f64>,
-    v: Vec<f64>,
-    re: Vec<f64>,
-    im: Vec<f64>,
-    du: Vec<f64>,
-    dv: Vec<f64>,
+pub(crate) struct Autocorrelation {
+    u: Vec<f32>,
+    v: Vec<f32>,
+    re: Vec<f32>,
+    im: Vec<f32>,
 }
 
 impl Autocorrelation {
     /// The sum over the rows of `z` (`[rows, 2(N+1)]`) of their regulariser; with `backward = (scale, dz)`, adds
     /// `scale ·` the gradient of each row's regulariser to that row of `dz`.
-    fn sum(&mut self, z: &[f32], n: usize, backward: Option<(f64, &mut [f32])>) -> f64 {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2, checked just above.
-                return unsafe { self.sum_avx2(z, n, backward) };
+    pub(crate) fn sum(&mut self, z: &[f32], n: usize, backward: Option<(f64, &mut [f32])>) -> f64 {
+        let w = 2 * (n + 1);
+        let block = ROW_BLOCK * w;
+        match backward {
+            None => z.chunks(block).map(|zb| self.sum_block(zb, n, None)).sum(),
+            Some((scale, dz)) => {
+                z.chunks(block).zip(dz.chunks_mut(block)).map(|(zb, db)| self.sum_block(zb, n, Some((scale, db)))).sum()
             }
         }
-        self.sum_body(z, n, backward)
     }
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn sum_avx2(&mut self, z: &[f32], n: usize, backward: Option<(f64, &mut [f32])>) -> f64 {
-        self.sum_body(z, n, backward)
-    }
-
-    /// Each `c_k` of a row adds its terms in order of `j`; each row's regulariser adds its lags in order of `k`.
-    #[inline(always)]
-    fn sum_body(&mut self, z: &[f32], n: usize, backward: Option<(f64, &mut [f32])>) -> f64 {
+    /// [`Autocorrelation::sum`] of at most [`ROW_BLOCK`] rows. Each `c_k` of a row adds its terms in order of `j`;
+    /// each row's regulariser adds its lags in order of `k`.
+    fn sum_block(&mut self, z: &[f32], n: usize, backward: Option<(f64, &mut [f32])>) -> f64 {
         let w = 2 * (n + 1);
         let rows = z.len() / w;
-        let size = (n + 1) * rows;
-        for buf in [&mut self.u, &mut self.v, &mut self.re, &mut self.im, &mut self.du, &mut self.dv] {
+        // Rows padded with zeros to whole lane groups: zero coefficients add nothing.
+        let rp = rows.next_multiple_of(LANES);
+        let size = (n + 1) * rp;
+        for buf in [&mut self.u, &mut self.v, &mut self.re, &mut self.im] {
             buf.clear();
             buf.resize(size, 0.0);
         }
-        for (b, zr) in z.chunks_exact(w).enumerate() {
-            for j in 0..=n {
-                self.u[j * rows + b] = zr[j] as f64;
-                self.v[j * rows + b] = zr[n + 1 + j] as f64;
+        for j in 0..=n {
+            let (uj, vj) = (&mut self.u[j * rp..j * rp + rows], &mut self.v[j * rp..j * rp + rows]);
+            for ((u, v), zr) in uj.iter_mut().zip(vj.iter_mut()).zip(z.chunks_exact(w)) {
+                (*u, *v) = (zr[j], zr[n + 1 + j]);
             }
         }
-        let (u, v) = (&self.u, &self.v);
-        for k in 1..=n {
-            let (re, im) = (&mut self.re[k * rows..(k + 1) * rows], &mut self.im[k * rows..(k + 1) * rows]);
-            for j in 0..=(n - k) {
-                let (p, q) = (&u[(j + k) * rows..(j + k + 1) * rows], &v[(j + k) * rows..(j + k + 1) * rows]);
-                let (r, s) = (&u[j * rows..(j + 1) * rows], &v[j * rows..(j + 1) * rows]);
-                lag_forward(re, im, [p, q, r, s]);
-            }
-        }
-        let mut sum = 0.0;
-        for b in 0..rows {
-            let total: f64 = (1..=n)
-                .map(|k| {
-                    let (re, im) = (self.re[k * rows + b], self.im[k * rows + b]);
-                    (k * k) as f64 * (re * re + im * im)
-                })
-                .sum();
-            sum += 4.0 * PI * PI * total;
-        }
-        let Some((scale, dz)) = backward else { return sum };
-
-        for k in 1..=n {
-            // ∂/∂(Re c_k, Im c_k) of 4π² k² |c_k|², times scale, in place of c_k.
-            let weight = scale * 8.0 * PI * PI * (k * k) as f64;
-            for x in self.re[k * rows..(k + 1) * rows].iter_mut().chain(&mut self.im[k * rows..(k + 1) * rows]) {
-                *x *= weight;
-            }
-        }
-        let (u, v) = (&self.u, &self.v);
-        for k in 1..=n {
-            let (gr, gi) = (&self.re[k * rows..(k + 1) * rows], &self.im[k * rows..(k + 1) * rows]);
-            for j in 0..=(n - k) {
-                let (p, q) = (&u[(j + k) * rows..(j + k + 1) * rows], &v[(j + k) * rows..(j + k + 1) * rows]);
-                let (r, s) = (&u[j * rows..(j + 1) * rows], &v[j * rows..(j + 1) * rows]);
-                let (du_low, du_high) = self.du.split_at_mut((j + k) * rows);
-                let (dv_low, dv_high) = self.dv.split_at_mut((j + k) * rows);
-                let (du_j, du_jk) = (&mut du_low[j * rows..(j + 1) * rows], &mut du_high[..rows]);
-                let (dv_j, dv_jk) = (&mut dv_low[j * rows..(j + 1) * rows], &mut dv_high[..rows]);
-                lag_backward(du_jk, dv_jk, du_j, dv_j, [gr, gi, p, q, r, s]);
-            }
-        }
-        for (b, g) in dz.chunks_exact_mut(w).enumerate() {
-            for j in 0..=n {
-                g[j] += self.du[j * rows + b] as f32;
-                g[n + 1 + j] += self.dv[j * rows + b] as f32;
-            }
-        }
+        // With a gradient, `re`, `im` receive ∂/∂(Re c_k, Im c_k) of scale · 4π² k² |c_k|² instead of c_k.
+        let grad_scale = backward.as_ref().map(|(scale, _)| (scale * 8.0 * PI * PI) as f32);
+        let totals = lanes::lag_sums(&self.u, &self.v, &mut self.re, &mut self.im, n, rp, grad_scale);
+        let sum = totals[..rows].iter().map(|&t| 4.0 * PI * PI * t as f64).sum();
+        let Some((_, dz)) = backward else { return sum };
+        lanes::lag_grads(&self.u, &self.v, &self.re, &self.im, n, rp, rows, dz);
         sum
     }
 }
 
-/// `re += p r + q s`, `im += q r − p s` over a batch. Separate slices as arguments, so that the compiler knows they
-/// do not overlap and vectorises the loop.
-#[inline(always)]
-fn lag_forward(re: &mut [f64], im: &mut [f64], [p, q, r, s]: [&[f64]; 4]) {
-    let n = re.len();
-    let (im, p, q, r, s) = (&mut im[..n], &p[..n], &q[..n], &r[..n], &s[..n]);
-    for b in 0..n {
-        re[b] += p[b] * r[b] + q[b] * s[b];
-        im[b] += q[b] * r[b] - p[b] * s[b];
+/// Rows of one register group in [`Autocorrelation::sum`].
+const LANES: usize = 8;
+
+/// The autocorrelation's two loops over lags for [`LANES`] rows at a time, in AVX2 registers with fused
+/// multiply-adds where the CPU has them; the portable build does the same operations with `mul_add` on arrays of
+/// [`LANES`] values, so both give the same bits. One body (a macro) serves both.
+mod lanes {
+    use super::LANES;
+
+    /// `c_k = Σ_j a_{j+k} conj(a_j)` (`k = 1..=n`, terms in order of `j`) for every row into `re`, `im` (times
+    /// `grad_scale · k²` when given) and each row's `Σ_k k² |c_k|²` into `totals`; `pu`, `pv` (`a = u + iv`), `re`,
+    /// `im` lag-major with `rp` rows each.
+    macro_rules! lag_sums_body {
+        ($pu:ident, $pv:ident, $re:ident, $im:ident, $n:ident, $rp:ident, $grad_scale:ident, $totals:ident) => {
+            for b0 in (0..$rp).step_by(LANES) {
+                let mut total = zero();
+                for k in 1..=$n {
+                    let (mut sr, mut si) = (zero(), zero());
+                    for j in 0..=($n - k) {
+                        let (hi, lo) = ((j + k) * $rp + b0, j * $rp + b0);
+                        // SAFETY: hi, lo + LANES ≤ (n + 1) · rp, checked by the caller.
+                        let (p, q, r, s) =
+                            unsafe { (load($pu.add(hi)), load($pv.add(hi)), load($pu.add(lo)), load($pv.add(lo))) };
+                        sr = fma(fma(sr, p, r), q, s);
+                        si = fnma(fma(si, q, r), p, s);
+                    }
+                    let kk = splat((k * k) as f32);
+                    total = fma(fma(total, mul(kk, sr), sr), mul(kk, si), si);
+                    let (sr, si) = match $grad_scale {
+                        Some(g) => (mul(splat(g * (k * k) as f32), sr), mul(splat(g * (k * k) as f32), si)),
+                        None => (sr, si),
+                    };
+                    $re[k * $rp + b0..][..LANES].copy_from_slice(&to_array(sr));
+                    $im[k * $rp + b0..][..LANES].copy_from_slice(&to_array(si));
+                }
+                $totals[b0..b0 + LANES].copy_from_slice(&to_array(total));
+            }
+        };
+    }
+
+    /// Adds to each row of `dz` (`[rows, 2(n + 1)]`) the gradient of `Σ_k (gr_k Re c_k + gi_k Im c_k)` with respect
+    /// to its coefficients: `a_m` appears in `c_k` as `a_{j+k}` (`j = m − k`, `k ≤ m`) and as `conj(a_j)`
+    /// (`j = m`, `k ≤ n − m`).
+    macro_rules! lag_grads_body {
+        ($pu:ident, $pv:ident, $pr:ident, $pi:ident, $n:ident, $rp:ident, $rows:ident, $dz:ident) => {
+            let w = 2 * ($n + 1);
+            for b0 in (0..$rp).step_by(LANES) {
+                for m in 0..=$n {
+                    let (mut du, mut dv) = (zero(), zero());
+                    // SAFETY: every offset below is at most n · rp + b0, with LANES values after it (checked by the
+                    // caller).
+                    unsafe {
+                        for k in 1..=m {
+                            let (g_r, g_i) = (load($pr.add(k * $rp + b0)), load($pi.add(k * $rp + b0)));
+                            let o = (m - k) * $rp + b0;
+                            let (r, s) = (load($pu.add(o)), load($pv.add(o)));
+                            du = fnma(fma(du, g_r, r), g_i, s);
+                            dv = fma(fma(dv, g_r, s), g_i, r);
+                        }
+                        for k in 1..=($n - m) {
+                            let (g_r, g_i) = (load($pr.add(k * $rp + b0)), load($pi.add(k * $rp + b0)));
+                            let o = (m + k) * $rp + b0;
+                            let (p, q) = (load($pu.add(o)), load($pv.add(o)));
+                            du = fma(fma(du, g_r, p), g_i, q);
+                            dv = fnma(fma(dv, g_r, q), g_i, p);
+                        }
+                    }
+                    let (du, dv) = (to_array(du), to_array(dv));
+                    for l in 0..LANES.min($rows.saturating_sub(b0)) {
+                        let g = &mut $dz[(b0 + l) * w..(b0 + l + 1) * w];
+                        g[m] += du[l];
+                        g[$n + 1 + m] += dv[l];
+                    }
+                }
+            }
+        };
+    }
+
+    mod portable {
+        use super::LANES;
+
+        type L = [f32; LANES];
+
+        #[inline(always)]
+        fn zero() -> L {
+            [0.0; LANES]
+        }
+        /// # Safety
+        /// `LANES` values are readable from `p`.
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> L {
+            // SAFETY: forwarded.
+            unsafe { std::ptr::read_unaligned(p as *const L) }
+        }
+        #[inline(always)]
+        fn to_array(x: L) -> L {
+            x
+        }
+        #[inline(always)]
+        fn splat(x: f32) -> L {
+            [x; LANES]
+        }
+        #[inline(always)]
+        fn mul(a: L, b: L) -> L {
+            std::array::from_fn(|l| a[l] * b[l])
+        }
+        /// `c + a·b`, rounded once.
+        #[inline(always)]
+        fn fma(c: L, a: L, b: L) -> L {
+            std::array::from_fn(|l| a[l].mul_add(b[l], c[l]))
+        }
+        /// `c − a·b`, rounded once.
+        #[inline(always)]
+        fn fnma(c: L, a: L, b: L) -> L {
+            std::array::from_fn(|l| (-a[l]).mul_add(b[l], c[l]))
+        }
+
+        /// # Safety
+        /// As checked by [`super::lag_sums`].
+        #[allow(clippy::too_many_arguments)]
+        pub(super) unsafe fn lag_sums(
+            u: &[f32],
+            v: &[f32],
+            re: &mut [f32],
+            im: &mut [f32],
+            n: usize,
+            rp: usize,
+            grad_scale: Option<f32>,
+            totals: &mut [f32],
+        ) {
+            let (pu, pv) = (u.as_ptr(), v.as_ptr());
+            lag_sums_body!(pu, pv, re, im, n, rp, grad_scale, totals);
+        }
+
+        /// # Safety
+        /// As checked by [`super::lag_grads`].
+        #[allow(clippy::too_many_arguments)]
+        pub(super) unsafe fn lag_grads(
+            u: &[f32],
+            v: &[f32],
+            gr: &[f32],
+            gi: &[f32],
+            n: usize,
+            rp: usize,
+            rows: usize,
+            dz: &mut [f32],
+        ) {
+            let (pu, pv, pr, pi) = (u.as_ptr(), v.as_ptr(), gr.as_ptr(), gi.as_ptr());
+            lag_grads_body!(pu, pv, pr, pi, n, rp, rows, dz);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod avx2 {
+        use std::arch::x86_64::*;
+
+        use super::LANES;
+
+        type L = __m256;
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        fn zero() -> L {
+            _mm256_setzero_ps()
+        }
+        /// # Safety
+        /// `LANES` values are readable from `p`.
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn load(p: *const f32) -> L {
+            // SAFETY: forwarded.
+            unsafe { _mm256_loadu_ps(p) }
+        }
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        fn to_array(x: L) -> [f32; LANES] {
+            let mut out = [0.0; LANES];
+            // SAFETY: `out` holds LANES values.
+            unsafe { _mm256_storeu_ps(out.as_mut_ptr(), x) };
+            out
+        }
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        fn splat(x: f32) -> L {
+            _mm256_set1_ps(x)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        fn mul(a: L, b: L) -> L {
+            _mm256_mul_ps(a, b)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        fn fma(c: L, a: L, b: L) -> L {
+            _mm256_fmadd_ps(a, b, c)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        fn fnma(c: L, a: L, b: L) -> L {
+            _mm256_fnmadd_ps(a, b, c)
+        }
+
+        /// # Safety
+        /// The CPU has AVX2 and FMA; as checked by [`super::lag_sums`].
+        #[target_feature(enable = "avx2,fma")]
+        #[allow(clippy::too_many_arguments)]
+        pub(super) unsafe fn lag_sums(
+            u: &[f32],
+            v: &[f32],
+            re: &mut [f32],
+            im: &mut [f32],
+            n: usize,
+            rp: usize,
+            grad_scale: Option<f32>,
+            totals: &mut [f32],
+        ) {
+            let (pu, pv) = (u.as_ptr(), v.as_ptr());
+            lag_sums_body!(pu, pv, re, im, n, rp, grad_scale, totals);
+        }
+
+        /// # Safety
+        /// The CPU has AVX2 and FMA; as checked by [`super::lag_grads`].
+        #[target_feature(enable = "avx2,fma")]
+        #[allow(clippy::too_many_arguments)]
+        pub(super) unsafe fn lag_grads(
+            u: &[f32],
+            v: &[f32],
+            gr: &[f32],
+            gi: &[f32],
+            n: usize,
+            rp: usize,
+            rows: usize,
+            dz: &mut [f32],
+        ) {
+            let (pu, pv, pr, pi) = (u.as_ptr(), v.as_ptr(), gr.as_ptr(), gi.as_ptr());
+            lag_grads_body!(pu, pv, pr, pi, n, rp, rows, dz);
+        }
+    }
+
+    /// Whether the AVX2 kernels run.
+    fn vector() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// `c_k` for `k = 1..=n` of every row (times `grad_scale · k²` when given) into `re`, `im`, and each row's
+    /// `Σ_k k² |c_k|²` (returned, `rp` values): lag-major `u`, `v` (`a = u + iv`), `re`, `im`, each `(n + 1) · rp`
+    /// values with `rp` a multiple of [`LANES`].
+    pub(super) fn lag_sums(
+        u: &[f32],
+        v: &[f32],
+        re: &mut [f32],
+        im: &mut [f32],
+        n: usize,
+        rp: usize,
+        grad_scale: Option<f32>,
+    ) -> Vec<f32> {
+        let size = (n + 1) * rp;
+        assert!(rp.is_multiple_of(LANES) && u.len() >= size && v.len() >= size && re.len() >= size && im.len() >= size);
+        let mut totals = vec![0.0; rp];
+        #[cfg(target_arch = "x86_64")]
+        if vector() {
+            // SAFETY: the CPU has AVX2 and FMA; the sizes are checked above.
+            unsafe { avx2::lag_sums(u, v, re, im, n, rp, grad_scale, &mut totals) };
+            return totals;
+        }
+        // SAFETY: the sizes are checked above.
+        unsafe { portable::lag_sums(u, v, re, im, n, rp, grad_scale, &mut totals) };
+        totals
+    }
+
+    /// Adds to each row of `dz` (`[rows, 2(n + 1)]`) the gradient of `Σ_k (gr_k Re c_k + gi_k Im c_k)` with respect
+    /// to its coefficients; `gr`, `gi` lag-major as in [`lag_sums`].
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn lag_grads(
+        u: &[f32],
+        v: &[f32],
+        gr: &[f32],
+        gi: &[f32],
+        n: usize,
+        rp: usize,
+        rows: usize,
+        dz: &mut [f32],
+    ) {
+        let size = (n + 1) * rp;
+        assert!(rp.is_multiple_of(LANES) && rows <= rp && dz.len() >= rows * 2 * (n + 1));
+        assert!(u.len() >= size && v.len() >= size && gr.len() >= size && gi.len() >= size);
+        #[cfg(target_arch = "x86_64")]
+        if vector() {
+            // SAFETY: the CPU has AVX2 and FMA; the sizes are checked above.
+            return unsafe { avx2::lag_grads(u, v, gr, gi, n, rp, rows, dz) };
+        }
+        // SAFETY: the sizes are checked above.
+        unsafe { portable::lag_grads(u, v, gr, gi, n, rp, rows, dz) }
+    }
+
+    #[cfg(all(test, target_arch = "x86_64"))]
+    mod tests {
+        use super::*;
+
+        /// The AVX2 kernels and the portable ones give the same bits.
+        #[test]
+        fn vector_and_portable_kernels_agree() {
+            if !vector() {
+                return;
+            }
+            let (n, rp, rows) = (5, 16, 13);
+            let size = (n + 1) * rp;
+            let val = |i: usize, salt: usize| ((i * 7919 + salt * 104_729) % 2003) as f32 / 1001.0 - 1.0;
+            let (u, v): (Vec<f32>, Vec<f32>) =
+                ((0..size).map(|i| val(i, 1)).collect(), (0..size).map(|i| val(i, 2)).collect());
+            let (mut re, mut im, mut re2, mut im2) =
+                (vec![0.0; size], vec![0.0; size], vec![0.0; size], vec![0.0; size]);
+            let (mut dz, mut dz2) = (vec![0.5; rows * 2 * (n + 1)], vec![0.5; rows * 2 * (n + 1)]);
+            // SAFETY: the CPU has AVX2 and FMA (checked above); every slice has the sizes the kernels read.
+            unsafe {
+                let (mut t, mut t2) = (vec![0.0; rp], vec![0.0; rp]);
+                avx2::lag_sums(&u, &v, &mut re, &mut im, n, rp, Some(0.3), &mut t);
+                portable::lag_sums(&u, &v, &mut re2, &mut im2, n, rp, Some(0.3), &mut t2);
+                assert_eq!(
+                    t.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    t2.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                );
+                avx2::lag_grads(&u, &v, &re, &im, n, rp, rows, &mut dz);
+                portable::lag_grads(&u, &v, &re2, &im2, n, rp, rows, &mut dz2);
+            }
+            let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&re), bits(&re2));
+            assert_eq!(bits(&im), bits(&im2));
+            assert_eq!(bits(&dz), bits(&dz2));
+            assert!(re.iter().any(|&x| x != 0.0) && dz.iter().any(|&x| x != 0.5));
+        }
     }
 }
 
-/// The gradient of one lag's terms `a_{j+k} conj(a_j)` over a batch, from `(gr, gi)` = the gradient of `c_k`:
-/// into `(du, dv)` at `j + k` and at `j`.
-#[inline(always)]
-fn lag_backward(du_jk: &mut [f64], dv_jk: &mut [f64], du_j: &mut [f64], dv_j: &mut [f64], values: [&[f64]; 6]) {
-    let [gr, gi, p, q, r, s] = values;
-    let n = du_jk.len();
-    let (dv_jk, du_j, dv_j) = (&mut dv_jk[..n], &mut du_j[..n], &mut dv_j[..n]);
-    let (gr, gi, p, q, r, s) = (&gr[..n], &gi[..n], &p[..n], &q[..n], &r[..n], &s[..n]);
-    for b in 0..n {
-        du_jk[b] += gr[b] * r[b] - gi[b] * s[b];
-        dv_jk[b] += gr[b] * s[b] + gi[b] * r[b];
-        du_j[b] += gr[b] * p[b] + gi[b] * q[b];
-        dv_j[b] += gr[b] * q[b] - gi[b] * p[b];
-    }
-}
+/// Rows processed together by [`Autocorrelation::sum`]: the lag-major buffers of a block (six of `(N + 1) · 64` f32)
+/// stay in the first-level cache for the frequencies of the toy and of the DT, where a whole batch of 4096 rows
+/// would stream megabytes through the cache once per lag.
+const ROW_BLOCK: usize = 64;
 
 /// The mixture head with uniform weights on the host: `μ = tanh(x · W + b)`, `σ = softplus(ρ)`,
 /// `q_i = Σ_k N(c_i; μ_k, σ_k)/K + ε`, cross-entropy of `log q`.

@@ -77,6 +77,12 @@ impl HeadBench {
             report(&t);
             out.push(t);
         }
+        for head_cfg in self.heads_timed() {
+            if let Some(t) = self.time_host_head(&head_cfg, &device)? {
+                report(&t);
+                out.push(t);
+            }
+        }
         if !self.heads.is_empty() {
             return Ok(out);
         }
@@ -147,6 +153,45 @@ impl HeadBench {
             name: format!("{head_cfg} head b{} d{} m{} fwd+bwd+AdamW", self.batch, self.dim, self.bins),
             ms_per_step: ms,
         })
+    }
+}
+
+impl HeadBench {
+    /// Times the same step as [`HeadBench::time_head`] on the host path (`frl_heads::host`, one thread, Adam), from
+    /// the same initial head; `None` for a head without a host path.
+    pub fn time_host_head(
+        &self,
+        head_cfg: &HeadConfig,
+        device: &burn::tensor::Device,
+    ) -> anyhow::Result<Option<Timing>> {
+        use frl_heads::host::{Adam, HostHead, variant_name};
+        if !HostHead::supports(head_cfg) {
+            return Ok(None);
+        }
+        let mut rng = StdRng::seed_from_u64(0);
+        let graph = head_cfg.init(self.dim, self.bins, &mut rng, device)?;
+        let prefix = format!("{}.", variant_name(head_cfg));
+        let values: std::collections::HashMap<String, Vec<f32>> =
+            frl_learner::params::named_params(&graph).into_iter().map(|p| (p.name, p.data)).collect();
+        let mut head =
+            HostHead::new(head_cfg, self.dim, self.bins, |name| values.get(&format!("{prefix}{name}")).cloned())
+                .ok_or_else(|| anyhow::anyhow!("{head_cfg}: the host head misses a parameter of the graph head"))?;
+        let x: Vec<f32> = (0..self.batch * self.dim).map(|_| rng.random_range(-2.0..2.0)).collect();
+        let y: Vec<usize> = (0..self.batch).map(|_| rng.random_range(0..self.bins)).collect();
+        let mut d_x = vec![0.0; x.len()];
+        let mut optim = Adam::new(1e-8);
+        let mut step = || {
+            for p in head.params_mut() {
+                p.grad.fill(0.0);
+            }
+            std::hint::black_box(head.loss_backward(&x, &y, &mut d_x));
+            optim.step(1e-4, head.params_mut());
+        };
+        let ms = time(&mut step, 3, self.steps);
+        Ok(Some(Timing {
+            name: format!("{head_cfg} head b{} d{} m{} fwd+bwd+Adam, host path", self.batch, self.dim, self.bins),
+            ms_per_step: ms,
+        }))
     }
 }
 
