@@ -413,6 +413,8 @@ pub(crate) struct Autocorrelation {
     v: Vec<f32>,
     re: Vec<f32>,
     im: Vec<f32>,
+    du: Vec<f32>,
+    dv: Vec<f32>,
 }
 
 impl Autocorrelation {
@@ -452,7 +454,17 @@ impl Autocorrelation {
         let totals = lanes::lag_sums(&self.u, &self.v, &mut self.re, &mut self.im, n, rp, grad_scale);
         let sum = totals[..rows].iter().map(|&t| 4.0 * PI * PI * t as f64).sum();
         let Some((_, dz)) = backward else { return sum };
-        lanes::lag_grads(&self.u, &self.v, &self.re, &self.im, n, rp, rows, dz);
+        for buf in [&mut self.du, &mut self.dv] {
+            buf.resize(size, 0.0);
+        }
+        lanes::lag_grads(&self.u, &self.v, &self.re, &self.im, n, rp, &mut self.du, &mut self.dv);
+        for j in 0..=n {
+            let (du, dv) = (&self.du[j * rp..j * rp + rows], &self.dv[j * rp..j * rp + rows]);
+            for ((g, du), dv) in dz.chunks_exact_mut(w).zip(du).zip(dv) {
+                g[j] += du;
+                g[n + 1 + j] += dv;
+            }
+        }
         sum
     }
 }
@@ -473,9 +485,9 @@ mod lanes {
         ($pu:ident, $pv:ident, $re:ident, $im:ident, $n:ident, $rp:ident, $grad_scale:ident, $totals:ident) => {
             for b0 in (0..$rp).step_by(LANES) {
                 let mut total = zero();
-                for k in 1..=$n {
+                for k in 1..$n + 1 {
                     let (mut sr, mut si) = (zero(), zero());
-                    for j in 0..=($n - k) {
+                    for j in 0..$n - k + 1 {
                         let (hi, lo) = ((j + k) * $rp + b0, j * $rp + b0);
                         // SAFETY: hi, lo + LANES ≤ (n + 1) · rp, checked by the caller.
                         let (p, q, r, s) =
@@ -497,26 +509,25 @@ mod lanes {
         };
     }
 
-    /// Adds to each row of `dz` (`[rows, 2(n + 1)]`) the gradient of `Σ_k (gr_k Re c_k + gi_k Im c_k)` with respect
-    /// to its coefficients: `a_m` appears in `c_k` as `a_{j+k}` (`j = m − k`, `k ≤ m`) and as `conj(a_j)`
-    /// (`j = m`, `k ≤ n − m`).
+    /// The gradient of `Σ_k (gr_k Re c_k + gi_k Im c_k)` with respect to every row's coefficients into `du`, `dv`
+    /// (lag-major): `a_m` appears in `c_k` as `a_{j+k}` (`j = m − k`, `k ≤ m`) and as `conj(a_j)` (`j = m`,
+    /// `k ≤ n − m`).
     macro_rules! lag_grads_body {
-        ($pu:ident, $pv:ident, $pr:ident, $pi:ident, $n:ident, $rp:ident, $rows:ident, $dz:ident) => {
-            let w = 2 * ($n + 1);
+        ($pu:ident, $pv:ident, $pr:ident, $pi:ident, $n:ident, $rp:ident, $du:ident, $dv:ident) => {
             for b0 in (0..$rp).step_by(LANES) {
-                for m in 0..=$n {
+                for m in 0..$n + 1 {
                     let (mut du, mut dv) = (zero(), zero());
                     // SAFETY: every offset below is at most n · rp + b0, with LANES values after it (checked by the
                     // caller).
                     unsafe {
-                        for k in 1..=m {
+                        for k in 1..m + 1 {
                             let (g_r, g_i) = (load($pr.add(k * $rp + b0)), load($pi.add(k * $rp + b0)));
                             let o = (m - k) * $rp + b0;
                             let (r, s) = (load($pu.add(o)), load($pv.add(o)));
                             du = fnma(fma(du, g_r, r), g_i, s);
                             dv = fma(fma(dv, g_r, s), g_i, r);
                         }
-                        for k in 1..=($n - m) {
+                        for k in 1..$n - m + 1 {
                             let (g_r, g_i) = (load($pr.add(k * $rp + b0)), load($pi.add(k * $rp + b0)));
                             let o = (m + k) * $rp + b0;
                             let (p, q) = (load($pu.add(o)), load($pv.add(o)));
@@ -524,12 +535,8 @@ mod lanes {
                             dv = fnma(fma(dv, g_r, q), g_i, p);
                         }
                     }
-                    let (du, dv) = (to_array(du), to_array(dv));
-                    for l in 0..LANES.min($rows.saturating_sub(b0)) {
-                        let g = &mut $dz[(b0 + l) * w..(b0 + l + 1) * w];
-                        g[m] += du[l];
-                        g[$n + 1 + m] += dv[l];
-                    }
+                    $du[m * $rp + b0..][..LANES].copy_from_slice(&to_array(du));
+                    $dv[m * $rp + b0..][..LANES].copy_from_slice(&to_array(dv));
                 }
             }
         };
@@ -601,11 +608,11 @@ mod lanes {
             gi: &[f32],
             n: usize,
             rp: usize,
-            rows: usize,
-            dz: &mut [f32],
+            du: &mut [f32],
+            dv: &mut [f32],
         ) {
             let (pu, pv, pr, pi) = (u.as_ptr(), v.as_ptr(), gr.as_ptr(), gi.as_ptr());
-            lag_grads_body!(pu, pv, pr, pi, n, rp, rows, dz);
+            lag_grads_body!(pu, pv, pr, pi, n, rp, du, dv);
         }
     }
 
@@ -688,11 +695,11 @@ mod lanes {
             gi: &[f32],
             n: usize,
             rp: usize,
-            rows: usize,
-            dz: &mut [f32],
+            du: &mut [f32],
+            dv: &mut [f32],
         ) {
             let (pu, pv, pr, pi) = (u.as_ptr(), v.as_ptr(), gr.as_ptr(), gi.as_ptr());
-            lag_grads_body!(pu, pv, pr, pi, n, rp, rows, dz);
+            lag_grads_body!(pu, pv, pr, pi, n, rp, du, dv);
         }
     }
 
@@ -734,8 +741,8 @@ mod lanes {
         totals
     }
 
-    /// Adds to each row of `dz` (`[rows, 2(n + 1)]`) the gradient of `Σ_k (gr_k Re c_k + gi_k Im c_k)` with respect
-    /// to its coefficients; `gr`, `gi` lag-major as in [`lag_sums`].
+    /// The gradient of `Σ_k (gr_k Re c_k + gi_k Im c_k)` with respect to every row's coefficients into `du`, `dv`;
+    /// all lag-major as in [`lag_sums`].
     #[allow(clippy::too_many_arguments)]
     pub(super) fn lag_grads(
         u: &[f32],
@@ -744,19 +751,19 @@ mod lanes {
         gi: &[f32],
         n: usize,
         rp: usize,
-        rows: usize,
-        dz: &mut [f32],
+        du: &mut [f32],
+        dv: &mut [f32],
     ) {
         let size = (n + 1) * rp;
-        assert!(rp.is_multiple_of(LANES) && rows <= rp && dz.len() >= rows * 2 * (n + 1));
+        assert!(rp.is_multiple_of(LANES) && du.len() >= size && dv.len() >= size);
         assert!(u.len() >= size && v.len() >= size && gr.len() >= size && gi.len() >= size);
         #[cfg(target_arch = "x86_64")]
         if vector() {
             // SAFETY: the CPU has AVX2 and FMA; the sizes are checked above.
-            return unsafe { avx2::lag_grads(u, v, gr, gi, n, rp, rows, dz) };
+            return unsafe { avx2::lag_grads(u, v, gr, gi, n, rp, du, dv) };
         }
         // SAFETY: the sizes are checked above.
-        unsafe { portable::lag_grads(u, v, gr, gi, n, rp, rows, dz) }
+        unsafe { portable::lag_grads(u, v, gr, gi, n, rp, du, dv) }
     }
 
     #[cfg(all(test, target_arch = "x86_64"))]
@@ -769,14 +776,15 @@ mod lanes {
             if !vector() {
                 return;
             }
-            let (n, rp, rows) = (5, 16, 13);
+            let (n, rp) = (5, 16);
             let size = (n + 1) * rp;
             let val = |i: usize, salt: usize| ((i * 7919 + salt * 104_729) % 2003) as f32 / 1001.0 - 1.0;
             let (u, v): (Vec<f32>, Vec<f32>) =
                 ((0..size).map(|i| val(i, 1)).collect(), (0..size).map(|i| val(i, 2)).collect());
             let (mut re, mut im, mut re2, mut im2) =
                 (vec![0.0; size], vec![0.0; size], vec![0.0; size], vec![0.0; size]);
-            let (mut dz, mut dz2) = (vec![0.5; rows * 2 * (n + 1)], vec![0.5; rows * 2 * (n + 1)]);
+            let (mut du, mut dv, mut du2, mut dv2) =
+                (vec![0.0; size], vec![0.0; size], vec![0.0; size], vec![0.0; size]);
             // SAFETY: the CPU has AVX2 and FMA (checked above); every slice has the sizes the kernels read.
             unsafe {
                 let (mut t, mut t2) = (vec![0.0; rp], vec![0.0; rp]);
@@ -786,14 +794,15 @@ mod lanes {
                     t.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                     t2.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
                 );
-                avx2::lag_grads(&u, &v, &re, &im, n, rp, rows, &mut dz);
-                portable::lag_grads(&u, &v, &re2, &im2, n, rp, rows, &mut dz2);
+                avx2::lag_grads(&u, &v, &re, &im, n, rp, &mut du, &mut dv);
+                portable::lag_grads(&u, &v, &re2, &im2, n, rp, &mut du2, &mut dv2);
             }
             let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&re), bits(&re2));
             assert_eq!(bits(&im), bits(&im2));
-            assert_eq!(bits(&dz), bits(&dz2));
-            assert!(re.iter().any(|&x| x != 0.0) && dz.iter().any(|&x| x != 0.5));
+            assert_eq!(bits(&du), bits(&du2));
+            assert_eq!(bits(&dv), bits(&dv2));
+            assert!(re.iter().any(|&x| x != 0.0) && du.iter().any(|&x| x != 0.0));
         }
     }
 }
