@@ -474,69 +474,101 @@ const LANES: usize = 8;
 
 /// The autocorrelation's two loops over lags for [`LANES`] rows at a time, in AVX2 registers with fused
 /// multiply-adds where the CPU has them; the portable build does the same operations with `mul_add` on arrays of
-/// [`LANES`] values, so both give the same bits. One body (a macro) serves both.
+/// [`LANES`] values, so both give the same bits. One body (the macro `kernels`) serves both.
 mod lanes {
     use super::LANES;
 
-    /// `c_k = Σ_j a_{j+k} conj(a_j)` (`k = 1..=n`, terms in order of `j`) for every row into `re`, `im` (times
-    /// `grad_scale · k²` when given) and each row's `Σ_k k² |c_k|²` into `totals`; `pu`, `pv` (`a = u + iv`), `re`,
-    /// `im` lag-major with `rp` rows each.
-    macro_rules! lag_sums_body {
-        ($pu:ident, $pv:ident, $re:ident, $im:ident, $n:ident, $rp:ident, $grad_scale:ident, $totals:ident) => {
-            for b0 in (0..$rp).step_by(LANES) {
-                let mut total = zero();
-                for k in 1..$n + 1 {
-                    let (mut sr, mut si) = (zero(), zero());
-                    for j in 0..$n - k + 1 {
-                        let (hi, lo) = ((j + k) * $rp + b0, j * $rp + b0);
-                        // SAFETY: hi, lo + LANES ≤ (n + 1) · rp, checked by the caller.
-                        let (p, q, r, s) =
-                            unsafe { (load($pu.add(hi)), load($pv.add(hi)), load($pu.add(lo)), load($pv.add(lo))) };
-                        sr = fma(fma(sr, p, r), q, s);
-                        si = fnma(fma(si, q, r), p, s);
+    /// The two kernels, with the lane operations (`zero`, `load`, `to_array`, `splat`, `mul`, `fma`, `fnma`) of the
+    /// module that invokes it and its attributes on both functions.
+    macro_rules! kernels {
+        ($(#[$attribute:meta])*) => {
+            /// `c_k = Σ_j a_{j+k} conj(a_j)` (`k = 1..=n`, terms in order of `j`) for every row into `re`, `im`
+            /// (times `grad_scale · k²` when given) and each row's `Σ_k k² |c_k|²` into `totals`; `u`, `v`
+            /// (`a = u + iv`), `re`, `im` lag-major with `rp` rows each.
+            ///
+            /// # Safety
+            /// The CPU has the features the attributes enable; the sizes as [`super::lag_sums`] checks them.
+            $(#[$attribute])*
+            #[allow(clippy::too_many_arguments)]
+            pub(super) unsafe fn lag_sums(
+                u: &[f32],
+                v: &[f32],
+                re: &mut [f32],
+                im: &mut [f32],
+                n: usize,
+                rp: usize,
+                grad_scale: Option<f32>,
+                totals: &mut [f32],
+            ) {
+                let (pu, pv) = (u.as_ptr(), v.as_ptr());
+                for b0 in (0..rp).step_by(LANES) {
+                    let mut total = zero();
+                    for k in 1..n + 1 {
+                        let (mut sr, mut si) = (zero(), zero());
+                        for j in 0..n - k + 1 {
+                            let (hi, lo) = ((j + k) * rp + b0, j * rp + b0);
+                            // SAFETY: hi, lo + LANES ≤ (n + 1) · rp, checked by the caller.
+                            let (p, q, r, s) =
+                                unsafe { (load(pu.add(hi)), load(pv.add(hi)), load(pu.add(lo)), load(pv.add(lo))) };
+                            sr = fma(fma(sr, p, r), q, s);
+                            si = fnma(fma(si, q, r), p, s);
+                        }
+                        let kk = splat((k * k) as f32);
+                        total = fma(fma(total, mul(kk, sr), sr), mul(kk, si), si);
+                        let (sr, si) = match grad_scale {
+                            Some(g) => (mul(splat(g * (k * k) as f32), sr), mul(splat(g * (k * k) as f32), si)),
+                            None => (sr, si),
+                        };
+                        re[k * rp + b0..][..LANES].copy_from_slice(&to_array(sr));
+                        im[k * rp + b0..][..LANES].copy_from_slice(&to_array(si));
                     }
-                    let kk = splat((k * k) as f32);
-                    total = fma(fma(total, mul(kk, sr), sr), mul(kk, si), si);
-                    let (sr, si) = match $grad_scale {
-                        Some(g) => (mul(splat(g * (k * k) as f32), sr), mul(splat(g * (k * k) as f32), si)),
-                        None => (sr, si),
-                    };
-                    $re[k * $rp + b0..][..LANES].copy_from_slice(&to_array(sr));
-                    $im[k * $rp + b0..][..LANES].copy_from_slice(&to_array(si));
+                    totals[b0..b0 + LANES].copy_from_slice(&to_array(total));
                 }
-                $totals[b0..b0 + LANES].copy_from_slice(&to_array(total));
             }
-        };
-    }
 
-    /// The gradient of `Σ_k (gr_k Re c_k + gi_k Im c_k)` with respect to every row's coefficients into `du`, `dv`
-    /// (lag-major): `a_m` appears in `c_k` as `a_{j+k}` (`j = m − k`, `k ≤ m`) and as `conj(a_j)` (`j = m`,
-    /// `k ≤ n − m`).
-    macro_rules! lag_grads_body {
-        ($pu:ident, $pv:ident, $pr:ident, $pi:ident, $n:ident, $rp:ident, $du:ident, $dv:ident) => {
-            for b0 in (0..$rp).step_by(LANES) {
-                for m in 0..$n + 1 {
-                    let (mut du, mut dv) = (zero(), zero());
-                    // SAFETY: every offset below is at most n · rp + b0, with LANES values after it (checked by the
-                    // caller).
-                    unsafe {
-                        for k in 1..m + 1 {
-                            let (g_r, g_i) = (load($pr.add(k * $rp + b0)), load($pi.add(k * $rp + b0)));
-                            let o = (m - k) * $rp + b0;
-                            let (r, s) = (load($pu.add(o)), load($pv.add(o)));
-                            du = fnma(fma(du, g_r, r), g_i, s);
-                            dv = fma(fma(dv, g_r, s), g_i, r);
+            /// The gradient of `Σ_k (gr_k Re c_k + gi_k Im c_k)` with respect to every row's coefficients into `du`,
+            /// `dv` (lag-major): `a_m` appears in `c_k` as `a_{j+k}` (`j = m − k`, `k ≤ m`) and as `conj(a_j)`
+            /// (`j = m`, `k ≤ n − m`).
+            ///
+            /// # Safety
+            /// The CPU has the features the attributes enable; the sizes as [`super::lag_grads`] checks them.
+            $(#[$attribute])*
+            #[allow(clippy::too_many_arguments)]
+            pub(super) unsafe fn lag_grads(
+                u: &[f32],
+                v: &[f32],
+                gr: &[f32],
+                gi: &[f32],
+                n: usize,
+                rp: usize,
+                du: &mut [f32],
+                dv: &mut [f32],
+            ) {
+                let (pu, pv, pr, pi) = (u.as_ptr(), v.as_ptr(), gr.as_ptr(), gi.as_ptr());
+                for b0 in (0..rp).step_by(LANES) {
+                    for m in 0..n + 1 {
+                        let (mut gu, mut gv) = (zero(), zero());
+                        // SAFETY: every offset below is at most n · rp + b0, with LANES values after it (checked by
+                        // the caller).
+                        unsafe {
+                            for k in 1..m + 1 {
+                                let (g_r, g_i) = (load(pr.add(k * rp + b0)), load(pi.add(k * rp + b0)));
+                                let o = (m - k) * rp + b0;
+                                let (r, s) = (load(pu.add(o)), load(pv.add(o)));
+                                gu = fnma(fma(gu, g_r, r), g_i, s);
+                                gv = fma(fma(gv, g_r, s), g_i, r);
+                            }
+                            for k in 1..n - m + 1 {
+                                let (g_r, g_i) = (load(pr.add(k * rp + b0)), load(pi.add(k * rp + b0)));
+                                let o = (m + k) * rp + b0;
+                                let (p, q) = (load(pu.add(o)), load(pv.add(o)));
+                                gu = fma(fma(gu, g_r, p), g_i, q);
+                                gv = fnma(fma(gv, g_r, q), g_i, p);
+                            }
                         }
-                        for k in 1..$n - m + 1 {
-                            let (g_r, g_i) = (load($pr.add(k * $rp + b0)), load($pi.add(k * $rp + b0)));
-                            let o = (m + k) * $rp + b0;
-                            let (p, q) = (load($pu.add(o)), load($pv.add(o)));
-                            du = fma(fma(du, g_r, p), g_i, q);
-                            dv = fnma(fma(dv, g_r, q), g_i, p);
-                        }
+                        du[m * rp + b0..][..LANES].copy_from_slice(&to_array(gu));
+                        dv[m * rp + b0..][..LANES].copy_from_slice(&to_array(gv));
                     }
-                    $du[m * $rp + b0..][..LANES].copy_from_slice(&to_array(du));
-                    $dv[m * $rp + b0..][..LANES].copy_from_slice(&to_array(dv));
                 }
             }
         };
@@ -581,39 +613,7 @@ mod lanes {
             std::array::from_fn(|l| (-a[l]).mul_add(b[l], c[l]))
         }
 
-        /// # Safety
-        /// As checked by [`super::lag_sums`].
-        #[allow(clippy::too_many_arguments)]
-        pub(super) unsafe fn lag_sums(
-            u: &[f32],
-            v: &[f32],
-            re: &mut [f32],
-            im: &mut [f32],
-            n: usize,
-            rp: usize,
-            grad_scale: Option<f32>,
-            totals: &mut [f32],
-        ) {
-            let (pu, pv) = (u.as_ptr(), v.as_ptr());
-            lag_sums_body!(pu, pv, re, im, n, rp, grad_scale, totals);
-        }
-
-        /// # Safety
-        /// As checked by [`super::lag_grads`].
-        #[allow(clippy::too_many_arguments)]
-        pub(super) unsafe fn lag_grads(
-            u: &[f32],
-            v: &[f32],
-            gr: &[f32],
-            gi: &[f32],
-            n: usize,
-            rp: usize,
-            du: &mut [f32],
-            dv: &mut [f32],
-        ) {
-            let (pu, pv, pr, pi) = (u.as_ptr(), v.as_ptr(), gr.as_ptr(), gi.as_ptr());
-            lag_grads_body!(pu, pv, pr, pi, n, rp, du, dv);
-        }
+        kernels!();
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -666,41 +666,7 @@ mod lanes {
             _mm256_fnmadd_ps(a, b, c)
         }
 
-        /// # Safety
-        /// The CPU has AVX2 and FMA; as checked by [`super::lag_sums`].
-        #[target_feature(enable = "avx2,fma")]
-        #[allow(clippy::too_many_arguments)]
-        pub(super) unsafe fn lag_sums(
-            u: &[f32],
-            v: &[f32],
-            re: &mut [f32],
-            im: &mut [f32],
-            n: usize,
-            rp: usize,
-            grad_scale: Option<f32>,
-            totals: &mut [f32],
-        ) {
-            let (pu, pv) = (u.as_ptr(), v.as_ptr());
-            lag_sums_body!(pu, pv, re, im, n, rp, grad_scale, totals);
-        }
-
-        /// # Safety
-        /// The CPU has AVX2 and FMA; as checked by [`super::lag_grads`].
-        #[target_feature(enable = "avx2,fma")]
-        #[allow(clippy::too_many_arguments)]
-        pub(super) unsafe fn lag_grads(
-            u: &[f32],
-            v: &[f32],
-            gr: &[f32],
-            gi: &[f32],
-            n: usize,
-            rp: usize,
-            du: &mut [f32],
-            dv: &mut [f32],
-        ) {
-            let (pu, pv, pr, pi) = (u.as_ptr(), v.as_ptr(), gr.as_ptr(), gi.as_ptr());
-            lag_grads_body!(pu, pv, pr, pi, n, rp, du, dv);
-        }
+        kernels!(#[target_feature(enable = "avx2,fma")]);
     }
 
     /// Whether the AVX2 kernels run.
