@@ -439,15 +439,19 @@ impl Autocorrelation {
         // Rows padded with zeros to whole lane groups: zero coefficients add nothing.
         let rp = rows.next_multiple_of(LANES);
         let size = (n + 1) * rp;
+        // Every value the kernels read is written below (`re`, `im` from lag 1 on), so the buffers are not cleared.
         for buf in [&mut self.u, &mut self.v, &mut self.re, &mut self.im] {
-            buf.clear();
-            buf.resize(size, 0.0);
+            if buf.len() < size {
+                buf.resize(size, 0.0);
+            }
         }
         for j in 0..=n {
-            let (uj, vj) = (&mut self.u[j * rp..j * rp + rows], &mut self.v[j * rp..j * rp + rows]);
+            let (uj, vj) = (&mut self.u[j * rp..(j + 1) * rp], &mut self.v[j * rp..(j + 1) * rp]);
             for ((u, v), zr) in uj.iter_mut().zip(vj.iter_mut()).zip(z.chunks_exact(w)) {
                 (*u, *v) = (zr[j], zr[n + 1 + j]);
             }
+            uj[rows..].fill(0.0);
+            vj[rows..].fill(0.0);
         }
         // With a gradient, `re`, `im` receive ∂/∂(Re c_k, Im c_k) of scale · 4π² k² |c_k|² instead of c_k.
         let grad_scale = backward.as_ref().map(|(scale, _)| (scale * 8.0 * PI * PI) as f32);
@@ -455,7 +459,9 @@ impl Autocorrelation {
         let sum = totals[..rows].iter().map(|&t| 4.0 * PI * PI * t as f64).sum();
         let Some((_, dz)) = backward else { return sum };
         for buf in [&mut self.du, &mut self.dv] {
-            buf.resize(size, 0.0);
+            if buf.len() < size {
+                buf.resize(size, 0.0);
+            }
         }
         lanes::lag_grads(&self.u, &self.v, &self.re, &self.im, n, rp, &mut self.du, &mut self.dv);
         for j in 0..=n {
