@@ -103,6 +103,130 @@ impl AdamW {
     }
 }
 
+/// One parameter of a group trained on the host (no graph): its name (as the graph module's, so that moments in
+/// checkpoints are interchangeable with [`AdamW`]'s), values, gradient and whether weight decay applies.
+pub struct HostTensor<'a> {
+    /// Dotted module path, e.g. `layers.0.weight`.
+    pub name: &'a str,
+    /// Values, updated in place.
+    pub value: &'a mut [f32],
+    /// Gradient of the current step.
+    pub grad: &'a [f32],
+    /// Whether decoupled weight decay applies (the weights of linear layers).
+    pub decay: bool,
+}
+
+/// [`AdamW`] over host arrays: the same update, operation for operation in f32 (constants rounded from f64 as the
+/// graph's scalar operations round them), the same subnormal flush, moments under the same names.
+pub struct HostAdamW {
+    config: AdamWConfig,
+    /// Steps taken (for bias correction).
+    pub t: u64,
+    state: HashMap<String, (Vec<f32>, Vec<f32>)>,
+    flush_every: u64,
+}
+
+impl HostAdamW {
+    /// A fresh optimiser.
+    pub fn new(config: AdamWConfig) -> Self {
+        Self { config, t: 0, state: HashMap::new(), flush_every: FLUSH_EVERY }
+    }
+
+    /// Applies one update with learning rate `lr`, clipping by the global gradient norm `grad_norm`.
+    pub fn step(&mut self, lr: f64, params: Vec<HostTensor<'_>>, grad_norm: f64) -> StepStats {
+        let c = &self.config;
+        let clip = if c.grad_clip > 0.0 && grad_norm > c.grad_clip { c.grad_clip / (grad_norm + 1e-6) } else { 1.0 };
+        self.t += 1;
+        let t = self.t as i32;
+        let (b1, b2) = (c.beta1, c.beta2);
+        let k = HostConstants {
+            clip: clip as f32,
+            b1: b1 as f32,
+            f1: (1.0 - b1) as f32,
+            b2: b2 as f32,
+            f2: (1.0 - b2) as f32,
+            c1: (1.0 - b1.powi(t)) as f32,
+            c2: (1.0 - b2.powi(t)) as f32,
+            eps: c.eps as f32,
+            lr: lr as f32,
+            keep: (1.0 - lr * c.weight_decay) as f32,
+            flush: self.t.is_multiple_of(self.flush_every),
+        };
+        let decays = c.weight_decay > 0.0;
+        for p in params {
+            let n = p.value.len();
+            let (m, v) = self.state.entry(p.name.to_string()).or_insert_with(|| (vec![0.0; n], vec![0.0; n]));
+            if m.len() != n {
+                *m = vec![0.0; n];
+                *v = vec![0.0; n];
+            }
+            k.apply(p.value, p.grad, m, v, p.decay && decays);
+        }
+        StepStats { grad_norm }
+    }
+
+    /// The moments as named host arrays (`<param>.m`, `<param>.v`), sorted by name.
+    pub fn state_tensors(&self) -> Vec<NamedTensor> {
+        let mut names: Vec<&String> = self.state.keys().collect();
+        names.sort();
+        let mut out = Vec::new();
+        for name in names {
+            let (m, v) = &self.state[name];
+            for (suffix, data) in [("m", m), ("v", v)] {
+                out.push(NamedTensor { name: format!("{name}.{suffix}"), shape: vec![data.len()], data: data.clone() });
+            }
+        }
+        out
+    }
+
+    /// Restores moments saved by [`HostAdamW::state_tensors`] or [`AdamW::state_tensors`] after `t` steps.
+    pub fn load_state(&mut self, t: u64, tensors: &HashMap<String, NamedTensor>) {
+        self.t = t;
+        self.state.clear();
+        for (key, m) in tensors {
+            let Some(name) = key.strip_suffix(".m") else { continue };
+            let Some(v) = tensors.get(&format!("{name}.v")) else { continue };
+            self.state.insert(name.to_string(), (m.data.clone(), v.data.clone()));
+        }
+    }
+}
+
+/// The f32 constants of one [`HostAdamW`] step.
+#[derive(Clone, Copy)]
+struct HostConstants {
+    clip: f32,
+    b1: f32,
+    f1: f32,
+    b2: f32,
+    f2: f32,
+    c1: f32,
+    c2: f32,
+    eps: f32,
+    lr: f32,
+    keep: f32,
+    flush: bool,
+}
+
+impl HostConstants {
+    /// Updates one parameter and its moments, in the graph update's order of operations.
+    fn apply(self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], decay: bool) {
+        let n = p.len();
+        let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
+        let flush = |x: f32| if self.flush && x.abs() < f32::MIN_POSITIVE { 0.0 } else { x };
+        for i in 0..n {
+            let gi = g[i] * self.clip;
+            let mi = flush(m[i] * self.b1 + gi * self.f1);
+            let vi = flush(v[i] * self.b2 + gi * gi * self.f2);
+            m[i] = mi;
+            v[i] = vi;
+            let m_hat = mi / self.c1;
+            let v_hat = vi / self.c2;
+            let pi = if decay { p[i] * self.keep } else { p[i] };
+            p[i] = pi - m_hat / (v_hat.sqrt() + self.eps) * self.lr;
+        }
+    }
+}
+
 /// Steps between two flushes of subnormal moments by default (see [`flush`]).
 const FLUSH_EVERY: u64 = 100;
 
@@ -141,8 +265,8 @@ impl ModuleMapper for Update<'_> {
             return Param::from_mapped_value(id, tensor, mapper);
         };
         let name = self.path.join(".");
-        // The parameter's own name is the last path element; its owner's container type is the one before it.
-        let owner = self.containers.len().checked_sub(2).map(|i| self.containers[i].as_str());
+        // The parameter's own name is the last path element, entered with the type of the module that holds it.
+        let owner = self.containers.last().map(String::as_str);
         let decay = owner == Some("Struct:Linear") && self.path.last().is_some_and(|n| n == "weight");
         let c = &self.opt.config;
         let (b1, b2) = (c.beta1, c.beta2);
@@ -198,6 +322,7 @@ pub fn squared_norm<M: Module>(module: &M, grads: &GradientsParams) -> Option<Te
 
 #[cfg(test)]
 mod tests {
+    use burn::module::Module;
     use burn::nn::{Linear, LinearConfig};
     use burn::tensor::TensorData;
 
@@ -231,5 +356,51 @@ mod tests {
         assert!(subnormal_kept > 0, "no moment became subnormal without the flush: the test checks nothing");
         assert_eq!(subnormal_flushed, 0);
         assert_eq!(kept, flushed);
+    }
+
+    /// One step of the graph AdamW and of the host AdamW from the same values, gradients and moments: the same
+    /// bits, with weight decay on the linear layers' weights (in a `Vec`, as networks hold them) and not on biases.
+    #[test]
+    fn host_and_graph_adamw_take_the_same_step() {
+        #[derive(Module, Debug)]
+        struct Net {
+            layers: Vec<Linear>,
+        }
+        let device = crate::backend::training_device();
+        let mut net =
+            Net { layers: vec![LinearConfig::new(3, 4).init(&device), LinearConfig::new(4, 2).init(&device)] };
+        let config = AdamWConfig { weight_decay: 0.3, grad_clip: 0.5, ..Default::default() };
+        let mut graph = AdamW::new(config.clone());
+        let mut host = HostAdamW::new(config);
+        let x = Tensor::<2>::from_data(TensorData::new(vec![0.5f32, -1.0, 2.0, 1.5, 0.25, -0.75], [2, 3]), &device);
+        for step in 0..3 {
+            let before = crate::params::named_params(&net);
+            let loss = net.layers[1].forward(net.layers[0].forward(x.clone())).powi_scalar(2).sum();
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            let mut host_grads = Vec::new();
+            for (i, l) in net.layers.iter().enumerate() {
+                let g = |p: &Param<Tensor<2>>| frl_heads::head::to_host(grads.get::<2>(p.id).unwrap().reshape([-1]));
+                let b = |p: &Param<Tensor<1>>| frl_heads::head::to_host(grads.get::<1>(p.id).unwrap());
+                host_grads.push((format!("layers.{i}.weight"), g(&l.weight)));
+                host_grads.push((format!("layers.{i}.bias"), b(l.bias.as_ref().unwrap())));
+            }
+            let norm = squared_norm(&net, &grads).map(|t| f64::from(frl_heads::head::to_host(t)[0]).sqrt()).unwrap();
+            net = graph.step(1e-2, net, grads, norm).0;
+            let mut values: Vec<(String, Vec<f32>)> = host_grads
+                .iter()
+                .map(|(n, _)| (n.clone(), before.iter().find(|p| &p.name == n).unwrap().data.clone()))
+                .collect();
+            let params = values
+                .iter_mut()
+                .zip(&host_grads)
+                .map(|((name, value), (_, grad))| HostTensor { name, value, grad, decay: name.ends_with("weight") })
+                .collect();
+            host.step(1e-2, params, norm);
+            let after = crate::params::named_params(&net);
+            for (name, value) in &values {
+                let graph_value = &after.iter().find(|p| &p.name == name).unwrap().data;
+                assert_eq!(value, graph_value, "step {step}: {name}");
+            }
+        }
     }
 }

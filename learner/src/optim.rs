@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
-use super::adamw::{AdamW, AdamWConfig, squared_norm};
+use super::adamw::{AdamW, AdamWConfig, HostAdamW, HostTensor, squared_norm};
 use super::params::{NamedTensor, update_with};
 use super::shards::{ShardLoss, combine, threads_for};
 
@@ -31,11 +31,38 @@ fn group_suffix(group: &str) -> String {
 /// The group name of an agent with one network.
 pub const DEFAULT_GROUP: &str = "model";
 
+/// One group's optimiser: on the graph's tensors, or on host arrays for agents that train a network without a graph
+/// (their moments carry the same names, so a checkpoint of either resumes in the other).
+enum Group {
+    Graph(AdamW),
+    Host(HostAdamW),
+}
+
+impl Group {
+    fn state_tensors(&self) -> Vec<NamedTensor> {
+        match self {
+            Group::Graph(opt) => opt.state_tensors(),
+            Group::Host(opt) => opt.state_tensors(),
+        }
+    }
+
+    fn t(&self) -> u64 {
+        match self {
+            Group::Graph(opt) => opt.t,
+            Group::Host(opt) => opt.t,
+        }
+    }
+
+    fn by_name(&self) -> HashMap<String, NamedTensor> {
+        self.state_tensors().into_iter().map(|t| (t.name.clone(), t)).collect()
+    }
+}
+
 /// AdamW optimisers by group (one per network), all at the same learning rate; each clips its own global
 /// gradient norm.
 pub struct Optimizers {
     config: AdamWConfig,
-    groups: BTreeMap<String, AdamW>,
+    groups: BTreeMap<String, Group>,
     lr: f64,
     step: u64,
     poison_at: Option<u64>,
@@ -177,10 +204,45 @@ impl Optimizers {
         if !grad_norm.is_finite() {
             return (module, Err(non_finite("gradient norm", grad_norm).into()));
         }
-        let opt = self.groups.entry(group.to_string()).or_insert_with(|| AdamW::new(self.config.clone()));
+        let slot =
+            self.groups.entry(group.to_string()).or_insert_with(|| Group::Graph(AdamW::new(self.config.clone())));
+        if let (Group::Host(_), Some(device)) = (&*slot, module.devices().first()) {
+            let mut opt = AdamW::new(self.config.clone());
+            opt.load_state(slot.t(), &slot.by_name(), &device.clone().inner());
+            *slot = Group::Graph(opt);
+        }
+        // A module without parameters (no device) has nothing to update.
+        let Group::Graph(opt) = slot else { return (module, Ok((value, scalars))) };
         let (module, stats) = opt.step(self.lr, module, grads, grad_norm);
         self.grad_norms.push((group.to_string(), stats.grad_norm));
         (module, Ok((value, scalars)))
+    }
+
+    /// [`Optimizers::step`] for a network trained on the host: `loss` and the gradients in `params` were computed
+    /// by the caller. Stops on a non-finite loss or gradient norm (nothing is updated), clips the group's global
+    /// gradient norm and updates the values in place. Returns the loss.
+    pub fn step_host(&mut self, group: &str, loss: f64, params: Vec<HostTensor<'_>>) -> anyhow::Result<f64> {
+        let loss = if self.poison_at == Some(self.step) { loss * f64::NAN } else { loss };
+        let squared: f64 = params.iter().flat_map(|p| p.grad.iter()).map(|&g| f64::from(g) * f64::from(g)).sum();
+        let grad_norm = squared.sqrt();
+        let non_finite = |what, value| NonFinite { what, group: group.to_string(), value, step: self.step };
+        if !loss.is_finite() {
+            return Err(non_finite("loss", loss).into());
+        }
+        if !grad_norm.is_finite() {
+            return Err(non_finite("gradient norm", grad_norm).into());
+        }
+        let slot =
+            self.groups.entry(group.to_string()).or_insert_with(|| Group::Host(HostAdamW::new(self.config.clone())));
+        if let Group::Graph(_) = slot {
+            let mut opt = HostAdamW::new(self.config.clone());
+            opt.load_state(slot.t(), &slot.by_name());
+            *slot = Group::Host(opt);
+        }
+        let Group::Host(opt) = slot else { unreachable!("a graph group was converted just above") };
+        let stats = opt.step(self.lr, params, grad_norm);
+        self.grad_norms.push((group.to_string(), stats.grad_norm));
+        Ok(loss)
     }
 
     /// Gradient norms (before clipping) of the groups stepped in the current step.
@@ -200,8 +262,9 @@ impl Optimizers {
         out
     }
 
-    /// Restores moments saved by [`Optimizers::state_tensors`] after `t` steps onto `device`.
-    pub fn load_state(&mut self, t: u64, tensors: &HashMap<String, NamedTensor>, device: &burn::tensor::Device) {
+    /// Restores moments saved by [`Optimizers::state_tensors`] after `t` steps (moved to the training device on the
+    /// group's first graph step).
+    pub fn load_state(&mut self, t: u64, tensors: &HashMap<String, NamedTensor>) {
         let mut by_group: BTreeMap<&str, HashMap<String, NamedTensor>> = BTreeMap::new();
         for (key, tensor) in tensors {
             if let Some((group, rest)) = key.split_once('.') {
@@ -210,9 +273,10 @@ impl Optimizers {
         }
         self.groups.clear();
         for (group, state) in by_group {
-            let mut opt = AdamW::new(self.config.clone());
-            opt.load_state(t, &state, device);
-            self.groups.insert(group.to_string(), opt);
+            // On the host until a graph step asks for tensors: which kind of step comes next is not known here.
+            let mut opt = HostAdamW::new(self.config.clone());
+            opt.load_state(t, &state);
+            self.groups.insert(group.to_string(), Group::Host(opt));
         }
     }
 }

@@ -202,7 +202,7 @@ impl<T: Trainable> RunSetup<T> {
                 if self.job.online.is_some() { ", env or `record`" } else { "" }
             );
         }
-        self.opt.load_state(loaded.meta.step, &loaded.adam, &self.device.clone().inner());
+        self.opt.load_state(loaded.meta.step, &loaded.adam);
         self.step = loaded.meta.step;
         self.progress = loaded.meta.online.clone();
         Ok(Some((loaded.model, loaded.meta.data)))

@@ -5,7 +5,10 @@
 //! mixture), trained by cross-entropy against the Bellman target projected onto the atoms.
 //!
 //! Read top to bottom: the config (the job file's `[dqn]` section), the projection, the network, the agent (data,
-//! batches, loss, target updates, checkpoints), online acting (ε-greedy), and the policy actors run.
+//! batches, loss, target updates, checkpoints), online acting (ε-greedy), and the policy actors run. On the CPU,
+//! scalar Q-values and the linear head train and act without a graph ([`host`]: the same arithmetic on host arrays).
+
+pub mod host;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,6 +31,7 @@ use frl_learner::params::{NamedTensor, load_params, named_params, prefixed, sect
 use frl_learner::{
     Acting, ActionPmfs, Agent, BinAxis, DataSpec, ModelConfig, OnlineAgent, Optimizers, Scalars, Trainable,
 };
+use host::{HostBatch, HostLearner, HostQNet};
 
 // ----------------------------------------------------------------------------------------------------------------
 // Config
@@ -320,32 +324,96 @@ impl QNet {
 
 /// DQN / C51 with any head.
 pub struct Dqn {
+    /// The graph networks; while `host` is in use they are stale and [`Dqn::graph_nets`] gives current copies.
     online: QNet,
     target: QNet,
+    /// The networks trained on the host (CPU, scalar or linear head), holding the current parameters.
+    host: Option<HostLearner>,
     config: DqnConfig,
     support: Support,
     actions: usize,
     spec: DataSpec,
 }
 
-/// One batch of `n`-step transitions on the device.
+/// One batch of `n`-step transitions, on the host until a graph step moves it to its device.
 pub struct DqnBatch {
     /// Normalised observations, `[B, obs_dim]`.
-    pub obs: Tensor<2>,
+    pub obs: Vec<f32>,
     /// Action ids, `[B]`.
-    pub actions: Tensor<1, Int>,
+    pub actions: Vec<usize>,
     /// Scaled `n`-step reward sums, `[B]`.
-    pub rewards: Tensor<1>,
+    pub rewards: Vec<f32>,
     /// Bootstrap discounts `γ^n` (0 after a terminal), `[B]`.
-    pub discounts: Tensor<1>,
+    pub discounts: Vec<f32>,
     /// Normalised observations `n` steps later, `[B, obs_dim]`.
-    pub next_obs: Tensor<2>,
+    pub next_obs: Vec<f32>,
+    /// The training device.
+    pub device: Device,
+}
+
+/// A [`DqnBatch`] on its device.
+struct Batch {
+    obs: Tensor<2>,
+    actions: Tensor<1, Int>,
+    rewards: Tensor<1>,
+    discounts: Tensor<1>,
+    next_obs: Tensor<2>,
+}
+
+impl DqnBatch {
+    fn tensors(&self) -> Batch {
+        let (n, device) = (self.actions.len(), &self.device);
+        let o = self.obs.len() / n.max(1);
+        let actions: Vec<i64> = self.actions.iter().map(|&a| a as i64).collect();
+        Batch {
+            obs: Tensor::from_data(TensorData::new(self.obs.clone(), [n, o]), device),
+            actions: Tensor::from_data(TensorData::new(actions, [n]), device),
+            rewards: Tensor::from_data(TensorData::new(self.rewards.clone(), [n]), device),
+            discounts: Tensor::from_data(TensorData::new(self.discounts.clone(), [n]), device),
+            next_obs: Tensor::from_data(TensorData::new(self.next_obs.clone(), [n, o]), device),
+        }
+    }
 }
 
 impl Dqn {
-    /// The online network.
-    pub fn network(&self) -> &QNet {
-        &self.online
+    /// The online network (a copy).
+    pub fn network(&self) -> QNet {
+        self.graph_nets().0
+    }
+
+    /// Whether updates run on the host (no graph).
+    pub fn on_host(&self) -> bool {
+        self.host.is_some()
+    }
+
+    /// The agent with its updates on burn's graph, also where the host path applies (for comparisons).
+    pub fn on_graph(mut self) -> Self {
+        (self.online, self.target) = self.graph_nets();
+        self.host = None;
+        self
+    }
+
+    /// The host learner of `online` and `target` when this agent's network has a host path on `device`.
+    fn host_learner(&self, device: &Device) -> Option<HostLearner> {
+        if device.clone().inner() != Device::flex() || !HostQNet::supports(&self.config) {
+            return None;
+        }
+        let net = |m: &QNet| HostQNet::from_params(&named_params(m), &self.config, self.spec.obs_dim, self.actions);
+        Some(HostLearner::new(net(&self.online)?, net(&self.target)?))
+    }
+
+    /// The online and target networks with the current parameters (from the host when updates run there).
+    fn graph_nets(&self) -> (QNet, QNet) {
+        let Some(host) = &self.host else { return (self.online.clone(), self.target.clone()) };
+        let by_name = |params: Vec<NamedTensor>| -> HashMap<String, NamedTensor> {
+            params.into_iter().map(|p| (p.name.clone(), p)).collect()
+        };
+        let online = load_params(self.online.clone(), &section(&by_name(host.online.params("q")), "q"));
+        let target = load_params(self.target.clone(), &section(&by_name(host.target.params("q")), "q"));
+        (
+            online.expect("the host network has the graph network's parameters"),
+            target.expect("the host network has the graph network's parameters").no_grad(),
+        )
     }
 
     /// The return support.
@@ -386,7 +454,7 @@ impl Dqn {
 
     /// The Bellman target distribution (projected) of each row's next state, `[B, atoms]`, from the networks
     /// `(online, target)` (training copies, or inference copies for plots).
-    fn target_distribution(&self, nets: (&QNet, &QNet), b: &DqnBatch) -> Tensor<2> {
+    fn target_distribution(&self, nets: (&QNet, &QNet), b: &Batch) -> Tensor<2> {
         let (online, target) = nets;
         let (log_p, _) = target.log_pmfs(target.features(b.next_obs.clone()));
         let [rows, a, n] = log_p.dims();
@@ -399,7 +467,7 @@ impl Dqn {
     }
 
     /// The action to bootstrap from, `[B]`: the online network's greedy one (double DQN), else the target's.
-    fn next_actions(&self, online: &QNet, b: &DqnBatch, target_q: Tensor<2>) -> Tensor<1, Int> {
+    fn next_actions(&self, online: &QNet, b: &Batch, target_q: Tensor<2>) -> Tensor<1, Int> {
         let rows = b.next_obs.dims()[0];
         let q = if self.config.double { online.q_values(b.next_obs.clone(), &self.support) } else { target_q };
         q.detach().argmax(1).reshape([rows])
@@ -423,23 +491,43 @@ impl Trainable for Dqn {
         };
         let online = QNet::new(spec.obs_dim, actions, config, rng, device)?;
         let target = detached_copy(&online);
-        Ok(Dqn { online, target, config: config.clone(), support: config.support(), actions, spec: spec.clone() })
+        let mut agent = Dqn {
+            online,
+            target,
+            host: None,
+            config: config.clone(),
+            support: config.support(),
+            actions,
+            spec: spec.clone(),
+        };
+        agent.host = agent.host_learner(device);
+        Ok(agent)
     }
 
     fn sample(&self, data: &Transitions, batch_size: usize, rng: &mut dyn RngCore, device: &Device) -> DqnBatch {
         let b = data.sample(batch_size, rng);
-        let (n, o) = (b.len, self.spec.obs_dim);
-        let actions: Vec<i64> = b.actions.iter().map(|&a| a as i64).collect();
         DqnBatch {
-            obs: Tensor::from_data(TensorData::new(b.obs, [n, o]), device),
-            actions: Tensor::from_data(TensorData::new(actions, [n]), device),
-            rewards: Tensor::from_data(TensorData::new(b.rewards, [n]), device),
-            discounts: Tensor::from_data(TensorData::new(b.discounts, [n]), device),
-            next_obs: Tensor::from_data(TensorData::new(b.next_obs, [n, o]), device),
+            obs: b.obs,
+            actions: b.actions.iter().map(|&a| a as usize).collect(),
+            rewards: b.rewards,
+            discounts: b.discounts,
+            next_obs: b.next_obs,
+            device: device.clone(),
         }
     }
 
-    fn train_step(&mut self, b: DqnBatch, opt: &mut Optimizers) -> anyhow::Result<Scalars> {
+    fn train_step(&mut self, batch: DqnBatch, opt: &mut Optimizers) -> anyhow::Result<Scalars> {
+        if let Some(host) = &mut self.host {
+            let b = HostBatch {
+                obs: &batch.obs,
+                actions: &batch.actions,
+                rewards: &batch.rewards,
+                discounts: &batch.discounts,
+                next_obs: &batch.next_obs,
+            };
+            return host.train_step(&b, &self.config, &self.support, opt);
+        }
+        let b = batch.tensors();
         let rows = b.obs.dims()[0];
         // Logged values, read with the loss in the group's one read.
         let (loss, names, logged): (_, Vec<&'static str>, Vec<Tensor<1>>) = if self.online.out.is_some() {
@@ -495,6 +583,11 @@ impl Trainable for Dqn {
     }
 
     fn params(&self) -> Vec<NamedTensor> {
+        if let Some(host) = &self.host {
+            let mut out = host.online.params("q");
+            out.extend(host.target.params("target"));
+            return out;
+        }
         let mut out = prefixed("q", named_params(&self.online));
         out.extend(prefixed("target", named_params(&self.target)));
         out
@@ -504,12 +597,18 @@ impl Trainable for Dqn {
         self.online = load_params(self.online, &section(values, "q")).map_err(|e| format!("q: {e}"))?;
         self.target =
             load_params(self.target, &section(values, "target")).map_err(|e| format!("target: {e}"))?.no_grad();
+        if self.host.is_some() {
+            let device = self.online.devices().into_iter().next().unwrap_or_else(Device::flex);
+            self.host = self.host_learner(&device);
+        }
         Ok(self)
     }
 
     fn probe_pmfs(&self, probe: &DqnBatch) -> anyhow::Result<Option<ActionPmfs>> {
         let Some(slug) = self.config.head.as_ref().map(|h| h.slug()) else { return Ok(None) };
-        let (net, target_net) = (self.online.valid(), self.target.valid());
+        let (online, target) = self.graph_nets();
+        let (net, target_net) = (online.valid(), target.valid());
+        let probe = &probe.tensors();
         let rows = probe.obs.dims()[0];
         let (log_p, _) = net.log_pmfs(net.features(probe.obs.clone()));
         let [_, a, n] = log_p.dims();
@@ -581,19 +680,38 @@ impl OnlineAgent for Dqn {
 /// Builds ε-greedy policies over one inference copy of the Q network, on the CPU whatever the learner's device.
 #[derive(Clone)]
 pub struct EpsilonGreedyFactory {
-    net: Arc<QNet>,
+    net: ActingNet,
     support: Arc<Support>,
     spec: Arc<DataSpec>,
     actions: usize,
     epsilon: f64,
 }
 
+/// The network a policy evaluates: on the host where it has a host path, else burn's CPU backend.
+#[derive(Clone)]
+enum ActingNet {
+    Host(Arc<HostQNet>),
+    Graph(Arc<QNet>),
+}
+
 impl EpsilonGreedyFactory {
     fn new(agent: &Dqn, epsilon: f64) -> Self {
+        // Actors step one observation at a time: a small network answers sooner on the CPU than through a GPU
+        // queue, and the learner's device stays free for updates.
+        let net = match &agent.host {
+            Some(host) => ActingNet::Host(Arc::new(host.online.clone())),
+            None => {
+                let graph = agent.online.valid().to_device(&Device::flex());
+                let host =
+                    HostQNet::from_params(&named_params(&graph), &agent.config, agent.spec.obs_dim, agent.actions);
+                match host {
+                    Some(host) => ActingNet::Host(Arc::new(host)),
+                    None => ActingNet::Graph(Arc::new(graph)),
+                }
+            }
+        };
         Self {
-            // Actors step one observation at a time: a small network answers sooner on the CPU than through a GPU
-            // queue, and the learner's device stays free for updates.
-            net: Arc::new(agent.online.valid().to_device(&Device::flex())),
+            net,
             support: Arc::new(agent.support.clone()),
             spec: Arc::new(agent.spec.clone()),
             actions: agent.actions,
@@ -604,7 +722,7 @@ impl EpsilonGreedyFactory {
 
 impl PolicyFactory for EpsilonGreedyFactory {
     fn make(&self) -> Box<dyn Policy> {
-        Box::new(EpsilonGreedy { device: self.net.devices()[0].clone(), shared: self.clone() })
+        Box::new(EpsilonGreedy { shared: self.clone(), scratch: host::Scratch::default(), obs: Vec::new() })
     }
 
     fn describe(&self) -> String {
@@ -615,7 +733,8 @@ impl PolicyFactory for EpsilonGreedyFactory {
 /// A random action with probability ε, else the action of the largest Q-value.
 pub struct EpsilonGreedy {
     shared: EpsilonGreedyFactory,
-    device: Device,
+    scratch: host::Scratch,
+    obs: Vec<f32>,
 }
 
 impl Policy for EpsilonGreedy {
@@ -624,10 +743,16 @@ impl Policy for EpsilonGreedy {
         if s.epsilon > 0.0 && rng.random::<f64>() < s.epsilon {
             return Action::Discrete(rng.random_range(0..s.actions));
         }
-        let mut obs = Vec::with_capacity(s.spec.obs_dim);
-        s.spec.push_normalized(history.current(), &mut obs);
-        let n = obs.len();
-        let q = to_host(s.net.q_values(Tensor::from_data(TensorData::new(obs, [1, n]), &self.device), &s.support));
+        self.obs.clear();
+        s.spec.push_normalized(history.current(), &mut self.obs);
+        let q = match &s.net {
+            ActingNet::Host(net) => net.q_values(&self.obs, &s.support.atoms, &mut self.scratch),
+            ActingNet::Graph(net) => {
+                let n = self.obs.len();
+                let obs = Tensor::from_data(TensorData::new(self.obs.clone(), [1, n]), &Device::flex());
+                to_host(net.q_values(obs, &s.support))
+            }
+        };
         Action::Discrete(frl_heads::head::argmax(&q))
     }
 }
