@@ -487,9 +487,9 @@ fn project_row(p: &[f32], reward: f32, discount: f32, support: &Support, out: &m
     for (&pj, &z) in p.iter().zip(&support.atoms) {
         let tz = (discount * z + reward).clamp(lo, hi);
         let pos = ((tz - z0) / delta).clamp(0.0, (n - 1) as f32);
-        let lower = pos.floor();
-        let frac = pos - lower;
-        let l = (lower as usize).min(n - 1);
+        // `pos` is in [0, n − 1]: truncation is its floor.
+        let l = (pos as usize).min(n - 1);
+        let frac = pos - l as f32;
         let u = (l + 1).min(n - 1);
         let upper = pj * frac;
         out[l] += pj - upper;

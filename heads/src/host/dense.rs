@@ -203,27 +203,39 @@ mod avx2 {
         let mut j = 0;
         while j + 16 <= p.n {
             // SAFETY: columns j..j+16 exist.
-            unsafe { tile::<MR, 2>(p, c, i, j, full) };
+            unsafe { tile::<MR, 2, false>(p, c, i, j, full) };
             j += 16;
         }
         if j + 8 <= p.n {
             // SAFETY: columns j..j+8 exist.
-            unsafe { tile::<MR, 1>(p, c, i, j, full) };
+            unsafe { tile::<MR, 1, false>(p, c, i, j, full) };
             j += 8;
         }
         if j < p.n {
             // SAFETY: the mask covers only columns j..n.
-            unsafe { tile::<MR, 1>(p, c, i, j, mask(p.n - j)) };
+            unsafe { tile::<MR, 1, true>(p, c, i, j, mask(p.n - j)) };
         }
     }
 
-    /// Rows `i..i+MR`, columns `j..j+8·NV` of the output; the last 8 columns through `last` (a lane mask).
+    /// Rows `i..i+MR`, columns `j..j+8·NV` of the output; with `MASKED` the last 8 columns through `last` (a lane
+    /// mask), else every column is read and written whole (plain loads: a masked load also takes an ALU port, which
+    /// the multiply-adds need).
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    unsafe fn tile<const MR: usize, const NV: usize>(p: &Product, c: &mut [f32], i: usize, j: usize, last: __m256i) {
+    unsafe fn tile<const MR: usize, const NV: usize, const MASKED: bool>(
+        p: &Product,
+        c: &mut [f32],
+        i: usize,
+        j: usize,
+        last: __m256i,
+    ) {
         let n = p.n;
         let full = mask(8);
         let lane_mask = |v: usize| if v + 1 == NV { last } else { full };
+        // SAFETY (callers): without MASKED all 8·NV columns exist.
+        let load = |ptr: *const f32, v: usize| unsafe {
+            if MASKED { _mm256_maskload_ps(ptr, lane_mask(v)) } else { _mm256_loadu_ps(ptr) }
+        };
         let (a, b, cp) = (p.a.as_ptr(), p.b.as_ptr(), c.as_mut_ptr());
         let mut acc = [[_mm256_setzero_ps(); NV]; MR];
         // SAFETY (every pointer below): rows i..i+MR < m, masked columns < n, p < k; `check` bounds these.
@@ -233,15 +245,15 @@ mod avx2 {
                     let col = j + 8 * v;
                     *slot = match p.init {
                         Init::Zero => _mm256_setzero_ps(),
-                        Init::Keep => _mm256_maskload_ps(cp.add((i + r) * n + col), lane_mask(v)),
-                        Init::Row(bias) => _mm256_maskload_ps(bias.as_ptr().add(col), lane_mask(v)),
+                        Init::Keep => load(cp.add((i + r) * n + col), v),
+                        Init::Row(bias) => load(bias.as_ptr().add(col), v),
                     };
                 }
             }
             for q in 0..p.k {
                 let mut bv = [_mm256_setzero_ps(); NV];
                 for (v, slot) in bv.iter_mut().enumerate() {
-                    *slot = _mm256_maskload_ps(b.add(q * n + j + 8 * v), lane_mask(v));
+                    *slot = load(b.add(q * n + j + 8 * v), v);
                 }
                 for (r, row) in acc.iter_mut().enumerate() {
                     let av = _mm256_set1_ps(*a.add((i + r) * p.a_rs + q * p.a_cs));
@@ -252,7 +264,12 @@ mod avx2 {
             }
             for (r, row) in acc.iter().enumerate() {
                 for (v, &value) in row.iter().enumerate() {
-                    _mm256_maskstore_ps(cp.add((i + r) * n + j + 8 * v), lane_mask(v), value);
+                    let out = cp.add((i + r) * n + j + 8 * v);
+                    if MASKED {
+                        _mm256_maskstore_ps(out, lane_mask(v), value);
+                    } else {
+                        _mm256_storeu_ps(out, value);
+                    }
                 }
             }
         }
