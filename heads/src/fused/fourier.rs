@@ -177,7 +177,10 @@ impl Backward<Flex, 1> for RegularizerBackward {
         let Some(node) = parent else { return };
         let g = values(&grad)[0];
         let (mut dz, shape) = ops.state;
-        dz.iter_mut().for_each(|d| *d *= g);
+        // A loss that adds the regulariser as it is (the usual case) sends 1: nothing to scale.
+        if g != 1.0 {
+            dz.iter_mut().for_each(|d| *d *= g);
+        }
         grads.register::<Flex>(node.id, tensor(dz, &shape));
     }
 }

@@ -437,7 +437,7 @@ impl Autocorrelation {
         let w = 2 * (n + 1);
         let rows = z.len() / w;
         // Rows padded with zeros to whole lane groups: zero coefficients add nothing.
-        let rp = rows.next_multiple_of(LANES);
+        let rp = rows.next_multiple_of(LANES * GROUPS);
         let size = (n + 1) * rp;
         // Every value the kernels read is written below (`re`, `im` from lag 1 on), so the buffers are not cleared.
         for buf in [&mut self.u, &mut self.v, &mut self.re, &mut self.im] {
@@ -445,13 +445,12 @@ impl Autocorrelation {
                 buf.resize(size, 0.0);
             }
         }
+        // `u` holds columns 0..=n of the block transposed, `v` the columns after them.
+        dense::transpose_block(z, w, &mut self.u[..size], rp, (rows, n + 1), false);
+        dense::transpose_block(&z[n + 1..], w, &mut self.v[..size], rp, (rows, n + 1), false);
         for j in 0..=n {
-            let (uj, vj) = (&mut self.u[j * rp..(j + 1) * rp], &mut self.v[j * rp..(j + 1) * rp]);
-            for ((u, v), zr) in uj.iter_mut().zip(vj.iter_mut()).zip(z.chunks_exact(w)) {
-                (*u, *v) = (zr[j], zr[n + 1 + j]);
-            }
-            uj[rows..].fill(0.0);
-            vj[rows..].fill(0.0);
+            self.u[j * rp + rows..(j + 1) * rp].fill(0.0);
+            self.v[j * rp + rows..(j + 1) * rp].fill(0.0);
         }
         // With a gradient, `re`, `im` receive ∂/∂(Re c_k, Im c_k) of scale · 4π² k² |c_k|² instead of c_k.
         let grad_scale = backward.as_ref().map(|(scale, _)| (scale * 8.0 * PI * PI) as f32);
@@ -464,13 +463,8 @@ impl Autocorrelation {
             }
         }
         lanes::lag_grads(&self.u, &self.v, &self.re, &self.im, n, rp, &mut self.du, &mut self.dv);
-        for j in 0..=n {
-            let (du, dv) = (&self.du[j * rp..j * rp + rows], &self.dv[j * rp..j * rp + rows]);
-            for ((g, du), dv) in dz.chunks_exact_mut(w).zip(du).zip(dv) {
-                g[j] += du;
-                g[n + 1 + j] += dv;
-            }
-        }
+        dense::transpose_block(&self.du, rp, dz, w, (n + 1, rows), true);
+        dense::transpose_block(&self.dv, rp, &mut dz[n + 1..], w, (n + 1, rows), true);
         sum
     }
 }
@@ -478,11 +472,16 @@ impl Autocorrelation {
 /// Rows of one register group in [`Autocorrelation::sum`].
 const LANES: usize = 8;
 
+/// Register groups the kernels advance together (AVX-512: four of 16 rows where a block has 64, else two): each
+/// row's sums are chains of dependent multiply-adds, so one group alone would wait on each operation's latency;
+/// independent chains keep the multiply-add units busy (each row's operations and their order are unchanged).
+const GROUPS: usize = 4;
+
 /// The autocorrelation's two loops over lags for [`LANES`] rows at a time, in AVX2 registers with fused
 /// multiply-adds where the CPU has them; the portable build does the same operations with `mul_add` on arrays of
 /// [`LANES`] values, so both give the same bits. One body (the macro `kernels`) serves both.
 mod lanes {
-    use super::LANES;
+    use super::{GROUPS, LANES};
 
     /// The two kernels, with the lane operations (`zero`, `load`, `to_array`, `splat`, `mul`, `fma`, `fnma`) of the
     /// module that invokes it and its attributes on both functions.
@@ -496,7 +495,7 @@ mod lanes {
             /// The CPU has the features the attributes enable; the sizes as [`super::lag_sums`] checks them.
             $(#[$attribute])*
             #[allow(clippy::too_many_arguments)]
-            pub(super) unsafe fn lag_sums(
+            pub(super) unsafe fn lag_sums<const G: usize>(
                 u: &[f32],
                 v: &[f32],
                 re: &mut [f32],
@@ -507,28 +506,34 @@ mod lanes {
                 totals: &mut [f32],
             ) {
                 let (pu, pv) = (u.as_ptr(), v.as_ptr());
-                for b0 in (0..rp).step_by(LANES) {
-                    let mut total = zero();
+                for b0 in (0..rp).step_by(LANES * G) {
+                    let mut total = [zero(); G];
                     for k in 1..n + 1 {
-                        let (mut sr, mut si) = (zero(), zero());
+                        let (mut sr, mut si) = ([zero(); G], [zero(); G]);
                         for j in 0..n - k + 1 {
-                            let (hi, lo) = ((j + k) * rp + b0, j * rp + b0);
-                            // SAFETY: hi, lo + LANES ≤ (n + 1) · rp, checked by the caller.
-                            let (p, q, r, s) =
-                                unsafe { (load(pu.add(hi)), load(pv.add(hi)), load(pu.add(lo)), load(pv.add(lo))) };
-                            sr = fma(fma(sr, p, r), q, s);
-                            si = fnma(fma(si, q, r), p, s);
+                            for g in 0..G {
+                                let (hi, lo) = ((j + k) * rp + b0 + g * LANES, j * rp + b0 + g * LANES);
+                                // SAFETY: hi, lo + LANES ≤ (n + 1) · rp, checked by the caller.
+                                let (p, q, r, s) =
+                                    unsafe { (load(pu.add(hi)), load(pv.add(hi)), load(pu.add(lo)), load(pv.add(lo))) };
+                                sr[g] = fma(fma(sr[g], p, r), q, s);
+                                si[g] = fnma(fma(si[g], q, r), p, s);
+                            }
                         }
                         let kk = splat((k * k) as f32);
-                        total = fma(fma(total, mul(kk, sr), sr), mul(kk, si), si);
-                        let (sr, si) = match grad_scale {
-                            Some(g) => (mul(splat(g * (k * k) as f32), sr), mul(splat(g * (k * k) as f32), si)),
-                            None => (sr, si),
-                        };
-                        re[k * rp + b0..][..LANES].copy_from_slice(&to_array(sr));
-                        im[k * rp + b0..][..LANES].copy_from_slice(&to_array(si));
+                        for g in 0..G {
+                            total[g] = fma(fma(total[g], mul(kk, sr[g]), sr[g]), mul(kk, si[g]), si[g]);
+                            let (sr, si) = match grad_scale {
+                                Some(s) => (mul(splat(s * (k * k) as f32), sr[g]), mul(splat(s * (k * k) as f32), si[g])),
+                                None => (sr[g], si[g]),
+                            };
+                            re[k * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(sr));
+                            im[k * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(si));
+                        }
                     }
-                    totals[b0..b0 + LANES].copy_from_slice(&to_array(total));
+                    for g in 0..G {
+                        totals[b0 + g * LANES..][..LANES].copy_from_slice(&to_array(total[g]));
+                    }
                 }
             }
 
@@ -540,7 +545,7 @@ mod lanes {
             /// The CPU has the features the attributes enable; the sizes as [`super::lag_grads`] checks them.
             $(#[$attribute])*
             #[allow(clippy::too_many_arguments)]
-            pub(super) unsafe fn lag_grads(
+            pub(super) unsafe fn lag_grads<const G: usize>(
                 u: &[f32],
                 v: &[f32],
                 gr: &[f32],
@@ -551,29 +556,37 @@ mod lanes {
                 dv: &mut [f32],
             ) {
                 let (pu, pv, pr, pi) = (u.as_ptr(), v.as_ptr(), gr.as_ptr(), gi.as_ptr());
-                for b0 in (0..rp).step_by(LANES) {
+                for b0 in (0..rp).step_by(LANES * G) {
                     for m in 0..n + 1 {
-                        let (mut gu, mut gv) = (zero(), zero());
-                        // SAFETY: every offset below is at most n · rp + b0, with LANES values after it (checked by
-                        // the caller).
+                        let (mut gu, mut gv) = ([zero(); G], [zero(); G]);
+                        // SAFETY: every offset below is at most n · rp + b0 + (G − 1) · LANES, with LANES values
+                        // after it (checked by the caller).
                         unsafe {
                             for k in 1..m + 1 {
-                                let (g_r, g_i) = (load(pr.add(k * rp + b0)), load(pi.add(k * rp + b0)));
-                                let o = (m - k) * rp + b0;
-                                let (r, s) = (load(pu.add(o)), load(pv.add(o)));
-                                gu = fnma(fma(gu, g_r, r), g_i, s);
-                                gv = fma(fma(gv, g_r, s), g_i, r);
+                                for g in 0..G {
+                                    let b = b0 + g * LANES;
+                                    let (g_r, g_i) = (load(pr.add(k * rp + b)), load(pi.add(k * rp + b)));
+                                    let o = (m - k) * rp + b;
+                                    let (r, s) = (load(pu.add(o)), load(pv.add(o)));
+                                    gu[g] = fnma(fma(gu[g], g_r, r), g_i, s);
+                                    gv[g] = fma(fma(gv[g], g_r, s), g_i, r);
+                                }
                             }
                             for k in 1..n - m + 1 {
-                                let (g_r, g_i) = (load(pr.add(k * rp + b0)), load(pi.add(k * rp + b0)));
-                                let o = (m + k) * rp + b0;
-                                let (p, q) = (load(pu.add(o)), load(pv.add(o)));
-                                gu = fma(fma(gu, g_r, p), g_i, q);
-                                gv = fnma(fma(gv, g_r, q), g_i, p);
+                                for g in 0..G {
+                                    let b = b0 + g * LANES;
+                                    let (g_r, g_i) = (load(pr.add(k * rp + b)), load(pi.add(k * rp + b)));
+                                    let o = (m + k) * rp + b;
+                                    let (p, q) = (load(pu.add(o)), load(pv.add(o)));
+                                    gu[g] = fma(fma(gu[g], g_r, p), g_i, q);
+                                    gv[g] = fnma(fma(gv[g], g_r, q), g_i, p);
+                                }
                             }
                         }
-                        du[m * rp + b0..][..LANES].copy_from_slice(&to_array(gu));
-                        dv[m * rp + b0..][..LANES].copy_from_slice(&to_array(gv));
+                        for g in 0..G {
+                            du[m * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(gu[g]));
+                            dv[m * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(gv[g]));
+                        }
                     }
                 }
             }
@@ -675,7 +688,77 @@ mod lanes {
         kernels!(#[target_feature(enable = "avx2,fma")]);
     }
 
+    /// The kernels on 16-lane AVX-512 registers, two groups of 16 rows at a time (the 32 rows the other builds
+    /// advance together), each row's operations as in the other builds.
+    #[cfg(target_arch = "x86_64")]
+    mod avx512 {
+        use std::arch::x86_64::*;
+
+        const LANES: usize = 16;
+
+        type L = __m512;
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        fn zero() -> L {
+            _mm512_setzero_ps()
+        }
+        /// # Safety
+        /// `LANES` values are readable from `p`.
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn load(p: *const f32) -> L {
+            // SAFETY: forwarded.
+            unsafe { _mm512_loadu_ps(p) }
+        }
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        fn to_array(x: L) -> [f32; LANES] {
+            let mut out = [0.0; LANES];
+            // SAFETY: `out` holds LANES values.
+            unsafe { _mm512_storeu_ps(out.as_mut_ptr(), x) };
+            out
+        }
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        fn splat(x: f32) -> L {
+            _mm512_set1_ps(x)
+        }
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        fn mul(a: L, b: L) -> L {
+            _mm512_mul_ps(a, b)
+        }
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        fn fma(c: L, a: L, b: L) -> L {
+            _mm512_fmadd_ps(a, b, c)
+        }
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        fn fnma(c: L, a: L, b: L) -> L {
+            _mm512_fnmadd_ps(a, b, c)
+        }
+
+        kernels!(#[target_feature(enable = "avx512f")]);
+    }
+
+    /// Which kernels run: 0 portable, 1 AVX2, 2 AVX-512.
+    fn kind() -> u8 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return 2;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                return 1;
+            }
+        }
+        0
+    }
+
     /// Whether the AVX2 kernels run.
+    #[cfg(test)]
     fn vector() -> bool {
         #[cfg(target_arch = "x86_64")]
         {
@@ -689,7 +772,7 @@ mod lanes {
 
     /// `c_k` for `k = 1..=n` of every row (times `grad_scale · k²` when given) into `re`, `im`, and each row's
     /// `Σ_k k² |c_k|²` (returned, `rp` values): lag-major `u`, `v` (`a = u + iv`), `re`, `im`, each `(n + 1) · rp`
-    /// values with `rp` a multiple of [`LANES`].
+    /// values with `rp` a multiple of [`LANES`] · [`GROUPS`].
     pub(super) fn lag_sums(
         u: &[f32],
         v: &[f32],
@@ -700,16 +783,29 @@ mod lanes {
         grad_scale: Option<f32>,
     ) -> Vec<f32> {
         let size = (n + 1) * rp;
-        assert!(rp.is_multiple_of(LANES) && u.len() >= size && v.len() >= size && re.len() >= size && im.len() >= size);
+        assert!(rp.is_multiple_of(LANES * GROUPS));
+        assert!(u.len() >= size && v.len() >= size && re.len() >= size && im.len() >= size);
         let mut totals = vec![0.0; rp];
         #[cfg(target_arch = "x86_64")]
-        if vector() {
-            // SAFETY: the CPU has AVX2 and FMA; the sizes are checked above.
-            unsafe { avx2::lag_sums(u, v, re, im, n, rp, grad_scale, &mut totals) };
-            return totals;
+        match kind() {
+            // SAFETY (both): the CPU has AVX-512F; the sizes are checked above.
+            2 if rp.is_multiple_of(64) => {
+                unsafe { avx512::lag_sums::<4>(u, v, re, im, n, rp, grad_scale, &mut totals) };
+                return totals;
+            }
+            2 => {
+                unsafe { avx512::lag_sums::<2>(u, v, re, im, n, rp, grad_scale, &mut totals) };
+                return totals;
+            }
+            1 => {
+                // SAFETY: the CPU has AVX2 and FMA; the sizes are checked above.
+                unsafe { avx2::lag_sums::<GROUPS>(u, v, re, im, n, rp, grad_scale, &mut totals) };
+                return totals;
+            }
+            _ => {}
         }
         // SAFETY: the sizes are checked above.
-        unsafe { portable::lag_sums(u, v, re, im, n, rp, grad_scale, &mut totals) };
+        unsafe { portable::lag_sums::<GROUPS>(u, v, re, im, n, rp, grad_scale, &mut totals) };
         totals
     }
 
@@ -727,15 +823,18 @@ mod lanes {
         dv: &mut [f32],
     ) {
         let size = (n + 1) * rp;
-        assert!(rp.is_multiple_of(LANES) && du.len() >= size && dv.len() >= size);
+        assert!(rp.is_multiple_of(LANES * GROUPS) && du.len() >= size && dv.len() >= size);
         assert!(u.len() >= size && v.len() >= size && gr.len() >= size && gi.len() >= size);
         #[cfg(target_arch = "x86_64")]
-        if vector() {
-            // SAFETY: the CPU has AVX2 and FMA; the sizes are checked above.
-            return unsafe { avx2::lag_grads(u, v, gr, gi, n, rp, du, dv) };
+        match kind() {
+            // SAFETY (all three): the CPU has AVX-512F, or AVX2 and FMA; the sizes are checked above.
+            2 if rp.is_multiple_of(64) => return unsafe { avx512::lag_grads::<4>(u, v, gr, gi, n, rp, du, dv) },
+            2 => return unsafe { avx512::lag_grads::<2>(u, v, gr, gi, n, rp, du, dv) },
+            1 => return unsafe { avx2::lag_grads::<GROUPS>(u, v, gr, gi, n, rp, du, dv) },
+            _ => {}
         }
         // SAFETY: the sizes are checked above.
-        unsafe { portable::lag_grads(u, v, gr, gi, n, rp, du, dv) }
+        unsafe { portable::lag_grads::<GROUPS>(u, v, gr, gi, n, rp, du, dv) }
     }
 
     #[cfg(all(test, target_arch = "x86_64"))]
@@ -748,7 +847,7 @@ mod lanes {
             if !vector() {
                 return;
             }
-            let (n, rp) = (5, 16);
+            let (n, rp) = (5, 2 * LANES * GROUPS);
             let size = (n + 1) * rp;
             let val = |i: usize, salt: usize| ((i * 7919 + salt * 104_729) % 2003) as f32 / 1001.0 - 1.0;
             let (u, v): (Vec<f32>, Vec<f32>) =
@@ -760,14 +859,14 @@ mod lanes {
             // SAFETY: the CPU has AVX2 and FMA (checked above); every slice has the sizes the kernels read.
             unsafe {
                 let (mut t, mut t2) = (vec![0.0; rp], vec![0.0; rp]);
-                avx2::lag_sums(&u, &v, &mut re, &mut im, n, rp, Some(0.3), &mut t);
-                portable::lag_sums(&u, &v, &mut re2, &mut im2, n, rp, Some(0.3), &mut t2);
+                avx2::lag_sums::<GROUPS>(&u, &v, &mut re, &mut im, n, rp, Some(0.3), &mut t);
+                portable::lag_sums::<GROUPS>(&u, &v, &mut re2, &mut im2, n, rp, Some(0.3), &mut t2);
                 assert_eq!(
                     t.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                     t2.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
                 );
-                avx2::lag_grads(&u, &v, &re, &im, n, rp, &mut du, &mut dv);
-                portable::lag_grads(&u, &v, &re2, &im2, n, rp, &mut du2, &mut dv2);
+                avx2::lag_grads::<GROUPS>(&u, &v, &re, &im, n, rp, &mut du, &mut dv);
+                portable::lag_grads::<GROUPS>(&u, &v, &re2, &im2, n, rp, &mut du2, &mut dv2);
             }
             let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&re), bits(&re2));
@@ -775,6 +874,20 @@ mod lanes {
             assert_eq!(bits(&du), bits(&du2));
             assert_eq!(bits(&dv), bits(&dv2));
             assert!(re.iter().any(|&x| x != 0.0) && du.iter().any(|&x| x != 0.0));
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                let (mut re3, mut im3, mut du3, mut dv3) =
+                    (vec![0.0; size], vec![0.0; size], vec![0.0; size], vec![0.0; size]);
+                let mut t3 = vec![0.0; rp];
+                // SAFETY: the CPU has AVX-512F (checked just above); the slices as above.
+                unsafe {
+                    avx512::lag_sums::<4>(&u, &v, &mut re3, &mut im3, n, rp, Some(0.3), &mut t3);
+                    avx512::lag_grads::<2>(&u, &v, &re3, &im3, n, rp, &mut du3, &mut dv3);
+                }
+                assert_eq!(bits(&re3), bits(&re2));
+                assert_eq!(bits(&im3), bits(&im2));
+                assert_eq!(bits(&du3), bits(&du2));
+                assert_eq!(bits(&dv3), bits(&dv2));
+            }
         }
     }
 }
