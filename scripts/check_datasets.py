@@ -101,6 +101,13 @@ def check_online(frl, root, frl_id):
                                for s in json.loads((out / "metadata.json").read_text())["shards"]])
     quarter = len(versions) // 4
     assert versions[0] == 0 and versions[-quarter:].max() > versions[:quarter].max() >= 0, versions
+    # Per step (format 2): the version that chose each action, starting at the episode's and never going back.
+    for s in json.loads((out / "metadata.json").read_text())["shards"]:
+        shard = load_file(str(out / s["file"]))
+        steps, offsets = shard["step_policy_version"], shard["episode_offsets"]
+        assert len(steps) == offsets[-1], (len(steps), offsets[-1])
+        for e, (a, b) in enumerate(zip(offsets[:-1], offsets[1:])):
+            assert steps[a] == shard["policy_version"][e] and (np.diff(steps[a:b]) >= 0).all(), steps[a:b]
     print(f"{frl_id} online: recorded episodes replay; policy versions 0 → {versions.max()}")
 
 

@@ -150,7 +150,8 @@ fn an_online_recording_on_a_full_disk_is_named_and_stays_readable() {
     assert_eq!(code, 0, "{stderr}");
     let recording = dir.path().join("runs/online/episodes");
     let before = dataset_steps(&recording);
-    assert!(before >= 3000, "{before}");
+    // All but the episode running at the end (at most 500 steps).
+    assert!(before + 500 >= 3000, "{before}");
     // Resumed without checkpoints until the end, the next shard holds ~17,000 steps: past 128 KiB.
     write_job(20_000, 100_000);
     let (code, _, stderr) = run(limited(128).arg("train").arg(&job).args(["--quiet", "--resume"]));

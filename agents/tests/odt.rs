@@ -254,6 +254,14 @@ fn an_online_dt_starts_from_its_offline_checkpoint_fine_tunes_and_resumes() {
     // wait in the channel (2) or be in flight (1); 8 episodes leave room for it.
     let rec = Dataset::open(&s.run_dir.join("episodes")).unwrap();
     assert!(rec.episodes.tags.iter().any(|t| t.policy_version > 0), "{:?}", rec.episodes.tags);
+    // The DT reads its context: it never changes version inside an episode.
+    for ep in rec.episodes.iter() {
+        assert!(
+            ep.versions.len() == ep.len() && ep.versions.iter().all(|&v| v == ep.tag.policy_version),
+            "{:?}",
+            ep.tag
+        );
+    }
     // Resume to a larger budget: the counts continue and the temperature comes back from the checkpoint.
     let mut more = job.clone();
     more.online.as_mut().unwrap().env_steps = 2200;

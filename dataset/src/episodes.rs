@@ -10,7 +10,7 @@ pub struct EpisodeTag {
     pub index: u64,
     /// Seed passed to `reset`.
     pub seed: u64,
-    /// Version of the policy that acted.
+    /// Version of the policy that acted at the episode's first step.
     pub policy_version: u64,
 }
 
@@ -36,6 +36,9 @@ pub struct EpisodeBatch {
     pub offsets: Vec<usize>,
     /// One tag per episode.
     pub tags: Vec<EpisodeTag>,
+    /// Per step, the version of the policy that chose its action (a Markov policy may take a newer version inside
+    /// an episode). Steps recorded without one take their episode's `policy_version` when it finishes.
+    pub versions: Vec<u64>,
 }
 
 /// One episode of a batch, borrowed.
@@ -55,6 +58,8 @@ pub struct EpisodeRef<'a> {
     pub terminated: &'a [bool],
     /// `len` truncation flags.
     pub truncated: &'a [bool],
+    /// `len` policy versions (empty where they are not known: every step then counts as the tag's).
+    pub versions: &'a [u64],
     /// Where it came from.
     pub tag: EpisodeTag,
 }
@@ -79,6 +84,11 @@ impl EpisodeRef<'_> {
     pub fn episode_return(&self) -> f64 {
         self.rewards.iter().map(|&r| r as f64).sum()
     }
+
+    /// The version of the policy that chose step `t`'s action.
+    pub fn version(&self, t: usize) -> u64 {
+        self.versions.get(t).copied().unwrap_or(self.tag.policy_version)
+    }
 }
 
 impl EpisodeBatch {
@@ -101,6 +111,7 @@ impl EpisodeBatch {
             truncated: Vec::with_capacity(steps),
             offsets,
             tags: Vec::with_capacity(episodes),
+            versions: Vec::with_capacity(steps),
         }
     }
 
@@ -131,6 +142,7 @@ impl EpisodeBatch {
             rewards: &self.rewards[s0..s1],
             terminated: &self.terminated[s0..s1],
             truncated: &self.truncated[s0..s1],
+            versions: self.versions.get(s0..s1).unwrap_or(&[]),
             tag: self.tags[e],
         }
     }
@@ -167,6 +179,7 @@ impl EpisodeBatch {
         self.rewards.extend_from_slice(ep.rewards);
         self.terminated.extend_from_slice(ep.terminated);
         self.truncated.extend_from_slice(ep.truncated);
+        self.versions.extend((0..ep.len()).map(|t| ep.version(t)));
         self.offsets.push(self.rewards.len());
         self.tags.push(ep.tag);
     }
@@ -226,8 +239,9 @@ impl EpisodeBatch {
         self.truncated.push(t.truncated);
     }
 
-    /// Completes the episode in flight.
+    /// Completes the episode in flight; its steps recorded without a policy version take `tag`'s.
     pub fn finish(&mut self, tag: EpisodeTag) {
+        self.versions.resize(self.rewards.len(), tag.policy_version);
         self.offsets.push(self.rewards.len());
         self.tags.push(tag);
     }
@@ -241,6 +255,7 @@ impl EpisodeBatch {
         self.rewards.truncate(steps);
         self.terminated.truncate(steps);
         self.truncated.truncate(steps);
+        self.versions.truncate(steps);
     }
 
     /// The episode in flight as a [`History`], or `None` when none was begun.
@@ -270,6 +285,7 @@ impl EpisodeBatch {
         self.rewards.extend_from_slice(&src.rewards[s0 + from..]);
         self.terminated.extend_from_slice(&src.terminated[s0 + from..]);
         self.truncated.extend_from_slice(&src.truncated[s0 + from..]);
+        self.versions.extend_from_slice(src.versions.get(s0 + from..).unwrap_or(&[]));
         self.finish(tag);
     }
 
@@ -281,6 +297,7 @@ impl EpisodeBatch {
         self.rewards.extend_from_slice(next.rewards);
         self.terminated.extend_from_slice(next.terminated);
         self.truncated.extend_from_slice(next.truncated);
+        self.versions.extend((0..next.len()).map(|t| next.version(t)));
         *self.offsets.last_mut().expect("a batch with an episode") = self.rewards.len();
     }
 
@@ -291,6 +308,7 @@ impl EpisodeBatch {
         self.rewards.clear();
         self.terminated.clear();
         self.truncated.clear();
+        self.versions.clear();
         self.offsets.truncate(1);
         self.tags.clear();
     }

@@ -44,6 +44,12 @@ pub trait Policy: Send {
 
     /// The action for the current observation.
     fn act(&mut self, history: &History<'_>, rng: &mut dyn RngCore) -> Action;
+
+    /// Whether the action depends on the current observation only (no per-episode state, no earlier steps): actors
+    /// then switch such a policy to a newer version between two steps, not only between episodes.
+    fn markov(&self) -> bool {
+        false
+    }
 }
 
 /// Builds fresh [`Policy`] instances: the shareable snapshot actors hold (behind an `Arc`) and rebuild from after a
@@ -89,6 +95,10 @@ impl PolicyFactory for MarkovPolicy {
 impl Policy for MarkovPolicy {
     fn act(&mut self, history: &History<'_>, rng: &mut dyn RngCore) -> Action {
         (self.act)(history.current(), rng)
+    }
+
+    fn markov(&self) -> bool {
+        true
     }
 }
 

@@ -341,7 +341,9 @@ pub struct OnlineConfig {
     /// Updates per env step after `learning_starts` (0.1: one update every 10 env steps).
     pub updates_per_step: f64,
     /// Hold the actors back (by not taking their episodes) while the learner is behind `updates_per_step`; with
-    /// `false` actors never wait and the learner trains as fast as it can.
+    /// `false` actors never wait and the learner trains as fast as it can. Throttled, agents that learn from
+    /// fragments (DQN) get the steps of one update at a time (`fragment_steps` defaults to `1 / updates_per_step`),
+    /// so their actors act about one update behind the learner.
     pub throttle: bool,
     /// New weights go to the actors every this many updates.
     pub broadcast_every: u64,
@@ -352,7 +354,8 @@ pub struct OnlineConfig {
     pub max_failures: u64,
     /// Actors send running episodes in fragments of this many steps (for long episodes): env steps count, the ratio
     /// holds and agents that take fragments (DQN) learn from them as they arrive; the recording and agents that need
-    /// whole episodes (the DT) get each episode once it ended. The acting policy changes only between episodes.
+    /// whole episodes (the DT) get each episode once it ended. The episode running when the run ends is counted but
+    /// not recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fragment_steps: Option<usize>,
     /// Actors act with this fixed behaviour policy (`"random"`, `{ expert = { noise = 0.3 } }`, ...) instead of the

@@ -56,6 +56,13 @@ pub fn fit_online<A: OnlineAgent>(
             None => (setup.fresh(&spec)?, spec),
         },
     };
+    // Throttled runs of agents that learn from fragments keep their actors about one update ahead: the actors send
+    // what they did since the last update (the steps of one update), so experience reaches the learner with the
+    // weights that made it, as in a loop that alternates acting and learning.
+    let mut online = online;
+    if online.throttle && online.fragment_steps.is_none() && agent.takes_fragments() {
+        online.fragment_steps = Some(steps_per_update(online.updates_per_step));
+    }
     let progress = OnlineProgress { updates: setup.step(), ..setup.progress().cloned().unwrap_or_default() };
     if let Some(summary) = setup.finished(progress.env_steps >= online.env_steps) {
         return Ok(summary);
@@ -202,8 +209,10 @@ impl Actors {
         progress: &OnlineProgress,
     ) -> anyhow::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
+        // Throttled, an actor hands each batch over directly (a rendezvous): it runs at most one batch ahead of the
+        // one the inserter holds for the learner.
         let (link, rx) = ChannelLink::with_snapshot(
-            2 * online.actors,
+            if online.throttle { 0 } else { 2 * online.actors },
             PolicySnapshot { version: progress.version, factory: policy },
         );
         let pool_config = PoolConfig {
@@ -251,10 +260,11 @@ struct Intake {
     recorder: Option<DatasetWriter>,
     /// Fragments of episodes still running (`online.fragment_steps`).
     joiner: FragmentJoiner,
-    /// Returns, lengths and policy lags of the episodes since the last log.
+    /// Returns and lengths of the episodes and policy lags of the steps since the last log.
     returns: Vec<f64>,
     lengths: Vec<f64>,
-    lags: Vec<f64>,
+    /// Sum and count of the steps' policy lags.
+    lags: (f64, u64),
     /// Returns of the newest 20 episodes.
     recent: Vec<f64>,
     lag_sum: f64,
@@ -271,16 +281,16 @@ impl Intake {
         if self.returns.is_empty() {
             return Vec::new();
         }
-        self.lag_sum += self.lags.iter().sum::<f64>();
-        self.lag_n += self.lags.len() as u64;
+        self.lag_sum += self.lags.0;
+        self.lag_n += self.lags.1;
         let values = vec![
             ("online/episode_return".into(), mean(&self.returns)),
             ("online/episode_length".into(), mean(&self.lengths)),
-            ("online/policy_lag".into(), mean(&self.lags)),
+            ("online/policy_lag".into(), self.lags.0 / self.lags.1.max(1) as f64),
         ];
         self.returns.clear();
         self.lengths.clear();
-        self.lags.clear();
+        self.lags = (0.0, 0);
         values
     }
 }
@@ -307,6 +317,15 @@ impl<A: OnlineAgent> Learner<A> {
         if early {
             agent.insert(replay, &batch)?;
         }
+        // Lag per step of experience as it arrives (fragments before they are joined): a Markov policy's episode
+        // spans several versions.
+        let version = self.progress.version;
+        for ep in batch.iter() {
+            for t in 0..ep.len() {
+                self.intake.lags.0 += version.saturating_sub(ep.version(t)) as f64;
+                self.intake.lags.1 += 1;
+            }
+        }
         let batch = if fragments { self.intake.joiner.join(&batch) } else { batch };
         let intake = &mut self.intake;
         for ep in batch.iter() {
@@ -314,7 +333,6 @@ impl<A: OnlineAgent> Learner<A> {
             let ret = ep.episode_return();
             intake.returns.push(ret);
             intake.lengths.push(ep.len() as f64);
-            intake.lags.push(self.progress.version.saturating_sub(ep.tag.policy_version) as f64);
             intake.recent.push(ret);
             if let Some(rec) = intake.recorder.as_mut() {
                 rec.write(&ep)?;
@@ -501,6 +519,11 @@ impl<A: OnlineAgent> Learner<A> {
         let end = RunEnd { interrupted, smoothness, eval, seconds, step_seconds, online: Some(report) };
         self.run.finish(end)
     }
+}
+
+/// Env steps per update at `updates_per_step` (at least 1).
+fn steps_per_update(updates_per_step: f64) -> usize {
+    if updates_per_step > 0.0 { (1.0 / updates_per_step).ceil().clamp(1.0, 1e6) as usize } else { 1024 }
 }
 
 /// Between the inserter thread and the learner: whether the learner wants another batch (throttled runs), and

@@ -323,15 +323,22 @@ fn actor(shared: &Shared, make_env: &EnvFactory, link: &dyn ActorLink) -> (u64, 
                 let r = running.as_mut().expect("set above");
                 let tag = EpisodeTag { index, seed: r.env_seed, policy_version: *version };
                 let mut t = rec.in_flight().map_or(0, |h| h.rewards.len());
+                let markov = policy.markov();
                 loop {
                     // Checked every 64 steps: the flag's cache line is shared with other threads.
                     if t % 64 == 0 && shared.stop.load(Ordering::Relaxed) {
                         rec.abort();
                         return Ok(Turn::Stopped);
                     }
+                    // A Markov policy takes the newest version between two steps (one atomic load when none is new).
+                    if markov && let Some(PolicySnapshot { version: v, factory }) = link.newer_policy(*version) {
+                        *policy = factory.make();
+                        *version = v;
+                    }
                     let action = policy.act(&rec.in_flight().expect("begun above"), &mut r.rng);
                     let step = env.step_into(&action, &mut rec.observations).map_err(|e| format!("env step: {e}"))?;
                     rec.record_outcome(&action, step);
+                    rec.versions.push(*version);
                     t += 1;
                     let ended = step.terminated || step.truncated;
                     match fragment {

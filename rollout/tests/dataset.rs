@@ -104,7 +104,9 @@ fn damaged_datasets_give_errors_that_name_the_file() {
 
     let meta = dir.join("metadata.json");
     let text = fs::read_to_string(&meta).unwrap();
-    fs::write(&meta, text.replace("\"format_version\": 1", "\"format_version\": 99")).unwrap();
+    let version = format!("\"format_version\": {}", frl_dataset::dataset::FORMAT_VERSION);
+    assert!(text.contains(&version), "{text}");
+    fs::write(&meta, text.replace(&version, "\"format_version\": 99")).unwrap();
     let e = err(&dir);
     assert!(e.contains("metadata.json") && e.contains("format_version 99"), "{e}");
     fs::write(&meta, &text[..text.len() / 2]).unwrap();

@@ -365,6 +365,7 @@ pub mod columns {
                 })
                 .collect::<anyhow::Result<_>>()?,
             offsets,
+            versions: Vec::new(),
         };
         let ok = b.offsets.first() == Some(&0)
             && b.offsets.windows(2).all(|w| w[0] < w[1])
@@ -376,6 +377,12 @@ pub mod columns {
             && index.len() == episodes;
         if !ok {
             bail!("inconsistent columns: {episodes} episodes, {steps} steps, lengths do not match");
+        }
+        // Workers send one version per episode: every step at its episode's.
+        let mut b = b;
+        for e in 0..episodes {
+            let v = b.tags[e].policy_version;
+            b.versions.resize(b.offsets[e + 1], v);
         }
         Ok(b)
     }

@@ -755,4 +755,8 @@ impl Policy for EpsilonGreedy {
         };
         Action::Discrete(frl_heads::head::argmax(&q))
     }
+
+    fn markov(&self) -> bool {
+        true
+    }
 }

@@ -3,7 +3,9 @@
 //! Layout of a shard (numpy-readable, little-endian): `observations` f32 `[steps + episodes, *obs_shape]` (each
 //! episode stores its final observation too), `actions` i64 `[steps]` (discrete) or f32 `[steps, act_dim]`, `rewards`
 //! f32 `[steps]`, `terminated` and `truncated` bool `[steps]`, `episode_offsets` i64 `[episodes + 1]` (step offsets,
-//! starting at 0), `episode_index` i64, `episode_seed` u64 and `policy_version` i64 `[episodes]`.
+//! starting at 0), `episode_index` i64, `episode_seed` u64 and `policy_version` i64 `[episodes]`, and (format version
+//! 2) `step_policy_version` i64 `[steps]`: the policy version that chose each step's action. Version 1 shards have no
+//! per-step versions; their steps read as their episode's `policy_version`.
 //!
 //! Shards are written under a temporary name and renamed; `metadata.json` (which lists the shards with their size
 //! and CRC-32C) is replaced atomically after each shard. A shard on disk that the metadata does not list (a run killed
@@ -27,8 +29,10 @@ pub use writer::DatasetWriter;
 
 /// The `format` field of `metadata.json`.
 pub const FORMAT: &str = "frl-episodes";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes (it reads this one and [`FORMAT_VERSION_1`]).
+pub const FORMAT_VERSION: u32 = 2;
+/// The format before per-step policy versions.
+pub const FORMAT_VERSION_1: u32 = 1;
 /// Name of the metadata file in a dataset folder.
 pub const METADATA_FILE: &str = "metadata.json";
 

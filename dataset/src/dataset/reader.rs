@@ -7,7 +7,7 @@ use frl_envs::BoxDtype;
 use frl_envs::Space;
 use safetensors::{Dtype, SafeTensors};
 
-use super::{DatasetError, FORMAT, FORMAT_VERSION, METADATA_FILE, Metadata, ShardInfo};
+use super::{DatasetError, FORMAT, FORMAT_VERSION, FORMAT_VERSION_1, METADATA_FILE, Metadata, ShardInfo};
 use crate::episodes::{EpisodeBatch, EpisodeTag};
 
 /// A dataset loaded into memory.
@@ -33,9 +33,9 @@ pub(crate) fn read_metadata(dir: &Path) -> Result<Metadata, DatasetError> {
     if meta.format != FORMAT {
         return Err(bad(format!("format is `{}`, expected `{FORMAT}`", meta.format)));
     }
-    if meta.format_version != FORMAT_VERSION {
+    if meta.format_version != FORMAT_VERSION && meta.format_version != FORMAT_VERSION_1 {
         return Err(bad(format!(
-            "format_version {} is not supported by this build (it reads version {FORMAT_VERSION})",
+            "format_version {} is not supported by this build (it reads versions {FORMAT_VERSION_1} and {FORMAT_VERSION})",
             meta.format_version
         )));
     }
@@ -117,9 +117,19 @@ fn read_shard(path: &Path, info: &ShardInfo, meta: &Metadata) -> Result<EpisodeB
         .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
         .collect();
     let versions = i64s(get("policy_version", Dtype::I64, e)?);
-    let tags = (0..e)
+    let tags: Vec<EpisodeTag> = (0..e)
         .map(|i| EpisodeTag { index: index[i] as u64, seed: seeds[i], policy_version: versions[i] as u64 })
         .collect();
+    // Per-step versions where the shard has them (format 2), else each step at its episode's version.
+    let step_versions = if st.tensor("step_policy_version").is_ok() {
+        i64s(get("step_policy_version", Dtype::I64, t)?).into_iter().map(|v| v as u64).collect()
+    } else {
+        let mut v = Vec::with_capacity(t);
+        for (i, tag) in tags.iter().enumerate() {
+            v.resize(offsets[i + 1] as usize, tag.policy_version);
+        }
+        v
+    };
     Ok(EpisodeBatch {
         obs_dim,
         act_dim,
@@ -130,5 +140,6 @@ fn read_shard(path: &Path, info: &ShardInfo, meta: &Metadata) -> Result<EpisodeB
         truncated,
         offsets: offsets.into_iter().map(|o| o as usize).collect(),
         tags,
+        versions: step_versions,
     })
 }

@@ -219,6 +219,8 @@ pub(crate) fn encode_shard(batch: &EpisodeBatch, obs_space: &Space, act_space: &
     tensors.push(("episode_seed", Dtype::U64, vec![e], le_bytes(&seeds, u64::to_le_bytes)));
     let versions: Vec<i64> = batch.tags.iter().map(|t| t.policy_version as i64).collect();
     tensors.push(("policy_version", Dtype::I64, vec![e], le_bytes(&versions, i64::to_le_bytes)));
+    let steps: Vec<i64> = batch.iter().flat_map(|ep| (0..ep.len()).map(move |t| ep.version(t) as i64)).collect();
+    tensors.push(("step_policy_version", Dtype::I64, vec![t], le_bytes(&steps, i64::to_le_bytes)));
     let views = tensors
         .iter()
         .map(|(name, dtype, shape, data)| {
