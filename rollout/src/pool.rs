@@ -330,8 +330,12 @@ fn actor(shared: &Shared, make_env: &EnvFactory, link: &dyn ActorLink) -> (u64, 
                         rec.abort();
                         return Ok(Turn::Stopped);
                     }
-                    // A Markov policy takes the newest version between two steps (one atomic load when none is new).
-                    if markov && let Some(PolicySnapshot { version: v, factory }) = link.newer_policy(*version) {
+                    // A Markov policy takes the newest version between two steps (one atomic load when none is new);
+                    // the first step acts with the version the episode's tag names.
+                    if markov
+                        && t > 0
+                        && let Some(PolicySnapshot { version: v, factory }) = link.newer_policy(*version)
+                    {
                         *policy = factory.make();
                         *version = v;
                     }
