@@ -412,7 +412,7 @@ impl<A: OnlineAgent> Learner<A> {
         self.progress.actor_failures = self.failures_before + actors.pool.failures();
         if wait {
             // Nothing to do until more episodes arrive (throttled, the inserter stages one batch now).
-            actors.gate.hungry.store(true, Ordering::Release);
+            actors.gate.want();
             return match actors.staged.recv_timeout(Duration::from_millis(20)) {
                 Ok(batch) => self.receive(agent, replay, batch),
                 Err(RecvTimeoutError::Timeout) => Ok(()),
@@ -526,18 +526,41 @@ fn steps_per_update(updates_per_step: f64) -> usize {
     if updates_per_step > 0.0 { (1.0 / updates_per_step).ceil().clamp(1.0, 1e6) as usize } else { 1024 }
 }
 
-/// Between the inserter thread and the learner: whether the learner wants another batch (throttled runs), and
-/// whether the run is closing.
-#[derive(Default)]
+/// Between the inserter thread and the learner: whether the learner wants another batch (throttled runs; one
+/// pending request at most), and whether the run is closing.
 struct Gate {
-    hungry: AtomicBool,
+    hungry: (crossbeam_channel::Sender<()>, Receiver<()>),
     closing: AtomicBool,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self { hungry: crossbeam_channel::bounded(1), closing: AtomicBool::new(false) }
+    }
+}
+
+impl Gate {
+    /// The learner wants another batch (a request already pending stands for this one).
+    fn want(&self) {
+        let _ = self.hungry.0.try_send(());
+    }
+
+    /// Waits until the learner wants a batch; false once the run is closing.
+    fn wait_until_wanted(&self) -> bool {
+        loop {
+            match self.hungry.1.recv_timeout(Duration::from_millis(20)) {
+                Ok(()) => return true,
+                Err(_) if self.closing.load(Ordering::Acquire) => return false,
+                Err(_) => {}
+            }
+        }
+    }
 }
 
 /// The inserter thread: takes the actors' batches off their bounded channel as soon as they arrive and stages them
 /// for the learner (an unbounded queue the learner drains between updates), so free-running actors never wait for
 /// an update to finish. Throttled, it passes one batch each time the learner has caught up, and the actors block on
-/// the full channel meanwhile.
+/// the channel meanwhile.
 fn stage(rx: &Receiver<EpisodeBatch>, staged: &crossbeam_channel::Sender<EpisodeBatch>, gate: &Gate, throttle: bool) {
     loop {
         let batch = match rx.recv_timeout(Duration::from_millis(20)) {
@@ -546,11 +569,8 @@ fn stage(rx: &Receiver<EpisodeBatch>, staged: &crossbeam_channel::Sender<Episode
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => return,
         };
-        while throttle && !gate.hungry.swap(false, Ordering::AcqRel) {
-            if gate.closing.load(Ordering::Acquire) {
-                return;
-            }
-            std::thread::sleep(Duration::from_micros(100));
+        if throttle && !gate.wait_until_wanted() {
+            return;
         }
         if staged.send(batch).is_err() {
             return;
