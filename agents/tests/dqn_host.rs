@@ -129,9 +129,27 @@ fn the_dqn_update_on_the_host_follows_the_graph() {
 }
 
 #[test]
+fn the_update_with_fourier_return_heads_on_the_host_follows_the_graph() {
+    // With a regulariser large enough to move the weights, and without one; double and single DQN.
+    for gamma in [1e-3, 0.0] {
+        let fourier = HeadConfig::Fourier(frl_heads::FourierHeadConfig::new(4, gamma));
+        let config = DqnConfig {
+            head: Some(fourier),
+            atoms: 21,
+            v_min: -10.0,
+            v_max: 10.0,
+            target_update_every: 6,
+            ..Default::default()
+        };
+        step_by_step(&config);
+        step_by_step(&DqnConfig { double: false, n_step: 2, ..config });
+    }
+}
+
+#[test]
 fn heads_without_a_host_path_train_on_the_graph() {
-    let fourier = HeadConfig::Fourier(frl_heads::FourierHeadConfig::new(4, 0.0));
-    let (agent, _) = agent_and_data(&DqnConfig { head: Some(fourier), ..Default::default() });
+    let mixture = HeadConfig::Mixture(frl_heads::MixtureHeadConfig::default());
+    let (agent, _) = agent_and_data(&DqnConfig { head: Some(mixture), ..Default::default() });
     assert!(!agent.on_host());
 }
 

@@ -1,14 +1,17 @@
 //! The DQN / C51 update without a graph, for networks so small that a graph's per-operation overhead is most of a
 //! step (CartPole's 120-84 MLP at batch 128): the same network, targets, loss and AdamW as the graph path in
 //! `super`, written out on host `f32` slices with `frl_heads::host::dense`'s register-tiled products. Used on the
-//! CPU for scalar Q-values and the linear head (C51); other heads keep the graph path.
+//! CPU for scalar Q-values, the linear head (C51) and the Fourier head (its regulariser too); the mixture head keeps
+//! the graph path.
 //!
 //! Parameters keep the graph module's names and layouts, so checkpoints, moments and policies are interchangeable
 //! with the graph path. Sums run in another order than burn's, so results equal the graph's to float rounding
 //! (tested in `tests/dqn_host.rs`).
 
+use std::sync::Arc;
+
 use frl_heads::HeadConfig;
-use frl_heads::host::dense;
+use frl_heads::host::{FourierRows, dense};
 use frl_learner::Optimizers;
 use frl_learner::adamw::HostTensor;
 use frl_learner::params::NamedTensor;
@@ -49,19 +52,29 @@ pub struct HostQNet {
     /// Atoms per action; 0 for scalar Q-values.
     atoms: usize,
     actions: usize,
+    /// The Fourier head's arithmetic when the heads are Fourier heads (`outs` then give their coefficients).
+    fourier: Option<Arc<FourierRows>>,
+}
+
+/// Buffers of one head's evaluation.
+#[derive(Debug, Default, Clone)]
+struct HeadBufs {
+    out: Vec<f32>,
+    z: Vec<f32>,
+    ri: Vec<f32>,
 }
 
 /// Per-call buffers of [`HostQNet::q_values`].
 #[derive(Debug, Default, Clone)]
 pub struct Scratch {
     acts: Vec<Vec<f32>>,
-    out: Vec<f32>,
+    head: HeadBufs,
 }
 
 impl HostQNet {
-    /// Whether `config`'s network has a host path (scalar Q-values or the linear head).
+    /// Whether `config`'s network has a host path (scalar Q-values, the linear or the Fourier head).
     pub fn supports(config: &DqnConfig) -> bool {
-        matches!(config.head, None | Some(HeadConfig::Linear))
+        matches!(config.head, None | Some(HeadConfig::Linear) | Some(HeadConfig::Fourier(_)))
     }
 
     /// The network of `config` with the values of `params` (the graph module's names, unprefixed); `None` when the
@@ -92,16 +105,19 @@ impl HostQNet {
             .map(|(i, w)| find(&format!("layers.{i}"), w[0], w[1]))
             .collect::<Option<_>>()?;
         let d = *sizes.last()?;
-        let (outs, atoms) = match config.head {
-            None => (vec![find("out", d, actions)?], 0),
-            Some(_) => (
-                (0..actions)
-                    .map(|a| find(&format!("heads.{a}.Linear.linear"), d, config.atoms))
-                    .collect::<Option<_>>()?,
-                config.atoms,
-            ),
+        let heads = |variant: &str, width: usize| -> Option<Vec<Dense>> {
+            (0..actions).map(|a| find(&format!("heads.{a}.{variant}.linear"), d, width)).collect()
         };
-        Some(Self { layers, outs, atoms, actions })
+        let (outs, atoms, fourier) = match &config.head {
+            None => (vec![find("out", d, actions)?], 0, None),
+            Some(HeadConfig::Linear) => (heads("Linear", config.atoms)?, config.atoms, None),
+            Some(HeadConfig::Fourier(f)) => {
+                let rows = FourierRows::new(f, config.atoms);
+                (heads("Fourier", rows.width())?, config.atoms, Some(Arc::new(rows)))
+            }
+            Some(_) => return None,
+        };
+        Some(Self { layers, outs, atoms, actions, fourier })
     }
 
     /// The parameters under the graph module's names, each prefixed with `prefix.`.
@@ -138,37 +154,50 @@ impl HostQNet {
         &self,
         f: &[f32],
         atoms: &[f32],
-        out: &mut Vec<f32>,
+        bufs: &mut HeadBufs,
         mut probs: Option<&mut Vec<f32>>,
     ) -> Vec<f32> {
         let rows = f.len() / self.feature_dim();
         if self.atoms == 0 {
-            self.outs[0].forward(f, out);
-            return out.clone();
+            self.outs[0].forward(f, &mut bufs.out);
+            return bufs.out.clone();
         }
         let n = self.atoms;
         let mut q = vec![0.0f32; rows * self.actions];
         if let Some(p) = probs.as_deref_mut() {
             p.resize(self.actions * rows * n, 0.0);
         }
-        for (a, head) in self.outs.iter().enumerate() {
-            head.forward(f, out);
-            for (r, row) in out.chunks_exact_mut(n).enumerate() {
-                softmax_in_place(row);
+        for a in 0..self.actions {
+            self.head_pmf(a, f, bufs);
+            for (r, row) in bufs.out.chunks_exact(n).enumerate() {
                 q[r * self.actions + a] = expectation(row, atoms);
             }
             if let Some(p) = probs.as_deref_mut() {
-                p[a * rows * n..(a + 1) * rows * n].copy_from_slice(out);
+                p[a * rows * n..(a + 1) * rows * n].copy_from_slice(&bufs.out);
             }
         }
         q
+    }
+
+    /// Action `a`'s return distribution (PMF over the atoms) for each row of the features `f` into `bufs.out`.
+    fn head_pmf(&self, a: usize, f: &[f32], bufs: &mut HeadBufs) {
+        match &self.fourier {
+            None => {
+                self.outs[a].forward(f, &mut bufs.out);
+                bufs.out.chunks_exact_mut(self.atoms).for_each(softmax_in_place);
+            }
+            Some(rows) => {
+                self.outs[a].forward(f, &mut bufs.z);
+                rows.pmf(&bufs.z, &mut bufs.ri, &mut bufs.out);
+            }
+        }
     }
 
     /// Q-values `[rows, actions]` of the normalised observations `obs` `[rows, obs_dim]`.
     pub fn q_values(&self, obs: &[f32], atoms: &[f32], scratch: &mut Scratch) -> Vec<f32> {
         self.torso(obs, &mut scratch.acts);
         let f = std::mem::take(&mut scratch.acts[self.layers.len() - 1]);
-        let q = self.q_of_features(&f, atoms, &mut scratch.out, None);
+        let q = self.q_of_features(&f, atoms, &mut scratch.head, None);
         scratch.acts[self.layers.len() - 1] = f;
         q
     }
@@ -234,6 +263,7 @@ pub struct HostLearner {
     online_acts: Vec<Vec<f32>>,
     target_acts: Vec<Vec<f32>>,
     out: Vec<f32>,
+    bufs: HeadBufs,
     probs: Vec<f32>,
     targets: Vec<f32>,
     rows_x: Vec<f32>,
@@ -256,6 +286,7 @@ impl HostLearner {
             online_acts: Vec::new(),
             target_acts: Vec::new(),
             out: Vec::new(),
+            bufs: HeadBufs::default(),
             probs: Vec::new(),
             targets: Vec::new(),
             rows_x: Vec::new(),
@@ -302,12 +333,12 @@ impl HostLearner {
         // Double DQN of a distribution needs the target's distribution of the online network's greedy action only.
         let target_all = !(config.double && self.target.atoms > 0);
         let target_q = if target_all {
-            self.target.q_of_features(&target_features, atoms, &mut self.out, Some(&mut probs))
+            self.target.q_of_features(&target_features, atoms, &mut self.bufs, Some(&mut probs))
         } else {
             Vec::new()
         };
         let greedy: Vec<usize> = if config.double {
-            let q = self.online.q_of_features(next_features, atoms, &mut self.out, None);
+            let q = self.online.q_of_features(next_features, atoms, &mut self.bufs, None);
             q.chunks_exact(self.online.actions).map(argmax).collect()
         } else {
             target_q.chunks_exact(self.target.actions).map(argmax).collect()
@@ -356,16 +387,31 @@ impl HostLearner {
                     for &r in &chosen {
                         self.rows_x.extend_from_slice(&target_features[r * d..(r + 1) * d]);
                     }
-                    self.target.outs[a].forward(&self.rows_x, &mut self.out);
-                    for (p, &r) in self.out.chunks_exact_mut(n).zip(&chosen) {
-                        softmax_in_place(p);
+                    self.target.head_pmf(a, &self.rows_x, &mut self.bufs);
+                    for (p, &r) in self.bufs.out.chunks_exact(n).zip(&chosen) {
                         project_row(p, b.rewards[r], b.discounts[r], support, &mut self.targets[r * n..(r + 1) * n]);
                     }
                 }
             }
+            if let Some(fourier) = self.online.fourier.clone() {
+                self.fourier_loss(&fourier, features, b.actions, atoms)
+            } else {
+                self.linear_loss(features, b.actions, atoms)
+            }
+        };
+        self.probs = probs;
+        self.backward_and_step(b, online_features, target_features, logged, config, opt)
+    }
+
+    /// The linear heads' cross-entropy against `self.targets`, each action's head over the rows that took it;
+    /// gradients into `self.grads` and `self.d_features`. Returns the logged values.
+    fn linear_loss(&mut self, features: &[f32], actions: &[usize], atoms: &[f32]) -> Vec<(&'static str, f32)> {
+        let (rows, d, n, a_n) = (actions.len(), self.online.feature_dim(), self.online.atoms, self.online.actions);
+        let inv_rows = 1.0 / rows as f32;
+        {
             let (mut ce, mut q_sum) = (0.0f32, 0.0f32);
             for a in 0..a_n {
-                let taken: Vec<usize> = (0..rows).filter(|&r| b.actions[r] == a).collect();
+                let taken: Vec<usize> = (0..rows).filter(|&r| actions[r] == a).collect();
                 if taken.is_empty() {
                     continue;
                 }
@@ -401,8 +447,89 @@ impl HostLearner {
             }
             let ce = ce * inv_rows;
             vec![("loss", ce), ("cross_entropy", ce), ("q", q_sum * inv_rows)]
-        };
-        self.probs = probs;
+        }
+    }
+
+    /// The Fourier heads' cross-entropy against `self.targets` over the rows that took each action, plus the
+    /// heads' mean regulariser over every row (as the graph's loss); gradients into `self.grads` and
+    /// `self.d_features`. Returns the logged values.
+    fn fourier_loss(
+        &mut self,
+        fourier: &FourierRows,
+        features: &[f32],
+        actions: &[usize],
+        atoms: &[f32],
+    ) -> Vec<(&'static str, f32)> {
+        let (rows, d, n, a_n) = (actions.len(), self.online.feature_dim(), self.online.atoms, self.online.actions);
+        let w = fourier.width();
+        let inv_rows = 1.0 / rows as f32;
+        // Each head's regulariser is a mean over the rows; the loss adds the mean over the heads.
+        let reg_scale = 1.0 / (a_n * rows) as f64;
+        let (mut ce, mut q_sum, mut reg) = (0.0f32, 0.0f32, 0.0f64);
+        let mut dz = vec![0.0f32; rows * w];
+        let (mut z_taken, mut t_taken, mut dz_taken) = (Vec::new(), Vec::new(), Vec::new());
+        for a in 0..a_n {
+            let head = &self.online.outs[a];
+            head.forward(features, &mut self.bufs.z);
+            dz.fill(0.0);
+            let taken: Vec<usize> = (0..rows).filter(|&r| actions[r] == a).collect();
+            if !taken.is_empty() {
+                z_taken.clear();
+                t_taken.clear();
+                for &r in &taken {
+                    z_taken.extend_from_slice(&self.bufs.z[r * w..(r + 1) * w]);
+                    t_taken.extend_from_slice(&self.targets[r * n..(r + 1) * n]);
+                }
+                dz_taken.resize(taken.len() * w, 0.0);
+                let bufs = &mut self.bufs;
+                ce += fourier.soft_cross_entropy_backward(
+                    &z_taken,
+                    &t_taken,
+                    inv_rows,
+                    &mut dz_taken,
+                    &mut bufs.ri,
+                    &mut bufs.out,
+                );
+                q_sum += bufs.out.chunks_exact(n).map(|p| expectation(p, atoms)).sum::<f32>();
+                for (i, &r) in taken.iter().enumerate() {
+                    dz[r * w..(r + 1) * w].copy_from_slice(&dz_taken[i * w..(i + 1) * w]);
+                }
+            }
+            if fourier.gamma() > 0.0 {
+                reg += fourier.regularizer(&self.bufs.z[..rows * w], Some((reg_scale, &mut dz)));
+            }
+            let g = &mut self.grads.outs[a];
+            dense::linear_backward_params(features, &dz, &mut g.weight, &mut g.bias, d, w);
+            transpose_into(&mut self.transposed, a, &head.weight, d, w);
+            self.d_rows.resize(rows * d, 0.0);
+            dense::linear_backward_input(&dz, &self.transposed[a], &mut self.d_rows, d, w);
+            for (f, g) in self.d_features.iter_mut().zip(&self.d_rows) {
+                *f += g;
+            }
+        }
+        let ce = ce * inv_rows;
+        let q = q_sum * inv_rows;
+        if fourier.gamma() > 0.0 {
+            let reg = (reg * reg_scale) as f32;
+            vec![("loss", ce + reg), ("cross_entropy", ce), ("q", q), ("regularizer", reg)]
+        } else {
+            vec![("loss", ce), ("cross_entropy", ce), ("q", q)]
+        }
+    }
+
+    /// Back through the torso, the optimiser step and the target network's update.
+    fn backward_and_step(
+        &mut self,
+        b: &HostBatch<'_>,
+        online_features: Vec<f32>,
+        target_features: Vec<f32>,
+        logged: Vec<(&'static str, f32)>,
+        config: &DqnConfig,
+        opt: &mut Optimizers,
+    ) -> anyhow::Result<Vec<(&'static str, f64)>> {
+        let rows = b.actions.len();
+        let depth = self.online.layers.len();
+        let features = &online_features[..rows * self.online.feature_dim()];
 
         // Back through the torso (ReLU: the gradient passes where the activation is positive).
         let mut grad = std::mem::take(&mut self.d_features);

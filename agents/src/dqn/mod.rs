@@ -6,7 +6,7 @@
 //!
 //! Read top to bottom: the config (the job file's `[dqn]` section), the projection, the network, the agent (data,
 //! batches, loss, target updates, checkpoints), online acting (ε-greedy), and the policy actors run. On the CPU,
-//! scalar Q-values and the linear head train and act without a graph ([`host`]: the same arithmetic on host arrays).
+//! scalar Q-values, the linear and the Fourier head train and act without a graph ([`host`]: the same arithmetic on host arrays).
 
 pub mod host;
 

@@ -403,6 +403,122 @@ impl FourierHost {
     }
 }
 
+/// The Fourier head's arithmetic from rows of its coefficients `z` (`[rows, 2(N+1)]`, the output of the head's
+/// linear layer), for models that hold that layer themselves (the host DQN): the PMF, the cross-entropy against
+/// target distributions with its gradient, and the regulariser with its gradient; the formulas of [`FourierHost`].
+#[derive(Debug, Clone)]
+pub struct FourierRows {
+    frequencies: usize,
+    bins: usize,
+    gamma: f64,
+    eps: f32,
+    /// `ln(1 + m ε)`.
+    log_total: f32,
+    basis: Vec<f32>,
+    basis_t: Vec<f32>,
+}
+
+impl FourierRows {
+    /// The head of `config` over `bins` bins.
+    pub fn new(config: &FourierHeadConfig, bins: usize) -> Self {
+        let n = config.frequencies;
+        let basis = fourier_basis_values(n, &bin_centres(bins));
+        let mut basis_t = vec![0.0; basis.len()];
+        dense::transpose(&basis, &mut basis_t, 2 * (n + 1), 2 * bins);
+        Self {
+            frequencies: n,
+            bins,
+            gamma: config.gamma,
+            eps: config.eps as f32,
+            log_total: (1.0 + bins as f64 * config.eps).ln() as f32,
+            basis,
+            basis_t,
+        }
+    }
+
+    /// Coefficients per row, `2(N + 1)`.
+    pub fn width(&self) -> usize {
+        2 * (self.frequencies + 1)
+    }
+
+    /// The regulariser's weight `γ`.
+    pub fn gamma(&self) -> f64 {
+        self.gamma
+    }
+
+    /// `q = |R + iI|² / Σ|R + iI|²` of each row into `out` (`[rows, m]`), through `ri` (scratch).
+    fn q(&self, z: &[f32], ri: &mut Vec<f32>, out: &mut Vec<f32>) {
+        let (m, w) = (self.bins, self.width());
+        let rows = z.len() / w;
+        ri.resize(rows * 2 * m, 0.0);
+        dense::matmul(z, &self.basis, ri, w, 2 * m);
+        out.resize(rows * m, 0.0);
+        for (row, o) in ri.chunks_exact(2 * m).zip(out.chunks_exact_mut(m)) {
+            let (re, im) = row.split_at(m);
+            let mut sum = 0.0f32;
+            for ((o, r), i) in o.iter_mut().zip(re).zip(im) {
+                *o = r * r + i * i;
+                sum += *o;
+            }
+            let inv = 1.0 / (sum + 1e-20);
+            o.iter_mut().for_each(|v| *v *= inv);
+        }
+    }
+
+    /// The PMF `(q + ε) / (1 + mε)` of each row of `z` into `out` (`[rows, m]`); `ri` is scratch.
+    pub fn pmf(&self, z: &[f32], ri: &mut Vec<f32>, out: &mut Vec<f32>) {
+        self.q(z, ri, out);
+        let total = 1.0 / (1.0 + self.bins as f32 * self.eps);
+        out.iter_mut().for_each(|v| *v = (*v + self.eps) * total);
+    }
+
+    /// `Σ_rows −Σ_i t_i log pmf_i` against `targets` (`[rows, m]`, rows summing to 1); writes `scale ·` its gradient
+    /// with respect to `z` into `dz` and each row's PMF into `pmf`; `ri` is scratch.
+    pub fn soft_cross_entropy_backward(
+        &self,
+        z: &[f32],
+        targets: &[f32],
+        scale: f32,
+        dz: &mut [f32],
+        ri: &mut Vec<f32>,
+        pmf: &mut Vec<f32>,
+    ) -> f32 {
+        let (m, w) = (self.bins, self.width());
+        self.q(z, ri, pmf);
+        let mut total = 0.0f32;
+        let mut log_q = vec![0.0f32; m];
+        let inv_total = 1.0 / (1.0 + m as f32 * self.eps);
+        for ((row, q), t) in ri.chunks_exact_mut(2 * m).zip(pmf.chunks_exact_mut(m)).zip(targets.chunks_exact(m)) {
+            let (re, im) = row.split_at_mut(m);
+            let sum: f32 = re.iter().zip(im.iter()).map(|(r, i)| r * r + i * i).sum::<f32>() + 1e-20;
+            for (l, q) in log_q.iter_mut().zip(q.iter()) {
+                *l = q + self.eps;
+            }
+            dense::ln_in_place(&mut log_q);
+            // ∂/∂p_k of −Σ_j t_j ln(q_j + ε) is (Σ_j t_j q_j/(q_j + ε) − t_k/(q_k + ε)) / S; ∂p_k/∂(R_k, I_k) = 2(R_k, I_k).
+            let a: f32 = t.iter().zip(q.iter()).map(|(t, q)| t * q / (q + self.eps)).sum();
+            for k in 0..m {
+                total -= t[k] * (log_q[k] - self.log_total);
+                let g = 2.0 * scale * (a - t[k] / (q[k] + self.eps)) / sum;
+                re[k] *= g;
+                im[k] *= g;
+                q[k] = (q[k] + self.eps) * inv_total;
+            }
+        }
+        let rows = z.len() / w;
+        dense::matmul(&ri[..rows * 2 * m], &self.basis_t, &mut dz[..rows * w], 2 * m, w);
+        total
+    }
+
+    /// `γ Σ_rows 4π² Σ_k k² |c_k|²` of the rows of `z`; with `backward = (scale, dz)` adds `scale ·` its gradient
+    /// to `dz`.
+    pub fn regularizer(&self, z: &[f32], backward: Option<(f64, &mut [f32])>) -> f64 {
+        let mut a = Autocorrelation::default();
+        let backward = backward.map(|(scale, dz)| (scale * self.gamma, dz));
+        self.gamma * a.sum(z, self.frequencies, backward)
+    }
+}
+
 /// The Fourier head's regulariser of a batch of coefficient rows `[u | v]` (`a_j = u_j + i v_j`, `j = 0..=N`):
 /// per row `4π² Σ_{k=1}^{N} k² |c_k|²` with the autocorrelation `c_k = Σ_j a_{j+k} conj(a_j)` in f32 (as the
 /// graph's quadrature), the weighted sums in f64. The buffers hold one coefficient (or lag) for all rows of a block
