@@ -523,13 +523,13 @@ fn an_online_run_stops_on_ctrl_c_or_kill_9_and_resumes_with_its_counts() {
         let meta = frl_learner::checkpoint::load(&path).unwrap().meta;
         let progress = meta.online.expect("an online checkpoint records its progress");
         assert!(stopped >= 80 && progress.env_steps < 200_000, "{signal}: stopped at update {stopped}, {progress:?}");
-        // The recording holds what the checkpoint counted (it is flushed before every checkpoint) but for the episode
-        // running then, sent in fragments and recorded once it ends (CartPole: at most 500 steps).
+        // The recording holds what the checkpoint counted (it is flushed before every checkpoint) but for the episodes
+        // running then, sent in fragments and recorded once they end (2 actors, CartPole: at most 500 steps each).
         let (code, info, stderr) =
             run(frl().args(["dataset", "info", "--json"]).arg(dir.path().join("runs").join(&name).join("episodes")));
         assert_eq!(code, 0, "{signal}: the recording does not load: {stderr}");
         let info: serde_json::Value = serde_json::from_str(&info).unwrap();
-        assert!(info["steps"].as_u64().unwrap() + 500 >= progress.env_steps, "{signal}: {info} vs {progress:?}");
+        assert!(info["steps"].as_u64().unwrap() + 2 * 500 >= progress.env_steps, "{signal}: {info} vs {progress:?}");
         // Resume with a budget just past where it stopped: the counts continue from the checkpoint.
         let budget = progress.env_steps + 2000;
         let text =
