@@ -275,8 +275,8 @@ pub struct HostLearner {
 impl HostLearner {
     /// A learner over `online` and `target` (of one structure).
     pub fn new(online: HostQNet, target: HostQNet) -> Self {
-        let grads = HostQNet { layers: online.layers.iter().map(Dense::zeroed).collect(), ..online.clone() };
-        let grads = HostQNet { outs: online.outs.iter().map(Dense::zeroed).collect(), ..grads };
+        let mut grads = online.clone();
+        grads.each_mut().for_each(|l| *l = l.zeroed());
         Self {
             online,
             target,
@@ -383,10 +383,7 @@ impl HostLearner {
                     if chosen.is_empty() {
                         continue;
                     }
-                    self.rows_x.clear();
-                    for &r in &chosen {
-                        self.rows_x.extend_from_slice(&target_features[r * d..(r + 1) * d]);
-                    }
+                    gather_rows(&target_features, d, &chosen, &mut self.rows_x);
                     self.target.head_pmf(a, &self.rows_x, &mut self.bufs);
                     for (p, &r) in self.bufs.out.chunks_exact(n).zip(&chosen) {
                         project_row(p, b.rewards[r], b.discounts[r], support, &mut self.targets[r * n..(r + 1) * n]);
@@ -408,46 +405,41 @@ impl HostLearner {
     fn linear_loss(&mut self, features: &[f32], actions: &[usize], atoms: &[f32]) -> Vec<(&'static str, f32)> {
         let (rows, d, n, a_n) = (actions.len(), self.online.feature_dim(), self.online.atoms, self.online.actions);
         let inv_rows = 1.0 / rows as f32;
-        {
-            let (mut ce, mut q_sum) = (0.0f32, 0.0f32);
-            for a in 0..a_n {
-                let taken: Vec<usize> = (0..rows).filter(|&r| actions[r] == a).collect();
-                if taken.is_empty() {
-                    continue;
-                }
-                self.rows_x.clear();
-                for &r in &taken {
-                    self.rows_x.extend_from_slice(&features[r * d..(r + 1) * d]);
-                }
-                let head = &self.online.outs[a];
-                head.forward(&self.rows_x, &mut self.out);
-                for (row, &r) in self.out.chunks_exact_mut(n).zip(&taken) {
-                    let t = &self.targets[r * n..(r + 1) * n];
-                    let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-                    let weighted: f32 = row.iter().zip(t).map(|(l, t)| t * (l - max)).sum();
-                    row.iter_mut().for_each(|v| *v -= max);
-                    dense::exp_in_place(row);
-                    let sum: f32 = row.iter().sum();
-                    ce += sum.ln() - weighted;
-                    let inv = 1.0 / sum;
-                    row.iter_mut().for_each(|v| *v *= inv);
-                    q_sum += expectation(row, atoms);
-                    for (g, t) in row.iter_mut().zip(t) {
-                        *g = (*g - t) * inv_rows;
-                    }
-                }
-                let g = &mut self.grads.outs[a];
-                dense::linear_backward_params(&self.rows_x, &self.out, &mut g.weight, &mut g.bias, d, n);
-                transpose_into(&mut self.transposed, a, &head.weight, d, n);
-                self.d_rows.resize(taken.len() * d, 0.0);
-                dense::linear_backward_input(&self.out, &self.transposed[a], &mut self.d_rows, d, n);
-                for (i, &r) in taken.iter().enumerate() {
-                    self.d_features[r * d..(r + 1) * d].copy_from_slice(&self.d_rows[i * d..(i + 1) * d]);
+        let (mut ce, mut q_sum) = (0.0f32, 0.0f32);
+        for a in 0..a_n {
+            let taken: Vec<usize> = (0..rows).filter(|&r| actions[r] == a).collect();
+            if taken.is_empty() {
+                continue;
+            }
+            gather_rows(features, d, &taken, &mut self.rows_x);
+            let head = &self.online.outs[a];
+            head.forward(&self.rows_x, &mut self.out);
+            for (row, &r) in self.out.chunks_exact_mut(n).zip(&taken) {
+                let t = &self.targets[r * n..(r + 1) * n];
+                let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                let weighted: f32 = row.iter().zip(t).map(|(l, t)| t * (l - max)).sum();
+                row.iter_mut().for_each(|v| *v -= max);
+                dense::exp_in_place(row);
+                let sum: f32 = row.iter().sum();
+                ce += sum.ln() - weighted;
+                let inv = 1.0 / sum;
+                row.iter_mut().for_each(|v| *v *= inv);
+                q_sum += expectation(row, atoms);
+                for (g, t) in row.iter_mut().zip(t) {
+                    *g = (*g - t) * inv_rows;
                 }
             }
-            let ce = ce * inv_rows;
-            vec![("loss", ce), ("cross_entropy", ce), ("q", q_sum * inv_rows)]
+            let g = &mut self.grads.outs[a];
+            dense::linear_backward_params(&self.rows_x, &self.out, &mut g.weight, &mut g.bias, d, n);
+            transpose_into(&mut self.transposed, a, &head.weight, d, n);
+            self.d_rows.resize(taken.len() * d, 0.0);
+            dense::linear_backward_input(&self.out, &self.transposed[a], &mut self.d_rows, d, n);
+            for (i, &r) in taken.iter().enumerate() {
+                self.d_features[r * d..(r + 1) * d].copy_from_slice(&self.d_rows[i * d..(i + 1) * d]);
+            }
         }
+        let ce = ce * inv_rows;
+        vec![("loss", ce), ("cross_entropy", ce), ("q", q_sum * inv_rows)]
     }
 
     /// The Fourier heads' cross-entropy against `self.targets` over the rows that took each action, plus the
@@ -474,12 +466,8 @@ impl HostLearner {
             dz.fill(0.0);
             let taken: Vec<usize> = (0..rows).filter(|&r| actions[r] == a).collect();
             if !taken.is_empty() {
-                z_taken.clear();
-                t_taken.clear();
-                for &r in &taken {
-                    z_taken.extend_from_slice(&self.bufs.z[r * w..(r + 1) * w]);
-                    t_taken.extend_from_slice(&self.targets[r * n..(r + 1) * n]);
-                }
+                gather_rows(&self.bufs.z, w, &taken, &mut z_taken);
+                gather_rows(&self.targets, n, &taken, &mut t_taken);
                 dz_taken.resize(taken.len() * w, 0.0);
                 let bufs = &mut self.bufs;
                 ce += fourier.soft_cross_entropy_backward(
@@ -621,5 +609,13 @@ fn project_row(p: &[f32], reward: f32, discount: f32, support: &Support, out: &m
         let upper = pj * frac;
         out[l] += pj - upper;
         out[u] += upper;
+    }
+}
+
+/// The rows `rows` of `src` (`width` values each), one after another, into `out`.
+fn gather_rows(src: &[f32], width: usize, rows: &[usize], out: &mut Vec<f32>) {
+    out.clear();
+    for &r in rows {
+        out.extend_from_slice(&src[r * width..(r + 1) * width]);
     }
 }
