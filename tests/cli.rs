@@ -501,6 +501,31 @@ fn online_job(dir: &std::path::Path, name: &str, env_steps: u64) -> std::path::P
     path
 }
 
+/// Ctrl-C before the first update (and so before the first checkpoint) still leaves a checkpoint beside the
+/// recording, so the run resumes instead of refusing a recording without one.
+#[test]
+fn an_online_run_interrupted_before_its_first_update_still_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = online_job(dir.path(), "early", 200_000);
+    let text = std::fs::read_to_string(&job).unwrap().replace("learning_starts = 300", "learning_starts = 100000000");
+    std::fs::write(&job, text).unwrap();
+    let run = dir.path().join("runs").join("early");
+    let child = frl().arg("train").arg(&job).arg("--quiet").stdout(std::process::Stdio::null()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !run.join("episodes").exists() {
+        assert!(std::time::Instant::now() < deadline, "the recording never started");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    let ckpts = frl_learner::checkpoint::list(&run.join("checkpoints"));
+    let (step, path) = ckpts.last().expect("a checkpoint beside the recording").clone();
+    let progress = frl_learner::checkpoint::load(&path).unwrap().meta.online.unwrap();
+    assert!(step == 0 && progress.env_steps > 0, "update {step}, {progress:?}");
+}
+
 #[test]
 fn an_online_run_stops_on_ctrl_c_or_kill_9_and_resumes_with_its_counts() {
     let dir = tempfile::tempdir().unwrap();

@@ -474,7 +474,11 @@ impl<A: OnlineAgent> Learner<A> {
             }
         }
         let seconds = actors.started.elapsed().as_secs_f64();
-        if self.run.unsaved() || !interrupted {
+        // A recording without a checkpoint could not be resumed: an interrupted run that never saved one (stopped
+        // before its first checkpoint) saves one now.
+        let recording_only =
+            self.intake.recorder.is_some() && crate::checkpoint::list(self.run.checkpoints()).is_empty();
+        if self.run.unsaved() || !interrupted || recording_only {
             self.save(agent)?;
         }
         self.run.take_window();
