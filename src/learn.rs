@@ -194,8 +194,9 @@ fn print_summaries(summaries: &[TrainSummary]) {
         );
         if let Some(o) = &s.online {
             println!(
-                "  online: {} env steps in {} episodes, {:.0} env steps/s, {:.1} updates/s, mean policy lag {:.2}, \
-                 last 20 episodes' return {:.1} ({:.0} s){}",
+                "  online ({}): {} env steps in {} episodes, {:.0} env steps/s, {:.1} updates/s, mean policy lag \
+                 {:.2}, last 20 episodes' return {:.1} ({:.0} s){}",
+                if o.deterministic { "deterministic" } else { "asynchronous, not repeatable" },
                 o.env_steps,
                 o.episodes,
                 o.env_steps_per_sec,

@@ -274,6 +274,7 @@ fn free_running_actors_stop_at_the_budget_however_fast_they_are() {
     let online = job.online.as_mut().unwrap();
     online.behaviour = Some(frl_envs::BehaviourSpec::Random);
     online.throttle = false;
+    online.deterministic = false;
     let s = agents::train(&job, &quiet(false), no_stop()).unwrap();
     let o = s.online.clone().unwrap();
     assert!(o.env_steps >= 200_000 && o.env_steps < 200_000 + 50_000, "{o:?}");
@@ -338,4 +339,84 @@ fn episodes_sent_in_fragments_are_learned_from_and_recorded_whole() {
     let (due, slack) = (online.updates_due(o.env_steps), online.updates_due(online.learning_starts + 6 * 5));
     assert!(frag_run.steps + slack >= due && frag_run.steps <= due, "{} updates, {due} due", frag_run.steps);
     assert!(frag_run.final_loss.is_finite() && whole_run.final_loss.is_finite(), "{frag_run:?}");
+}
+
+/// The newest checkpoint of a run: its parameters and optimiser moments by name, bits of every value.
+fn checkpoint_bits(run_dir: &Path) -> Vec<(String, Vec<usize>, Vec<u32>)> {
+    let path = frl_learner::checkpoint::list(&run_dir.join("checkpoints")).last().unwrap().1.clone();
+    let ckpt = frl_learner::checkpoint::load(&path).unwrap();
+    let mut all: Vec<_> = ckpt
+        .model
+        .values()
+        .chain(ckpt.adam.values())
+        .map(|t| (t.name.clone(), t.shape.clone(), t.data.iter().map(|v| v.to_bits()).collect()))
+        .collect();
+    all.sort();
+    all
+}
+
+/// A run's TensorBoard scalars but the wall-clock rates (`*_per_sec`), by tag and step (evaluations finish beside
+/// training, so where their scalars fall among the others in the file depends on timing).
+fn scalars_but_rates(run_dir: &Path) -> Vec<(String, i64, u32)> {
+    let mut all: Vec<_> = frl_tensorboard::read_scalars(run_dir)
+        .unwrap()
+        .into_iter()
+        .filter(|s| !s.tag.ends_with("_per_sec"))
+        .map(|s| (s.tag, s.step, s.value.to_bits()))
+        .collect();
+    all.sort();
+    all
+}
+
+#[test]
+fn a_deterministic_run_is_the_same_with_one_or_two_actors() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs = Vec::new();
+    for (name, actors) in [("one", 1), ("two", 2), ("two-again", 2)] {
+        let mut job = online_job(dir.path(), name, Some("\"linear\""), 3000);
+        let online = job.online.as_mut().unwrap();
+        online.actors = actors;
+        online.envs = Some(2);
+        online.broadcast_every = 1;
+        job.eval.every = 1000;
+        agents::validate(&job).unwrap();
+        let s = agents::train(&job, &quiet(false), no_stop()).unwrap();
+        let o = s.online.clone().unwrap();
+        assert!(o.deterministic && o.env_steps >= 3000, "{name}: {o:?}");
+        let rec = Dataset::open(&s.run_dir.join("episodes")).unwrap();
+        runs.push((name, s.steps, checkpoint_bits(&s.run_dir), scalars_but_rates(&s.run_dir), rec.episodes));
+    }
+    let (_, steps, params, scalars, episodes) = &runs[0];
+    assert!(*steps > 500 && scalars.iter().any(|s| s.0 == "eval/return_mean"), "{steps} updates, {scalars:?}");
+    for (name, s, p, sc, eps) in &runs[1..] {
+        assert_eq!(s, steps, "{name}: updates");
+        assert_eq!(p.len(), params.len(), "{name}");
+        for (a, b) in p.iter().zip(params) {
+            assert!(a == b, "{name}: {} differs from the one-actor run's", a.0);
+        }
+        assert_eq!(sc.len(), scalars.len(), "{name}: scalars logged");
+        for (a, b) in sc.iter().zip(scalars) {
+            assert_eq!(a, b, "{name}: a scalar differs from the one-actor run's");
+        }
+        assert_eq!(eps.steps(), episodes.steps(), "{name}: recorded steps");
+        assert_eq!(eps.tags, episodes.tags, "{name}: recorded episodes");
+        assert_eq!(eps.actions, episodes.actions, "{name}: recorded actions");
+        assert_eq!(eps.versions, episodes.versions, "{name}: recorded policy versions");
+    }
+}
+
+#[test]
+fn an_asynchronous_run_says_it_does_not_repeat() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut job = online_job(dir.path(), "async", None, 1500);
+    job.online.as_mut().unwrap().deterministic = false;
+    let s = agents::train(&job, &quiet(false), no_stop()).unwrap();
+    assert!(!s.online.unwrap().deterministic);
+    // Free-running actors cannot follow the deterministic schedule: the job says which field to change.
+    let mut free = online_job(dir.path(), "free", None, 1500);
+    free.online.as_mut().unwrap().throttle = false;
+    let err = agents::validate(&free).unwrap_err().to_string();
+    assert!(err.contains("online.deterministic"), "{err}");
 }

@@ -78,6 +78,9 @@ pub struct OnlineProgress {
     /// Actor failures (panics, env errors) over the whole run, resumed invocations included.
     #[serde(default)]
     pub actor_failures: u64,
+    /// One past the highest episode index received (a resumed deterministic run numbers its episodes from here).
+    #[serde(default)]
+    pub next_episode: u64,
 }
 
 /// A checkpoint's `format` and `format_version`, from its metadata JSON.

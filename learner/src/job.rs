@@ -355,13 +355,23 @@ pub struct OnlineConfig {
     /// Actors send running episodes in fragments of this many steps (for long episodes): env steps count, the ratio
     /// holds and agents that take fragments (DQN) learn from them as they arrive; the recording and agents that need
     /// whole episodes (the DT) get each episode once it ended. The episode running when the run ends is counted but
-    /// not recorded.
+    /// not recorded. In a deterministic run, the steps each env slot takes per round (default `1 /
+    /// updates_per_step`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fragment_steps: Option<usize>,
     /// Actors act with this fixed behaviour policy (`"random"`, `{ expert = { noise = 0.3 } }`, ...) instead of the
     /// agent's exploring policy, and the agent learns off-policy from it; weights are not broadcast.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub behaviour: Option<frl_envs::BehaviourSpec>,
+    /// The same job and seed give the same run, bit for bit, with any number of `actors`: env slots take
+    /// `fragment_steps` steps per round with the policy of the round before last, and the learner takes their steps
+    /// in a fixed order (a resumed run continues, but its steps differ from an uninterrupted run's). With `false`
+    /// actors and learner run asynchronously (no waiting on a schedule; what an actor acts with depends on timing).
+    pub deterministic: bool,
+    /// Env slots of a deterministic run, shared out among the actors (default: `actors`); runs with the same
+    /// `envs` collect the same steps whatever their `actors`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub envs: Option<usize>,
     /// Start from the parameters of this checkpoint (a checkpoint file, or a run folder or checkpoints folder: its
     /// newest checkpoint) — offline-to-online fine-tuning. It must hold an agent of the job's kind trained on the
     /// same env; its data spec (observation scaling, best return) comes with it.
@@ -384,6 +394,8 @@ impl Default for OnlineConfig {
             max_failures: 100,
             fragment_steps: None,
             behaviour: None,
+            deterministic: true,
+            envs: None,
             init: None,
         }
     }
@@ -404,6 +416,18 @@ impl OnlineConfig {
             if v == 0 {
                 bail!("`online.{field}` must be at least 1");
             }
+        }
+        if self.envs == Some(0) {
+            bail!("`online.envs` must be at least 1 (leave it out for one per actor)");
+        }
+        if self.deterministic && !self.throttle {
+            bail!(
+                "`online.throttle = false` lets the actors run free, which a deterministic run cannot; \
+                 set `online.deterministic = false` too"
+            );
+        }
+        if self.envs.is_some() && !self.deterministic {
+            bail!("`online.envs` sets the env slots of a deterministic run; with `deterministic = false` use `actors`");
         }
         if self.fragment_steps == Some(0) {
             bail!("`online.fragment_steps` must be at least 1 (leave it out to send whole episodes)");

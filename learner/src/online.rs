@@ -19,7 +19,10 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use frl_dataset::dataset::{Collection, Dataset, DatasetWriter};
 use frl_dataset::episodes::{EpisodeBatch, FragmentJoiner};
 use frl_envs::{PolicyFactory, Space};
-use frl_rollout::{ActorPool, ChannelLink, EnvFactory, PolicySnapshot, PoolConfig, PoolReport};
+use frl_rollout::{
+    ActorPool, ChannelLink, EnvFactory, InOrder, LockstepActors, LockstepConfig, PolicySnapshot, PoolConfig,
+    PoolReport, Schedule,
+};
 use indicatif::ProgressBar;
 
 use crate::agent::{Agent, DataSpec, OnlineAgent, Trainable};
@@ -60,7 +63,7 @@ pub fn fit_online<A: OnlineAgent>(
     // what they did since the last update (the steps of one update), so experience reaches the learner with the
     // weights that made it, as in a loop that alternates acting and learning.
     let mut online = online;
-    if online.throttle && online.fragment_steps.is_none() && agent.takes_fragments() {
+    if online.fragment_steps.is_none() && (online.deterministic || (online.throttle && agent.takes_fragments())) {
         online.fragment_steps = Some(steps_per_update(online.updates_per_step));
     }
     let progress = OnlineProgress { updates: setup.step(), ..setup.progress().cloned().unwrap_or_default() };
@@ -103,17 +106,24 @@ pub fn fit_online<A: OnlineAgent>(
         }
         None => agent.explore(progress.env_steps),
     };
-    let actors = Actors::spawn(job.seed, &online, first_policy, &progress)?;
     let evals = AgentEvals::new(&run);
     let intake = Intake { recorder, joiner: FragmentJoiner::default(), ..Default::default() };
     let failures_before = progress.actor_failures;
+    let deterministic = online.deterministic;
     let mut learner =
         Learner { run, online, progress, failures_before, intake, evals, probe: None, update_seconds: 0.0 };
     let mut agent = agent;
-    let outcome = learner.train(&mut agent, &mut replay, &actors);
-    // Stop the actors whatever happened; the inserter then drops its receiver, which unblocks any actor waiting to
-    // send.
-    let pool_report = actors.close();
+    let (outcome, pool_report) = if deterministic {
+        let mut actors = Lockstep::spawn(job.seed, &learner.online, first_policy, &learner.progress)?;
+        let outcome = learner.train_lockstep(&mut agent, &mut replay, &mut actors);
+        (outcome, actors.close())
+    } else {
+        let actors = Actors::spawn(job.seed, &learner.online, first_policy, &learner.progress)?;
+        let outcome = learner.train(&mut agent, &mut replay, &actors);
+        // Stop the actors whatever happened; the inserter then drops its receiver, which unblocks any actor
+        // waiting to send.
+        (outcome, actors.close())
+    };
     let (report, interrupted) = outcome?;
     learner.finish(&agent, report, interrupted, pool_report)
 }
@@ -254,6 +264,57 @@ impl Actors {
     }
 }
 
+/// The actors of a deterministic run: lockstep threads, the schedule they wait on, their fragments in order.
+struct Lockstep {
+    /// The newest policy the learner broadcast (published to the schedule after each round).
+    link: Arc<ChannelLink>,
+    schedule: Arc<Schedule>,
+    fragments: InOrder,
+    stop: Arc<AtomicBool>,
+    actors: LockstepActors,
+    started: Instant,
+    /// Failed slot rounds in this invocation.
+    failures: u64,
+}
+
+impl Lockstep {
+    /// Starts `online.actors` threads over the run's env slots with `policy` as version `progress.version`.
+    fn spawn(
+        seed: u64,
+        online: &OnlineConfig,
+        policy: Arc<dyn PolicyFactory>,
+        progress: &OnlineProgress,
+    ) -> anyhow::Result<Self> {
+        let (link, _) = ChannelLink::with_snapshot(1, PolicySnapshot { version: progress.version, factory: policy });
+        let schedule = Schedule::new(link.current());
+        let envs = online.envs.unwrap_or(online.actors);
+        let config = LockstepConfig {
+            actors: online.actors,
+            envs,
+            steps: online.fragment_steps.expect("set for deterministic runs"),
+            seed: Seed::Actors.at(seed, 0),
+            first_episode: progress.next_episode.max(progress.episodes),
+            lag: 1,
+        };
+        let env_id = online.env.clone();
+        let make_env: EnvFactory = Arc::new(move || frl_envs::make(&env_id));
+        // Unbounded, yet bounded by the schedule: no actor runs more than two rounds ahead of the learner.
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        let actors = LockstepActors::spawn(config, make_env, schedule.clone(), tx, stop.clone())
+            .context("spawning the actor threads")?;
+        Ok(Lockstep { link, schedule, fragments: InOrder::new(rx, envs), stop, actors, started, failures: 0 })
+    }
+
+    /// Stops the actors; what they reported.
+    fn close(self) -> PoolReport {
+        self.stop.store(true, Ordering::SeqCst);
+        let error = self.actors.join();
+        PoolReport { failures: self.failures, error, ..Default::default() }
+    }
+}
+
 /// What the learner does with the episodes that arrive: counts, records and statistics.
 #[derive(Default)]
 struct Intake {
@@ -321,6 +382,7 @@ impl<A: OnlineAgent> Learner<A> {
         // spans several versions.
         let version = self.progress.version;
         for ep in batch.iter() {
+            self.progress.next_episode = self.progress.next_episode.max(ep.tag.index + 1);
             for t in 0..ep.len() {
                 self.intake.lags.0 += version.saturating_sub(ep.version(t)) as f64;
                 self.intake.lags.1 += 1;
@@ -433,11 +495,7 @@ impl<A: OnlineAgent> Learner<A> {
     /// interrupted.
     fn train(&mut self, agent: &mut A, replay: &mut A::Data, actors: &Actors) -> anyhow::Result<(OnlineReport, bool)> {
         let budget = self.online.env_steps;
-        let bar = self.run.progress_bar(budget, self.progress.env_steps, " env steps");
-        let start = self.progress.clone();
-        let mut last_log = (Instant::now(), start.env_steps, start.updates);
-        let every = self.run.job.eval.every;
-        let mut next_eval = if every > 0 { start.env_steps + every } else { u64::MAX };
+        let mut marks = Marks::new(self);
         let mut interrupted = false;
         loop {
             if self.run.stopping() {
@@ -448,32 +506,111 @@ impl<A: OnlineAgent> Learner<A> {
                 break;
             }
             self.take(agent, replay, actors, false)?;
-            let due = self.online.updates_due(self.progress.env_steps);
-            let batch = self.run.job.train.batch_size.min(self.online.replay_capacity);
-            if self.progress.updates < due && A::stored(replay) >= batch {
+            if self.update_due(replay) {
                 self.update(agent, replay, &actors.link)?;
             } else {
                 self.take(agent, replay, actors, true)?;
             }
-            // Logging: every `log_every` updates, or every 5000 env steps while no update is due.
-            let (_, env_at, upd_at) = last_log;
-            let updates = self.progress.updates;
-            if updates >= upd_at + self.run.job.train.log_every
-                || (updates == upd_at && self.progress.env_steps >= env_at + 5000)
-            {
-                self.log(agent, replay, last_log, &bar)?;
-                last_log = (Instant::now(), self.progress.env_steps, updates);
+            self.between(agent, replay, &mut marks, false)?;
+        }
+        self.end(agent, marks, actors.started, interrupted)
+    }
+
+    /// The deterministic loop: the actors' fragments in (round, slot) order, after each the updates it makes due,
+    /// after each round the newest policy published for the round after next; evaluations wait for the one before.
+    fn train_lockstep(
+        &mut self,
+        agent: &mut A,
+        replay: &mut A::Data,
+        actors: &mut Lockstep,
+    ) -> anyhow::Result<(OnlineReport, bool)> {
+        let budget = self.online.env_steps;
+        let mut marks = Marks::new(self);
+        let mut interrupted = false;
+        loop {
+            if self.run.stopping() {
+                interrupted = true;
+                break;
             }
-            self.evals.evals.poll(self.run.tb())?;
-            if self.progress.env_steps >= next_eval && !self.evals.evals.busy() {
+            if self.progress.env_steps >= budget {
+                break;
+            }
+            let fragment = match actors.fragments.next(Duration::from_millis(20)) {
+                Ok(Some(f)) => f,
+                Ok(None) => continue,
+                Err(_) => bail!("the actors stopped unexpectedly"),
+            };
+            if let Some(message) = &fragment.failure {
+                actors.failures += 1;
+                self.progress.actor_failures = self.failures_before + actors.failures;
+                if actors.failures > self.online.max_failures {
+                    bail!(
+                        "{} actor failures (more than online.max_failures = {}); last: {message}",
+                        actors.failures,
+                        self.online.max_failures
+                    );
+                }
+            }
+            let ends_round = actors.fragments.ends_round(&fragment);
+            if !fragment.batch.is_empty() {
+                self.receive(agent, replay, fragment.batch)?;
+            }
+            while self.update_due(replay) {
+                self.update(agent, replay, &actors.link)?;
+                self.between(agent, replay, &mut marks, true)?;
+            }
+            if ends_round {
+                actors.schedule.publish(actors.link.current());
+            }
+            self.between(agent, replay, &mut marks, true)?;
+        }
+        self.end(agent, marks, actors.started, interrupted)
+    }
+
+    /// Whether an update is due and the replay holds a batch.
+    fn update_due(&self, replay: &A::Data) -> bool {
+        let due = self.online.updates_due(self.progress.env_steps);
+        let batch = self.run.job.train.batch_size.min(self.online.replay_capacity);
+        self.progress.updates < due && A::stored(replay) >= batch
+    }
+
+    /// Between updates: the log when one is due (every `log_every` updates, or every 5000 env steps while no update
+    /// is), finished evaluations logged, the next evaluation started when due (`wait`: after the one in flight, so
+    /// that every due evaluation runs, as a deterministic run needs; else skipped while one is in flight).
+    fn between(&mut self, agent: &A, replay: &A::Data, marks: &mut Marks, wait: bool) -> anyhow::Result<()> {
+        let (_, env_at, upd_at) = marks.last_log;
+        let updates = self.progress.updates;
+        if updates >= upd_at + self.run.job.train.log_every
+            || (updates == upd_at && self.progress.env_steps >= env_at + 5000)
+        {
+            self.log(agent, replay, marks.last_log, &marks.bar)?;
+            marks.last_log = (Instant::now(), self.progress.env_steps, updates);
+        }
+        self.evals.evals.poll(self.run.tb())?;
+        if self.progress.env_steps >= marks.next_eval {
+            if wait && self.evals.evals.busy() {
+                self.evals.evals.finish(self.run.tb(), false)?;
+            }
+            if !self.evals.evals.busy() {
                 self.run.progress = Some(self.progress.clone());
                 self.evals.start(&self.run, agent, self.progress.env_steps);
-                while next_eval <= self.progress.env_steps {
-                    next_eval += every;
+                while marks.next_eval <= self.progress.env_steps {
+                    marks.next_eval += marks.every;
                 }
             }
         }
-        let seconds = actors.started.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// The loop's end: the checkpoint, the last windows closed, the run's measurements since `started`.
+    fn end(
+        &mut self,
+        agent: &A,
+        marks: Marks,
+        started: Instant,
+        interrupted: bool,
+    ) -> anyhow::Result<(OnlineReport, bool)> {
+        let seconds = started.elapsed().as_secs_f64();
         // A recording without a checkpoint could not be resumed: an interrupted run that never saved one (stopped
         // before its first checkpoint) saves one now.
         let recording_only =
@@ -483,8 +620,8 @@ impl<A: OnlineAgent> Learner<A> {
         }
         self.run.take_window();
         self.intake.take_window();
-        bar.finish_and_clear();
-        let p = &self.progress;
+        marks.bar.finish_and_clear();
+        let (p, start) = (&self.progress, &marks.start);
         let report = OnlineReport {
             env_steps: p.env_steps,
             episodes: p.episodes,
@@ -494,6 +631,7 @@ impl<A: OnlineAgent> Learner<A> {
             recent_return: mean(&self.intake.recent),
             seconds,
             actor_failures: 0,
+            deterministic: self.online.deterministic,
         };
         Ok((report, interrupted))
     }
@@ -522,6 +660,28 @@ impl<A: OnlineAgent> Learner<A> {
         let (seconds, step_seconds) = (report.seconds, self.update_seconds);
         let end = RunEnd { interrupted, smoothness, eval, seconds, step_seconds, online: Some(report) };
         self.run.finish(end)
+    }
+}
+
+/// Where the loop stands in its logging and evaluations.
+struct Marks {
+    /// Progress when this invocation started.
+    start: OnlineProgress,
+    /// (time, env steps, updates) of the last log.
+    last_log: (Instant, u64, u64),
+    /// `eval.every`, and the env step of the next evaluation.
+    every: u64,
+    next_eval: u64,
+    bar: ProgressBar,
+}
+
+impl Marks {
+    fn new<A: OnlineAgent>(learner: &Learner<A>) -> Self {
+        let start = learner.progress.clone();
+        let bar = learner.run.progress_bar(learner.online.env_steps, start.env_steps, " env steps");
+        let every = learner.run.job.eval.every;
+        let next_eval = if every > 0 { start.env_steps + every } else { u64::MAX };
+        Marks { last_log: (Instant::now(), start.env_steps, start.updates), start, every, next_eval, bar }
     }
 }
 

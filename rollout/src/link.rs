@@ -73,6 +73,11 @@ impl ChannelLink {
         version
     }
 
+    /// The newest policy snapshot.
+    pub fn current(&self) -> PolicySnapshot {
+        self.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Batches handed over so far.
     pub fn batches_sent(&self) -> u64 {
         self.sent.load(Ordering::Acquire)

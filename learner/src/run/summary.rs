@@ -75,4 +75,8 @@ pub struct OnlineReport {
     /// flight.
     #[serde(default)]
     pub actor_failures: u64,
+    /// Whether the run followed the deterministic schedule (same job and seed, same run); asynchronous runs do not
+    /// repeat.
+    #[serde(default)]
+    pub deterministic: bool,
 }
