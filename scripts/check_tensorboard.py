@@ -13,6 +13,8 @@ online/episode_return, online/policy_lag, online/epsilon and train/loss against 
 budget), eval/return_mean at the final env step equal to the summary's mean, and the return-distribution images.
 Then fine-tunes a tiny Decision Transformer online (ODT) and checks train/entropy (within (0, ln bins]),
 train/temperature (falling while the entropy is above its target) and online/exploration_return.
+Last, the online C51 job (deterministic, two env slots) with 1 and with 2 actors: its newest checkpoint and every
+scalar but the wall-clock rates equal bit for bit (scripts/compare_runs.py).
 Exits non-zero on the first mismatch.
 """
 
@@ -173,6 +175,31 @@ def check_online(frl, tmp):
     return len(tags["scalars"])
 
 
+def check_repeat(frl, tmp):
+    """The deterministic online job with 1 and 2 actors over 2 env slots: the same checkpoint and scalars."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import compare_runs
+
+    dirs = []
+    for actors in [1, 2]:
+        runs = tmp / f"repeat{actors}-runs"
+        job = tmp / f"repeat{actors}.toml"
+        text = ONLINE_JOB.format(runs=runs).replace("actors = 2\n", f"actors = {actors}\nenvs = 2\n", 1)
+        job.write_text(text.replace("[eval]\n", "[eval]\nevery = 1000\n"))
+        subprocess.run([frl, "train", str(job), "--quiet"], check=True, stdout=subprocess.DEVNULL)
+        dirs.append(runs / "tb-online")
+    a, b = dirs
+    ca, cb = compare_runs.newest_checkpoint(a), compare_runs.newest_checkpoint(b)
+    ta, tb = compare_runs.load_file(str(ca)), compare_runs.load_file(str(cb))
+    if ca.name != cb.name or set(ta) != set(tb) or any(ta[k].tobytes() != tb[k].tobytes() for k in ta):
+        fail(f"deterministic online run: checkpoints {ca} and {cb} differ between 1 and 2 actors")
+    sa, sb = compare_runs.scalars(a), compare_runs.scalars(b)
+    if sa != sb or "eval/return_mean" not in sa:
+        diff = sorted(t for t in set(sa) | set(sb) if sa.get(t) != sb.get(t))
+        fail(f"deterministic online run: scalars differ between 1 and 2 actors: {diff}")
+    return len(ta), sum(len(v) for v in sa.values())
+
+
 def fail(msg):
     print(f"check_tensorboard: FAIL: {msg}")
     sys.exit(1)
@@ -232,8 +259,10 @@ def main():
                 fail(f"{t}: decoded {img.format} {img.size}, event says {ev[-1].width}x{ev[-1].height}")
         online_tags = check_online(frl, tmp)
         odt_tags = check_odt(frl, tmp)
+        tensors, points = check_repeat(frl, tmp)
         print(f"check_tensorboard: ok ({len(tags['scalars'])} scalar tags, {len(tags['histograms'])} histograms, "
-              f"{len(images)} images; online run: {online_tags} scalar tags; online DT run: {odt_tags})")
+              f"{len(images)} images; online run: {online_tags} scalar tags; online DT run: {odt_tags}; "
+              f"deterministic online run with 1 and 2 actors: {tensors} tensors, {points} scalar points equal)")
 
 
 if __name__ == "__main__":

@@ -707,7 +707,7 @@ pub fn bench_online(
             let text = format!(
                 "name = \"online{round}\"\nruns_dir = \"{}\"\nagent = \"dqn\"\n[online]\nenv = \"{env_id}\"\n\
                  behaviour = \"random\"\nenv_steps = {}\nactors = {actors}\n\
-                 replay_capacity = 100000\nlearning_starts = 1000\nupdates_per_step = 1.0\nthrottle = false\n\
+                 replay_capacity = 100000\nlearning_starts = 1000\nupdates_per_step = 1.0\nthrottle = false\ndeterministic = false\n\
                  broadcast_every = 100\n[train]\nbatch_size = 128\nlog_every = 100\nplot_every = 1000000\n\
                  checkpoint_every = 1000000\n[eval]\nepisodes = 1\nactors = 1\n",
                 scratch.join("runs").display(),
