@@ -40,7 +40,7 @@ pub struct RunFlags {
 impl RunFlags {
     /// The run layer's options.
     pub fn options(&self) -> TrainOptions {
-        TrainOptions { resume: self.resume, quiet: self.quiet, device: self.device }
+        TrainOptions { resume: self.resume, quiet: self.quiet, device: self.device, remote: None }
     }
 }
 

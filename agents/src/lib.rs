@@ -18,6 +18,6 @@ pub mod iql;
 pub mod registry;
 
 pub use registry::{
-    AGENTS, ActingOverrides, Entry, LoadedPolicy, entry, kinds, load_job, load_policy, lookup, online_entry,
-    online_kinds, train, validate,
+    AGENTS, ActingOverrides, Entry, LoadedPolicy, entry, kinds, load_explorer, load_job, load_policy, lookup,
+    online_entry, online_kinds, train, validate,
 };

@@ -40,7 +40,12 @@ pub struct Entry {
     pub policy: PolicyFn,
     /// Whether its policy takes a target return.
     pub return_conditioned: bool,
+    /// A checkpoint's exploring policy at the env steps its online progress records, for agents that train online.
+    pub explorer: Option<ExplorerFn>,
 }
+
+/// Rebuilds an online agent from a checkpoint and returns its exploring policy.
+pub type ExplorerFn = fn(Checkpoint, &Path, &Device) -> anyhow::Result<Arc<dyn PolicyFactory>>;
 
 /// The entry of an agent that trains from datasets.
 pub const fn entry<A: Agent>() -> Entry {
@@ -52,12 +57,22 @@ pub const fn entry<A: Agent>() -> Entry {
         read: A::read_checkpoint,
         policy: policy_of::<A>,
         return_conditioned: A::RETURN_CONDITIONED,
+        explorer: None,
     }
 }
 
 /// The entry of an agent that also trains online.
 pub const fn online_entry<A: OnlineAgent>() -> Entry {
-    Entry { fit_online: Some(fit_online::<A>), ..entry::<A>() }
+    Entry { fit_online: Some(fit_online::<A>), explorer: Some(explorer_of::<A>), ..entry::<A>() }
+}
+
+fn explorer_of<A: OnlineAgent>(
+    ckpt: Checkpoint,
+    path: &Path,
+    device: &Device,
+) -> anyhow::Result<Arc<dyn PolicyFactory>> {
+    let env_steps = ckpt.meta.online.as_ref().map_or(0, |o| o.env_steps);
+    Ok(frl_learner::load_model_from::<A>(ckpt, path, device)?.model.explore(env_steps))
 }
 
 fn validate_section<A: Agent>(job: &TrainJob) -> anyhow::Result<()> {
@@ -133,6 +148,18 @@ pub fn load_job(path: &Path) -> anyhow::Result<TrainJob> {
 pub fn train(job: &TrainJob, options: &TrainOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TrainSummary> {
     let (_, train) = trainer(job)?;
     train(job, options, stop)
+}
+
+/// The exploring policy of the online agent in a checkpoint (the one its actors ran when the checkpoint was made);
+/// the learner sends these to actors in other processes.
+pub fn load_explorer(path: &Path, device: &Device) -> anyhow::Result<(CheckpointMeta, Arc<dyn PolicyFactory>)> {
+    let ckpt = checkpoint::load(path)?;
+    let meta = ckpt.meta.clone();
+    let entry = lookup(&meta.agent)?;
+    let Some(explorer) = entry.explorer else {
+        bail!("{} holds a {} agent, which does not train online", path.display(), meta.agent)
+    };
+    Ok((meta, explorer(ckpt, path, device)?))
 }
 
 /// A checkpoint's policy, ready for actors.

@@ -126,6 +126,16 @@ pub fn save<S: Serialize>(
     model: &[NamedTensor],
     adam: &[NamedTensor],
 ) -> anyhow::Result<()> {
+    let file = encode(meta, model, adam).map_err(|e| anyhow::anyhow!("checkpoint {}: {e}", path.display()))?;
+    write_atomic(path, &file).map_err(|e| anyhow::anyhow!("cannot write checkpoint {}: {e}", path.display()))
+}
+
+/// A checkpoint file's bytes.
+pub fn encode<S: Serialize>(
+    meta: &CheckpointMeta<S>,
+    model: &[NamedTensor],
+    adam: &[NamedTensor],
+) -> anyhow::Result<Vec<u8>> {
     let mut bytes: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     for (prefix, list) in [("model", model), ("adam", adam)] {
         for t in list {
@@ -142,10 +152,10 @@ pub fn save<S: Serialize>(
         (CHECKSUM_KEY.to_string(), CHECKSUM_PLACEHOLDER.to_string()),
     ]);
     let mut file = safetensors::serialize(views, Some(info))?;
-    let at = checksum_field(&file).map_err(|e| anyhow::anyhow!("checkpoint {}: {e}", path.display()))?;
+    let at = checksum_field(&file).map_err(|e| anyhow::anyhow!("{e}"))?;
     let crc = crc32c::crc32c(&file);
     file[at..at + 8].copy_from_slice(format!("{crc:08x}").as_bytes());
-    write_atomic(path, &file).map_err(|e| anyhow::anyhow!("cannot write checkpoint {}: {e}", path.display()))
+    Ok(file)
 }
 
 /// Reads and checks an agent's checkpoint in the current format; errors name the file. A model reads the layouts

@@ -21,7 +21,7 @@ use frl_dataset::episodes::{EpisodeBatch, FragmentJoiner};
 use frl_envs::{PolicyFactory, Space};
 use frl_rollout::{
     ActorPool, ChannelLink, EnvFactory, InOrder, LockstepActors, LockstepConfig, PolicySnapshot, PoolConfig,
-    PoolReport, Schedule,
+    PoolReport, Published, RemoteActors, Schedule,
 };
 use indicatif::ProgressBar;
 
@@ -43,6 +43,14 @@ pub fn fit_online<A: OnlineAgent>(
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<TrainSummary> {
     let Some(online) = job.online.clone() else { bail!("the job has no [online] section") };
+    if options.remote.is_some() {
+        if !online.deterministic {
+            bail!("actors in other processes follow the deterministic schedule: remove `online.deterministic = false`");
+        }
+        if online.behaviour.is_some() {
+            bail!("`online.behaviour` is not supported with actors in other processes yet; use in-process actors");
+        }
+    }
     let mut setup = RunSetup::<A>::open(job, options, stop)?;
     let record_dir = setup.dir().join("episodes");
     let (spec, seed_data, obs_space) = online_spec(job, &online)?;
@@ -110,11 +118,29 @@ pub fn fit_online<A: OnlineAgent>(
     let intake = Intake { recorder, joiner: FragmentJoiner::default(), ..Default::default() };
     let failures_before = progress.actor_failures;
     let deterministic = online.deterministic;
-    let mut learner =
-        Learner { run, online, progress, failures_before, intake, evals, probe: None, update_seconds: 0.0 };
+    let remote = options.remote.clone();
+    let mut learner = Learner {
+        run,
+        online,
+        progress,
+        failures_before,
+        intake,
+        evals,
+        probe: None,
+        update_seconds: 0.0,
+        remote: remote.is_some(),
+        payload: None,
+    };
     let mut agent = agent;
     let (outcome, pool_report) = if deterministic {
-        let mut actors = Lockstep::spawn(job.seed, &learner.online, first_policy, &learner.progress)?;
+        if learner.remote {
+            learner.payload = Some(learner.explorer_bytes(&agent)?);
+        }
+        let first = Published {
+            policy: PolicySnapshot { version: learner.progress.version, factory: first_policy },
+            payload: learner.payload.clone(),
+        };
+        let mut actors = Lockstep::spawn(job.seed, &learner.online, first, &learner.progress, remote)?;
         let outcome = learner.train_lockstep(&mut agent, &mut replay, &mut actors);
         (outcome, actors.close())
     } else {
@@ -264,29 +290,32 @@ impl Actors {
     }
 }
 
-/// The actors of a deterministic run: lockstep threads, the schedule they wait on, their fragments in order.
+/// The actors of a deterministic run (lockstep threads, or workers in other processes), the schedule they wait on,
+/// their fragments in order.
 struct Lockstep {
     /// The newest policy the learner broadcast (published to the schedule after each round).
     link: Arc<ChannelLink>,
     schedule: Arc<Schedule>,
     fragments: InOrder,
     stop: Arc<AtomicBool>,
-    actors: LockstepActors,
+    /// The threads (none when the actors live in other processes).
+    actors: Option<LockstepActors>,
     started: Instant,
     /// Failed slot rounds in this invocation.
     failures: u64,
 }
 
 impl Lockstep {
-    /// Starts `online.actors` threads over the run's env slots with `policy` as version `progress.version`.
+    /// Starts `online.actors` threads over the run's env slots with `first` as version `progress.version`, or, with
+    /// `remote`, hands the plan to the actors in other processes.
     fn spawn(
         seed: u64,
         online: &OnlineConfig,
-        policy: Arc<dyn PolicyFactory>,
+        first: Published,
         progress: &OnlineProgress,
+        remote: Option<Arc<RemoteActors>>,
     ) -> anyhow::Result<Self> {
-        let (link, _) = ChannelLink::with_snapshot(1, PolicySnapshot { version: progress.version, factory: policy });
-        let schedule = Schedule::new(link.current());
+        let (link, _) = ChannelLink::with_snapshot(1, first.policy.clone());
         let envs = online.envs.unwrap_or(online.actors);
         let config = LockstepConfig {
             actors: online.actors,
@@ -296,21 +325,31 @@ impl Lockstep {
             first_episode: progress.next_episode.max(progress.episodes),
             lag: 1,
         };
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        if let Some(remote) = remote {
+            let schedule = remote.schedule().clone();
+            schedule.start(first);
+            remote.set_plan(Ok(config));
+            let fragments = InOrder::new(remote.fragments(), envs);
+            return Ok(Lockstep { link, schedule, fragments, stop, actors: None, started, failures: 0 });
+        }
+        let schedule = Schedule::new(first);
         let env_id = online.env.clone();
         let make_env: EnvFactory = Arc::new(move || frl_envs::make(&env_id));
         // Unbounded, yet bounded by the schedule: no actor runs more than two rounds ahead of the learner.
         let (tx, rx) = crossbeam_channel::unbounded();
-        let stop = Arc::new(AtomicBool::new(false));
-        let started = Instant::now();
         let actors = LockstepActors::spawn(config, make_env, schedule.clone(), tx, stop.clone())
             .context("spawning the actor threads")?;
-        Ok(Lockstep { link, schedule, fragments: InOrder::new(rx, envs), stop, actors, started, failures: 0 })
+        let fragments = InOrder::new(rx, envs);
+        Ok(Lockstep { link, schedule, fragments, stop, actors: Some(actors), started, failures: 0 })
     }
 
     /// Stops the actors; what they reported.
     fn close(self) -> PoolReport {
         self.stop.store(true, Ordering::SeqCst);
-        let error = self.actors.join();
+        self.schedule.close();
+        let error = self.actors.and_then(LockstepActors::join);
         PoolReport { failures: self.failures, error, ..Default::default() }
     }
 }
@@ -367,6 +406,10 @@ struct Learner<A: OnlineAgent> {
     evals: AgentEvals,
     probe: Option<A::Batch>,
     update_seconds: f64,
+    /// The actors live in other processes: each broadcast also goes out as checkpoint bytes.
+    remote: bool,
+    /// The checkpoint bytes of the newest broadcast (remote actors).
+    payload: Option<Arc<Vec<u8>>>,
 }
 
 impl<A: OnlineAgent> Learner<A> {
@@ -428,6 +471,9 @@ impl<A: OnlineAgent> Learner<A> {
         self.update_seconds += u0.elapsed().as_secs_f64();
         if step.is_multiple_of(self.online.broadcast_every) && self.online.behaviour.is_none() {
             self.progress.version = link.broadcast(agent.explore(self.progress.env_steps));
+            if self.remote {
+                self.payload = Some(self.explorer_bytes(agent)?);
+            }
         }
         if step.is_multiple_of(self.run.job.train.plot_every)
             && let Some(probe) = &self.probe
@@ -438,6 +484,14 @@ impl<A: OnlineAgent> Learner<A> {
             self.save(agent)?;
         }
         Ok(())
+    }
+
+    /// The exploring policy as actors in other processes rebuild it: a checkpoint (no optimiser moments) whose
+    /// progress holds the env steps `explore` was called with.
+    fn explorer_bytes(&self, agent: &A) -> anyhow::Result<Arc<Vec<u8>>> {
+        let mut meta = self.run.meta();
+        meta.online = Some(self.progress.clone());
+        Ok(Arc::new(checkpoint::encode(&meta, &agent.params(), &[])?))
     }
 
     /// Logs the `train/*` and `online/*` scalars of the window since `last` (time, env steps, updates) at the
@@ -560,7 +614,7 @@ impl<A: OnlineAgent> Learner<A> {
                 self.between(agent, replay, &mut marks, true)?;
             }
             if ends_round {
-                actors.schedule.publish(actors.link.current());
+                actors.schedule.publish(Published { policy: actors.link.current(), payload: self.payload.clone() });
             }
             self.between(agent, replay, &mut marks, true)?;
         }

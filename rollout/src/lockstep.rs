@@ -50,6 +50,16 @@ pub struct Fragment {
     pub failure: Option<String>,
 }
 
+/// A policy as the schedule hands it out: the snapshot for threads, and for actors in other processes the
+/// checkpoint bytes it was made from.
+#[derive(Clone)]
+pub struct Published {
+    /// The snapshot.
+    pub policy: PolicySnapshot,
+    /// Its checkpoint's bytes (runs with actors in other processes).
+    pub payload: Option<Arc<Vec<u8>>>,
+}
+
 /// Rounds consumed and the policies published after them; what lockstep actors wait on.
 pub struct Schedule {
     state: Mutex<ScheduleState>,
@@ -60,19 +70,35 @@ struct ScheduleState {
     /// Rounds consumed.
     done: u64,
     /// `(rounds consumed, policy)`, newest last.
-    policies: VecDeque<(u64, PolicySnapshot)>,
+    policies: VecDeque<(u64, Published)>,
     closed: bool,
 }
 
 impl Schedule {
     /// A schedule whose rounds up to `lag` act with `first`.
-    pub fn new(first: PolicySnapshot) -> Arc<Self> {
-        let state = ScheduleState { done: 0, policies: VecDeque::from([(0, first)]), closed: false };
+    pub fn new(first: Published) -> Arc<Self> {
+        let schedule = Self::empty();
+        schedule.start(first);
+        schedule
+    }
+
+    /// A schedule without its first policy yet (actors wait for [`Schedule::start`]).
+    pub fn empty() -> Arc<Self> {
+        let state = ScheduleState { done: 0, policies: VecDeque::new(), closed: false };
         Arc::new(Schedule { state: Mutex::new(state), cond: Condvar::new() })
     }
 
+    /// Sets the policy of the first rounds.
+    pub fn start(&self, first: Published) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.policies.clear();
+        let done = s.done;
+        s.policies.push_back((done, first));
+        self.cond.notify_all();
+    }
+
     /// The consumer finished the next round; `policy` is the one to act with from round `done + lag` on.
-    pub fn publish(&self, policy: PolicySnapshot) {
+    pub fn publish(&self, policy: Published) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.done += 1;
         let done = s.done;
@@ -95,19 +121,43 @@ impl Schedule {
         self.cond.notify_all();
     }
 
+    /// Whether the schedule was closed (the run ended).
+    pub fn closed(&self) -> bool {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).closed
+    }
+
     /// Waits until round `round` may start; the policy it acts with, or `None` once closed.
-    fn policy_for(&self, round: u64, lag: u64) -> Option<PolicySnapshot> {
+    fn policy_for(&self, round: u64, lag: u64) -> Option<Published> {
+        loop {
+            match self.wait_for(round, lag, Duration::from_millis(50)) {
+                Ok(Some(p)) => return Some(p),
+                Ok(None) => {}
+                Err(()) => return None,
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for round `round` to be allowed to start: its policy, `Ok(None)` on timeout, `Err`
+    /// once closed.
+    #[allow(clippy::result_unit_err)]
+    pub fn wait_for(&self, round: u64, lag: u64, timeout: Duration) -> Result<Option<Published>, ()> {
         let need = round.saturating_sub(lag);
+        let deadline = std::time::Instant::now() + timeout;
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if s.closed {
-                return None;
+                return Err(());
             }
-            if s.done >= need {
-                let found = s.policies.iter().rev().find(|(d, _)| *d <= need);
-                return Some(found.expect("the schedule keeps the policies of rounds in progress").1.clone());
+            if s.done >= need
+                && let Some((_, p)) = s.policies.iter().rev().find(|(d, _)| *d <= need)
+            {
+                return Ok(Some(p.clone()));
             }
-            s = self.cond.wait_timeout(s, Duration::from_millis(50)).unwrap_or_else(|e| e.into_inner()).0;
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            s = self.cond.wait_timeout(s, left).unwrap_or_else(|e| e.into_inner()).0;
         }
     }
 }
@@ -132,13 +182,12 @@ impl LockstepActors {
         let config = Arc::new(config);
         let mut handles = Vec::with_capacity(actors);
         for a in 0..actors {
-            let slots: Vec<usize> = (a..config.envs).step_by(actors).collect();
-            let (config, make_env, schedule, tx, stop) =
-                (config.clone(), make_env.clone(), schedule.clone(), tx.clone(), stop.clone());
+            let slots = Slots::new((*config).clone(), make_env.clone(), &Slots::share(a, actors, config.envs));
+            let (schedule, tx, stop) = (schedule.clone(), tx.clone(), stop.clone());
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("frl-actor-{a}"))
-                    .spawn(move || actor(&config, &slots, &make_env, &schedule, &tx, &stop))?,
+                    .spawn(move || actor(slots, &schedule, &tx, &stop))?,
             );
         }
         Ok(LockstepActors { handles, schedule })
@@ -182,45 +231,85 @@ struct Slot {
     begun: u64,
 }
 
-fn actor(
-    config: &LockstepConfig,
-    slots: &[usize],
-    make_env: &EnvFactory,
-    schedule: &Schedule,
-    tx: &Sender<Fragment>,
-    stop: &AtomicBool,
-) {
-    let mut slots: Vec<Slot> = slots
-        .iter()
-        .map(|&index| Slot { index, env: None, policy: None, flight: EpisodeBatch::default(), running: None, begun: 0 })
-        .collect();
-    for round in 0.. {
-        let Some(snapshot) = schedule.policy_for(round, config.lag) else { return };
-        for slot in &mut slots {
+/// Some env slots of a lockstep run, stepped round by round (by one actor thread, or by a worker in another
+/// process).
+pub struct Slots {
+    config: LockstepConfig,
+    make_env: EnvFactory,
+    slots: Vec<Slot>,
+    /// Whether a round ran (a worker whose first round is `r > 0` replaces one that died).
+    started: bool,
+}
+
+impl Slots {
+    /// The slots `indices` of a run planned by `config`.
+    pub fn new(config: LockstepConfig, make_env: EnvFactory, indices: &[usize]) -> Self {
+        let slots = indices
+            .iter()
+            .map(|&index| Slot {
+                index,
+                env: None,
+                policy: None,
+                flight: EpisodeBatch::default(),
+                running: None,
+                begun: 0,
+            })
+            .collect();
+        Slots { config, make_env, slots, started: false }
+    }
+
+    /// The slots `j ≡ actor (mod actors)` of `config.envs`: actor `actor`'s share.
+    pub fn share(actor: usize, actors: usize, envs: usize) -> Vec<usize> {
+        (actor..envs).step_by(actors.max(1)).collect()
+    }
+
+    /// One round: each slot's fragment, in slot order, or `None` when `stop` was set first. A slot that fails
+    /// gives up its episode in flight and starts afresh (a new env) next round; its fragment names the failure.
+    pub fn round(&mut self, round: u64, policy: &PolicySnapshot, stop: &AtomicBool) -> Option<Vec<Fragment>> {
+        if !self.started {
+            // A slot begins at most one episode per step: numbering a replacement's episodes from `round · steps`
+            // keeps every index unique.
+            for slot in &mut self.slots {
+                slot.begun = round * self.config.steps as u64;
+            }
+            self.started = true;
+        }
+        let mut out = Vec::with_capacity(self.slots.len());
+        for slot in &mut self.slots {
             if stop.load(Ordering::Acquire) {
-                return;
+                return None;
             }
+            let (config, make_env) = (&self.config, &self.make_env);
             let outcome = catch_unwind(AssertUnwindSafe(|| {
-                frl_envs::attached(|| step_slot(config, slot, make_env, &snapshot, stop))
+                frl_envs::attached(|| step_slot(config, slot, make_env, policy, stop))
             }));
-            let (batch, failure) = match outcome {
-                Ok(Ok(Some(batch))) => (batch, None),
-                Ok(Ok(None)) => return,
-                Ok(Err(e)) => (EpisodeBatch::default(), Some(e)),
-                Err(p) => (EpisodeBatch::default(), Some(format!("panic: {}", crate::pool::panic_message(&*p)))),
-            };
-            if let Some(e) = &failure {
-                // The episode in flight is given up; the slot starts afresh next round.
-                let index = slot.running.take().map_or(String::new(), |r| format!(", episode {}", r.index));
-                slot.env = None;
-                slot.policy = None;
-                let failure = format!("env slot {}{index}: {e}", slot.index);
-                if tx.send(Fragment { round, slot: slot.index, batch, failure: Some(failure) }).is_err() {
-                    return;
+            let failure = match outcome {
+                Ok(Ok(Some(batch))) => {
+                    out.push(Fragment { round, slot: slot.index, batch, failure: None });
+                    continue;
                 }
-                continue;
-            }
-            if tx.send(Fragment { round, slot: slot.index, batch, failure: None }).is_err() {
+                Ok(Ok(None)) => return None,
+                Ok(Err(e)) => e,
+                Err(p) => format!("panic: {}", crate::pool::panic_message(&*p)),
+            };
+            // The episode in flight is given up; the slot starts afresh next round.
+            let index = slot.running.take().map_or(String::new(), |r| format!(", episode {}", r.index));
+            slot.env = None;
+            slot.policy = None;
+            let failure = Some(format!("env slot {}{index}: {failure}", slot.index));
+            out.push(Fragment { round, slot: slot.index, batch: EpisodeBatch::default(), failure });
+        }
+        Some(out)
+    }
+}
+
+fn actor(mut slots: Slots, schedule: &Schedule, tx: &Sender<Fragment>, stop: &AtomicBool) {
+    let lag = slots.config.lag;
+    for round in 0.. {
+        let Some(published) = schedule.policy_for(round, lag) else { return };
+        let Some(fragments) = slots.round(round, &published.policy, stop) else { return };
+        for f in fragments {
+            if tx.send(f).is_err() {
                 return;
             }
         }
@@ -324,5 +413,69 @@ impl InOrder {
     /// Whether `fragment` is its round's last.
     pub fn ends_round(&self, fragment: &Fragment) -> bool {
         fragment.slot + 1 == self.envs
+    }
+}
+
+/// The learner's end of lockstep actors in other processes (Ray): the plan they follow (set by the learner once it
+/// knows where the run stands), the schedule they take policies from, and the fragments they send back.
+pub struct RemoteActors {
+    plan: Mutex<Option<Result<LockstepConfig, String>>>,
+    cond: Condvar,
+    schedule: Arc<Schedule>,
+    tx: Sender<Fragment>,
+    rx: Receiver<Fragment>,
+}
+
+impl std::fmt::Debug for RemoteActors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteActors").field("done", &self.schedule.done()).finish()
+    }
+}
+
+impl RemoteActors {
+    /// A handle with no plan yet.
+    pub fn new() -> Arc<Self> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Arc::new(RemoteActors { plan: Mutex::new(None), cond: Condvar::new(), schedule: Schedule::empty(), tx, rx })
+    }
+
+    /// The learner's plan for the actors, or why the run could not start; set once.
+    pub fn set_plan(&self, plan: Result<LockstepConfig, String>) {
+        let mut p = self.plan.lock().unwrap_or_else(|e| e.into_inner());
+        if p.is_none() {
+            *p = Some(plan);
+        }
+        self.cond.notify_all();
+    }
+
+    /// Waits up to `timeout` for the plan.
+    pub fn plan(&self, timeout: Duration) -> Option<Result<LockstepConfig, String>> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut p = self.plan.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(plan) = p.as_ref() {
+                return Some(plan.clone());
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            p = self.cond.wait_timeout(p, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    /// The schedule the learner publishes policies on.
+    pub fn schedule(&self) -> &Arc<Schedule> {
+        &self.schedule
+    }
+
+    /// Hands a fragment to the learner (any order; the learner restores (round, slot) order).
+    pub fn push(&self, fragment: Fragment) {
+        let _ = self.tx.send(fragment);
+    }
+
+    /// The learner's end of the fragments.
+    pub fn fragments(&self) -> Receiver<Fragment> {
+        self.rx.clone()
     }
 }

@@ -1,6 +1,7 @@
 //! Collection across processes and machines (the Ray launcher in `python/`): a [`RolloutWorker`] collects chunks of
 //! episodes with its own actor pool and hands them back as columns; a [`RemoteCollection`] writes chunks arriving in
-//! any order into the same dataset format as `frl collect`, in episode order.
+//! any order into the same dataset format as `frl collect`, in episode order. For online training, an
+//! [`OnlineWorker`] steps some env slots of a deterministic run, round by round, with the learner's exploring policy.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +15,12 @@ use frl_envs::{BoxDtype, Space};
 use frl_dataset::dataset::{DatasetWriter, Metadata};
 use frl_dataset::episodes::{EpisodeBatch, EpisodeTag};
 use frl_rollout::collect::{CollectJob, open_dataset};
-use frl_rollout::{ActorPool, ChannelLink, EnvFactory, PolicySnapshot, PoolConfig};
+use std::time::Duration;
+
+use frl_learner::{TrainOptions, TrainSummary};
+use frl_rollout::{
+    ActorPool, ChannelLink, EnvFactory, Fragment, LockstepConfig, PolicySnapshot, PoolConfig, RemoteActors, Slots,
+};
 
 /// Collects episodes `first..first + count` of a (env, policy, seed) job on local actor threads.
 pub struct RolloutWorker {
@@ -186,6 +192,148 @@ impl RolloutWorker {
     }
 }
 
+/// Some env slots of a deterministic online run in another process (a Ray actor): each round, `steps` env steps per
+/// slot with the exploring policy of the checkpoint bytes the learner published for it.
+pub struct OnlineWorker {
+    env_id: String,
+    slots: Slots,
+    policy: Option<PolicySnapshot>,
+    u8_observations: bool,
+    stop: AtomicBool,
+}
+
+impl OnlineWorker {
+    /// The slots `slots` of a run planned by `plan` in env `env_id`.
+    pub fn new(env_id: &str, plan: LockstepConfig, slots: &[usize]) -> anyhow::Result<Self> {
+        let env = frl_envs::make(env_id).with_context(|| format!("env {env_id:?}"))?;
+        let u8_observations = matches!(env.observation_space(), Space::Box { dtype: BoxDtype::U8, .. });
+        drop(env);
+        if let Some(&bad) = slots.iter().find(|&&j| j >= plan.envs) {
+            bail!("env slot {bad}: the run has {} slots", plan.envs);
+        }
+        let id = env_id.to_string();
+        let make_env: EnvFactory = Arc::new(move || frl_envs::make(&id));
+        let slots = Slots::new(plan, make_env, slots);
+        Ok(OnlineWorker { env_id: env_id.into(), slots, policy: None, u8_observations, stop: AtomicBool::new(false) })
+    }
+
+    /// Switches to the exploring policy of an online agent's checkpoint bytes, as version `version`.
+    pub fn set_policy(&mut self, bytes: &[u8], version: u64) -> anyhow::Result<()> {
+        let dir = tempfile_dir()?;
+        let path = dir.join("policy.safetensors");
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        let loaded = frl_agents::load_explorer(&path, &burn::tensor::Device::flex());
+        let _ = std::fs::remove_dir_all(&dir);
+        let (meta, factory) = loaded?;
+        if meta.data.env != self.env_id {
+            bail!("the checkpoint was trained on {}, this worker runs {}", meta.data.env, self.env_id);
+        }
+        self.policy = Some(PolicySnapshot { version, factory });
+        Ok(())
+    }
+
+    /// The version of the current policy.
+    pub fn version(&self) -> Option<u64> {
+        self.policy.as_ref().map(|p| p.version)
+    }
+
+    /// Whether the env's observations are u8 (image frames).
+    pub fn u8_observations(&self) -> bool {
+        self.u8_observations
+    }
+
+    /// Round `round` of this worker's slots, in slot order (a failed slot's fragment names its error).
+    pub fn round(&mut self, round: u64) -> anyhow::Result<Vec<Fragment>> {
+        let Some(policy) = &self.policy else { bail!("no policy set before round {round}") };
+        self.slots.round(round, policy, &self.stop).context("the worker was stopped")
+    }
+}
+
+/// An online run whose actors live in other processes: the learner (`fit_online`, deterministic schedule) trains on
+/// its own thread here, and the caller carries policies out to the actors and their fragments back.
+pub struct RemoteLearner {
+    env_id: String,
+    remote: Arc<RemoteActors>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<TrainSummary>>>,
+}
+
+impl RemoteLearner {
+    /// Starts training the online job in `job` (its `online.actors` replaced by `actors` when given).
+    pub fn start(job: &Path, actors: Option<usize>, resume: bool, quiet: bool) -> anyhow::Result<Self> {
+        let mut job = frl_agents::load_job(job)?;
+        let Some(online) = job.online.as_mut() else { bail!("the job has no [online] section") };
+        if let Some(n) = actors {
+            online.actors = n;
+        }
+        let env_id = online.env.clone();
+        frl_agents::validate(&job)?;
+        let remote = RemoteActors::new();
+        let stop = Arc::new(AtomicBool::new(false));
+        let options = TrainOptions { resume, quiet, remote: Some(remote.clone()), ..Default::default() };
+        let thread = {
+            let (remote, stop) = (remote.clone(), stop.clone());
+            std::thread::Builder::new().name("frl-learner".into()).spawn(move || {
+                let result = frl_agents::train(&job, &options, stop);
+                if let Err(e) = &result {
+                    remote.set_plan(Err(format!("{e:#}")));
+                }
+                remote.schedule().close();
+                result
+            })?
+        };
+        Ok(RemoteLearner { env_id, remote, stop, thread: Some(thread) })
+    }
+
+    /// The env id the actors run.
+    pub fn env_id(&self) -> &str {
+        &self.env_id
+    }
+
+    /// The actors' plan once the learner has it (`None` on timeout); an error when the run failed to start.
+    pub fn plan(&self, timeout: Duration) -> anyhow::Result<Option<LockstepConfig>> {
+        match self.remote.plan(timeout) {
+            Some(Ok(plan)) => Ok(Some(plan)),
+            Some(Err(e)) => Err(anyhow::anyhow!(e)),
+            None => Ok(None),
+        }
+    }
+
+    /// The policy (version, checkpoint bytes) round `round` acts with once it may start (`Ok(None)` on timeout);
+    /// an error once the run has ended.
+    pub fn policy_for(&self, round: u64, lag: u64, timeout: Duration) -> anyhow::Result<Option<(u64, Arc<Vec<u8>>)>> {
+        match self.remote.schedule().wait_for(round, lag, timeout) {
+            Ok(Some(p)) => {
+                let bytes = p.payload.context("the learner published a policy without its checkpoint bytes")?;
+                Ok(Some((p.policy.version, bytes)))
+            }
+            Ok(None) => Ok(None),
+            Err(()) => bail!("the run has ended"),
+        }
+    }
+
+    /// Hands a slot's fragment of a round to the learner (a failure: the slot lost its episode in flight).
+    pub fn push(&self, round: u64, slot: usize, batch: EpisodeBatch, failure: Option<String>) {
+        self.remote.push(Fragment { round, slot, batch, failure });
+    }
+
+    /// Whether the learner has finished (budget, error or stop).
+    pub fn finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Asks the learner to stop as Ctrl-C does (it saves a checkpoint).
+    pub fn stop(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Waits for the learner; its summary.
+    pub fn join(&mut self) -> anyhow::Result<TrainSummary> {
+        let Some(thread) = self.thread.take() else { bail!("the learner was already joined") };
+        thread.join().map_err(|_| anyhow::anyhow!("the learner thread panicked"))?
+    }
+}
+
 /// A placeholder until the first policy is set.
 struct NoPolicy;
 
@@ -311,6 +459,7 @@ pub mod columns {
                 ("episode_index", tags(|t| t.index), "u64"),
                 ("episode_seed", tags(|t| t.seed), "u64"),
                 ("policy_version", tags(|t| t.policy_version), "u64"),
+                ("step_policy_version", le(&b.versions, u64::to_le_bytes), "u64"),
             ],
         }
     }
@@ -378,11 +527,22 @@ pub mod columns {
         if !ok {
             bail!("inconsistent columns: {episodes} episodes, {steps} steps, lengths do not match");
         }
-        // Workers send one version per episode: every step at its episode's.
+        // The version of every step, or (columns without them) every step at its episode's.
         let mut b = b;
-        for e in 0..episodes {
-            let v = b.tags[e].policy_version;
-            b.versions.resize(b.offsets[e + 1], v);
+        match get("step_policy_version").map(|(bytes, _)| bytes) {
+            Some(bytes) if !bytes.is_empty() => {
+                let v = u64s("step_policy_version")?;
+                if v.len() != steps {
+                    bail!("column `step_policy_version` has {} values for {steps} steps", v.len());
+                }
+                b.versions = v;
+            }
+            _ => {
+                for e in 0..episodes {
+                    let v = b.tags[e].policy_version;
+                    b.versions.resize(b.offsets[e + 1], v);
+                }
+            }
         }
         Ok(b)
     }

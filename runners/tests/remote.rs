@@ -78,3 +78,93 @@ fn chunks_collected_with_reused_envs_equal_one_collection_and_cross_processes_as
         assert_eq!(back, batch);
     }
 }
+
+/// A deterministic online C51 job on CartPole with 2 env slots (and its eval), written to `dir/<name>.toml`.
+fn online_job(dir: &std::path::Path, name: &str, record: bool) -> std::path::PathBuf {
+    let text = format!(
+        "name = \"{name}\"\nruns_dir = \"{}\"\nseed = 3\nagent = \"dqn\"\n[dqn]\nhidden = [32]\natoms = 21\n\
+         v_min = -20.0\nv_max = 20.0\nepsilon_decay_steps = 1500\ntarget_update_every = 40\n[online]\n\
+         env = \"CartPole-v1\"\nenv_steps = 2500\nactors = 1\nenvs = 2\nlearning_starts = 300\n\
+         updates_per_step = 0.25\nbroadcast_every = 3\nrecord = {record}\n[train]\nbatch_size = 32\nlog_every = 20\n\
+         checkpoint_every = 100\n[eval]\nevery = 1000\nepisodes = 2\nactors = 1\n",
+        dir.join("runs").display()
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Drives a `RemoteLearner` with `OnlineWorker`s (one per slot) as the Ray launcher does, fragments pushed in
+/// reverse slot order; `kill` makes the worker of slot 1 die before round `kill` (and be replaced).
+fn drive(job: &std::path::Path, kill: Option<u64>) -> frl_learner::TrainSummary {
+    use frl_runners::remote::{OnlineWorker, RemoteLearner};
+    use std::time::Duration;
+    let mut learner = RemoteLearner::start(job, Some(2), false, true).unwrap();
+    let plan = learner.plan(Duration::from_secs(60)).unwrap().expect("a plan");
+    assert_eq!((plan.envs, plan.actors), (2, 2));
+    let make = |slot: usize| OnlineWorker::new(learner.env_id(), plan.clone(), &[slot]).unwrap();
+    let mut workers = vec![make(0), make(1)];
+    for round in 0.. {
+        let Ok(policy) = learner.policy_for(round, plan.lag, Duration::from_secs(60)) else { break };
+        let (version, bytes) = policy.expect("the learner publishes within a minute");
+        let mut fragments = Vec::new();
+        for (slot, w) in workers.iter_mut().enumerate() {
+            if kill == Some(round) && slot == 1 {
+                *w = make(1);
+                fragments.push((slot, Default::default(), Some("the actor died".to_string())));
+                continue;
+            }
+            if w.version() != Some(version) {
+                w.set_policy(&bytes, version).unwrap();
+            }
+            for f in w.round(round).unwrap() {
+                fragments.push((f.slot, f.batch, f.failure));
+            }
+        }
+        for (slot, batch, failure) in fragments.into_iter().rev() {
+            learner.push(round, slot, batch, failure);
+        }
+    }
+    learner.join().unwrap()
+}
+
+#[test]
+fn actors_in_other_processes_give_the_in_process_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = frl_agents::load_job(&online_job(dir.path(), "threads", true)).unwrap();
+    let options = TrainOptions { quiet: true, ..Default::default() };
+    let threads = frl_agents::train(&local, &options, Arc::new(AtomicBool::new(false))).unwrap();
+    let remote = drive(&online_job(dir.path(), "remote", true), None);
+    assert_eq!((remote.steps, remote.final_loss.to_bits()), (threads.steps, threads.final_loss.to_bits()));
+    let params = |run: &std::path::Path| {
+        let (_, path) = checkpoint::list(&run.join("checkpoints")).last().cloned().unwrap();
+        let c = checkpoint::load(&path).unwrap();
+        let mut v: Vec<_> = c.model.into_values().chain(c.adam.into_values()).map(|t| (t.name, t.data)).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    assert!(params(&remote.run_dir) == params(&threads.run_dir), "the parameters differ");
+    let scalars = |run: &std::path::Path| {
+        let mut v: Vec<_> = frl_tensorboard::read_scalars(run)
+            .unwrap()
+            .into_iter()
+            .filter(|s| !s.tag.ends_with("_per_sec"))
+            .map(|s| (s.tag, s.step, s.value.to_bits()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(scalars(&remote.run_dir), scalars(&threads.run_dir));
+    let episodes = |run: &std::path::Path| frl_dataset::dataset::Dataset::open(&run.join("episodes")).unwrap().episodes;
+    assert_eq!(episodes(&remote.run_dir), episodes(&threads.run_dir));
+    // A worker that dies loses its slot's episode in flight; its replacement numbers new episodes past every
+    // earlier one, the run finishes and counts the failure, and no episode is recorded twice.
+    let killed = drive(&online_job(dir.path(), "killed", true), Some(40));
+    let o = killed.online.clone().unwrap();
+    assert!(o.env_steps >= 2500 && o.actor_failures == 1, "{o:?}");
+    let rec = episodes(&killed.run_dir);
+    let mut indices: Vec<u64> = rec.tags.iter().map(|t| t.index).collect();
+    indices.sort();
+    assert!(indices.windows(2).all(|w| w[0] < w[1]), "an episode index recorded twice");
+    assert_ne!(params(&killed.run_dir), params(&threads.run_dir));
+}

@@ -47,6 +47,8 @@ pub struct TrainOptions {
     pub quiet: bool,
     /// Where the model trains.
     pub device: DeviceChoice,
+    /// An online run's actors live in other processes (Ray) and meet the learner here.
+    pub remote: Option<std::sync::Arc<frl_rollout::RemoteActors>>,
 }
 
 /// What each of a run's seeds is for; every one is derived from the job's seed (and the step), so a checkpoint
