@@ -103,7 +103,7 @@ fn drive(job: &std::path::Path, kill: Option<u64>) -> frl_learner::TrainSummary 
     let plan = learner.plan(Duration::from_secs(60)).unwrap().expect("a plan");
     assert_eq!((plan.envs, plan.actors), (2, 2));
     let make = |slot: usize| OnlineWorker::new(learner.env_id(), plan.clone(), &[slot]).unwrap();
-    let mut workers = vec![make(0), make(1)];
+    let mut workers = [make(0), make(1)];
     for round in 0.. {
         let Ok(policy) = learner.policy_for(round, plan.lag, Duration::from_secs(60)) else { break };
         let (version, bytes) = policy.expect("the learner publishes within a minute");
