@@ -9,7 +9,12 @@ Native envs:
   * an actor killed mid-run (ray.kill; Ray restarts it): the dataset is still complete and equal;
   * a policy broadcast mid-run: later episodes record the new version; also for the weights of a Decision
     Transformer trained by `frl train` on the Ray-collected dataset;
-  * transitions/s through Ray with 2 actors against the threaded collector, in the same run (printed).
+  * transitions/s through Ray with 2 actors against the threaded collector, in the same run (printed);
+  * online training (`frl.ray.Trainer`, `python -m frl.ray train`): a C51 job with 2 Ray actors gives the checkpoint,
+    TensorBoard scalars and recording of `frl train` with in-process actors (deterministic schedule, 2 env slots);
+    refs in flight stay within two rounds per actor; weights reach the actors inside an episode (a recorded
+    episode spans policy versions); an online Decision Transformer's episodes never do; an actor killed mid-run is
+    restarted, its slots' episodes in flight are lost and counted, the run finishes and records no episode twice.
 Gymnasium and Atari envs (stepped inside each Ray actor's own interpreter):
   * 2 actors collect `gym:CartPole-v1`: equal to `frl collect --env gym:CartPole-v1` of the same job;
   * an actor killed mid-chunk on `gym:CartPole-v1`: the chunk is collected again, the dataset complete and equal;
@@ -32,7 +37,10 @@ import numpy as np  # noqa: E402
 import ray  # noqa: E402
 from safetensors.numpy import load_file  # noqa: E402
 
-from frl.ray import Collector, Worker  # noqa: E402
+from frl.ray import Collector, Trainer, Worker  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import compare_runs  # noqa: E402
 
 ENV, POLICY, SEED, EPISODES = "CartPole-v1", "expert:0.3", 5, 60
 
@@ -143,6 +151,135 @@ def check_gym(frl, tmp):
           f"({got['steps']} steps, {s['steps'] / s['seconds']:.0f} steps/s)")
 
 
+ONLINE_JOB = """
+name = "{name}"
+runs_dir = "{runs}"
+seed = 3
+agent = "dqn"
+[dqn]
+hidden = [32]
+atoms = 21
+v_min = -20.0
+v_max = 20.0
+epsilon_decay_steps = 2000
+target_update_every = 40
+[online]
+env = "CartPole-v1"
+env_steps = {env_steps}
+actors = 1
+envs = 2
+learning_starts = 400
+updates_per_step = 0.25
+broadcast_every = 2
+record = true
+[train]
+batch_size = 32
+log_every = 25
+checkpoint_every = 200
+[eval]
+every = 1500
+episodes = 2
+actors = 1
+"""
+
+ODT_JOB = """
+name = "ray-odt"
+runs_dir = "{runs}"
+seed = 2
+agent = "dt"
+[dt]
+layers = 1
+embed_dim = 16
+context = 5
+bins = 16
+max_episode_len = 200
+[online]
+env = "Pendulum-v1"
+env_steps = 1200
+actors = 2
+learning_starts = 200
+updates_per_step = 0.05
+broadcast_every = 2
+record = true
+[train]
+batch_size = 8
+log_every = 5
+checkpoint_every = 50
+[eval]
+episodes = 1
+actors = 1
+"""
+
+
+def step_versions(run):
+    """The recording's per-step policy versions, split by episode."""
+    meta = json.loads((run / "episodes" / "metadata.json").read_text())
+    out = []
+    for shard in meta["shards"]:
+        t = load_file(str(run / "episodes" / shard["file"]))
+        off = t["episode_offsets"]
+        out += [t["step_policy_version"][a:b] for a, b in zip(off[:-1], off[1:])]
+    return out
+
+
+def check_online(frl, tmp):
+    # in-process actors (frl train) and 2 Ray actors: the same run
+    local = tmp / "online-threads.toml"
+    local.write_text(ONLINE_JOB.format(name="online", runs=tmp / "threads-runs", env_steps=4000))
+    subprocess.run([frl, "train", "--quiet", str(local)], check=True, stdout=subprocess.DEVNULL)
+    job = tmp / "online-ray.toml"
+    job.write_text(ONLINE_JOB.format(name="online", runs=tmp / "ray-runs", env_steps=4000))
+    trainer = Trainer(job, actors=2, quiet=True)
+    summary = trainer.run()
+    a, b = tmp / "threads-runs" / "online", tmp / "ray-runs" / "online"
+    ca, cb = compare_runs.newest_checkpoint(a), compare_runs.newest_checkpoint(b)
+    ta, tb = load_file(str(ca)), load_file(str(cb))
+    check(ca.name == cb.name and set(ta) == set(tb) and all(np.array_equal(ta[k], tb[k]) for k in ta),
+          f"online: the Ray run's checkpoint {cb.name} differs from the in-process run's {ca.name}")
+    sa, sb = compare_runs.scalars(a), compare_runs.scalars(b)
+    check(sa == sb and "eval/return_mean" in sa, f"online: scalars differ: {sorted(t for t in sa if sa[t] != sb.get(t))}")
+    check(same_data(a / "episodes", b / "episodes"), "online: the Ray run recorded other episodes")
+    check(trainer.max_in_flight <= 2 * len(trainer.actors), f"online: {trainer.max_in_flight} refs in flight")
+    versions = step_versions(b)
+    spanning = sum(1 for v in versions if v[0] != v[-1])
+    check(spanning > 0, "online: no recorded episode took new weights while it ran")
+    check(all(np.all(np.diff(v.astype(np.int64)) >= 0) for v in versions), "online: a version went back")
+    print(f"ray online: 2 Ray actors = in-process actors ({summary['steps']} updates, {len(ta)} tensors, "
+          f"{sum(len(v) for v in sa.values())} scalar points, {len(versions)} episodes equal); {spanning} episodes span "
+          f"versions; at most {trainer.max_in_flight} refs in flight")
+
+    # an actor killed mid-run
+    job = tmp / "online-killed.toml"
+    job.write_text(ONLINE_JOB.format(name="killed", runs=tmp / "killed-runs", env_steps=4000))
+    trainer = Trainer(job, actors=2, quiet=True)
+    kills = []
+
+    def kill_once(t, r):
+        if r == 60 and not kills:
+            ray.kill(t.actors[1], no_restart=False)
+            kills.append(r)
+
+    summary = trainer.run(on_round=kill_once)
+    o = summary["online"]
+    check(kills and trainer.failures >= 1 and o["actor_failures"] >= 1 and o["env_steps"] >= 4000,
+          f"online with a kill: kills {kills}, {trainer.failures} failures seen, summary {o}")
+    index = columns(tmp / "killed-runs" / "killed" / "episodes", "episode_index")
+    check(len(np.unique(index)) == len(index), "online with a kill: an episode recorded twice")
+    print(f"ray online: actor killed at round {kills[0]}; {o['actor_failures']} slot rounds lost, run finished at "
+          f"{o['env_steps']} env steps, {len(index)} episodes recorded once each")
+
+    # the online Decision Transformer: a sequence policy keeps its version through each episode
+    job = tmp / "odt.toml"
+    job.write_text(ODT_JOB.format(runs=tmp / "odt-runs"))
+    Trainer(job, actors=2, quiet=True).run()
+    versions = step_versions(tmp / "odt-runs" / "ray-odt")
+    check(versions and all(len(set(v.tolist())) == 1 for v in versions),
+          "online DT: an episode changed policy version while it ran")
+    check(len({int(v[0]) for v in versions}) > 1, "online DT: no new version reached the actors")
+    print(f"ray online: DT episodes keep one version each ({len(versions)} episodes, versions "
+          f"{sorted({int(v[0]) for v in versions})[:3]}...)")
+
+
 def main():
     frl = sys.argv[1]
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
@@ -246,6 +383,7 @@ def main():
         s = Collector(ENV, n, str(tmp / "speed-ray"), "random", actors=2, seed=0, chunk=1000).run(False)
         print(f"speed: ray 2 actors {s['steps'] / s['seconds']:.0f} transitions/s, frl collect 2 threads "
               f"{threads:.0f} transitions/s (CartPole, random policy, {s['steps']} steps)")
+        check_online(frl, tmp)
     ray.shutdown()
 
 

@@ -2,14 +2,15 @@
 
 ``RolloutWorker(env, policy, seed, threads).episodes(first, count)`` returns a chunk: a dict of little-endian byte
 columns (picklable, cheap to ship between Ray processes); ``as_arrays(chunk)`` views it as numpy arrays.
-``DatasetSink`` writes chunks into the dataset format of ``frl collect``. ``frl.ray`` runs workers as Ray actors.
+``DatasetSink`` writes chunks into the dataset format of ``frl collect``. ``OnlineLearner`` trains an online job with
+its env slots stepped elsewhere by ``OnlineWorker``s. ``frl.ray`` runs workers as Ray actors.
 """
 
 import numpy as np
 
-from ._frl import DatasetSink, RolloutWorker
+from ._frl import DatasetSink, OnlineLearner, OnlineWorker, RolloutWorker
 
-__all__ = ["DatasetSink", "RolloutWorker", "as_arrays"]
+__all__ = ["DatasetSink", "OnlineLearner", "OnlineWorker", "RolloutWorker", "as_arrays"]
 
 _DTYPES = {"f32": np.float32, "u8": np.uint8, "u64": np.uint64}
 

@@ -1,8 +1,10 @@
-"""Collect an frl dataset with Rust rollout workers running as Ray actors, on one machine or a Ray cluster.
+"""Collect an frl dataset, or train an agent online, with Rust workers running as Ray actors, on one machine or a
+Ray cluster.
 
     python -m frl.ray collect --env CartPole-v1 --policy expert:0.3 --episodes 1000 --actors 4 --out data/cartpole
     python -m frl.ray collect ... --address ray://head:10001     # an existing cluster
     python -m frl.ray collect --env atari:Breakout --policy random --episodes 100 --actors 8 --out data/breakout
+    python -m frl.ray train configs/dqn-cartpole.toml --actors 2 [--resume] [--address ...]
 
 Each actor owns a ``RolloutWorker`` (native actor threads inside the actor process) and collects chunks of
 episode indices; the driver writes chunks in index order with ``DatasetSink``, so the dataset equals one written by
@@ -13,6 +15,14 @@ Gymnasium ids (``gym:HalfCheetah-v5``) and the Atari preset (``atari:Pong``) run
 interpreter (Gymnasium, ale-py and opencv-python-headless installed on every node). Python envs step under the GIL,
 so more threads per actor do not add speed there: scale with actors (processes), one CPU each. Policies are broadcast with versions
 (``Collector.broadcast_behaviour`` / ``broadcast_weights``), and every episode records the version that produced it.
+
+``train`` runs an online job's learner (``fit_online``, the same as ``frl train``) in this process on a Rust thread and
+its env slots (``online.envs``, default one per actor) in Ray actors, on the deterministic schedule: in round ``r``
+each actor steps its slots with the policy the learner published after round ``r - 2``, pulled once per new version
+through Ray's object store; fragments come back as byte columns and the learner takes them in (round, slot) order. So
+a run gives the same checkpoints and TensorBoard scalars as ``frl train`` with in-process actors and the same
+``envs``. Refs in flight are bounded by the schedule (two rounds per actor). An actor that dies is restarted by Ray;
+its slots lose their episodes in flight (counted as actor failures) and start new ones.
 """
 
 import argparse
@@ -23,7 +33,7 @@ import time
 
 import ray
 
-from . import DatasetSink, RolloutWorker, as_arrays
+from . import DatasetSink, OnlineLearner, OnlineWorker, RolloutWorker, as_arrays
 
 
 _ACTOR_ERRORS = tuple(
@@ -173,6 +183,94 @@ class Collector:
         }
 
 
+class OnlineActor:
+    """The Ray actor class of online training: an OnlineWorker over some env slots of the run."""
+
+    def __init__(self, plan, slots):
+        self.worker = OnlineWorker(plan, slots)
+
+    def round(self, r, version, weights):
+        """Round ``r`` of this actor's slots with policy ``version`` (``weights``: its checkpoint bytes, or None when
+        this actor already has it)."""
+        if self.worker.version() != version:
+            if weights is None:
+                raise RuntimeError(f"policy version {version} was not sent to this actor")
+            self.worker.set_policy(weights, version)
+        return self.worker.round(r)
+
+
+class Trainer:
+    """Trains an online job with its env slots in ``actors`` Ray actors (see the module's docstring)."""
+
+    def __init__(self, job, actors=2, resume=False, quiet=False, max_restarts=3):
+        self.learner = OnlineLearner(str(job), actors=actors, resume=resume, quiet=quiet)
+        plan = self.learner.plan(timeout=600.0)
+        if plan is None:
+            self.learner.stop()
+            raise RuntimeError("the learner did not start within 10 minutes")
+        self.plan = plan
+        n = min(actors, plan["envs"])
+        self.slots = [list(range(a, plan["envs"], n)) for a in range(n)]
+        remote = ray.remote(num_cpus=1, max_restarts=max_restarts, max_task_retries=0)(OnlineActor)
+        self.actors = [remote.remote(plan, slots) for slots in self.slots]
+        self.actor_version = [None] * n
+        self.failures = 0
+        self.max_in_flight = 0
+
+    def run(self, on_round=None):
+        """Runs until the learner finishes; its summary (a dict). ``on_round(self, r)`` is called after round ``r``
+        was submitted (a hook for tests)."""
+        try:
+            self._run(on_round)
+        except BaseException:
+            self.learner.stop()
+            raise
+        finally:
+            for a in self.actors:
+                ray.kill(a, no_restart=True)
+        return json.loads(self.learner.join())
+
+    def _run(self, on_round):
+        lag = self.plan["lag"]
+        in_flight = {}
+        weights = (None, None)  # (version, object ref)
+        r = 0
+        while not self.learner.finished():
+            try:
+                policy = self.learner.policy_for(r, lag, timeout=0.0 if in_flight else 0.05)
+            except EOFError:
+                break
+            if policy is not None:
+                version, payload = policy
+                if weights[0] != version:
+                    weights = (version, ray.put(payload))
+                for i, actor in enumerate(self.actors):
+                    send = weights[1] if self.actor_version[i] != version else None
+                    in_flight[actor.round.remote(r, version, send)] = (i, r)
+                    self.actor_version[i] = version
+                self.max_in_flight = max(self.max_in_flight, len(in_flight))
+                if on_round is not None:
+                    on_round(self, r)
+                r += 1
+                continue
+            if not in_flight:
+                continue
+            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.05)
+            for ref in ready:
+                i, rr = in_flight.pop(ref)
+                try:
+                    fragments = ray.get(ref)
+                except _ACTOR_ERRORS as e:
+                    # Ray restarts the actor with fresh envs: its slots' episodes in flight are lost
+                    self.failures += 1
+                    self.actor_version[i] = None
+                    for slot in self.slots[i]:
+                        self.learner.push(rr, slot, None, f"Ray actor {i} died: {type(e).__name__}")
+                    continue
+                for slot, chunk, failure in fragments:
+                    self.learner.push(rr, slot, chunk, failure)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m frl.ray", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -193,11 +291,23 @@ def main(argv=None):
     c.add_argument("--address", default=None, help="an existing Ray cluster (default: a local one)")
     c.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance")
     c.add_argument("--quiet", action="store_true")
+    t = sub.add_parser("train", help="train an online job with its actors in Ray actors")
+    t.add_argument("job", help="job file with an [online] section (as for frl train)")
+    t.add_argument("--actors", type=int, default=2, help="Ray actors (the job's online.envs slots are shared out)")
+    t.add_argument("--resume", action="store_true", help="continue from the run's newest checkpoint")
+    t.add_argument("--address", default=None, help="an existing Ray cluster (default: a local one)")
+    t.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance")
+    t.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
+    if args.command == "train" and args.actors < 1:
+        print("error: --actors must be at least 1", file=sys.stderr)
+        return 2
     if args.address:
         ray.init(address=args.address)
     else:
         ray.init(num_cpus=args.num_cpus, include_dashboard=False)
+    if args.command == "train":
+        return _train(args)
     try:
         collector = Collector(args.env, args.episodes, args.out, args.policy, args.actors, args.seed, args.chunk,
                               args.threads_per_actor, args.shard_steps)
@@ -213,6 +323,26 @@ def main(argv=None):
         ray.shutdown()
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def _train(args):
+    try:
+        trainer = Trainer(args.job, args.actors, args.resume, args.quiet)
+        summary = trainer.run()
+    except (RuntimeError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: a checkpoint was saved; add --resume to continue", file=sys.stderr)
+        return 130
+    finally:
+        ray.shutdown()
+    o = summary.get("online") or {}
+    print(f"{summary['name']}: {summary['steps']} updates, {o.get('env_steps')} env steps in {o.get('episodes')} "
+          f"episodes, {o.get('env_steps_per_sec', 0):.0f} env steps/s, mean policy lag {o.get('mean_policy_lag', 0):.2f}, "
+          f"actor failures {o.get('actor_failures', 0)}; evaluation "
+          f"{(summary.get('eval') or {}).get('mean', float('nan')):.1f}; run folder {summary['run_dir']}")
+    return 130 if summary.get("interrupted") else 0
 
 
 if __name__ == "__main__":

@@ -1,7 +1,12 @@
 //! `frl._frl`: the native half of the `frl` Python package — [`RolloutWorker`] (episodes collected by Rust actor
-//! threads, the GIL released while they run) and [`DatasetSink`] (chunks in, frl dataset out).
+//! threads, the GIL released while they run), [`DatasetSink`] (chunks in, frl dataset out), and for online training
+//! with actors in other processes [`OnlineLearner`] (the learner on its own thread) and [`OnlineWorker`] (env slots
+//! stepped round by round).
 
 use frl_rollout::collect::CollectJob;
+use std::time::Duration;
+
+use frl_rollout::LockstepConfig;
 use frl_runners::remote::{self, RemoteCollection, columns};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -135,24 +140,9 @@ impl DatasetSink {
 
     /// Adds a chunk from `RolloutWorker.episodes`; returns the index of the next episode to write.
     fn add(&mut self, py: Python<'_>, chunk: &Bound<'_, PyDict>) -> PyResult<u64> {
-        let dim = |k: &str| -> PyResult<usize> {
-            chunk.get_item(k)?.ok_or_else(|| PyValueError::new_err(format!("chunk has no `{k}`")))?.extract()
-        };
-        let (obs_dim, act_dim) = (dim("obs_dim")?, dim("act_dim")?);
-        let dtypes = chunk.get_item("dtypes")?.ok_or_else(|| PyValueError::new_err("chunk has no `dtypes`"))?;
-        let mut cols = std::collections::HashMap::new();
-        for (k, v) in chunk.iter() {
-            if let (Ok(k), Ok(v)) = (k.extract::<String>(), v.cast::<PyBytes>()) {
-                let dtype: String = dtypes.get_item(&k).and_then(|d| d.extract()).unwrap_or_else(|_| "f32".into());
-                cols.insert(k, (v.as_bytes().to_vec(), dtype));
-            }
-        }
+        let batch = from_dict(chunk)?;
         let sink = &mut self.inner;
-        py.detach(|| {
-            let batch = columns::from_columns(obs_dim, act_dim, |name| cols.get(name).cloned())?;
-            sink.add(&batch)
-        })
-        .map_err(runtime)
+        py.detach(|| sink.add(&batch)).map_err(runtime)
     }
 
     /// Writes the last shard; returns the dataset's metadata as JSON.
@@ -162,10 +152,178 @@ impl DatasetSink {
     }
 }
 
+/// Reads a chunk dict (`RolloutWorker.episodes`, `OnlineWorker.round`) back into a batch.
+fn from_dict(chunk: &Bound<'_, PyDict>) -> PyResult<frl_dataset::episodes::EpisodeBatch> {
+    let dim = |k: &str| -> PyResult<usize> {
+        chunk.get_item(k)?.ok_or_else(|| PyValueError::new_err(format!("chunk has no `{k}`")))?.extract()
+    };
+    let (obs_dim, act_dim) = (dim("obs_dim")?, dim("act_dim")?);
+    let dtypes = chunk.get_item("dtypes")?.ok_or_else(|| PyValueError::new_err("chunk has no `dtypes`"))?;
+    let mut cols = std::collections::HashMap::new();
+    for (k, v) in chunk.iter() {
+        if let (Ok(k), Ok(v)) = (k.extract::<String>(), v.cast::<PyBytes>()) {
+            let dtype: String = dtypes.get_item(&k).and_then(|d| d.extract()).unwrap_or_else(|_| "f32".into());
+            cols.insert(k, (v.as_bytes().to_vec(), dtype));
+        }
+    }
+    columns::from_columns(obs_dim, act_dim, |name| cols.get(name).cloned()).map_err(runtime)
+}
+
+/// A plan as a dict (what `OnlineWorker` takes).
+fn plan_dict<'py>(py: Python<'py>, env: &str, p: &LockstepConfig) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("env", env)?;
+    d.set_item("actors", p.actors)?;
+    d.set_item("envs", p.envs)?;
+    d.set_item("steps", p.steps)?;
+    d.set_item("seed", p.seed)?;
+    d.set_item("first_episode", p.first_episode)?;
+    d.set_item("lag", p.lag)?;
+    Ok(d)
+}
+
+/// The learner of an online run whose actors are in other processes: `fit_online` on a Rust thread.
+#[pyclass(module = "frl._frl")]
+struct OnlineLearner {
+    inner: remote::RemoteLearner,
+}
+
+#[pymethods]
+impl OnlineLearner {
+    /// `OnlineLearner(job, actors=None, resume=False, quiet=False)`: starts training the online job file `job`.
+    #[new]
+    #[pyo3(signature = (job, actors = None, resume = false, quiet = false))]
+    fn new(job: std::path::PathBuf, actors: Option<usize>, resume: bool, quiet: bool) -> PyResult<Self> {
+        Ok(OnlineLearner { inner: remote::RemoteLearner::start(&job, actors, resume, quiet).map_err(runtime)? })
+    }
+
+    /// The actors' plan (env, actors, envs, steps, seed, first_episode, lag), waiting up to `timeout` seconds;
+    /// `None` on timeout; raises when the run could not start (the error names the job's fault).
+    #[pyo3(signature = (timeout = 60.0))]
+    fn plan<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let inner = &self.inner;
+        let plan = py.detach(|| inner.plan(Duration::from_secs_f64(timeout.max(0.0)))).map_err(runtime)?;
+        plan.map(|p| plan_dict(py, inner.env_id(), &p)).transpose()
+    }
+
+    /// `(version, checkpoint bytes)` of the policy round `round` acts with, once it may start (waiting up to
+    /// `timeout` seconds; `None` on timeout); raises `EOFError` once the run has ended.
+    #[pyo3(signature = (round, lag, timeout = 0.05))]
+    fn policy_for<'py>(
+        &self,
+        py: Python<'py>,
+        round: u64,
+        lag: u64,
+        timeout: f64,
+    ) -> PyResult<Option<(u64, Bound<'py, PyBytes>)>> {
+        let inner = &self.inner;
+        match py.detach(|| inner.policy_for(round, lag, Duration::from_secs_f64(timeout.max(0.0)))) {
+            Ok(Some((version, bytes))) => Ok(Some((version, PyBytes::new(py, &bytes)))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(pyo3::exceptions::PyEOFError::new_err(e.to_string())),
+        }
+    }
+
+    /// Hands slot `slot`'s fragment of round `round` to the learner: a chunk dict, or `None` with `failure` (the
+    /// slot's actor failed or died and lost its episode in flight).
+    #[pyo3(signature = (round, slot, chunk = None, failure = None))]
+    fn push(
+        &self,
+        round: u64,
+        slot: usize,
+        chunk: Option<&Bound<'_, PyDict>>,
+        failure: Option<String>,
+    ) -> PyResult<()> {
+        let batch = chunk.map(from_dict).transpose()?.unwrap_or_default();
+        self.inner.push(round, slot, batch, failure);
+        Ok(())
+    }
+
+    /// Whether the learner has finished (budget reached, stopped or failed).
+    fn finished(&self) -> bool {
+        self.inner.finished()
+    }
+
+    /// Asks the learner to stop as Ctrl-C does: it saves a checkpoint, and `join` returns.
+    fn stop(&self) {
+        self.inner.stop()
+    }
+
+    /// Waits for the learner; its summary as JSON (raises the run's error).
+    fn join(&mut self, py: Python<'_>) -> PyResult<String> {
+        let inner = &mut self.inner;
+        let summary = py.detach(|| inner.join()).map_err(runtime)?;
+        serde_json::to_string(&summary).map_err(|e| runtime(e.into()))
+    }
+}
+
+/// One slot's round as Python sees it: (slot, chunk dict or `None`, failure or `None`).
+type SlotFragment<'py> = (usize, Option<Bound<'py, PyDict>>, Option<String>);
+
+/// Some env slots of a deterministic online run, stepped round by round with the learner's exploring policy.
+#[pyclass(module = "frl._frl")]
+struct OnlineWorker {
+    /// Locked while a call runs (a worker's envs and policies are `Send`, not `Sync`).
+    inner: std::sync::Mutex<remote::OnlineWorker>,
+}
+
+impl OnlineWorker {
+    fn lock(&self) -> std::sync::MutexGuard<'_, remote::OnlineWorker> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[pymethods]
+impl OnlineWorker {
+    /// `OnlineWorker(plan, slots)`: the slots `slots` of the run `plan` (a dict from `OnlineLearner.plan`).
+    #[new]
+    fn new(plan: &Bound<'_, PyDict>, slots: Vec<usize>) -> PyResult<Self> {
+        let get = |k: &str| -> PyResult<Bound<'_, PyAny>> {
+            plan.get_item(k)?.ok_or_else(|| PyValueError::new_err(format!("plan has no `{k}`")))
+        };
+        let env: String = get("env")?.extract()?;
+        let config = LockstepConfig {
+            actors: get("actors")?.extract()?,
+            envs: get("envs")?.extract()?,
+            steps: get("steps")?.extract()?,
+            seed: get("seed")?.extract()?,
+            first_episode: get("first_episode")?.extract()?,
+            lag: get("lag")?.extract()?,
+        };
+        let inner = remote::OnlineWorker::new(&env, config, &slots).map_err(runtime)?;
+        Ok(OnlineWorker { inner: std::sync::Mutex::new(inner) })
+    }
+
+    /// Switches to the exploring policy of checkpoint bytes from `OnlineLearner.policy_for`, as `version`.
+    fn set_policy(&self, py: Python<'_>, weights: &[u8], version: u64) -> PyResult<()> {
+        py.detach(|| self.lock().set_policy(weights, version)).map_err(runtime)
+    }
+
+    /// The current policy's version (`None` before the first).
+    fn version(&self) -> Option<u64> {
+        self.lock().version()
+    }
+
+    /// Round `round`: `[(slot, chunk dict or None, failure or None)]` in slot order.
+    fn round<'py>(&self, py: Python<'py>, round: u64) -> PyResult<Vec<SlotFragment<'py>>> {
+        let fragments = py.detach(|| self.lock().round(round)).map_err(runtime)?;
+        let u8_observations = self.lock().u8_observations();
+        fragments
+            .into_iter()
+            .map(|f| {
+                let chunk = if f.failure.is_none() { Some(to_dict(py, &f.batch, u8_observations)?) } else { None };
+                Ok((f.slot, chunk, f.failure))
+            })
+            .collect()
+    }
+}
+
 /// The native module.
 #[pymodule]
 fn _frl(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RolloutWorker>()?;
     m.add_class::<DatasetSink>()?;
+    m.add_class::<OnlineLearner>()?;
+    m.add_class::<OnlineWorker>()?;
     Ok(())
 }
