@@ -14,7 +14,9 @@ Native envs:
     TensorBoard scalars and recording of `frl train` with in-process actors (deterministic schedule, 2 env slots);
     refs in flight stay within two rounds per actor; weights reach the actors inside an episode (a recorded
     episode spans policy versions); an online Decision Transformer's episodes never do; an actor killed mid-run is
-    restarted, its slots' episodes in flight are lost and counted, the run finishes and records no episode twice.
+    restarted, its slots' episodes in flight are lost and counted, the run finishes and records no episode twice;
+    the driver (`python -m frl.ray train`) killed with SIGKILL after its first checkpoints: `--resume` continues from
+    the newest one and finishes the budget.
 Gymnasium and Atari envs (stepped inside each Ray actor's own interpreter):
   * 2 actors collect `gym:CartPole-v1`: equal to `frl collect --env gym:CartPole-v1` of the same job;
   * an actor killed mid-chunk on `gym:CartPole-v1`: the chunk is collected again, the dataset complete and equal;
@@ -267,6 +269,27 @@ def check_online(frl, tmp):
     check(len(np.unique(index)) == len(index), "online with a kill: an episode recorded twice")
     print(f"ray online: actor killed at round {kills[0]}; {o['actor_failures']} slot rounds lost, run finished at "
           f"{o['env_steps']} env steps, {len(index)} episodes recorded once each")
+
+    # the driver killed with SIGKILL, then --resume
+    job = tmp / "online-kill9.toml"
+    job.write_text(ONLINE_JOB.format(name="kill9", runs=tmp / "kill9-runs", env_steps=60000))
+    ckpts = tmp / "kill9-runs" / "kill9" / "checkpoints"
+    cmd = [sys.executable, "-m", "frl.ray", "train", str(job), "--actors", "2", "--num-cpus", "2", "--quiet"]
+    driver = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while len(list(ckpts.glob("ckpt-*.safetensors"))) < 2:
+        check(time.time() < deadline and driver.poll() is None, "online kill -9: no checkpoints appeared")
+        time.sleep(0.05)
+    driver.kill()
+    driver.wait()
+    newest = compare_runs.newest_checkpoint(tmp / "kill9-runs" / "kill9").name
+    out = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=300)
+    check(out.returncode == 0 and "resuming kill9 from update" in out.stderr,
+          f"online kill -9: --resume failed ({out.returncode}): {out.stderr[-2000:]}")
+    summary = json.loads((tmp / "kill9-runs" / "kill9" / "summary.json").read_text())
+    check(summary["online"]["env_steps"] >= 60000, f"online kill -9: resumed run ended at {summary['online']}")
+    print(f"ray online: driver killed (SIGKILL) after {newest}; --resume finished {summary['online']['env_steps']} "
+          f"env steps")
 
     # the online Decision Transformer: a sequence policy keeps its version through each episode
     job = tmp / "odt.toml"
