@@ -267,8 +267,9 @@ def check_online(frl, tmp):
           f"online with a kill: kills {kills}, {trainer.failures} failures seen, summary {o}")
     index = columns(tmp / "killed-runs" / "killed" / "episodes", "episode_index")
     check(len(np.unique(index)) == len(index), "online with a kill: an episode recorded twice")
-    print(f"ray online: actor killed at round {kills[0]}; {o['actor_failures']} slot rounds lost, run finished at "
-          f"{o['env_steps']} env steps, {len(index)} episodes recorded once each")
+    print(f"ray online: actor killed at round {kills[0]}; {o['actor_failures']} slot rounds lost ({o['lost_steps']} steps "
+          f"of unfinished episodes given up), run finished at {o['env_steps']} env steps, {len(index)} episodes recorded "
+          "once each")
 
     # the driver killed with SIGKILL, then --resume
     job = tmp / "online-kill9.toml"

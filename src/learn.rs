@@ -205,7 +205,10 @@ fn print_summaries(summaries: &[TrainSummary]) {
                 o.recent_return,
                 o.seconds,
                 if o.actor_failures > 0 {
-                    format!("; {} actor failures recovered", o.actor_failures)
+                    format!(
+                        "; {} actor failures recovered, {} steps of unfinished episodes given up",
+                        o.actor_failures, o.lost_steps
+                    )
                 } else {
                     String::new()
                 }

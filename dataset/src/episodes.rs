@@ -347,6 +347,12 @@ impl FragmentJoiner {
         done
     }
 
+    /// Gives up the episodes not ended whose index `pick` selects (their actor failed); the steps they held.
+    pub fn abandon(&mut self, mut pick: impl FnMut(u64) -> bool) -> usize {
+        let gone: Vec<u64> = self.open.keys().copied().filter(|&i| pick(i)).collect();
+        gone.iter().filter_map(|i| self.open.remove(i)).map(|b| b.steps()).sum()
+    }
+
     /// Episodes begun but not ended.
     pub fn open(&self) -> usize {
         self.open.len()

@@ -78,6 +78,10 @@ pub struct OnlineProgress {
     /// Actor failures (panics, env errors) over the whole run, resumed invocations included.
     #[serde(default)]
     pub actor_failures: u64,
+    /// Steps of episodes given up unfinished because their actor failed (deterministic runs; counted in
+    /// `env_steps`, never recorded).
+    #[serde(default)]
+    pub lost_steps: u64,
     /// One past the highest episode index received (a resumed deterministic run numbers its episodes from here).
     #[serde(default)]
     pub next_episode: u64,

@@ -303,6 +303,9 @@ struct Lockstep {
     started: Instant,
     /// Failed slot rounds in this invocation.
     failures: u64,
+    /// The episode numbering: slot `j`'s episodes have indices `first_episode + n·envs + j`.
+    first_episode: u64,
+    envs: usize,
 }
 
 impl Lockstep {
@@ -330,11 +333,23 @@ impl Lockstep {
         if let Some(remote) = remote {
             let schedule = remote.schedule().clone();
             schedule.start(first);
+            let (first_episode, envs) = (config.first_episode, config.envs);
             remote.set_plan(Ok(config));
             let fragments = InOrder::new(remote.fragments(), envs);
-            return Ok(Lockstep { link, schedule, fragments, stop, actors: None, started, failures: 0 });
+            return Ok(Lockstep {
+                link,
+                schedule,
+                fragments,
+                stop,
+                actors: None,
+                started,
+                failures: 0,
+                first_episode,
+                envs,
+            });
         }
         let schedule = Schedule::new(first);
+        let first_episode = config.first_episode;
         let env_id = online.env.clone();
         let make_env: EnvFactory = Arc::new(move || frl_envs::make(&env_id));
         // Unbounded, yet bounded by the schedule: no actor runs more than two rounds ahead of the learner.
@@ -342,7 +357,17 @@ impl Lockstep {
         let actors = LockstepActors::spawn(config, make_env, schedule.clone(), tx, stop.clone())
             .context("spawning the actor threads")?;
         let fragments = InOrder::new(rx, envs);
-        Ok(Lockstep { link, schedule, fragments, stop, actors: Some(actors), started, failures: 0 })
+        Ok(Lockstep {
+            link,
+            schedule,
+            fragments,
+            stop,
+            actors: Some(actors),
+            started,
+            failures: 0,
+            first_episode,
+            envs,
+        })
     }
 
     /// Stops the actors; what they reported.
@@ -595,6 +620,10 @@ impl<A: OnlineAgent> Learner<A> {
                 Err(_) => bail!("the actors stopped unexpectedly"),
             };
             if let Some(message) = &fragment.failure {
+                // The slot's episode in flight is given up: its fragments so far will never be joined.
+                let (first, envs, slot) = (actors.first_episode, actors.envs as u64, fragment.slot as u64);
+                let lost = self.intake.joiner.abandon(|i| i >= first && (i - first) % envs == slot);
+                self.progress.lost_steps += lost as u64;
                 actors.failures += 1;
                 self.progress.actor_failures = self.failures_before + actors.failures;
                 if actors.failures > self.online.max_failures {
@@ -685,6 +714,7 @@ impl<A: OnlineAgent> Learner<A> {
             recent_return: mean(&self.intake.recent),
             seconds,
             actor_failures: 0,
+            lost_steps: self.progress.lost_steps,
             deterministic: self.online.deterministic,
         };
         Ok((report, interrupted))

@@ -162,6 +162,10 @@ fn actors_in_other_processes_give_the_in_process_run() {
     let killed = drive(&online_job(dir.path(), "killed", true), Some(40));
     let o = killed.online.clone().unwrap();
     assert!(o.env_steps >= 2500 && o.actor_failures == 1, "{o:?}");
+    // The steps of the episode given up are counted and are the ones the recording lacks beyond the running ends.
+    let recorded = episodes(&killed.run_dir).steps() as u64;
+    assert!(recorded + o.lost_steps <= o.env_steps && recorded + o.lost_steps + 2 * 500 >= o.env_steps, "{o:?}");
+    assert!(o.lost_steps > 0, "the killed slot was inside an episode whose first fragments had arrived: {o:?}");
     let rec = episodes(&killed.run_dir);
     let mut indices: Vec<u64> = rec.tags.iter().map(|t| t.index).collect();
     indices.sort();

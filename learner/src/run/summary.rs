@@ -75,6 +75,10 @@ pub struct OnlineReport {
     /// flight.
     #[serde(default)]
     pub actor_failures: u64,
+    /// Steps of episodes given up unfinished because their actor failed, over the whole run (counted in
+    /// `env_steps`, not recorded as episodes).
+    #[serde(default)]
+    pub lost_steps: u64,
     /// Whether the run followed the deterministic schedule (same job and seed, same run); asynchronous runs do not
     /// repeat.
     #[serde(default)]
