@@ -52,6 +52,16 @@ enum Command {
     /// Time-series forecasting with any head (the paper's Chronos experiment): train, eval, predict.
     #[command(subcommand)]
     Forecast(forecast::ForecastCommand),
+    /// Print a complete job file for an agent, every field at its default with its doc comment.
+    Template {
+        /// The agent kind (`dt`, `bc`, `iql`, `dqn`).
+        agent: String,
+        /// A job that trains online from its own actors (`[online]`).
+        #[arg(long)]
+        online: bool,
+    },
+    /// Print the job-file reference (Markdown): every section's fields with type, default and description.
+    Reference,
     /// List the devices this build can train on (`--device cpu|gpu|software-gpu`) and the hardware behind each.
     Devices {
         /// Exit with status 1 unless a hardware GPU adapter is usable (for scripts choosing a Vulkan driver).
@@ -113,6 +123,10 @@ fn main() -> ExitCode {
         Command::Demo(args) => learn::run_demo_cmd(args),
         Command::Forecast(command) => forecast::run(command),
         Command::Devices { require_gpu } => devices(require_gpu),
+        Command::Template { agent, online } => {
+            frl_runners::reference::template(&agent, online).map(|t| print!("{t}")).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Reference => frl_runners::reference::markdown().map(|t| print!("{t}")).map(|()| ExitCode::SUCCESS),
         Command::Dataset(data::DatasetCommand::Info { path, json }) => data::dataset_info(&path, json),
         Command::Dataset(data::DatasetCommand::ImportMinari { src, out, env }) => {
             frl_dataset::dataset::import_minari(&src, &out, env.as_deref(), 50_000)

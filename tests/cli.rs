@@ -714,3 +714,19 @@ fn forecast_trains_evaluates_and_predicts_and_names_bad_input() {
     assert!(code != 0 && stderr.contains("forecast.toml") && stderr.contains("agent"), "{stderr}");
     assert!(!out.with_extension("partial").exists());
 }
+
+#[test]
+fn template_prints_a_job_file_and_refuses_what_cannot_be() {
+    let (code, stdout, stderr) = run(frl().args(["template", "dqn", "--online"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("[online]\n") && stdout.contains("[dqn]\n") && stdout.contains("agent = \"dqn\""),
+        "{stdout}"
+    );
+    let (code, _, stderr) = run(frl().args(["template", "bc", "--online"]));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("does not train online") && stderr.contains("dqn"), "{stderr}");
+    let (code, stdout, _) = run(frl().arg("reference"));
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("# Job-file reference") && stdout.contains("## `[dqn]`"), "{stdout}");
+}

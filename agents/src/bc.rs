@@ -34,7 +34,7 @@ use frl_learner::{Acting, ActionPmfs, Agent, DataSpec, ModelConfig, Optimizers, 
 // Config
 
 /// The `[bc]` section of a job file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BcConfig {
     /// Hidden layer sizes of the MLP (ReLU after each).

@@ -29,7 +29,7 @@ use frl_learner::params::{NamedTensor, load_params, named_params, prefixed, sect
 use frl_learner::{Acting, ActionPmfs, Agent, DataSpec, ModelConfig, Optimizers, Scalars, Trainable};
 
 /// The `[iql]` section of a job file; defaults are the paper's (τ = 0.7, β = 3, discount 0.99, Polyak 0.005).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct IqlConfig {
     /// Hidden layer sizes of every network.

@@ -42,6 +42,8 @@ pub struct Entry {
     pub return_conditioned: bool,
     /// A checkpoint's exploring policy at the env steps its online progress records, for agents that train online.
     pub explorer: Option<ExplorerFn>,
+    /// The agent's section of a job file: its JSON Schema (fields, types, doc comments) and its defaults as TOML.
+    pub section: fn() -> anyhow::Result<(schemars::Schema, String)>,
 }
 
 /// Rebuilds an online agent from a checkpoint and returns its exploring policy.
@@ -58,7 +60,14 @@ pub const fn entry<A: Agent>() -> Entry {
         policy: policy_of::<A>,
         return_conditioned: A::RETURN_CONDITIONED,
         explorer: None,
+        section: section_of::<<A as Trainable>::Config>,
     }
+}
+
+/// A config section's schema and its defaults as TOML.
+pub fn section_of<C: frl_learner::ModelConfig>() -> anyhow::Result<(schemars::Schema, String)> {
+    let defaults = toml::to_string(&C::default()).context("the section's defaults do not serialise to TOML")?;
+    Ok((schemars::schema_for!(C), defaults))
 }
 
 /// The entry of an agent that also trains online.

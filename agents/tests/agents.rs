@@ -38,7 +38,7 @@ fn quiet() -> TrainOptions {
 // ------------------------------------------------------------------------------------------------------------------
 // A plug-in agent: a linear softmax policy over discrete actions, written against the public API only.
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 struct SoftmaxConfig {
     /// Scales the initial weights.
@@ -238,7 +238,7 @@ fn a_plug_in_agent_trains_checkpoints_resumes_and_logs_through_the_public_learne
 // A model that is not an RL agent: a conditional density of y given x over ordered bins through any head, trained
 // on synthetic data by the run layer (no env, no actors).
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 struct DensityConfig {
     hidden: usize,

@@ -42,7 +42,7 @@ pub enum PolicyError {
 }
 
 /// Which behaviour policy collects the data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum BehaviourSpec {
     /// Uniformly random actions.

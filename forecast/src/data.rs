@@ -17,7 +17,7 @@ use crate::series::SeriesSet;
 use crate::tokenizer::Tokenizer;
 
 /// Where training series come from (`[forecast.data]`); Chronos' settings by default.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainingDataConfig {
     /// The pool of real series TSMixup mixes (a folder in frl's series format; empty: KernelSynth only). The default

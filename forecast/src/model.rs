@@ -22,7 +22,7 @@ use crate::tokenizer::{Tokenizer, TokenizerConfig};
 
 /// The `[forecast]` section: the network, its tokeniser, its training data and how it samples forecasts. Defaults
 /// are this machine's scale; the paper's values are named field by field.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ForecastConfig {
     /// Context tokens the model reads (the paper: 512).

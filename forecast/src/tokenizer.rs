@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How values are binned.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Bins {
     /// Evenly spaced centres on `[low, high]` (Chronos).
@@ -41,7 +41,7 @@ pub enum Bins {
 
 /// A tokeniser's settings; the defaults are the paper's (4096 tokens, PAD 0, EOS 1, mixed bins on [−15, 15] with
 /// the dense part on [−1, 10) and 20% of the tokens outside it).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokenizerConfig {
     /// Vocabulary size, special tokens included.

@@ -61,7 +61,7 @@ impl UniformBins {
 }
 
 /// A permutation from raw ids (e.g. an env's action numbers) to ordered bin positions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "Vec<usize>", into = "Vec<usize>")]
 pub struct Permutation {
     to_bin: Vec<usize>,

@@ -16,7 +16,7 @@ use crate::mixture::{MixtureHead, MixtureHeadConfig};
 
 /// Which head to build and its options, as written in job files:
 /// `"linear"`, `{ fourier = { frequencies = 12, gamma = 1e-6 } }`, `{ mixture = { components = 2 } }`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HeadConfig {
     /// `Linear(d, m)` logits.

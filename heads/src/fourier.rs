@@ -28,7 +28,7 @@ fn default_div() -> f64 {
 }
 
 /// Configuration of the Fourier head.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FourierHeadConfig {
     /// Number of frequencies `N` (the series has `N + 1` complex coefficients).

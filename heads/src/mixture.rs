@@ -21,7 +21,7 @@ fn default_eps() -> f64 {
 }
 
 /// Configuration of the mixture head.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MixtureHeadConfig {
     /// Number of Gaussian components `K`.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::params::NamedTensor;
 
 /// AdamW hyperparameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdamWConfig {
     /// `beta_1`.

@@ -26,7 +26,7 @@ use frl_dataset::episodes::EpisodeBatch;
 
 /// A model's own section of a job file (`[dt]`, `[bc]`, `[iql]`): serde with defaults, validated.
 pub trait ModelConfig:
-    Serialize + DeserializeOwned + Clone + Debug + PartialEq + Default + Send + Sync + 'static
+    Serialize + DeserializeOwned + schemars::JsonSchema + Clone + Debug + PartialEq + Default + Send + Sync + 'static
 {
     /// Checks every field; an error names the field at fault.
     fn validate(&self) -> anyhow::Result<()>;
@@ -63,7 +63,7 @@ impl DataSpec {
 }
 
 /// How a head's distribution becomes an action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Decode {
     /// Sample from `softmax(logits / temperature)`.

@@ -22,7 +22,7 @@ use super::agent::{Acting, Decode, ModelConfig};
 /// [eval]
 /// episodes = 10
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TrainJob {
     /// Run name: the run folder is `<runs_dir>/<name>/`.
     pub name: String,
@@ -51,6 +51,7 @@ pub struct TrainJob {
     pub online: Option<OnlineConfig>,
     /// Every other top-level key: the agent's own section, named like the agent (`[dt]` also reads as `[model]`).
     #[serde(flatten)]
+    #[schemars(skip)]
     pub sections: BTreeMap<String, toml::Value>,
 }
 
@@ -68,7 +69,7 @@ fn default_agent() -> String {
 
 /// Optimisation settings; defaults follow the continuous-control DT reference (AdamW 1e-4, weight decay 1e-4,
 /// clip 0.25, batch 64), with a cosine decay after the warmup.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
     /// Optimiser steps.
@@ -123,7 +124,7 @@ impl Default for TrainConfig {
 }
 
 /// Evaluation settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvalConfig {
     /// Evaluate every this many steps while training (0: only at the end).
@@ -325,7 +326,7 @@ impl TrainJob {
 }
 
 /// The `[online]` section of a job file: the env the actors run and how acting and learning interleave.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct OnlineConfig {
     /// Env id the actors run (a native id, or `gym:<id>` in a `python` build).

@@ -6,4 +6,5 @@
 pub mod args;
 pub mod bench;
 pub mod demo;
+pub mod reference;
 pub mod remote;

@@ -38,7 +38,7 @@ use host::{HostBatch, HostLearner, HostQNet};
 
 /// The `[dqn]` section of a job file. Defaults follow CleanRL's `c51.py` for classic control (hidden 120-84,
 /// 101 atoms on [-100, 100], γ 0.99, target copy every 500 updates, ε 1 → 0.05).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DqnConfig {
     /// Hidden layer sizes of the Q network (ReLU after each).

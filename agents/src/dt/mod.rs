@@ -28,7 +28,7 @@ pub type DtError = crate::common::AgentError;
 
 /// Size, head and training options of a Decision Transformer (`[dt]`); defaults follow the continuous-control
 /// reference (3 layers, 1 attention head, 128 dims, context 20).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DecisionTransformerConfig {
     /// GPT blocks.
@@ -71,7 +71,7 @@ pub struct DecisionTransformerConfig {
 /// The entropy bonus of the Online Decision Transformer (Zheng, Zhang & Grover 2022): the loss becomes
 /// `cross-entropy − λ·H`, where `H` is the mean entropy of the heads' PMFs and the temperature `λ` is learned so that
 /// `H` stays near `target`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct EntropyConfig {
     /// Target entropy per action head, in nats (at most `ln(bins)`, the entropy of a uniform PMF).
@@ -88,7 +88,7 @@ impl Default for EntropyConfig {
 }
 
 /// The state encoder of a Decision Transformer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum StateEncoderConfig {
     /// Linear layers with ReLU between them; no hidden layers is a single linear embedding.
