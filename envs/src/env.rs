@@ -81,6 +81,9 @@ pub enum EnvError {
         /// The env instance's step count.
         step: u64,
     },
+    /// Keyword arguments written into an id (`<id>?key=value&...`) that do not parse.
+    #[error("{0}")]
+    BadKwargs(String),
     /// A `chaos:` id whose faults do not parse.
     #[error("{0}")]
     BadChaos(String),

@@ -44,11 +44,18 @@ pub fn make(id: &str) -> Result<Box<dyn Env>, EnvError> {
     make_with(id, &Kwargs::new())
 }
 
-/// Builds an environment by id with constructor keyword arguments (Gymnasium envs only).
+/// Builds an environment by id with constructor keyword arguments (Gymnasium envs only). An id may carry its own
+/// after a `?`, as in `gym:ALE/Seaquest-v5?obs_type=ram&repeat_action_probability=0.25` (values read as JSON when
+/// they parse, else as strings), so that a job's `env`, a dataset's `env_id` and a checkpoint name the env whole.
 pub fn make_with(id: &str, kwargs: &Kwargs) -> Result<Box<dyn Env>, EnvError> {
     if let Some(split) = chaos::split(id) {
         let (faults, inner) = split.map_err(EnvError::BadChaos)?;
         return Ok(Box::new(chaos::Chaos::new(make_with(inner, kwargs)?, faults)));
+    }
+    if let Some((base, query)) = id.split_once('?') {
+        let mut all = kwargs.clone();
+        all.extend(id_kwargs(id, query)?);
+        return make_with(base, &all);
     }
     if id.starts_with(GYM_PREFIX) || id.starts_with(ATARI_PREFIX) {
         return make_python(id, kwargs);
@@ -60,6 +67,19 @@ pub fn make_with(id: &str, kwargs: &Kwargs) -> Result<Box<dyn Env>, EnvError> {
         });
     }
     Ok(make_native(id)? as Box<dyn Env>)
+}
+
+/// The keyword arguments of an id's `?key=value&...` part.
+fn id_kwargs(id: &str, query: &str) -> Result<Kwargs, EnvError> {
+    let mut out = Kwargs::new();
+    for pair in query.split('&') {
+        let Some((key, value)) = pair.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            return Err(EnvError::BadKwargs(format!("{id}: `{pair}` is not key=value (ids take `?key=value&...`)")));
+        };
+        let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+        out.insert(key.to_string(), value);
+    }
+    Ok(out)
 }
 
 #[cfg(feature = "python")]

@@ -155,4 +155,9 @@ fn native_envs_refuse_kwargs() {
     kwargs.insert("g".into(), 9.81.into());
     let err = frl_envs::make_with("Pendulum-v1", &kwargs).err().unwrap().to_string();
     assert!(err.contains("Pendulum-v1") && err.contains("\"g\""), "{err}");
+    // Keyword arguments written into the id reach the same check, read as JSON values; malformed ones are named.
+    let err = frl_envs::make("Pendulum-v1?g=9.81&name=x").err().unwrap().to_string();
+    assert!(err.contains("\"g\":9.81") && err.contains("\"name\":\"x\""), "{err}");
+    let err = frl_envs::make("Pendulum-v1?g").err().unwrap().to_string();
+    assert!(err.contains("`g` is not key=value"), "{err}");
 }

@@ -95,6 +95,17 @@ fn registry_resolves_gym_ids_and_seeds_reproduce() {
 }
 
 #[test]
+fn seaquest_ram_through_keyword_arguments_in_the_id() {
+    let mut env = make("gym:ALE/Seaquest-v5?obs_type=ram").unwrap();
+    assert_eq!(env.action_space(), Space::Discrete(18));
+    assert_eq!((env.observation_space().flat_dim(), env.observation_space().dtype()), (128, BoxDtype::U8));
+    let (obs, _) = env.reset(Some(1)).unwrap();
+    assert_eq!(obs.len(), 128);
+    let mut again = make("gym:ALE/Seaquest-v5?obs_type=ram").unwrap();
+    assert_eq!(again.reset(Some(1)).unwrap().0, obs);
+}
+
+#[test]
 fn seaquest_steps_with_u8_frames() {
     let mut env = make("gym:ALE/Seaquest-v5").unwrap();
     assert_eq!(env.action_space(), Space::Discrete(18));

@@ -154,19 +154,22 @@ pub fn fit_online<A: OnlineAgent>(
     learner.finish(&agent, report, interrupted, pool_report)
 }
 
-/// What an online run learns from: the data spec (from the seed dataset when there is one, else from the env, no
-/// scaling), the seed dataset, and the env's observation space (for the recording).
+/// What an online run learns from: the data spec (from the seed dataset when there is one, else from the env: bytes
+/// divided by 255, other observations unscaled), the seed dataset, and the env's observation space (for the
+/// recording).
 fn online_spec(job: &TrainJob, online: &OnlineConfig) -> anyhow::Result<(DataSpec, Option<Dataset>, Space)> {
     let env = frl_envs::make(&online.env).with_context(|| format!("`online.env` = {:?}", online.env))?;
     let obs_space = env.observation_space();
     if job.dataset.as_os_str().is_empty() {
         let obs_dim = env.observation_space().flat_dim();
+        // Bytes (frames, Atari RAM) reach the networks in [0, 1]; other observations as they are.
+        let scale = if obs_space.dtype() == frl_envs::BoxDtype::U8 { 255.0 } else { 1.0 };
         let spec = DataSpec {
             env: online.env.clone(),
             obs_dim,
             action_space: env.action_space(),
             obs_mean: vec![0.0; obs_dim],
-            obs_std: vec![1.0; obs_dim],
+            obs_std: vec![scale; obs_dim],
             best_return: 0.0,
         };
         return Ok((spec, None, obs_space));
