@@ -1,5 +1,5 @@
 """Env steps/s of Python envs collected by Ray actors (1 and 2) against one `frl collect` thread, same machine, same
-run: prints a Markdown table (README, "Many machines: Ray").
+run: prints a Markdown table (docs/src/ray.md).
 
 Usage: bench_ray_envs.py FRL_BINARY [--episodes N] (N per env, default 32 Pong and 256 HalfCheetah episodes)   (FRL_BINARY built with `--features python`; the `frl` package
        installed in this interpreter's environment with Gymnasium, ale-py and MuJoCo)

@@ -16,6 +16,9 @@ fi
 export PYO3_PYTHON="$venv/bin/python"
 export PYTHONEXECUTABLE="$venv/bin/python"
 
+# The documentation's internal links and anchors (README, ARCHITECTURE, the guide in docs/).
+"$venv/bin/python" scripts/check_links.py
+
 # Fixtures computed by the reference implementations we compare against.
 "$venv/bin/python" scripts/gen_smoothness_fixtures.py
 "$venv/bin/python" scripts/gen_env_fixtures.py

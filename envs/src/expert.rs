@@ -1,7 +1,7 @@
 //! Scripted controllers, one per native env: the noise-free "expert" behaviour policies.
 //!
 //! Each takes the current observation and returns the action it would take. Mean returns over 20 seeded episodes are
-//! measured by `tests/experts.rs` and listed in the README.
+//! measured by `tests/experts.rs` and listed in the guide (docs/src/behaviour.md).
 
 use crate::Action;
 

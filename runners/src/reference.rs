@@ -348,7 +348,7 @@ pub fn template(agent: &str, online: bool) -> anyhow::Result<String> {
     let all = sections()?;
     let mut s = format!(
         "# A job file for `frl train`: agent `{agent}`, trained {}.\n# Every field is at its default, with its doc \
-         comment above it; delete the ones you keep as they are.\n# Reference: docs/reference/job-file.md.\n\n",
+         comment above it; delete the ones you keep as they are.\n# Reference: docs/src/reference-job-file.md.\n\n",
         if online { "online from its own actors" } else { "from a dataset" }
     );
     let want = |p: &str| {

@@ -23,12 +23,12 @@ fn every_field_of_every_section_has_a_doc_comment_and_a_type() {
 
 #[test]
 fn the_committed_reference_is_the_one_the_code_generates() {
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/reference/job-file.md"))
-        .expect("docs/reference/job-file.md");
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/src/reference-job-file.md"))
+        .expect("docs/src/reference-job-file.md");
     let generated = reference::markdown().unwrap();
     assert!(
         committed == generated,
-        "docs/reference/job-file.md is stale: regenerate it with `frl reference > docs/reference/job-file.md`"
+        "docs/src/reference-job-file.md is stale: regenerate it with `frl reference > docs/src/reference-job-file.md`"
     );
 }
 
