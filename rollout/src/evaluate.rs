@@ -42,7 +42,8 @@ impl EvalReport {
 }
 
 /// `(random, expert)` mean returns of the built-in random and scripted expert policies (100 episodes, seed 0, as in
-/// the guide's behaviour-policy table, docs/src/behaviour.md), the D4RL-style normalisation points; `gym:` ids of native envs share them.
+/// the guide's behaviour-policy table, docs/src/behaviour.md), the D4RL-style normalisation points; `gym:` ids of
+/// native envs share them.
 pub fn reference_scores(env: &str) -> Option<(f64, f64)> {
     match env.strip_prefix("gym:").unwrap_or(env) {
         "CartPole-v1" => Some((22.6, 500.0)),
