@@ -1,1 +1,3 @@
 //! Feature pins for the workspace's shared dependencies; no code (see Cargo.toml).
+
+#![warn(missing_docs)]

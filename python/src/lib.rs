@@ -3,6 +3,8 @@
 //! with actors in other processes [`OnlineLearner`] (the learner on its own thread) and [`OnlineWorker`] (env slots
 //! stepped round by round).
 
+#![warn(missing_docs)]
+
 use frl_rollout::collect::CollectJob;
 use std::time::Duration;
 

@@ -1,6 +1,8 @@
 //! The synthetic benchmark of the Fourier-head paper (FOURIER_HEAD.md §5): datasets × heads × seeds, run in
 //! parallel, resumable, reported as the paper's table with the reference numbers beside ours.
 
+#![warn(missing_docs)]
+
 pub mod data;
 pub mod direct;
 pub mod replay;
