@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite on a fresh machine: Python fixtures (venv with numpy, scipy, gymnasium, safetensors),
+# Runs the whole test suite on a fresh machine: the documentation (links, the mdBook guide built and rendered),
+# Python fixtures (venv with numpy, scipy, gymnasium, safetensors),
 # every Rust test, the Python-side dataset and TensorBoard checks, the Python package with Ray, the Gymnasium adapter
 # (feature `python`), then the GPU backend (feature `wgpu`) on a software Vulkan adapter.
 set -euo pipefail
@@ -16,8 +17,20 @@ fi
 export PYO3_PYTHON="$venv/bin/python"
 export PYTHONEXECUTABLE="$venv/bin/python"
 
-# The documentation's internal links and anchors (README, ARCHITECTURE, the guide in docs/).
+# The documentation's internal links and anchors (README, ARCHITECTURE, the guide in docs/); then the guide built
+# with mdBook (from crates.io, kept in a cache outside the clone) and one page rendered by a headless Chromium (from
+# Debian) to check what a reader sees.
 "$venv/bin/python" scripts/check_links.py
+tools="${FRL_TOOLS:-$HOME/.cache/frl-tools}"
+if [ ! -x "$tools/bin/mdbook" ]; then
+  cargo install --quiet --locked mdbook --version 0.5.4 --root "$tools"
+fi
+if ! command -v chromium-headless-shell >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get install -y --no-install-recommends chromium-headless-shell >/dev/null
+fi
+"$venv/bin/python" scripts/check_book.py "$tools/bin/mdbook" chromium-headless-shell
 
 # Fixtures computed by the reference implementations we compare against.
 "$venv/bin/python" scripts/gen_smoothness_fixtures.py
