@@ -576,16 +576,10 @@ impl<A: OnlineAgent> Learner<A> {
     /// The live loop until the budget or Ctrl-C: returns the agent, the run's measurements and whether it was
     /// interrupted.
     fn train(&mut self, agent: &mut A, replay: &mut A::Data, actors: &Actors) -> anyhow::Result<(OnlineReport, bool)> {
-        let budget = self.online.env_steps;
         let mut marks = Marks::new(self);
-        let mut interrupted = false;
-        loop {
-            if self.run.stopping() {
-                interrupted = true;
-                break;
-            }
-            if self.progress.env_steps >= budget {
-                break;
+        let interrupted = loop {
+            if let Some(interrupted) = self.done() {
+                break interrupted;
             }
             self.take(agent, replay, actors, false)?;
             if self.update_due(replay) {
@@ -594,8 +588,19 @@ impl<A: OnlineAgent> Learner<A> {
                 self.take(agent, replay, actors, true)?;
             }
             self.between(agent, replay, &mut marks, false)?;
-        }
+        };
         self.end(agent, marks, actors.started, interrupted)
+    }
+
+    /// Whether the loop ends: `Some(true)` on Ctrl-C, `Some(false)` at the budget.
+    fn done(&self) -> Option<bool> {
+        if self.run.stopping() {
+            Some(true)
+        } else if self.progress.env_steps >= self.online.env_steps {
+            Some(false)
+        } else {
+            None
+        }
     }
 
     /// The deterministic loop: the actors' fragments in (round, slot) order, after each the updates it makes due,
@@ -606,16 +611,10 @@ impl<A: OnlineAgent> Learner<A> {
         replay: &mut A::Data,
         actors: &mut Lockstep,
     ) -> anyhow::Result<(OnlineReport, bool)> {
-        let budget = self.online.env_steps;
         let mut marks = Marks::new(self);
-        let mut interrupted = false;
-        loop {
-            if self.run.stopping() {
-                interrupted = true;
-                break;
-            }
-            if self.progress.env_steps >= budget {
-                break;
+        let interrupted = loop {
+            if let Some(interrupted) = self.done() {
+                break interrupted;
             }
             let fragment = match actors.fragments.next(Duration::from_millis(20)) {
                 Ok(Some(f)) => f,
@@ -649,7 +648,7 @@ impl<A: OnlineAgent> Learner<A> {
                 actors.schedule.publish(Published { policy: actors.link.current(), payload: self.payload.clone() });
             }
             self.between(agent, replay, &mut marks, true)?;
-        }
+        };
         self.end(agent, marks, actors.started, interrupted)
     }
 
