@@ -21,7 +21,7 @@ pub struct CollectArgs {
     /// Env id, e.g. Pendulum-v1.
     #[arg(long)]
     pub env: Option<String>,
-    /// Behaviour policy: random, expert, expert:<noise> or mixed.
+    /// Behaviour policy: random, expert, expert:NOISE (e.g. expert:0.3) or mixed.
     #[arg(long)]
     pub policy: Option<BehaviourSpec>,
     /// Noise of the expert policy (epsilon for discrete actions, Gaussian std in half-ranges for continuous ones).
@@ -64,7 +64,7 @@ pub enum DatasetCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Convert a Minari dataset (arrow format, e.g. ~/.minari/datasets/<id>) into an frl dataset.
+    /// Convert a Minari dataset (arrow format, e.g. ~/.minari/datasets/ID) into an frl dataset.
     ImportMinari {
         /// The Minari dataset folder (or its `data` folder).
         src: PathBuf,

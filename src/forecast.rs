@@ -27,7 +27,7 @@ pub enum ForecastCommand {
 /// Flags of `frl forecast train`.
 #[derive(Args)]
 pub struct TrainArgs {
-    /// The job file (TOML): name, seed, [forecast] (network, head, tokenizer, data), [train].
+    /// The job file (TOML): name, seed, the forecast section (network, head, tokenizer, data) and the train section.
     job: PathBuf,
     #[command(flatten)]
     run: RunFlags,

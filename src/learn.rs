@@ -15,8 +15,8 @@ use crate::stop_flag;
 /// Flags of `frl train`.
 #[derive(Args)]
 pub struct TrainArgs {
-    /// The job file (TOML): name, dataset, seed, agent (dt, bc, iql, dqn), the agent's section, [train], [eval],
-    /// and [online] to train from the agent's own experience.
+    /// The job file (TOML): name, dataset, seed, agent (dt, bc, iql, dqn), the agent's section, the train and eval
+    /// sections, and an online section to train from the agent's own experience.
     job: PathBuf,
     #[command(flatten)]
     run: RunFlags,

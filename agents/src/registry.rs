@@ -1,7 +1,7 @@
 //! The registry of built-in agents: one line per agent in [`AGENTS`], each entry built by [`entry`] or
 //! [`online_entry`] (static dispatch into `fit::<A>` inside), picked by the kind a job file or checkpoint names.
 //!
-//! A plug-in agent outside this crate calls [`fit`](frl_learner::fit) and [`load_agent`](frl_learner::load_agent)
+//! A plug-in agent outside this crate calls [`frl_learner::fit`] and [`frl_learner::load_agent`]
 //! directly, or builds an [`Entry`] of its own with the same functions.
 
 use std::path::Path;

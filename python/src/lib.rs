@@ -1,6 +1,6 @@
-//! `frl._frl`: the native half of the `frl` Python package — [`RolloutWorker`] (episodes collected by Rust actor
-//! threads, the GIL released while they run), [`DatasetSink`] (chunks in, frl dataset out), and for online training
-//! with actors in other processes [`OnlineLearner`] (the learner on its own thread) and [`OnlineWorker`] (env slots
+//! `frl._frl`: the native half of the `frl` Python package — `RolloutWorker` (episodes collected by Rust actor
+//! threads, the GIL released while they run), `DatasetSink` (chunks in, frl dataset out), and for online training
+//! with actors in other processes `OnlineLearner` (the learner on its own thread) and `OnlineWorker` (env slots
 //! stepped round by round).
 
 #![warn(missing_docs)]

@@ -1,6 +1,6 @@
 //! Actor threads that run policies in envs and send complete episodes to one consumer: the [`ActorPool`] and its
 //! links ([`ActorLink`], versioned [`PolicySnapshot`]s), the deterministic [`lockstep`] actors of online runs, data collection into a dataset ([`collect`]) and
-//! evaluation of a policy ([`evaluate`]).
+//! evaluation of a policy ([`evaluate()`]).
 
 #![warn(missing_docs)]
 

@@ -1,6 +1,6 @@
 //! What several agents share, so that no agent imports another: the action coding ([`ActionCoding`]), acting through
 //! heads ([`decode_heads`]), network pieces ([`nets`]: MLP layers, target copies, Polyak averaging) and the loss and
-//! logged values of a head ([`head_shard_loss`], [`head_scalars`]).
+//! logged values of a head (`head_shard_loss`, `head_scalars`).
 
 mod acting;
 mod actions;
