@@ -54,6 +54,7 @@ cargo test --all-targets   # the default members: every crate but the Python ext
 # The examples, run as a user would (each checks its own outcome and exits non-zero when it is wrong).
 cargo run --quiet --example collect_train_eval
 cargo run --quiet --example custom_agent
+cargo run --quiet --example custom_head
 
 # Datasets written by the frl binary, read back with numpy + safetensors and replayed in Gymnasium.
 "$venv/bin/python" scripts/check_datasets.py "$CARGO_TARGET_DIR/debug/frl"
