@@ -5,6 +5,7 @@
 //! - [`bc`]: behaviour cloning, the tutorial agent,
 //! - [`iql`]: Implicit Q-Learning with a head as the policy,
 //! - [`dqn`]: DQN and its distributional form (C51) whose return distribution is any head; trains online,
+//! - [`ppo`]: Proximal Policy Optimization's arithmetic for policies that are heads over action bins,
 //! - [`common`]: what several agents share (action coding, acting through heads, MLP layers, target networks),
 //! - [`registry`]: `agent = "dt" | "bc" | "iql" | "dqn"` → training, validation and checkpoint → policy.
 
@@ -15,6 +16,7 @@ pub mod common;
 pub mod dqn;
 pub mod dt;
 pub mod iql;
+pub mod ppo;
 pub mod registry;
 
 pub use registry::{

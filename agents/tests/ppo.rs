@@ -1,0 +1,119 @@
+//! PPO's arithmetic: GAE against a hand-computed rollout with a time limit and a termination inside it, the clipped
+//! surrogate's value and gradient against finite differences, a head's log-probabilities and entropy against its PMF.
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use frl_agents::ppo::{
+    RolloutSteps, approx_kl_and_clip_fraction, clipped_surrogate, entropy, gae, log_prob, value_loss,
+};
+use frl_heads::head::to_host;
+use frl_heads::{Head, HeadConfig};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+fn t1(v: &[f32], dev: &Device) -> Tensor<1> {
+    Tensor::from_data(TensorData::new(v.to_vec(), [v.len()]), dev)
+}
+
+#[test]
+fn gae_matches_a_hand_computed_rollout_with_a_time_limit_and_a_termination() {
+    // Steps 0-1: an episode cut by a time limit after step 1 (its final observation's value 10 bootstraps it);
+    // steps 2-3: a new episode that terminates after step 3; step 4: a third episode, still running at the
+    // rollout's end (bootstrapped from the next observation's value 5).
+    let s = RolloutSteps {
+        rewards: vec![1.0, 2.0, 0.5, 1.5, 3.0],
+        values: vec![4.0, 6.0, 1.0, 2.0, 7.0],
+        next_values: vec![6.0, 10.0, 2.0, 99.0, 5.0],
+        terminated: vec![false, false, false, true, false],
+        truncated: vec![false, true, false, false, false],
+    };
+    let (g, l) = (0.9f32, 0.8f32);
+    let d = [1.0 + g * 6.0 - 4.0, 2.0 + g * 10.0 - 6.0, 0.5 + g * 2.0 - 1.0, 1.5 - 2.0, 3.0 + g * 5.0 - 7.0];
+    let want = [d[0] + g * l * d[1], d[1], d[2] + g * l * d[3], d[3], d[4]];
+    let (adv, ret) = gae(&s, g, l);
+    for t in 0..5 {
+        assert!((adv[t] - want[t]).abs() < 1e-5, "step {t}: {} vs {}", adv[t], want[t]);
+        assert!((ret[t] - (want[t] + s.values[t])).abs() < 1e-5, "step {t}");
+    }
+}
+
+#[test]
+fn the_clipped_surrogate_and_its_gradient_match_finite_differences() {
+    let dev = Device::flex().autodiff();
+    let mut rng = StdRng::seed_from_u64(3);
+    let n = 64;
+    let old: Vec<f32> = (0..n).map(|_| rng.random_range(-2.0..-0.1)).collect();
+    // New log-probs around the old ones: some ratios inside the clip range, some beyond it on either side.
+    let new: Vec<f32> = old.iter().map(|o| o + rng.random_range(-0.5..0.5)).collect();
+    let adv: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let clip = 0.2f32;
+    let host_loss = |x: &[f64]| -> f64 {
+        let mut sum = 0.0;
+        for i in 0..n {
+            let r = (x[i] - old[i] as f64).exp();
+            let a = adv[i] as f64;
+            sum += -(r * a).min(r.clamp(1.0 - clip as f64, 1.0 + clip as f64) * a);
+        }
+        sum / n as f64
+    };
+    let x = t1(&new, &dev).require_grad();
+    let loss = clipped_surrogate(x.clone(), t1(&old, &dev), t1(&adv, &dev), clip);
+    let value = loss.clone().into_scalar::<f32>() as f64;
+    let grad = to_host(x.grad(&loss.backward()).expect("a gradient"));
+    let x64: Vec<f64> = new.iter().map(|&v| v as f64).collect();
+    assert!((value - host_loss(&x64)).abs() < 1e-5, "{value} vs {}", host_loss(&x64));
+    let eps = 1e-4;
+    let mut inside = 0;
+    for i in 0..n {
+        let r = (x64[i] - old[i] as f64).exp();
+        // Away from the kinks at 1 ± ε, where the derivative is not defined.
+        if ((r - (1.0 - clip as f64)).abs() < 1e-3) || ((r - (1.0 + clip as f64)).abs() < 1e-3) {
+            continue;
+        }
+        let (mut up, mut down) = (x64.clone(), x64.clone());
+        up[i] += eps;
+        down[i] -= eps;
+        let numeric = (host_loss(&up) - host_loss(&down)) / (2.0 * eps);
+        assert!((grad[i] as f64 - numeric).abs() < 1e-4, "row {i}: {} vs {numeric}", grad[i]);
+        inside += usize::from(numeric != 0.0);
+    }
+    // Both regimes occur: rows whose clipped term wins get no gradient, the others do.
+    assert!(inside > 0 && grad.iter().any(|&g| g == 0.0), "{grad:?}");
+    let (kl, frac) = approx_kl_and_clip_fraction(&new, &old, clip);
+    assert!(kl > 0.0 && frac > 0.0 && frac < 1.0, "{kl} {frac}");
+}
+
+#[test]
+fn the_value_loss_clips_as_cleanrl_does() {
+    let dev = Device::flex();
+    let (v, old, ret) = (t1(&[1.0, 3.0], &dev), t1(&[0.0, 0.0], &dev), t1(&[2.0, 0.0], &dev));
+    // Row 0: (1 − 2)² = 1; clipped V = 0.5 → (0.5 − 2)² = 2.25; max 2.25. Row 1: 9; clipped 0.5 → 0.25; max 9.
+    let clipped = value_loss(v.clone(), old.clone(), ret.clone(), Some(0.5)).into_scalar::<f32>();
+    assert!((clipped - 0.5 * (2.25 + 9.0) / 2.0).abs() < 1e-6, "{clipped}");
+    let plain = value_loss(v, old, ret, None).into_scalar::<f32>();
+    assert!((plain - 0.5 * (1.0 + 9.0) / 2.0).abs() < 1e-6, "{plain}");
+}
+
+#[test]
+fn a_heads_log_probabilities_and_entropy_are_its_pmfs() {
+    let dev = Device::flex();
+    let mut rng = StdRng::seed_from_u64(5);
+    for spec in ["linear", "{ fourier = { frequencies = 4 } }", "{ mixture = { components = 2 } }"] {
+        let config: HeadConfig = spec.parse().unwrap();
+        let head = config.init(8, 11, &mut rng, &dev).unwrap();
+        let x: Vec<f32> = (0..5 * 8).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let features = Tensor::<2>::from_data(TensorData::new(x, [5, 8]), &dev);
+        let actions: Vec<i64> = vec![0, 3, 5, 10, 7];
+        let logits = head.forward(features.clone()).logits;
+        let lp =
+            to_host(log_prob(logits.clone(), Tensor::<1, Int>::from_data(TensorData::new(actions.clone(), [5]), &dev)));
+        let h = to_host(entropy(logits));
+        let pmf = to_host(head.pmf(features));
+        for r in 0..5 {
+            let p = &pmf[r * 11..(r + 1) * 11];
+            assert!((lp[r] - p[actions[r] as usize].ln()).abs() < 1e-4, "{spec} row {r}");
+            let want: f32 = -p.iter().map(|&q| if q > 0.0 { q * q.ln() } else { 0.0 }).sum::<f32>();
+            assert!((h[r] - want).abs() < 1e-4, "{spec} row {r}: entropy {} vs {want}", h[r]);
+            assert!(h[r] > 0.0 && h[r] <= (11f32).ln() + 1e-5);
+        }
+    }
+}
