@@ -358,4 +358,9 @@ impl Policy for MlpActor {
         )
         .1
     }
+
+    /// It reads the current observation only, so actors may switch it to newer weights inside an episode.
+    fn markov(&self) -> bool {
+        true
+    }
 }

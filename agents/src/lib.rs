@@ -21,5 +21,5 @@ pub mod registry;
 
 pub use registry::{
     AGENTS, ActingOverrides, Entry, LoadedPolicy, entry, kinds, load_explorer, load_job, load_policy, lookup,
-    online_entry, online_kinds, train, validate,
+    offline_kinds, online_entry, online_kinds, train, validate,
 };

@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use burn::tensor::Device;
 use frl_envs::PolicyFactory;
 
-use crate::{bc, dqn, dt, iql};
+use crate::{bc, dqn, dt, iql, ppo};
 use frl_learner::checkpoint::{self, Checkpoint, CheckpointMeta};
 use frl_learner::{Acting, Agent, OnlineAgent, TrainJob, TrainOptions, TrainSummary, Trainable, fit, fit_online};
 
@@ -40,6 +40,8 @@ pub struct Entry {
     pub policy: PolicyFn,
     /// Whether its policy takes a target return.
     pub return_conditioned: bool,
+    /// Whether it trains only online (`[online]` required).
+    pub online_only: bool,
     /// A checkpoint's exploring policy at the env steps its online progress records, for agents that train online.
     pub explorer: Option<ExplorerFn>,
     /// The agent's section of a job file: its JSON Schema (fields, types, doc comments) and its defaults as TOML.
@@ -59,6 +61,7 @@ pub const fn entry<A: Agent>() -> Entry {
         read: A::read_checkpoint,
         policy: policy_of::<A>,
         return_conditioned: A::RETURN_CONDITIONED,
+        online_only: A::ONLINE_ONLY,
         explorer: None,
         section: section_of::<<A as Trainable>::Config>,
     }
@@ -98,12 +101,22 @@ fn policy_of<A: Agent>(
 }
 
 /// The agents this build knows, one line each.
-pub const AGENTS: &[Entry] =
-    &[online_entry::<dt::Dt>(), entry::<bc::Bc>(), entry::<iql::Iql>(), online_entry::<dqn::Dqn>()];
+pub const AGENTS: &[Entry] = &[
+    online_entry::<dt::Dt>(),
+    entry::<bc::Bc>(),
+    entry::<iql::Iql>(),
+    online_entry::<dqn::Dqn>(),
+    online_entry::<ppo::Ppo>(),
+];
 
 /// The kinds this build knows.
 pub fn kinds() -> Vec<&'static str> {
     AGENTS.iter().map(|e| e.kind).collect()
+}
+
+/// The kinds that train from datasets (all but the online-only ones).
+pub fn offline_kinds() -> Vec<&'static str> {
+    AGENTS.iter().filter(|e| !e.online_only).map(|e| e.kind).collect()
 }
 
 /// The kinds that also train online (`[online]`).
@@ -123,6 +136,9 @@ pub fn lookup(kind: &str) -> anyhow::Result<&'static Entry> {
 fn trainer(job: &TrainJob) -> anyhow::Result<(&'static Entry, TrainFn)> {
     let entry = lookup(&job.agent)?;
     match (job.online.is_some(), entry.fit_online) {
+        (false, _) if entry.online_only => {
+            bail!("`agent` = {:?} learns only from its own actors: add an [online] section", job.agent)
+        }
         (false, _) => Ok((entry, entry.fit)),
         (true, Some(online)) => Ok((entry, online)),
         (true, None) => bail!(

@@ -476,7 +476,7 @@ fn every_agent_resumes_bit_for_bit() {
     let dir = tempfile::tempdir().unwrap();
     let data = cartpole_data(dir.path(), 4);
     // Also with batches split over threads (`train.shards`; agents that cannot split train on whole batches).
-    let runs = agents::kinds().into_iter().map(|kind| (kind, 1)).chain([("dt", 3), ("bc", 3)]);
+    let runs = agents::offline_kinds().into_iter().map(|kind| (kind, 1)).chain([("dt", 3), ("bc", 3)]);
     for (kind, shards) in runs {
         let mut job = small_job(dir.path(), &data, kind, "{ fourier = { frequencies = 4 } }");
         job.name = format!("{kind}-shards{shards}");
@@ -495,7 +495,7 @@ fn every_agent_stops_on_nan_keeping_the_last_good_checkpoint() {
     let _turn = serial();
     let dir = tempfile::tempdir().unwrap();
     let data = cartpole_data(dir.path(), 4);
-    for kind in agents::kinds() {
+    for kind in agents::offline_kinds() {
         let mut job = small_job(dir.path(), &data, kind, "\"linear\"");
         job.train.checkpoint_every = 5;
         job.train.poison_loss_at = Some(13);
@@ -513,7 +513,7 @@ fn every_agents_checkpoint_acts_as_the_trained_agent_did() {
     let _turn = serial();
     let dir = tempfile::tempdir().unwrap();
     let data = cartpole_data(dir.path(), 4);
-    for kind in agents::kinds() {
+    for kind in agents::offline_kinds() {
         let mut job = small_job(dir.path(), &data, kind, "\"linear\"");
         job.train.steps = 20;
         job.eval.every = 10;

@@ -117,3 +117,59 @@ fn a_heads_log_probabilities_and_entropy_are_its_pmfs() {
         }
     }
 }
+
+/// A short online PPO job on CartPole: 2 env slots, rollouts of 64 steps, 2 epochs of 4 minibatches.
+fn ppo_job(dir: &std::path::Path, name: &str, actors: usize, env_steps: u64) -> frl_learner::TrainJob {
+    let text = format!(
+        "name = \"{name}\"\nruns_dir = \"{}\"\nseed = 2\nagent = \"ppo\"\n[ppo]\nhidden = [32, 32]\nrollout_steps = 64\n\
+         epochs = 2\nminibatches = 4\n[online]\nenv = \"CartPole-v1\"\nenv_steps = {env_steps}\nactors = {actors}\n\
+         envs = 2\nrecord = true\n[train]\nlr = 1e-3\nwarmup_steps = 0\nlog_every = 8\ncheckpoint_every = 64\n\
+         [train.optimizer]\nweight_decay = 0.0\ngrad_clip = 0.5\n[eval]\nepisodes = 10\nactors = 1\n",
+        dir.join("runs").display()
+    );
+    let job = frl_learner::TrainJob::parse(&text).unwrap();
+    frl_agents::validate(&job).unwrap();
+    job
+}
+
+#[test]
+fn ppo_trains_each_round_once_with_the_weights_that_collected_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let quiet = frl_learner::TrainOptions { quiet: true, ..Default::default() };
+    let stop = || std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let job = ppo_job(dir.path(), "one", 1, 25_600);
+    let s = frl_agents::train(&job, &quiet, stop()).unwrap();
+    let o = s.online.clone().unwrap();
+    // 200 rounds of 2 × 64 steps, each trained on by exactly 2 × 4 updates.
+    let rounds = o.env_steps / 128;
+    assert_eq!((o.env_steps % 128, s.steps), (0, rounds * 8), "{o:?}");
+    // Every step was acted by the weights the learner held when it arrived (no newer policy trains on it), and
+    // each round by the weights after the round before: the recorded versions step once per round.
+    assert_eq!(o.mean_policy_lag, 0.0, "{o:?}");
+    let rec = frl_dataset::dataset::Dataset::open(&s.run_dir.join("episodes")).unwrap();
+    let max = rec.episodes.versions.iter().max().copied().unwrap();
+    assert!(max + 1 >= rounds - 2 && max < rounds, "versions up to {max} in {rounds} rounds");
+    // It learns: CartPole's random policy returns about 22 (this run: 131.7).
+    let eval = s.eval.clone().unwrap();
+    assert!(eval.mean > 60.0, "{eval:?}");
+    // The same job with 2 actors gives the same parameters.
+    let two = frl_agents::train(&ppo_job(dir.path(), "two", 2, 25_600), &quiet, stop()).unwrap();
+    let params = |run: &std::path::Path| {
+        let (_, p) = frl_learner::checkpoint::list(&run.join("checkpoints")).pop().unwrap();
+        let mut v: Vec<_> =
+            frl_learner::checkpoint::load(&p).unwrap().model.into_values().map(|t| (t.name, t.data)).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    assert!(params(&s.run_dir) == params(&two.run_dir), "1 and 2 actors trained different weights");
+    // PPO learns on-policy only: without [online], or asynchronously, the job is refused.
+    let mut offline = job.clone();
+    offline.online = None;
+    offline.dataset = dir.path().join("none");
+    assert!(frl_agents::train(&offline, &quiet, stop()).is_err());
+    let mut free = ppo_job(dir.path(), "async", 1, 1000);
+    free.online.as_mut().unwrap().deterministic = false;
+    free.online.as_mut().unwrap().envs = None;
+    let e = frl_agents::train(&free, &quiet, stop()).unwrap_err().to_string();
+    assert!(e.contains("on-policy"), "{e}");
+}

@@ -161,6 +161,9 @@ pub trait Agent: Trainable<Spec = DataSpec> {
     /// Whether its policy is conditioned on a target return (`--target-return`, `eval.target_return`).
     const RETURN_CONDITIONED: bool = false;
 
+    /// Whether it learns only from its own actors (an on-policy agent): jobs without `[online]` are refused.
+    const ONLINE_ONLY: bool = false;
+
     /// Prepares the episodes for sampling (normalised, binned).
     fn prepare(&self, episodes: &EpisodeBatch) -> anyhow::Result<Self::Data>;
 
@@ -193,6 +196,23 @@ pub trait OnlineAgent: Agent {
     fn exploration_scalars(&self, _env_steps: u64) -> Scalars {
         Vec::new()
     }
+
+    /// For an on-policy agent (PPO): how it trains on each round of experience. `None`: off-policy, trained at
+    /// `online.updates_per_step` from a replay store.
+    fn on_policy(&self) -> Option<OnPolicy> {
+        None
+    }
+}
+
+/// How an on-policy agent trains: every env slot takes `rollout_steps` steps with the newest weights, then the
+/// learner runs exactly `updates` updates on that round (and on nothing else) and broadcasts the result, which the
+/// next round acts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OnPolicy {
+    /// Env steps per env slot per round (a rollout).
+    pub rollout_steps: usize,
+    /// Updates per round (epochs × minibatches).
+    pub updates: u64,
 }
 
 impl fmt::Display for Decode {

@@ -24,7 +24,7 @@ pub mod run;
 pub mod shards;
 
 pub use adamw::{AdamW, AdamWConfig};
-pub use agent::{Acting, ActionPmfs, Agent, DataSpec, Decode, ModelConfig, OnlineAgent, Scalars, Trainable};
+pub use agent::{Acting, ActionPmfs, Agent, DataSpec, Decode, ModelConfig, OnPolicy, OnlineAgent, Scalars, Trainable};
 pub use checkpoint::OnlineProgress;
 pub use fit::{data_spec, fit, load_agent};
 pub use frl_rollout::{EvalReport, evaluate};

@@ -71,6 +71,21 @@ pub fn fit_online<A: OnlineAgent>(
     // what they did since the last update (the steps of one update), so experience reaches the learner with the
     // weights that made it, as in a loop that alternates acting and learning.
     let mut online = online;
+    let on_policy = agent.on_policy();
+    if let Some(p) = on_policy {
+        if !online.deterministic {
+            bail!("a `{}` agent learns on-policy, round by round: remove `online.deterministic = false`", A::KIND);
+        }
+        if online.fragment_steps.is_some_and(|k| k != p.rollout_steps) {
+            bail!(
+                "`online.fragment_steps` = {}: a `{}` agent's rounds are its rollouts of {} steps; leave it out",
+                online.fragment_steps.unwrap_or_default(),
+                A::KIND,
+                p.rollout_steps
+            );
+        }
+        online.fragment_steps = Some(p.rollout_steps);
+    }
     if online.fragment_steps.is_none() && (online.deterministic || (online.throttle && agent.takes_fragments())) {
         online.fragment_steps = Some(steps_per_update(online.updates_per_step));
     }
@@ -88,7 +103,13 @@ pub fn fit_online<A: OnlineAgent>(
     drop(seed_data);
     let mut run = setup.begin(spec)?;
     run.progress = Some(progress.clone());
-    run.schedule_over(online.updates_due(online.env_steps));
+    run.schedule_over(match on_policy {
+        Some(p) => {
+            let round = (p.rollout_steps * online.envs.unwrap_or(online.actors)) as u64;
+            online.env_steps.div_ceil(round) * p.updates
+        }
+        None => online.updates_due(online.env_steps),
+    });
     let recorder = if !online.record {
         None
     } else if resumed && record_dir.join(frl_dataset::dataset::METADATA_FILE).exists() {
@@ -140,7 +161,9 @@ pub fn fit_online<A: OnlineAgent>(
             policy: PolicySnapshot { version: learner.progress.version, factory: first_policy },
             payload: learner.payload.clone(),
         };
-        let mut actors = Lockstep::spawn(job.seed, &learner.online, first, &learner.progress, remote)?;
+        // On-policy rounds act with the weights of the round just trained on; off-policy ones run a round ahead.
+        let lag = if on_policy.is_some() { 0 } else { 1 };
+        let mut actors = Lockstep::spawn(job.seed, &learner.online, first, &learner.progress, remote, lag)?;
         let outcome = learner.train_lockstep(&mut agent, &mut replay, &mut actors);
         (outcome, actors.close())
     } else {
@@ -320,6 +343,7 @@ impl Lockstep {
         first: Published,
         progress: &OnlineProgress,
         remote: Option<Arc<RemoteActors>>,
+        lag: u64,
     ) -> anyhow::Result<Self> {
         let (link, _) = ChannelLink::with_snapshot(1, first.policy.clone());
         let envs = online.envs.unwrap_or(online.actors);
@@ -329,7 +353,7 @@ impl Lockstep {
             steps: online.fragment_steps.expect("set for deterministic runs"),
             seed: Seed::Actors.at(seed, 0),
             first_episode: progress.next_episode.max(progress.episodes),
-            lag: 1,
+            lag,
         };
         let stop = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
@@ -487,21 +511,31 @@ impl<A: OnlineAgent> Learner<A> {
         self.run.save(agent)
     }
 
-    /// One update, then the broadcast, plots and checkpoint it makes due.
+    /// One update, then the broadcast (every `broadcast_every` updates, unless the caller broadcasts itself), plots
+    /// and checkpoint it makes due.
     fn update(&mut self, agent: &mut A, replay: &A::Data, link: &ChannelLink) -> anyhow::Result<()> {
+        self.update_then(agent, replay, link, agent.on_policy().is_none())
+    }
+
+    /// [`Learner::update`], broadcasting when `broadcasts` and `broadcast_every` says so.
+    fn update_then(
+        &mut self,
+        agent: &mut A,
+        replay: &A::Data,
+        link: &ChannelLink,
+        broadcasts: bool,
+    ) -> anyhow::Result<()> {
         let u0 = Instant::now();
-        if self.probe.is_none() {
+        // On-policy agents sample their round pass by pass: a probe batch would take a minibatch out of order.
+        if self.probe.is_none() && agent.on_policy().is_none() {
             self.probe = Some(self.run.probe(agent, replay));
         }
         self.run.train_step(agent, replay)?;
         let step = self.run.step;
         self.progress.updates = step;
         self.update_seconds += u0.elapsed().as_secs_f64();
-        if step.is_multiple_of(self.online.broadcast_every) && self.online.behaviour.is_none() {
-            self.progress.version = link.broadcast(agent.explore(self.progress.env_steps));
-            if self.remote {
-                self.payload = Some(self.explorer_bytes(agent)?);
-            }
+        if broadcasts && step.is_multiple_of(self.online.broadcast_every) && self.online.behaviour.is_none() {
+            self.broadcast(agent, link)?;
         }
         if step.is_multiple_of(self.run.job.train.plot_every)
             && let Some(probe) = &self.probe
@@ -510,6 +544,15 @@ impl<A: OnlineAgent> Learner<A> {
         }
         if step.is_multiple_of(self.run.job.train.checkpoint_every) {
             self.save(agent)?;
+        }
+        Ok(())
+    }
+
+    /// Publishes the agent's exploring policy as the next version (and its checkpoint bytes for remote actors).
+    fn broadcast(&mut self, agent: &A, link: &ChannelLink) -> anyhow::Result<()> {
+        self.progress.version = link.broadcast(agent.explore(self.progress.env_steps));
+        if self.remote {
+            self.payload = Some(self.explorer_bytes(agent)?);
         }
         Ok(())
     }
@@ -640,9 +683,22 @@ impl<A: OnlineAgent> Learner<A> {
             if !fragment.batch.is_empty() {
                 self.receive(agent, replay, fragment.batch)?;
             }
-            while self.update_due(replay) {
-                self.update(agent, replay, &actors.link)?;
-                self.between(agent, replay, &mut marks, true)?;
+            match agent.on_policy() {
+                None => {
+                    while self.update_due(replay) {
+                        self.update(agent, replay, &actors.link)?;
+                        self.between(agent, replay, &mut marks, true)?;
+                    }
+                }
+                // On-policy: the round's updates once it is complete, then its weights for the next round.
+                Some(p) if ends_round => {
+                    for _ in 0..p.updates {
+                        self.update_then(agent, replay, &actors.link, false)?;
+                        self.between(agent, replay, &mut marks, true)?;
+                    }
+                    self.broadcast(agent, &actors.link)?;
+                }
+                Some(_) => {}
             }
             if ends_round {
                 actors.schedule.publish(Published { policy: actors.link.current(), payload: self.payload.clone() });

@@ -345,6 +345,9 @@ pub fn template(agent: &str, online: bool) -> anyhow::Result<String> {
     if online && entry.fit_online.is_none() {
         bail!("`{agent}` does not train online; agents that do: {}", frl_agents::online_kinds().join(", "));
     }
+    if !online && entry.online_only {
+        bail!("`{agent}` learns only from its own actors: add --online");
+    }
     let all = sections()?;
     let mut s = format!(
         "# A job file for `frl train`: agent `{agent}`, trained {}.\n# Every field is at its default, with its doc \

@@ -14,7 +14,7 @@ fn a_rollout_worker_runs_every_agents_checkpoint() {
     let mut c = CollectJob::new("CartPole-v1", 3, &data);
     c.preset = Some(frl_envs::behaviour::Preset::Medium);
     collect(&c, Arc::new(AtomicBool::new(false)), false).unwrap();
-    for kind in frl_agents::kinds() {
+    for kind in frl_agents::offline_kinds() {
         let section = if kind == "dt" { "layers = 1\nembed_dim = 16\ncontext = 4\n" } else { "hidden = [16]\n" };
         let text = format!(
             "name = \"{kind}\"\ndataset = \"{}\"\nruns_dir = \"{}\"\nagent = \"{kind}\"\n[{kind}]\n{section}\
