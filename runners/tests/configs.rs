@@ -22,6 +22,16 @@ fn shipped_configs_parse_and_validate() {
         let job = frl_agents::load_job(&root.join("configs").join(name)).unwrap();
         assert_eq!(job.agent, name.split('-').next().unwrap());
     }
+    // Every job file of an agent (all but the demo's, the toy's and the forecaster's) loads and validates.
+    for entry in std::fs::read_dir(root.join("configs")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let kind = text.lines().find_map(|l| l.strip_prefix("agent = \"")).map(|k| k.trim_end_matches('"'));
+        if let Some(kind) = kind.filter(|k| frl_agents::kinds().contains(k)) {
+            let job = frl_agents::load_job(&path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+            assert_eq!(job.agent, kind, "{}", path.display());
+        }
+    }
     let bad = frl_runners::demo::DemoConfig::parse(
         &frl_runners::demo::DEFAULT_DEMO.replace("steps = 1500", "steps = 0"),
         "edited",
