@@ -26,7 +26,9 @@ fn shipped_configs_parse_and_validate() {
     for entry in std::fs::read_dir(root.join("configs")).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
-        let kind = text.lines().find_map(|l| l.strip_prefix("agent = \"")).map(|k| k.trim_end_matches('"'));
+        // A job names its agent at the top level, before the first section (the demo's template is inside one).
+        let top = text.lines().take_while(|l| !l.starts_with('['));
+        let kind = top.filter_map(|l| l.strip_prefix("agent = \"")).next().map(|k| k.trim_end_matches('"'));
         if let Some(kind) = kind.filter(|k| frl_agents::kinds().contains(k)) {
             let job = frl_agents::load_job(&path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
             assert_eq!(job.agent, kind, "{}", path.display());
