@@ -23,6 +23,7 @@ fn shipped_configs_parse_and_validate() {
         assert_eq!(job.agent, name.split('-').next().unwrap());
     }
     // Every job file of an agent (all but the demo's, the toy's and the forecaster's) loads and validates.
+    let mut loaded = Vec::new();
     for entry in std::fs::read_dir(root.join("configs")).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -32,7 +33,11 @@ fn shipped_configs_parse_and_validate() {
         if let Some(kind) = kind.filter(|k| frl_agents::kinds().contains(k)) {
             let job = frl_agents::load_job(&path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
             assert_eq!(job.agent, kind, "{}", path.display());
+            loaded.push(path.file_name().unwrap().to_string_lossy().into_owned());
         }
+    }
+    for want in ["dqn-cartpole.toml", "ppo-cartpole.toml", "ppo-pendulum.toml", "dqn-seaquest-ram.toml"] {
+        assert!(loaded.iter().any(|l| l == want), "{want} not among {loaded:?}");
     }
     let bad = frl_runners::demo::DemoConfig::parse(
         &frl_runners::demo::DEFAULT_DEMO.replace("steps = 1500", "steps = 0"),
