@@ -16,7 +16,7 @@ Native envs:
     episode spans policy versions); an online Decision Transformer's episodes never do; an actor killed mid-run is
     restarted, its slots' episodes in flight are lost and counted, the run finishes and records no episode twice;
     the driver (`python -m frl.ray train`) killed with SIGKILL after its first checkpoints: `--resume` continues from
-    the newest one and finishes the budget.
+    the newest one and finishes the budget; PPO (on-policy rounds) through 2 Ray actors equals `frl train`.
 Gymnasium and Atari envs (stepped inside each Ray actor's own interpreter):
   * 2 actors collect `gym:CartPole-v1`: equal to `frl collect --env gym:CartPole-v1` of the same job;
   * an actor killed mid-chunk on `gym:CartPole-v1`: the chunk is collected again, the dataset complete and equal;
@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import compare_runs  # noqa: E402
 
 ENV, POLICY, SEED, EPISODES = "CartPole-v1", "expert:0.3", 5, 60
+ROOT = Path(__file__).resolve().parent.parent
 
 # One job per agent kind: `{section}` is the agent's own section.
 JOB = """
@@ -291,6 +292,20 @@ def check_online(frl, tmp):
     check(summary["online"]["env_steps"] >= 60000, f"online kill -9: resumed run ended at {summary['online']}")
     print(f"ray online: driver killed (SIGKILL) after {newest}; --resume finished {summary['online']['env_steps']} "
           f"env steps")
+
+    # PPO (on-policy: each round acts with the weights trained on the round before) through 2 Ray actors
+    for where in ["threads", "ray"]:
+        text = (ROOT / "configs" / "ppo-cartpole.toml").read_text()
+        text = text.replace('runs_dir = "runs/ppo"', f'runs_dir = "{tmp / ("ppo-" + where)}"')
+        (tmp / f"ppo-{where}.toml").write_text(text.replace("env_steps = 500000", "env_steps = 20480"))
+    subprocess.run([frl, "train", "--quiet", str(tmp / "ppo-threads.toml")], check=True, stdout=subprocess.DEVNULL)
+    summary = Trainer(tmp / "ppo-ray.toml", actors=2, quiet=True).run()
+    a, b = tmp / "ppo-threads" / "ppo-cartpole", tmp / "ppo-ray" / "ppo-cartpole"
+    ta, tb = load_file(str(compare_runs.newest_checkpoint(a))), load_file(str(compare_runs.newest_checkpoint(b)))
+    check(set(ta) == set(tb) and all(np.array_equal(ta[k], tb[k]) for k in ta), "ppo: Ray and in-process differ")
+    check(compare_runs.scalars(a) == compare_runs.scalars(b), "ppo: the scalars differ")
+    check(summary["online"]["mean_policy_lag"] == 0.0, f"ppo: policy lag {summary['online']['mean_policy_lag']}")
+    print(f"ray online: PPO through 2 Ray actors = in-process ({summary['steps']} updates, policy lag 0)")
 
     # the online Decision Transformer: a sequence policy keeps its version through each episode
     job = tmp / "odt.toml"
