@@ -341,10 +341,11 @@ pub struct OnlineConfig {
     pub learning_starts: u64,
     /// Updates per env step after `learning_starts` (0.1: one update every 10 env steps).
     pub updates_per_step: f64,
-    /// Hold the actors back (by not taking their episodes) while the learner is behind `updates_per_step`; with
-    /// `false` actors never wait and the learner trains as fast as it can. Throttled, agents that learn from
-    /// fragments (DQN) get the steps of one update at a time (`fragment_steps` defaults to `1 / updates_per_step`),
-    /// so their actors act about one update behind the learner.
+    /// Asynchronous runs (`deterministic = false`): hold the actors back (by not taking their episodes) while the
+    /// learner is behind `updates_per_step`; with `false` actors never wait and the learner trains as fast as it
+    /// can. Throttled, agents that learn from fragments (DQN) get the steps of one update at a time
+    /// (`fragment_steps` defaults to `1 / updates_per_step`), so their actors act about one update behind the
+    /// learner. Deterministic runs keep the ratio by their schedule.
     pub throttle: bool,
     /// New weights go to the actors every this many updates.
     pub broadcast_every: u64,
