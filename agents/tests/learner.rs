@@ -249,6 +249,12 @@ fn learning_rate_warms_up_then_decays_to_the_floor() {
     assert!((lr_at(t, 20) - t.lr).abs() < 1e-12);
     assert!((lr_at(t, t.steps) - t.lr * t.final_lr_fraction).abs() < 1e-12);
     assert!(lr_at(t, 100) > lr_at(t, 200));
+    // Linear decay: a straight line from the peak to the floor.
+    let linear = frl_learner::TrainConfig { decay: frl_learner::LrDecay::Linear, ..t.clone() };
+    let mid = linear.warmup_steps + (linear.steps - linear.warmup_steps) / 2;
+    let want = t.lr * t.final_lr_fraction + (t.lr - t.lr * t.final_lr_fraction) * 0.5;
+    assert!((lr_at(&linear, mid) - want).abs() < 1e-12, "{} vs {want}", lr_at(&linear, mid));
+    assert!((lr_at(&linear, linear.steps) - t.lr * t.final_lr_fraction).abs() < 1e-12);
 }
 
 #[test]

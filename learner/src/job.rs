@@ -86,6 +86,8 @@ pub struct TrainConfig {
     pub warmup_steps: u64,
     /// The cosine decay ends at `lr * final_lr_fraction`.
     pub final_lr_fraction: f64,
+    /// The decay after the warmup: `"cosine"`, or `"linear"` (CleanRL's PPO anneals linearly).
+    pub decay: LrDecay,
     /// AdamW settings, global grad-norm clip included (each optimiser group clips its own norm).
     pub optimizer: AdamWConfig,
     /// Scalars every this many steps.
@@ -112,6 +114,7 @@ impl Default for TrainConfig {
             lr: 1e-4,
             warmup_steps: 1000,
             final_lr_fraction: 0.1,
+            decay: LrDecay::Cosine,
             optimizer: AdamWConfig::default(),
             log_every: 50,
             plot_every: 500,
@@ -121,6 +124,17 @@ impl Default for TrainConfig {
             poison_loss_at: None,
         }
     }
+}
+
+/// How the learning rate falls from `lr` to `lr * final_lr_fraction` after the warmup.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LrDecay {
+    /// Half a cosine.
+    #[default]
+    Cosine,
+    /// A straight line.
+    Linear,
 }
 
 /// Evaluation settings.
@@ -454,5 +468,8 @@ pub fn lr_at(t: &TrainConfig, step: u64) -> f64 {
     let span = t.steps.saturating_sub(t.warmup_steps).max(1) as f64;
     let progress = ((step - t.warmup_steps) as f64 / span).min(1.0);
     let floor = t.lr * t.final_lr_fraction;
-    floor + (t.lr - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+    match t.decay {
+        LrDecay::Cosine => floor + (t.lr - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
+        LrDecay::Linear => floor + (t.lr - floor) * (1.0 - progress),
+    }
 }
