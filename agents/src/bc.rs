@@ -263,7 +263,7 @@ impl Trainable for Bc {
 
     fn probe_pmfs(&self, probe: &BcBatch) -> anyhow::Result<Option<ActionPmfs>> {
         let title = format!("bc {}", self.head.slug());
-        Ok(Some(probe_pmfs(&self.net, &self.coding, probe, title)?))
+        Ok(Some(probe_pmfs(&self.net, &self.coding, &probe.obs, &probe.targets, usize::MAX, title)?))
     }
 }
 
@@ -277,16 +277,19 @@ impl Agent for Bc {
     }
 }
 
-/// The PMFs of `net` at a probe batch, every row drawn as `sample<r>` under `title`.
+/// The PMFs of `net` at the probe rows `obs` with their taken bins `targets`, the first `images` rows drawn as
+/// `sample<r>` under `title`.
 pub fn probe_pmfs(
     net: &MlpPolicy,
     coding: &ActionCoding,
-    probe: &BcBatch,
+    obs: &Tensor<2>,
+    targets: &Tensor<2, Int>,
+    images: usize,
     title: String,
 ) -> anyhow::Result<ActionPmfs> {
-    let pmfs = net.valid().pmfs(probe.obs.clone());
-    let targets = int_to_host(probe.targets.clone())?.into_iter().map(|t| Some(t as usize)).collect();
-    let rows = probe.obs.dims()[0];
+    let pmfs = net.valid().pmfs(obs.clone());
+    let targets = int_to_host(targets.clone())?.into_iter().map(|t| Some(t as usize)).collect();
+    let rows = obs.dims()[0].min(images);
     let images = (0..rows).map(|r| (r, format!("sample{r}"))).collect();
     Ok(ActionPmfs { bins: coding.bins(), pmfs, targets, images, axes: coding.bin_axes(), title })
 }

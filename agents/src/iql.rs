@@ -289,7 +289,7 @@ impl Trainable for Iql {
 
     fn probe_pmfs(&self, probe: &IqlBatch) -> anyhow::Result<Option<ActionPmfs>> {
         let title = format!("iql {}", self.config.head.slug());
-        Ok(Some(probe_pmfs(&self.actor, &self.coding, &probe.bc, title)?))
+        Ok(Some(probe_pmfs(&self.actor, &self.coding, &probe.bc.obs, &probe.bc.targets, usize::MAX, title)?))
     }
 }
 

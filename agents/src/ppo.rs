@@ -380,6 +380,12 @@ impl Trainable for Ppo {
         self.net = load_params(self.net, values)?;
         Ok(self)
     }
+
+    /// The action PMFs at a minibatch of the first round (smoothness over all its rows, images of the first 4).
+    fn probe_pmfs(&self, probe: &PpoBatch) -> anyhow::Result<Option<frl_learner::ActionPmfs>> {
+        let title = format!("ppo {}", self.config.head.slug());
+        Ok(Some(crate::bc::probe_pmfs(&self.net.policy, &self.coding, &probe.obs, &probe.targets, 4, title)?))
+    }
 }
 
 impl Agent for Ppo {

@@ -696,6 +696,11 @@ impl<A: OnlineAgent> Learner<A> {
                         self.update_then(agent, replay, &actors.link, false)?;
                         self.between(agent, replay, &mut marks, true)?;
                     }
+                    // The probe rows come from the first round, once it has been trained on (the next round
+                    // replaces the store, so taking them cannot disturb the minibatch order).
+                    if self.probe.is_none() {
+                        self.probe = Some(self.run.probe(agent, replay));
+                    }
                     self.broadcast(agent, &actors.link)?;
                 }
                 Some(_) => {}
