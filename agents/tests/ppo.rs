@@ -149,6 +149,13 @@ fn ppo_trains_each_round_once_with_the_weights_that_collected_it() {
     let rec = frl_dataset::dataset::Dataset::open(&s.run_dir.join("episodes")).unwrap();
     let max = rec.episodes.versions.iter().max().copied().unwrap();
     assert!(max + 1 >= rounds - 2 && max < rounds, "versions up to {max} in {rounds} rounds");
+    // PPO's own scalars reach TensorBoard, and the action PMFs are scored.
+    let tags: std::collections::BTreeSet<String> =
+        frl_tensorboard::read_scalars(&s.run_dir).unwrap().into_iter().map(|e| e.tag).collect();
+    for tag in ["train/policy_loss", "train/value_loss", "train/entropy", "train/approx_kl", "train/clip_fraction"] {
+        assert!(tags.contains(tag), "{tag} missing from {tags:?}");
+    }
+    assert!(s.smoothness.is_finite(), "{}", s.smoothness);
     // It learns: CartPole's random policy returns about 22 (this run: 131.7).
     let eval = s.eval.clone().unwrap();
     assert!(eval.mean > 60.0, "{eval:?}");
