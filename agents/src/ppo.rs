@@ -3,8 +3,30 @@
 //! a categorical policy's log-probabilities and entropy from a head's logits. The agent on the online loop is built
 //! on these.
 
+use crate::bc::{MlpPolicy, MlpPolicyFactory};
+use crate::common::{ActionCoding, mlp_layers};
+use anyhow::{Context, bail};
+use burn::module::Module;
+use burn::nn::Linear;
 use burn::tensor::activation::log_softmax;
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, TensorData};
 use burn::tensor::{Int, Tensor};
+use frl_dataset::episodes::EpisodeBatch;
+use frl_envs::PolicyFactory;
+use frl_heads::head::to_host;
+use frl_heads::{Head, HeadConfig};
+use frl_learner::params::{NamedTensor, load_params, named_params};
+use frl_learner::{
+    Acting, Agent, DataSpec, Decode, ModelConfig, OnPolicy, OnlineAgent, Optimizers, Scalars, Trainable,
+};
+use rand::RngCore;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// One env's consecutive steps of a rollout, in time order.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -97,31 +119,6 @@ pub fn approx_kl_and_clip_fraction(log_prob_new: &[f32], log_prob_old: &[f32], c
 // ------------------------------------------------------------------------------------------------------------------
 // The agent: a policy that is one head per action dimension over bins (one head over the actions for discrete ones)
 // and a value network, trained on the online loop's rounds.
-
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-use anyhow::{Context, bail};
-use burn::module::Module;
-use burn::nn::Linear;
-use burn::tensor::activation::relu;
-use burn::tensor::{Device, TensorData};
-use frl_dataset::episodes::EpisodeBatch;
-use frl_envs::PolicyFactory;
-use frl_heads::head::to_host;
-use frl_heads::{Head, HeadConfig};
-use frl_learner::params::{NamedTensor, load_params, named_params};
-use frl_learner::{
-    Acting, Agent, DataSpec, Decode, ModelConfig, OnPolicy, OnlineAgent, Optimizers, Scalars, Trainable,
-};
-use rand::RngCore;
-use rand::seq::SliceRandom;
-use serde::{Deserialize, Serialize};
-
-use crate::bc::{MlpPolicy, MlpPolicyFactory};
-use crate::common::{ActionCoding, mlp_layers};
 
 /// The `[ppo]` section: CleanRL's `ppo.py` defaults where they apply (rollouts of 128 steps, 4 epochs of 4
 /// minibatches, γ 0.99, λ 0.95, clip 0.2, entropy 0.01, value 0.5 with clipping), with the policy a head over bins.
