@@ -6,7 +6,8 @@
 # seed by seed, so a partial table has every head of the first seeds.
 #
 # Usage: scripts/forecast_experiment.sh      SEEDS="0 1 2", OUT=DIR (default runs/forecast), FRL=path/to/frl,
-#        ONLY="slug ..." (a subset of the settings), STEPS=N (overrides train.steps), PYTHON=python for the table,
+#        ONLY="slug ..." (a subset of the settings), STEPS=N (overrides train.steps), SAMPLES=N (sample paths per
+#        series in the evaluation; default the job's 20), PYTHON=python for the table,
 #        RESULTS=DIR (default results/forecast): each finished run's eval.json and summary.json are copied there, a
 #        folder that is kept in version control while runs/ is not
 set -euo pipefail
@@ -29,7 +30,8 @@ BINS=("$MIXED" "$UNIFORM" "$MIXED" "$UNIFORM" "$MIXED" "$MIXED")
 
 [ -x "$FRL" ] || cargo build --release
 mkdir -p "$OUT/jobs"
-dataset_flags=()
+dataset_flags=(${SAMPLES:+--samples "$SAMPLES"})
+failed=0
 for d in "${DATASETS[@]}"; do dataset_flags+=(--dataset "$DATA/$d"); done
 for seed in $SEEDS; do
   for i in "${!SLUGS[@]}"; do
@@ -43,7 +45,7 @@ for seed in $SEEDS; do
       ${STEPS:+-e "s|^steps = .*|steps = $STEPS|"} configs/forecast.toml > "$job"
     if [ -f "$run/eval.json" ]; then continue; fi
     echo "$(date +%T) training $name"
-    "$FRL" forecast train "$job" --resume --quiet > "$job.log" 2>&1 || { echo "FAILED: $name (see $job.log)"; continue; }
+    "$FRL" forecast train "$job" --resume --quiet > "$job.log" 2>&1 || { echo "FAILED: $name (see $job.log)"; failed=1; continue; }
     ckpt="$(ls "$run"/checkpoints/ckpt-*.safetensors | sort | tail -n 1)"
     echo "$(date +%T) evaluating $name"
     if "$FRL" forecast eval --checkpoint "$ckpt" "${dataset_flags[@]}" --json "$run/eval.json" >> "$job.log" 2>&1
@@ -52,7 +54,9 @@ for seed in $SEEDS; do
       cp "$run/eval.json" "$run/summary.json" "$job" "$RESULTS/$name/"
     else
       echo "FAILED: evaluating $name (see $job.log)"
+      failed=1
     fi
   done
 done
 "${PYTHON:-python3}" scripts/forecast_table.py "$RESULTS" | tee "$OUT/table.md"
+exit "$failed"

@@ -70,6 +70,10 @@ rm -rf "$CARGO_TARGET_DIR/wheels"
   "$CARGO_TARGET_DIR"/wheels/frl-*.whl
 RAY_USAGE_STATS_ENABLED=0 timeout 600 "$venv/bin/python" scripts/check_ray.py "$CARGO_TARGET_DIR/debug/frl"
 
+# Every shell command of README.md and the guide: run (quick settings where it trains), or, where it needs Python
+# or a GPU, checked for syntax (the launcher's lines by its own parser, with the wheel above).
+"$venv/bin/python" scripts/check_commands.py "$CARGO_TARGET_DIR/debug/frl"
+
 # The Gymnasium adapter: its tests (Gymnasium, ALE, MuJoCo), then datasets collected through `gym:` ids, replayed in
 # Gymnasium. Built last, so the checks above ran the default (Python-free) binary.
 cargo test -p frl-envs --features python --all-targets

@@ -89,7 +89,7 @@ pub fn run(command: ForecastCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
-    let job = load_job(&args.job)?;
+    let job = load_job(&args.job, &args.run.sets)?;
     let stop = stop_flag("a checkpoint")?;
     let s = train(&job, &args.run.options(), stop)?;
     println!(
@@ -97,7 +97,11 @@ fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         job.name, s.steps, s.train_seconds, s.ms_per_step, s.first_loss, s.final_loss, s.smoothness
     );
     if s.interrupted {
-        eprintln!("interrupted at step {}; continue with: frl forecast train {} --resume", s.steps, args.job.display());
+        eprintln!(
+            "interrupted at step {}; continue with: {}",
+            s.steps,
+            args.run.resume_hint("forecast train", &args.job)
+        );
         return Ok(ExitCode::from(130));
     }
     Ok(ExitCode::SUCCESS)

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use frl_agents::{ActingOverrides, load_job, load_policy};
+use frl_agents::{ActingOverrides, load_job_with, load_policy};
 use frl_learner::Decode;
 use frl_learner::backend::DeviceChoice;
 use frl_learner::{EvalReport, TrainOptions, TrainSummary, evaluate};
@@ -35,12 +35,22 @@ pub struct RunFlags {
     /// a software Vulkan adapter).
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
+    /// Change one field of the job file, `KEY=VALUE` with a dotted key (`--set train.steps=200 --set seed=3`); the
+    /// run folder's job.toml keeps the job as it ran.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
 }
 
 impl RunFlags {
     /// The run layer's options.
     pub fn options(&self) -> TrainOptions {
         TrainOptions { resume: self.resume, quiet: self.quiet, device: self.device, remote: None }
+    }
+
+    /// The command that continues an interrupted run of `job`: `frl <command> JOB --resume` with the same changes.
+    pub fn resume_hint(&self, command: &str, job: &std::path::Path) -> String {
+        let sets: String = self.sets.iter().map(|s| format!(" --set '{s}'")).collect();
+        format!("frl {command} {}{sets} --resume", job.display())
     }
 }
 
@@ -90,12 +100,12 @@ pub struct DemoArgs {
 
 /// `frl train`: one job, with its summary printed.
 pub fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
-    let job = load_job(&args.job)?;
+    let job = load_job_with(&args.job, &args.run.sets)?;
     let stop = stop_flag("a checkpoint")?;
     let s = frl_agents::train(&job, &args.run.options(), stop)?;
     print_summaries(std::slice::from_ref(&s));
     if s.interrupted {
-        eprintln!("interrupted at step {}; continue with: frl train {} --resume", s.steps, args.job.display());
+        eprintln!("interrupted at step {}; continue with: {}", s.steps, args.run.resume_hint("train", &args.job));
         return Ok(ExitCode::from(130));
     }
     Ok(ExitCode::SUCCESS)
@@ -116,6 +126,8 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     }
     let loaded = load_policy(&args.checkpoint, &device, &overrides)?;
     let (meta, acting) = (loaded.meta, loaded.acting);
+    // What the policy does (a DQN acts ε-greedily, a DT decodes its head's PMF), as the policy says.
+    let how = loaded.factory.describe();
     let e = &meta.job.eval;
     let stop = stop_flag("finished episodes")?;
     let episodes = args.episodes.unwrap_or(e.episodes);
@@ -131,14 +143,14 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
         println!(
-            "{} ({} agent) at step {} on {}: {} episodes{}, {} decoding",
+            "{} ({} agent) at step {} on {}: {} episodes{}, acting as {}",
             args.checkpoint.display(),
             meta.agent,
             meta.step,
             meta.data.env,
             r.returns.len(),
             acting.target_return.map(|t| format!(", target return {t}")).unwrap_or_default(),
-            acting.decode
+            how
         );
         println!("return {}", format_return(&r));
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod data;
 mod forecast;
@@ -62,6 +62,11 @@ enum Command {
     },
     /// Print the job-file reference (Markdown): every section's fields with type, default and description.
     Reference,
+    /// Print a shell completion script (`frl completions bash > ~/.local/share/bash-completion/completions/frl`).
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// List the devices this build can train on (`--device cpu|gpu|software-gpu`) and the hardware behind each.
     Devices {
         /// Exit with status 1 unless a hardware GPU adapter is usable (for scripts choosing a Vulkan driver).
@@ -127,6 +132,10 @@ fn main() -> ExitCode {
             frl_runners::reference::template(&agent, online).map(|t| print!("{t}")).map(|()| ExitCode::SUCCESS)
         }
         Command::Reference => frl_runners::reference::markdown().map(|t| print!("{t}")).map(|()| ExitCode::SUCCESS),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "frl", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Dataset(data::DatasetCommand::Info { path, json }) => data::dataset_info(&path, json),
         Command::Dataset(data::DatasetCommand::ImportMinari { src, out, env }) => {
             frl_dataset::dataset::import_minari(&src, &out, env.as_deref(), 50_000)
@@ -175,4 +184,58 @@ fn devices(require_gpu: bool) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if require_gpu && !gpu_ok { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::Parser;
+    use std::path::Path;
+
+    /// `frl` command lines of the fenced shell blocks of README.md and the guide, with where they are.
+    fn documented_frl_commands() -> Vec<(String, Vec<String>)> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut docs = vec![root.join("README.md")];
+        docs.extend(std::fs::read_dir(root.join("docs/src")).unwrap().map(|e| e.unwrap().path()));
+        let mut out = Vec::new();
+        for doc in docs.iter().filter(|p| p.extension().is_some_and(|e| e == "md")) {
+            let text = std::fs::read_to_string(doc).unwrap().replace("\\\n", " ");
+            let mut shell = false;
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if let Some(lang) = line.strip_prefix("```") {
+                    shell = !shell && matches!(lang, "sh" | "bash" | "shell" | "console");
+                    continue;
+                }
+                let Some(words) = shell.then(|| shlex::split(line.split(" #").next().unwrap())).flatten() else {
+                    continue;
+                };
+                let program = words.iter().position(|w| !w.contains('='));
+                let Some(at) = program else { continue };
+                let args = match (words[at].as_str(), words.get(at + 1).map(String::as_str)) {
+                    (p, _) if p == "frl" || p.ends_with("/frl") => words[at..].to_vec(),
+                    ("cargo", Some("run")) => match words.iter().position(|w| w == "--") {
+                        Some(dash) => std::iter::once("frl".to_string()).chain(words[dash + 1..].to_vec()).collect(),
+                        None => continue,
+                    },
+                    _ => continue,
+                };
+                out.push((format!("{}:{}", doc.display(), n + 1), args));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_documented_frl_command_parses() {
+        let commands = documented_frl_commands();
+        assert!(commands.len() >= 10, "found only {commands:?}");
+        let bad: Vec<String> = commands
+            .iter()
+            .filter_map(|(at, args)| Cli::try_parse_from(args).err().map(|e| format!("{at}: {}\n{e}", args.join(" "))))
+            .collect();
+        assert!(bad.is_empty(), "documented commands the CLI refuses:\n{}", bad.join("\n"));
+        // The check can fail: a flag the CLI does not have is refused.
+        assert!(Cli::try_parse_from(["frl", "collect", "--no-such-flag"]).is_err());
+    }
 }

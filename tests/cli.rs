@@ -730,3 +730,37 @@ fn template_prints_a_job_file_and_refuses_what_cannot_be() {
     assert_eq!(code, 0);
     assert!(stdout.starts_with("# Job-file reference") && stdout.contains("## `[dqn]`"), "{stdout}");
 }
+
+#[test]
+fn set_changes_fields_of_the_job_and_names_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = train_job(dir.path(), "bc", "set", 100);
+    let (code, _, stderr) = run(frl().arg("train").arg(&job).args([
+        "--quiet",
+        "--set",
+        "train.steps=3",
+        "--set",
+        "name=changed",
+        "--set",
+        "bc.head=linear",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    // The run folder's job is the job as it ran.
+    let ran: toml::Table = toml::from_str(&std::fs::read_to_string(dir.path().join("runs/changed/job.toml")).unwrap())
+        .unwrap();
+    assert_eq!(ran["train"]["steps"].as_integer(), Some(3));
+    assert_eq!(ran["bc"]["head"].as_str(), Some("linear"));
+    assert_eq!(newest_checkpoint(dir.path(), "changed").0, 3);
+    for (set, says) in [
+        ("train.stepz=3", "unknown field `stepz`"),
+        ("train=3", "expected struct TrainConfig"),
+        ("train.steps", "expected KEY=VALUE"),
+        ("train.steps=0", "`train.steps` must be at least 1"),
+        ("seed=-1", "seed"),
+    ] {
+        let (code, _, stderr) = run(frl().arg("train").arg(&job).args(["--quiet", "--set", set]));
+        assert_eq!(code, 1, "--set {set}: {stderr}");
+        let names_the_file = stderr.contains("set.toml") || set == "train.steps";
+        assert!(stderr.contains(says) && stderr.contains(set) && names_the_file, "--set {set}: {stderr}");
+    }
+}

@@ -20,6 +20,6 @@ pub mod ppo;
 pub mod registry;
 
 pub use registry::{
-    AGENTS, ActingOverrides, Entry, LoadedPolicy, entry, kinds, load_explorer, load_job, load_policy, lookup,
-    offline_kinds, online_entry, online_kinds, train, validate,
+    AGENTS, ActingOverrides, Entry, LoadedPolicy, entry, kinds, load_explorer, load_job, load_job_with, load_policy,
+    lookup, offline_kinds, online_entry, online_kinds, train, validate,
 };

@@ -164,8 +164,13 @@ pub fn validate(job: &TrainJob) -> anyhow::Result<()> {
 
 /// Reads and checks a job file, its agent section included; errors name the file and the field.
 pub fn load_job(path: &Path) -> anyhow::Result<TrainJob> {
-    let job = TrainJob::load(path)?;
-    validate(&job).with_context(|| format!("job file {}", path.display()))?;
+    load_job_with(path, &[])
+}
+
+/// [`load_job`] with `KEY=VALUE` overrides of its fields (`train.steps=100`), as `frl train --set` gives them.
+pub fn load_job_with(path: &Path, sets: &[String]) -> anyhow::Result<TrainJob> {
+    let job = TrainJob::load_with(path, sets)?;
+    validate(&job).with_context(|| frl_learner::job_origin(path, sets))?;
     Ok(job)
 }
 

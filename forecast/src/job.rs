@@ -33,10 +33,10 @@ pub fn parse_job(text: &str, path: &Path) -> anyhow::Result<TrainJob> {
     Ok(job)
 }
 
-/// Reads and checks a forecasting job file.
-pub fn load_job(path: &Path) -> anyhow::Result<TrainJob> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading job file {}", path.display()))?;
-    parse_job(&text, path)
+/// Reads and checks a forecasting job file with `KEY=VALUE` overrides of its fields (`train.steps=100`).
+pub fn load_job(path: &Path, sets: &[String]) -> anyhow::Result<TrainJob> {
+    let job = parse_job(&frl_learner::job_text(path, sets)?, path);
+    if sets.is_empty() { job } else { job.with_context(|| format!("with --set {}", sets.join(" --set "))) }
 }
 
 /// Trains the job's forecaster on the run layer (checkpoints, resume, TensorBoard, Ctrl-C through `stop`). The pool

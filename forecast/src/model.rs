@@ -223,6 +223,7 @@ impl Forecaster {
 
 impl Trainable for Forecaster {
     const KIND: &'static str = "forecast";
+    const PMF_TAG: &'static str = "next_token";
     type Config = ForecastConfig;
     type Spec = ForecastSpec;
     type Data = TrainingData;

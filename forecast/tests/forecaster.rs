@@ -97,7 +97,7 @@ fn a_forecaster_trains_logs_next_token_pmfs_and_resumes_bit_for_bit() {
         assert!(s.final_loss.is_finite() && s.smoothness.is_finite(), "{s:?}");
         let scalars = frl_tensorboard::read_scalars(&whole.run_dir()).unwrap();
         assert!(scalars.iter().any(|e| e.tag == "train/loss" && e.step == 6));
-        assert!(scalars.iter().any(|e| e.tag.ends_with("pmf_smoothness") && e.step == 6), "next-token PMFs scored");
+        assert!(scalars.iter().any(|e| e.tag == "next_tokens/pmf_smoothness" && e.step == 6), "next-token PMFs scored");
 
         // The same job stopped after its step-3 checkpoint and resumed ends with the same bits.
         let mut part = whole.clone();

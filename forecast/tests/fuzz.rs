@@ -44,12 +44,12 @@ fn csv_head(n: usize) -> Vec<u8> {
 fn damaged_forecast_jobs_are_named() {
     let tmp = tempfile::tempdir().unwrap();
     let valid = fs::read(root().join("../configs/forecast.toml")).unwrap();
-    assert!(load_job(&root().join("../configs/forecast.toml")).is_ok());
+    assert!(load_job(&root().join("../configs/forecast.toml"), &[]).is_ok());
     let path = tmp.path().join("case.toml");
     let plan = FuzzPlan::new("forecast-job", 1500, true).fixtures(&fixtures());
     let r = fuzz(&plan, &valid, "case.toml", move |b| {
         fs::write(&path, b).unwrap();
-        load_job(&path).map(|_| ()).map_err(|e| format!("{e:#}"))
+        load_job(&path, &[]).map(|_| ()).map_err(|e| format!("{e:#}"))
     });
     assert!(r.refused > r.cases / 4, "{r:?}");
 }

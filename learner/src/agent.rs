@@ -116,6 +116,9 @@ pub struct ActionPmfs {
 pub trait Trainable: Sized + Send + 'static {
     /// The model's name in job files and checkpoints (`agent = "bc"`, section `[bc]`).
     const KIND: &'static str;
+    /// What its probe PMFs are over, the prefix of their TensorBoard tags (`action` → `action_pmf/…`,
+    /// `actions/pmf_smoothness`; a forecaster's `next_token`).
+    const PMF_TAG: &'static str = "action";
     /// Its section of the job file.
     type Config: ModelConfig;
     /// What the model is built for (an agent's [`DataSpec`]); stored in every checkpoint, so that the model can be

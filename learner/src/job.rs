@@ -190,11 +190,65 @@ const LEGACY_DT_SECTION: &str = "model";
 /// The DT's action permutation, once a top-level key.
 const LEGACY_PERMUTATION: &str = "action_permutation";
 
+/// The text of a job file with `KEY=VALUE` overrides applied (`train.steps=100`, `dqn.head="linear"`): each dotted
+/// key names a field, its value is read as TOML (a bare word as a string); errors name the file or the override.
+pub fn job_text(path: &Path, sets: &[String]) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read job file {}", path.display()))?;
+    if sets.is_empty() {
+        return Ok(text);
+    }
+    let mut doc: toml::Table =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("job file {}: {e}", path.display()))?;
+    for set in sets {
+        apply_override(&mut doc, set).with_context(|| format!("--set {set}"))?;
+    }
+    Ok(toml::to_string(&doc)?)
+}
+
+/// How errors name a job: its file, and the overrides when there are any (line numbers then count in the changed
+/// text).
+pub fn job_origin(path: &Path, sets: &[String]) -> String {
+    let mut origin = format!("job file {}", path.display());
+    if !sets.is_empty() {
+        origin += &format!(" with --set {}", sets.join(" --set "));
+    }
+    origin
+}
+
+/// Sets one dotted `KEY=VALUE` in a TOML document, creating the sections on the way.
+fn apply_override(doc: &mut toml::Table, set: &str) -> anyhow::Result<()> {
+    let Some((key, value)) = set.split_once('=') else { bail!("expected KEY=VALUE, e.g. train.steps=100") };
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        bail!("`{}` is not a dotted field name", key.trim());
+    }
+    // A TOML value (number, bool, string in quotes, array, inline table); anything else is a string.
+    let value = match toml::from_str::<toml::Table>(&format!("v = {}", value.trim())) {
+        Ok(mut t) => t.remove("v").expect("the key parsed"),
+        Err(_) => toml::Value::String(value.trim().to_string()),
+    };
+    let (last, sections) = parts.split_last().expect("split gives one part at least");
+    let mut table = doc;
+    for (i, part) in sections.iter().enumerate() {
+        let entry = table.entry(part.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = match entry {
+            toml::Value::Table(t) => t,
+            other => bail!("`{}` is {}, not a section", parts[..=i].join("."), other.type_str()),
+        };
+    }
+    table.insert(last.to_string(), value);
+    Ok(())
+}
+
 impl TrainJob {
     /// Reads a job file; errors name the file and the field.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read job file {}", path.display()))?;
-        Self::parse(&text).with_context(|| format!("job file {}", path.display()))
+        Self::load_with(path, &[])
+    }
+
+    /// Reads a job file with `KEY=VALUE` overrides ([`job_text`]); errors name the file and the field.
+    pub fn load_with(path: &Path, sets: &[String]) -> anyhow::Result<Self> {
+        Self::parse(&job_text(path, sets)?).with_context(|| job_origin(path, sets))
     }
 
     /// Parses and checks the learner's part of a job (the agent's section is checked by [`TrainJob::agent_config`]).

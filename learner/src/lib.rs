@@ -29,7 +29,7 @@ pub use checkpoint::OnlineProgress;
 pub use fit::{data_spec, fit, load_agent};
 pub use frl_rollout::{EvalReport, evaluate};
 pub use frl_tensorboard::BinAxis;
-pub use job::{EvalConfig, LrDecay, OnlineConfig, TrainConfig, TrainJob, lr_at};
+pub use job::{EvalConfig, LrDecay, OnlineConfig, TrainConfig, TrainJob, job_origin, job_text, lr_at};
 pub use online::fit_online;
 pub use optim::{NonFinite, Optimizers};
 pub use run::{

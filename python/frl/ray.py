@@ -271,7 +271,8 @@ class Trainer:
                     self.learner.push(rr, slot, chunk, failure)
 
 
-def main(argv=None):
+def parser():
+    """The launcher's command line: ``collect`` and ``train``."""
     p = argparse.ArgumentParser(prog="python -m frl.ray", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("collect", help="collect a dataset with Ray actors")
@@ -298,7 +299,11 @@ def main(argv=None):
     t.add_argument("--address", default=None, help="an existing Ray cluster (default: a local one)")
     t.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance")
     t.add_argument("--quiet", action="store_true")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
     if args.command == "train" and args.actors < 1:
         print("error: --actors must be at least 1", file=sys.stderr)
         return 2

@@ -726,7 +726,7 @@ impl PolicyFactory for EpsilonGreedyFactory {
     }
 
     fn describe(&self) -> String {
-        format!("dqn(ε {:.3})", self.epsilon)
+        format!("dqn(greedy on Q, ε {})", self.epsilon)
     }
 }
 

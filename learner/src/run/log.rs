@@ -53,7 +53,7 @@ pub(crate) fn mean_smoothness(p: &ActionPmfs) -> anyhow::Result<f64> {
 }
 
 /// PMF images of the probe's image rows (the dataset's action marked), bin histograms and the smoothness scalar.
-pub(crate) fn log_probe(tb: &mut SummaryWriter, pmfs: Option<ActionPmfs>, step: u64) -> anyhow::Result<()> {
+pub(crate) fn log_probe(tb: &mut SummaryWriter, kind: &str, pmfs: Option<ActionPmfs>, step: u64) -> anyhow::Result<()> {
     let Some(p) = pmfs else { return Ok(()) };
     let (m, heads) = (p.bins, p.pmfs.len());
     let mut smooth = Vec::new();
@@ -64,14 +64,14 @@ pub(crate) fn log_probe(tb: &mut SummaryWriter, pmfs: Option<ActionPmfs>, step: 
             PmfLabels { title: format!("{} dim {h}", p.title), axis: p.axes.get(h).cloned().unwrap_or(BinAxis::Index) };
         for (row, tag) in &p.images {
             let png = pmf_png_labelled(&pmf[row * m..(row + 1) * m], p.targets[row * heads + h], &labels);
-            tb.image(&format!("action_pmf/{tag}_dim{h}"), step, &png)?;
+            tb.image(&format!("{kind}_pmf/{tag}_dim{h}"), step, &png)?;
         }
         let mode: Vec<f32> = pmf.chunks(m).map(|row| argmax(row) as f32).collect();
-        tb.histogram(&format!("actions/predicted_bin_dim{h}"), step, &mode, m.min(64))?;
-        tb.histogram(&format!("actions/pmf_dim{h}"), step, pmf, 50)?;
+        tb.histogram(&format!("{kind}s/predicted_bin_dim{h}"), step, &mode, m.min(64))?;
+        tb.histogram(&format!("{kind}s/pmf_dim{h}"), step, pmf, 50)?;
     }
     let s = smooth.iter().sum::<f64>() / smooth.len().max(1) as f64;
-    tb.scalar("actions/pmf_smoothness", step, s)?;
+    tb.scalar(&format!("{kind}s/pmf_smoothness"), step, s)?;
     Ok(())
 }
 

@@ -427,7 +427,7 @@ impl<S: serde::Serialize + Clone> Run<S> {
 
     /// PMF images, histograms and smoothness of the probe rows, and weight histograms, at `at`.
     pub fn log_probe<T: Trainable<Spec = S>>(&mut self, model: &T, probe: &T::Batch, at: u64) -> anyhow::Result<()> {
-        log::log_probe(&mut self.tb, model.probe_pmfs(probe)?, at)?;
+        log::log_probe(&mut self.tb, T::PMF_TAG, model.probe_pmfs(probe)?, at)?;
         log::log_weights(&mut self.tb, &model.params(), at)
     }
 
@@ -562,7 +562,7 @@ pub fn train_offline<T: Trainable>(
     let probe = run.probe(&model, data);
     let bar = run.progress_bar(total, run.step, "");
     if run.step == 0 {
-        log::log_probe(&mut run.tb, model.probe_pmfs(&probe)?, 0)?;
+        log::log_probe(&mut run.tb, T::PMF_TAG, model.probe_pmfs(&probe)?, 0)?;
     }
     let t0 = Instant::now();
     let mut window_start = Instant::now();

@@ -331,7 +331,7 @@ fn bench_forecast(args: BenchForecastArgs) -> anyhow::Result<ExitCode> {
     use frl_heads::FourierHeadConfig;
     let (base, batch): (ForecastConfig, usize) = match &args.job {
         Some(path) => {
-            let job = frl_forecast::job::load_job(path)?;
+            let job = frl_forecast::job::load_job(path, &[])?;
             (job.agent_config()?, job.train.batch_size)
         }
         None => (ForecastConfig::default(), 32),
