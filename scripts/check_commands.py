@@ -46,6 +46,7 @@ QUICK = {
 ELSEWHERE = {
     "cargo run --release -- demo": ("tests/cli.rs", "demo_runs_end_to_end_on_a_tiny_config_and_resumes"),
     "scripts/test.sh": (".ci/run", "scripts/test.sh"),
+    "cargo run --release --example custom_head": ("scripts/test.sh", "cargo run --quiet --example custom_head"),
 }
 
 # What a successful command must leave behind, checked after it ran (relative to the scratch folder).
@@ -81,7 +82,8 @@ def commands(lines):
     for line in text.splitlines():
         words = shlex.split(line, comments=True)
         if words:
-            out.append(" ".join(shlex.quote(w) if w != shlex.quote(w) and not w.startswith("$") else w for w in words))
+            # Words are re-quoted only where they hold spaces or quotes, so redirections and `$VAR`s stay shell.
+            out.append(" ".join(shlex.quote(w) if any(ch in w for ch in " \"'{}") else w for w in words))
     return out
 
 
@@ -100,7 +102,7 @@ def main():
         work.mkdir()
         bin_dir.mkdir()
         (bin_dir / "frl").symlink_to(frl)
-        for name in ["configs", "scripts", "forecast"]:
+        for name in ["configs", "scripts", "forecast", "dataset"]:
             (work / name).symlink_to(ROOT / name)
         env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", CHECK_PYTHON=sys.executable)
         for doc in DOCS:

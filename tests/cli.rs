@@ -476,6 +476,17 @@ fn demo_runs_end_to_end_on_a_tiny_config_and_resumes() {
         assert!(dir.path().join("runs").join(run).join("summary.json").exists());
     }
     assert!(stdout.contains("eval return") && stdout.contains("normalised"), "{stdout}");
+    // The picture: one column per head, one row per probe row, cells as large as a TensorBoard PMF image.
+    let picture = std::fs::read(dir.path().join("runs/demo-pendulum-pmfs.png")).expect("the demo's picture");
+    let (w, h) = (
+        u32::from_be_bytes(picture[16..20].try_into().unwrap()),
+        u32::from_be_bytes(picture[20..24].try_into().unwrap()),
+    );
+    let cell = frl_tensorboard::pmf_png(&[1.0], None);
+    assert_eq!(&picture[1..4], b"PNG");
+    assert_eq!(w, 2 * cell.width + 18, "two heads side by side");
+    assert!((1..=3).any(|rows| h == rows * cell.height + (rows + 1) * 6), "height {h}");
+    assert!(stderr.contains("side by side"), "{stderr}");
     // Everything is done: a rerun restores each run's summary (its evaluation included) and prints the same table.
     let (code, again, stderr) = run(frl().args(["demo", "--quiet", "--config"]).arg(&config));
     assert_eq!(code, 0, "{stderr}");
@@ -746,8 +757,8 @@ fn set_changes_fields_of_the_job_and_names_a_bad_one() {
     ]));
     assert_eq!(code, 0, "{stderr}");
     // The run folder's job is the job as it ran.
-    let ran: toml::Table = toml::from_str(&std::fs::read_to_string(dir.path().join("runs/changed/job.toml")).unwrap())
-        .unwrap();
+    let ran: toml::Table =
+        toml::from_str(&std::fs::read_to_string(dir.path().join("runs/changed/job.toml")).unwrap()).unwrap();
     assert_eq!(ran["train"]["steps"].as_integer(), Some(3));
     assert_eq!(ran["bc"]["head"].as_str(), Some("linear"));
     assert_eq!(newest_checkpoint(dir.path(), "changed").0, 3);

@@ -17,9 +17,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use prost::Message;
 
-pub use plot::{BinAxis, PmfLabels, Png, fan_png, pmf_png, pmf_png_labelled};
+pub use plot::{BinAxis, PmfLabels, Png, fan_png, pmf_png, pmf_png_labelled, tile_pngs};
 use proto::{Event, HistogramProto, Image, Summary, Value};
-pub use read::{ScalarEvent, read_file_scalars, read_scalars};
+pub use read::{ImageEvent, ScalarEvent, read_file_scalars, read_images, read_scalars};
 
 /// Writes one event file in a run folder (`runs/<job-name>/`).
 ///

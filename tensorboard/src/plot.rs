@@ -250,6 +250,56 @@ fn format_value(v: f64, span: f64) -> String {
     }
 }
 
+/// PNG images laid out in a grid, `rows[r][c]` at row `r`, column `c`, on white with a gap between cells (cells
+/// as large as the largest image). Errors name the cell that is not an 8-bit RGB or RGBA PNG.
+pub fn tile_pngs(rows: &[Vec<&[u8]>]) -> Result<Png, String> {
+    const GAP: usize = 6;
+    let mut decoded: Vec<Vec<(usize, usize, Vec<u8>)>> = Vec::new();
+    for (r, row) in rows.iter().enumerate() {
+        let mut cells = Vec::new();
+        for (c, bytes) in row.iter().enumerate() {
+            cells.push(decode_rgb(bytes).map_err(|e| format!("image at row {r}, column {c}: {e}"))?);
+        }
+        decoded.push(cells);
+    }
+    let cells = decoded.iter().flatten();
+    let cell_w = cells.clone().map(|c| c.0).max().unwrap_or(0);
+    let cell_h = cells.map(|c| c.1).max().unwrap_or(0);
+    let columns = decoded.iter().map(Vec::len).max().unwrap_or(0);
+    if cell_w == 0 || cell_h == 0 {
+        return Err("no images to lay out".into());
+    }
+    let width = columns * cell_w + (columns + 1) * GAP;
+    let height = decoded.len() * cell_h + (decoded.len() + 1) * GAP;
+    let mut rgb = vec![255u8; width * height * 3];
+    for (r, row) in decoded.iter().enumerate() {
+        for (c, (w, h, pixels)) in row.iter().enumerate() {
+            let (x0, y0) = (GAP + c * (cell_w + GAP), GAP + r * (cell_h + GAP));
+            for y in 0..*h {
+                let to = ((y0 + y) * width + x0) * 3;
+                rgb[to..to + w * 3].copy_from_slice(&pixels[y * w * 3..(y + 1) * w * 3]);
+            }
+        }
+    }
+    Ok(Png { width: width as u32, height: height as u32, bytes: encode_rgb(&rgb, width as u32, height as u32) })
+}
+
+/// An 8-bit RGB or RGBA PNG as (width, height, RGB bytes).
+fn decode_rgb(bytes: &[u8]) -> Result<(usize, usize, Vec<u8>), String> {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().map_err(|e| e.to_string())?;
+    let size = reader.output_buffer_size().ok_or("image too large")?;
+    let mut buf = vec![0; size];
+    let info = reader.next_frame(&mut buf).map_err(|e| e.to_string())?;
+    let (w, h) = (info.width as usize, info.height as usize);
+    let channels = match (info.color_type, info.bit_depth) {
+        (png::ColorType::Rgb, png::BitDepth::Eight) => 3,
+        (png::ColorType::Rgba, png::BitDepth::Eight) => 4,
+        (t, d) => return Err(format!("{t:?} {d:?} (8-bit RGB or RGBA expected)")),
+    };
+    let rgb = buf[..w * h * channels].chunks(channels).flat_map(|p| [p[0], p[1], p[2]]).collect();
+    Ok((w, h, rgb))
+}
+
 fn encode_rgb(rgb: &[u8], width: u32, height: u32) -> Vec<u8> {
     let mut bytes = Vec::new();
     {
@@ -265,6 +315,28 @@ fn encode_rgb(rgb: &[u8], width: u32, height: u32) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tiled_images_keep_every_pixel_in_its_cell() {
+        let a = pmf_png(&[0.1, 0.9], Some(0));
+        let b = pmf_png(&[0.5, 0.5], None);
+        let grid = tile_pngs(&[vec![&a.bytes, &b.bytes], vec![&b.bytes]]).unwrap();
+        let (w, h) = (a.width as usize, a.height as usize);
+        assert_eq!((grid.width as usize, grid.height as usize), (2 * w + 18, 2 * h + 18));
+        let (_, _, all) = decode_rgb(&grid.bytes).unwrap();
+        let (_, _, pa) = decode_rgb(&a.bytes).unwrap();
+        let (_, _, pb) = decode_rgb(&b.bytes).unwrap();
+        let gw = grid.width as usize;
+        let row = |img: &[u8], y: usize| img[y * w * 3..(y + 1) * w * 3].to_vec();
+        let at = |x0: usize, y: usize| all[(y * gw + x0) * 3..(y * gw + x0 + w) * 3].to_vec();
+        for y in 0..h {
+            assert_eq!(at(6, 6 + y), row(&pa, y), "row {y} of cell (0, 0)");
+            assert_eq!(at(12 + w, 6 + y), row(&pb, y), "row {y} of cell (0, 1)");
+            assert_eq!(at(6, 12 + h + y), row(&pb, y), "row {y} of cell (1, 0)");
+            assert!(at(12 + w, 12 + h + y).iter().all(|&v| v == 255), "the empty cell is white");
+        }
+        assert!(tile_pngs(&[vec![b"not a png".as_slice()]]).unwrap_err().contains("row 0, column 0"));
+    }
 
     /// The decoded image's pixels.
     fn decode(png: &Png) -> (u32, u32, Vec<u8>) {
