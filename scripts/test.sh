@@ -50,6 +50,7 @@ diff -r "$export_dir/pool" forecast/data/pool
 rm -rf "$export_dir"
 
 cargo test --all-targets   # the default members: every crate but the Python extension
+cargo test --doc           # the API documentation's examples (the Head, Env and Agent traits)
 
 # The examples, run as a user would (each checks its own outcome and exits non-zero when it is wrong).
 cargo run --quiet --example collect_train_eval

@@ -149,6 +149,27 @@ pub enum EnvError {
 }
 
 /// A Gymnasium-style environment.
+///
+/// ```
+/// use frl_envs::{Action, Space};
+///
+/// // A native env by its Gymnasium id (`gym:<id>` ids need the `python` feature).
+/// let mut env = frl_envs::make("CartPole-v1").unwrap();
+/// assert_eq!(env.action_space(), Space::Discrete(2));
+/// let (mut obs, _) = env.reset(Some(7)).unwrap();
+/// let (mut steps, mut ret) = (0, 0.0);
+/// loop {
+///     // Push the pole back towards upright: the sign of the angle.
+///     let step = env.step(&Action::Discrete(usize::from(obs[2] > 0.0))).unwrap();
+///     (obs, steps, ret) = (step.obs, steps + 1, ret + step.reward);
+///     if step.terminated || step.truncated {
+///         break;
+///     }
+/// }
+/// assert_eq!(ret, steps as f64);
+/// // The same seed plays the same episode.
+/// assert_eq!(env.reset(Some(7)).unwrap().0, frl_envs::make("CartPole-v1").unwrap().reset(Some(7)).unwrap().0);
+/// ```
 pub trait Env: Send {
     /// Starts a new episode; `seed` reseeds the environment's RNG (same seed → same episode).
     fn reset(&mut self, seed: Option<u64>) -> Result<(Vec<f32>, Info), EnvError>;

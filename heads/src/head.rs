@@ -49,6 +49,28 @@ impl HeadLoss {
 ///
 /// Implementors provide [`Head::forward`] and the two sizes; the loss, PMF, sampling, mode and expected
 /// value follow from the logits.
+///
+/// ```
+/// use burn::tensor::{Device, Int, Tensor, TensorData};
+/// use frl_heads::{FourierHeadConfig, Head, HeadConfig};
+/// use rand::SeedableRng;
+///
+/// let device = Device::flex().autodiff();
+/// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+/// // A Fourier head over 32 bins on 16 features, as a job file's `head = { fourier = { frequencies = 8 } }`.
+/// let config = HeadConfig::Fourier(FourierHeadConfig { frequencies: 8, ..Default::default() });
+/// let head = config.init(16, 32, &mut rng, &device).unwrap();
+/// let features = Tensor::<2>::from_data(TensorData::new(vec![0.1f32; 4 * 16], [4, 16]), &device);
+///
+/// let pmf = head.pmf(features.clone()).into_data().to_vec::<f32>().unwrap();
+/// for row in pmf.chunks(32) {
+///     assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-4 && row.iter().all(|&p| p >= 0.0));
+/// }
+/// // The training loss against bin indices: cross-entropy plus the head's regulariser.
+/// let targets = Tensor::<1, Int>::from_data(TensorData::new(vec![3i64, 10, 20, 31], [4]), &device);
+/// let loss = head.loss(features, targets);
+/// assert!(loss.total.into_data().to_vec::<f32>().unwrap()[0] > 0.0);
+/// ```
 pub trait Head {
     /// Input feature size `d`.
     fn input_dim(&self) -> usize;

@@ -159,7 +159,8 @@ pub trait Trainable: Sized + Send + 'static {
 }
 
 /// An RL agent: a [`Trainable`] built for a dataset of episodes ([`DataSpec`]) that acts in an env. Trained from a
-/// dataset by [`fit`](super::fit); see ARCHITECTURE.md, "Add an agent".
+/// dataset by [`fit`](super::fit); see ARCHITECTURE.md, "Add an agent", and the crate `frl_agents`' documentation
+/// for a doctest that trains and evaluates one.
 pub trait Agent: Trainable<Spec = DataSpec> {
     /// Whether its policy is conditioned on a target return (`--target-return`, `eval.target_return`).
     const RETURN_CONDITIONED: bool = false;
