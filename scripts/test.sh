@@ -36,6 +36,7 @@ fi
 "$venv/bin/python" scripts/gen_smoothness_fixtures.py
 "$venv/bin/python" scripts/gen_env_fixtures.py
 "$venv/bin/python" scripts/gen_minari_fixtures.py
+"$venv/bin/python" scripts/gen_ppo_norm_fixtures.py
 # Forecast metrics computed by gluonts' evaluation (what Chronos' evaluation calls). The tokeniser fixture (torch) is
 # committed; its script regenerates it.
 "$venv/bin/python" scripts/gen_gluonts_metric_fixtures.py

@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::common::decode_heads;
-use crate::common::{ActionCoding, head_scalars, head_shard_loss, int_to_host, mlp_layers};
+use crate::common::nets::{Activation, mlp_layers_init};
+use crate::common::{ActionCoding, head_scalars, head_shard_loss, int_to_host};
 use anyhow::bail;
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use frl_envs::Action;
 use frl_envs::{History, Policy, PolicyFactory};
@@ -87,6 +87,9 @@ pub fn validate_policy_fields(hidden: &[usize], bins: usize, margin: f64, head: 
 #[derive(Module, Debug)]
 pub struct MlpPolicy {
     layers: Vec<Linear>,
+    /// The nonlinearity after each hidden layer.
+    #[module(skip)]
+    activation: Activation,
     /// One head per action dimension (one head over the actions for discrete actions).
     pub heads: Vec<AnyHead>,
 }
@@ -101,18 +104,33 @@ impl MlpPolicy {
         rng: &mut dyn RngCore,
         device: &Device,
     ) -> anyhow::Result<Self> {
-        let layers = mlp_layers(obs_dim, hidden, None, rng, device);
+        Self::with_torso(obs_dim, hidden, coding, head, Activation::Relu, false, rng, device)
+    }
+
+    /// [`MlpPolicy::new`] with another nonlinearity and, with `orthogonal`, CleanRL's orthogonal hidden layers.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_torso(
+        obs_dim: usize,
+        hidden: &[usize],
+        coding: &ActionCoding,
+        head: &HeadConfig,
+        activation: Activation,
+        orthogonal: bool,
+        rng: &mut dyn RngCore,
+        device: &Device,
+    ) -> anyhow::Result<Self> {
+        let layers = mlp_layers_init(obs_dim, hidden, None, orthogonal, rng, device);
         let d = hidden.last().copied().unwrap_or(obs_dim);
         let heads = (0..coding.heads())
             .map(|_| head.init(d, coding.bins(), rng, device))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| anyhow::anyhow!("`head`: {e}"))?;
-        Ok(Self { layers, heads })
+        Ok(Self { layers, activation, heads })
     }
 
     /// The features the heads read, `[N, d]`.
     pub fn features(&self, obs: Tensor<2>) -> Tensor<2> {
-        self.layers.iter().fold(obs, |x, l| relu(l.forward(x)))
+        self.layers.iter().fold(obs, |x, l| self.activation.apply(l.forward(x)))
     }
 
     /// Per-row negative log-likelihood of `targets` `[N, heads]` averaged over the heads, `[N]`, and the heads'
@@ -304,6 +322,7 @@ pub struct MlpPolicyFactory {
     coding: Arc<ActionCoding>,
     obs_mean: Arc<Vec<f32>>,
     obs_std: Arc<Vec<f32>>,
+    obs_clip: Option<f32>,
     decode: Decode,
     temperature: f32,
     name: &'static str,
@@ -317,10 +336,18 @@ impl MlpPolicyFactory {
             coding: Arc::new(coding),
             obs_mean: Arc::new(spec.obs_mean.clone()),
             obs_std: Arc::new(spec.obs_std.clone()),
+            obs_clip: None,
             decode: acting.decode,
             temperature: acting.temperature,
             name,
         }
+    }
+
+    /// The same, normalising observations with `mean` and `std` instead of the spec's and clipping them to
+    /// `[-clip, clip]` (a running normaliser's statistics, as CleanRL's `NormalizeObservation` and clip).
+    pub fn with_obs_normalizer(mut self, mean: Vec<f32>, std: Vec<f32>, clip: f32) -> Self {
+        (self.obs_mean, self.obs_std, self.obs_clip) = (Arc::new(mean), Arc::new(std), Some(clip));
+        self
     }
 }
 
@@ -348,6 +375,7 @@ impl Policy for MlpActor {
             .zip(self.shared.obs_mean.iter())
             .zip(self.shared.obs_std.iter())
             .map(|((x, m), s)| (x - m) / s)
+            .map(|x| self.shared.obs_clip.map_or(x, |c| x.clamp(-c, c)))
             .collect();
         let n = obs.len();
         let features = self.shared.net.features(Tensor::from_data(TensorData::new(obs, [1, n]), &self.device));

@@ -4,16 +4,16 @@
 //! on these.
 
 use crate::bc::{MlpPolicy, MlpPolicyFactory};
-use crate::common::{ActionCoding, mlp_layers};
+use crate::common::ActionCoding;
+use crate::common::nets::{Activation, mlp_layers_init};
 use anyhow::{Context, bail};
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::activation::log_softmax;
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, TensorData};
 use burn::tensor::{Int, Tensor};
 use frl_dataset::episodes::EpisodeBatch;
-use frl_envs::PolicyFactory;
+use frl_envs::{Action, History, Policy, PolicyFactory, Space};
 use frl_heads::head::to_host;
 use frl_heads::{Head, HeadConfig};
 use frl_learner::params::{NamedTensor, load_params, named_params};
@@ -118,15 +118,34 @@ pub fn approx_kl_and_clip_fraction(log_prob_new: &[f32], log_prob_old: &[f32], c
 
 // ------------------------------------------------------------------------------------------------------------------
 // The agent: a policy that is one head per action dimension over bins (one head over the actions for discrete ones)
-// and a value network, trained on the online loop's rounds.
+// or a diagonal Gaussian, and a value network, trained on the online loop's rounds.
+
+/// The policy's distribution over actions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Distribution {
+    /// One head per action dimension over `bins` bins (one head over the actions for discrete actions).
+    #[default]
+    Bins,
+    /// A diagonal Gaussian with a state-independent log standard deviation (CleanRL's `ppo_continuous_action.py`);
+    /// continuous actions only. Samples are recorded as drawn and clipped to the action bounds for the env.
+    Gaussian,
+}
 
 /// The `[ppo]` section: CleanRL's `ppo.py` defaults where they apply (rollouts of 128 steps, 4 epochs of 4
 /// minibatches, γ 0.99, λ 0.95, clip 0.2, entropy 0.01, value 0.5 with clipping), with the policy a head over bins.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PpoConfig {
-    /// Hidden layer sizes of the policy and of the value network (ReLU after each).
+    /// Hidden layer sizes of the policy and of the value network.
     pub hidden: Vec<usize>,
+    /// The nonlinearity after each hidden layer (`"relu"`, or `"tanh"` as CleanRL's networks).
+    pub activation: Activation,
+    /// CleanRL's initialisation: orthogonal weights (gain √2 in hidden layers, 0.01 for the Gaussian's mean, 1 for
+    /// the value) and zero biases; the heads over bins keep their own initialisation.
+    pub orthogonal_init: bool,
+    /// `"bins"` (a head per action dimension) or `"gaussian"` (CleanRL's continuous-action policy).
+    pub distribution: Distribution,
     /// Bins per continuous action dimension.
     pub bins: usize,
     /// Continuous actions are binned over their bounds widened by this fraction of the range on each side.
@@ -153,12 +172,21 @@ pub struct PpoConfig {
     pub value_coef: f32,
     /// Normalise advantages within each minibatch (`norm_adv`).
     pub normalize_advantages: bool,
+    /// Normalise observations by their running mean and variance and clip them to ±10 (CleanRL's
+    /// `NormalizeObservation`); the statistics take in each round after it was acted, and are saved in checkpoints.
+    pub normalize_observations: bool,
+    /// Divide rewards by the running standard deviation of their discounted sum and clip them to ±10 (CleanRL's
+    /// `NormalizeReward`); returns in TensorBoard stay the env's.
+    pub normalize_rewards: bool,
 }
 
 impl Default for PpoConfig {
     fn default() -> Self {
         Self {
             hidden: vec![64, 64],
+            activation: Activation::Relu,
+            orthogonal_init: false,
+            distribution: Distribution::Bins,
             bins: 11,
             bin_margin: 0.0,
             head: HeadConfig::Linear,
@@ -172,6 +200,8 @@ impl Default for PpoConfig {
             entropy_coef: 0.01,
             value_coef: 0.5,
             normalize_advantages: true,
+            normalize_observations: false,
+            normalize_rewards: false,
         }
     }
 }
@@ -200,17 +230,172 @@ impl ModelConfig for PpoConfig {
     }
 
     fn head(&self) -> Option<&HeadConfig> {
-        Some(&self.head)
+        (self.distribution == Distribution::Bins).then_some(&self.head)
+    }
+}
+
+/// `√2π`'s logarithm halved, the Gaussian's normalising constant per dimension.
+const HALF_LN_2PI: f32 = 0.918_938_5;
+/// What normalised observations and rewards are clipped to (CleanRL's wrappers).
+const NORM_CLIP: f32 = 10.0;
+/// The variance's epsilon of the normalisers (Gymnasium's wrappers).
+const NORM_EPS: f64 = 1e-8;
+
+/// A diagonal Gaussian policy with a state-independent log standard deviation (CleanRL's `actor_mean`,
+/// `actor_logstd`).
+#[derive(Module, Debug)]
+pub struct GaussianPolicy {
+    /// The mean's MLP, its last layer one output per action dimension.
+    pub layers: Vec<Linear>,
+    /// `log σ`, `[1, action dims]`, starting at 0.
+    pub log_std: Param<Tensor<2>>,
+    #[module(skip)]
+    activation: Activation,
+}
+
+impl GaussianPolicy {
+    /// The mean action `[N, dims]`.
+    pub fn mean(&self, obs: Tensor<2>) -> Tensor<2> {
+        let last = self.layers.len() - 1;
+        self.layers.iter().enumerate().fold(obs, |x, (i, l)| {
+            let y = l.forward(x);
+            if i < last { self.activation.apply(y) } else { y }
+        })
+    }
+
+    /// Log-density `[N]` of `actions` `[N, dims]` (summed over the dimensions) and the entropy `[N]`.
+    pub fn log_prob_entropy(&self, obs: Tensor<2>, actions: Tensor<2>) -> (Tensor<1>, Tensor<1>) {
+        let mean = self.mean(obs);
+        let [n, a] = mean.dims();
+        let log_std = self.log_std.val().expand([n, a]);
+        let z = (actions - mean) / log_std.clone().exp();
+        let lp = (z.powf_scalar(2.0).mul_scalar(-0.5) - log_std.clone()).sub_scalar(HALF_LN_2PI);
+        let h = log_std.add_scalar(0.5 + HALF_LN_2PI);
+        (lp.sum_dim(1).reshape([n]), h.sum_dim(1).reshape([n]))
+    }
+}
+
+/// CleanRL's `RunningMeanStd`: mean and variance over every value seen, merged batch by batch (Chan et al.'s
+/// parallel update), starting from a count of 1e-4.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunningMeanStd {
+    /// Mean per dimension.
+    pub mean: Vec<f64>,
+    /// Population variance per dimension.
+    pub var: Vec<f64>,
+    /// Values seen (plus the initial 1e-4).
+    pub count: f64,
+}
+
+impl RunningMeanStd {
+    /// Statistics of `dims` dimensions before any value.
+    pub fn new(dims: usize) -> Self {
+        Self { mean: vec![0.0; dims], var: vec![1.0; dims], count: 1e-4 }
+    }
+
+    /// Takes in the rows of `values` (`rows × dims`, row-major).
+    pub fn update(&mut self, values: &[f32]) {
+        let d = self.mean.len();
+        let rows = values.len() / d;
+        if rows == 0 {
+            return;
+        }
+        let n = rows as f64;
+        for j in 0..d {
+            let col = values.iter().skip(j).step_by(d).map(|&v| v as f64);
+            let batch_mean = col.clone().sum::<f64>() / n;
+            let batch_var = col.map(|v| (v - batch_mean).powi(2)).sum::<f64>() / n;
+            let delta = batch_mean - self.mean[j];
+            let total = self.count + n;
+            let m2 = self.var[j] * self.count + batch_var * n + delta * delta * self.count * n / total;
+            self.mean[j] += delta * n / total;
+            self.var[j] = m2 / total;
+        }
+        self.count += n;
+    }
+
+    /// `(mean, √(var + ε))` in f32, as actors and the learner both apply them.
+    pub fn affine(&self) -> (Vec<f32>, Vec<f32>) {
+        let std = self.var.iter().map(|v| (v + NORM_EPS).sqrt() as f32).collect();
+        (self.mean.iter().map(|&m| m as f32).collect(), std)
+    }
+
+    fn to_tensors(&self, name: &str) -> Vec<NamedTensor> {
+        let d = self.mean.len();
+        let t = |field: &str, data: Vec<f32>, shape: Vec<usize>| NamedTensor {
+            name: format!("{name}.{field}"),
+            shape,
+            data,
+        };
+        vec![
+            t("mean", self.mean.iter().map(|&v| v as f32).collect(), vec![d]),
+            t("var", self.var.iter().map(|&v| v as f32).collect(), vec![d]),
+            t("count", vec![self.count as f32], vec![1]),
+        ]
+    }
+
+    fn read_tensors(&mut self, name: &str, values: &HashMap<String, NamedTensor>) -> Result<(), String> {
+        let get = |field: &str, len: usize| -> Result<Vec<f64>, String> {
+            let key = format!("{name}.{field}");
+            let t = values.get(&key).ok_or_else(|| format!("parameter `{key}` is missing"))?;
+            if t.data.len() != len {
+                return Err(format!("parameter `{key}` has {} values, expected {len}", t.data.len()));
+            }
+            Ok(t.data.iter().map(|&v| v as f64).collect())
+        };
+        let d = self.mean.len();
+        (self.mean, self.var, self.count) = (get("mean", d)?, get("var", d)?, get("count", 1)?[0]);
+        Ok(())
+    }
+}
+
+/// CleanRL's reward scaling (Gymnasium's `NormalizeReward`): the discounted reward sum (reset by a termination),
+/// its running variance, and rewards divided by that variance's square root, then clipped to ±10. Kept per episode:
+/// a new episode starts its sum at 0 (Gymnasium's wrapper carries an env's sum into its next episode after a time
+/// limit, and the last reward of a terminated one).
+#[derive(Debug)]
+pub struct RewardScale {
+    rms: RunningMeanStd,
+    gamma: f64,
+    /// The discounted sum of the episodes in flight, by episode index.
+    running: HashMap<u64, f64>,
+}
+
+impl RewardScale {
+    /// Nothing seen yet, with discount `gamma`.
+    pub fn new(gamma: f64) -> Self {
+        Self { rms: RunningMeanStd::new(1), gamma, running: HashMap::new() }
+    }
+
+    /// Scales one episode fragment's rewards in time order (the fragments of an episode in turn).
+    pub fn scale(&mut self, episode: u64, rewards: &[f32], terminated: &[bool], truncated: &[bool]) -> Vec<f32> {
+        let mut ret = self.running.remove(&episode).unwrap_or(0.0);
+        let mut out = Vec::with_capacity(rewards.len());
+        for t in 0..rewards.len() {
+            ret = ret * self.gamma * f64::from(u8::from(!terminated[t])) + rewards[t] as f64;
+            self.rms.update(&[ret as f32]);
+            let scaled = rewards[t] as f64 / (self.rms.var[0] + NORM_EPS).sqrt();
+            out.push((scaled as f32).clamp(-NORM_CLIP, NORM_CLIP));
+        }
+        let ended = terminated.last().copied().unwrap_or(false) || truncated.last().copied().unwrap_or(false);
+        if !ended {
+            self.running.insert(episode, ret);
+        }
+        out
     }
 }
 
 /// The policy and the value network, trained as one module (one optimiser group, one gradient clip).
 #[derive(Module, Debug)]
 pub struct PpoNet {
-    /// The policy: an MLP torso with one head per action dimension.
-    pub policy: MlpPolicy,
+    /// The policy over bins: an MLP torso with one head per action dimension.
+    pub policy: Option<MlpPolicy>,
+    /// The Gaussian policy.
+    pub gaussian: Option<GaussianPolicy>,
     /// The value network: an MLP ending in one output.
     pub value: Vec<Linear>,
+    #[module(skip)]
+    activation: Activation,
 }
 
 impl PpoNet {
@@ -221,41 +406,63 @@ impl PpoNet {
         for (i, l) in self.value.iter().enumerate() {
             x = l.forward(x);
             if i < last {
-                x = relu(x);
+                x = self.activation.apply(x);
             }
         }
         x.reshape([n])
     }
 
-    /// Summed log-probability `[N]` of the taken bins `[N, heads]` over the heads, their summed entropy `[N]` and
-    /// the heads' regulariser.
-    fn log_prob_entropy(&self, obs: Tensor<2>, targets: Tensor<2, Int>) -> (Tensor<1>, Tensor<1>, Option<Tensor<1>>) {
-        let features = self.policy.features(obs);
-        let (mut lp, mut h, mut reg): (Option<Tensor<1>>, Option<Tensor<1>>, Option<Tensor<1>>) = (None, None, None);
-        for (i, head) in self.policy.heads.iter().enumerate() {
-            let out = head.forward(features.clone());
-            let rows = targets.dims()[0];
-            let t = targets.clone().narrow(1, i, 1).reshape([rows]);
-            let add = |acc: Option<Tensor<1>>, x: Tensor<1>| Some(acc.map_or(x.clone(), |a| a + x));
-            lp = add(lp, log_prob(out.logits.clone(), t));
-            h = add(h, entropy(out.logits));
-            if let Some(r) = out.regularizer {
-                reg = add(reg, r);
+    /// Summed log-probability `[N]` of the taken actions over the action dimensions, their summed entropy `[N]`
+    /// and the heads' regulariser.
+    fn log_prob_entropy(&self, obs: Tensor<2>, taken: &Taken) -> (Tensor<1>, Tensor<1>, Option<Tensor<1>>) {
+        match (taken, &self.policy, &self.gaussian) {
+            (Taken::Actions(actions), _, Some(g)) => {
+                let (lp, h) = g.log_prob_entropy(obs, actions.clone());
+                (lp, h, None)
             }
+            (Taken::Bins(targets), Some(policy), _) => {
+                let features = policy.features(obs);
+                let (mut lp, mut h, mut reg): (Option<Tensor<1>>, Option<Tensor<1>>, Option<Tensor<1>>) =
+                    (None, None, None);
+                for (i, head) in policy.heads.iter().enumerate() {
+                    let out = head.forward(features.clone());
+                    let rows = targets.dims()[0];
+                    let t = targets.clone().narrow(1, i, 1).reshape([rows]);
+                    let add = |acc: Option<Tensor<1>>, x: Tensor<1>| Some(acc.map_or(x.clone(), |a| a + x));
+                    lp = add(lp, log_prob(out.logits.clone(), t));
+                    h = add(h, entropy(out.logits));
+                    if let Some(r) = out.regularizer {
+                        reg = add(reg, r);
+                    }
+                }
+                (lp.expect("one head at least"), h.expect("one head at least"), reg)
+            }
+            _ => unreachable!("a rollout's actions match the policy that made them"),
         }
-        (lp.expect("one head at least"), h.expect("one head at least"), reg)
     }
+}
+
+/// The actions of a minibatch as the policy takes them: bins per head, or the Gaussian's samples.
+pub enum Taken {
+    /// Bin indices `[N, heads]`.
+    Bins(Tensor<2, Int>),
+    /// Continuous samples `[N, dims]`.
+    Actions(Tensor<2>),
 }
 
 /// The current round's steps with what the acting policy made of them, and the minibatch order.
 #[derive(Debug, Default)]
 pub struct Rollout {
     obs: Vec<f32>,
+    /// Bins per head (bins) or the samples (Gaussian), per step.
     targets: Vec<i64>,
+    actions: Vec<f32>,
     log_probs: Vec<f32>,
     values: Vec<f32>,
     advantages: Vec<f32>,
     returns: Vec<f32>,
+    /// The round's raw observations, for the observation statistics (taken by the round's first update).
+    raw_obs: Mutex<Vec<f32>>,
     /// Whether an update has read this round (the next insert starts a new one).
     read: AtomicBool,
     /// This pass's order of the steps and where the next minibatch starts in it.
@@ -272,20 +479,47 @@ impl Rollout {
 /// One minibatch.
 pub struct PpoBatch {
     obs: Tensor<2>,
-    targets: Tensor<2, Int>,
+    taken: Taken,
     log_probs: Tensor<1>,
     values: Tensor<1>,
     advantages: Tensor<1>,
     returns: Tensor<1>,
     old_log_probs: Vec<f32>,
+    /// The round's raw observations, with its first minibatch.
+    raw_obs: Vec<f32>,
 }
 
-/// PPO with any head as the policy (`agent = "ppo"`, online only).
+/// PPO with any head, or a Gaussian, as the policy (`agent = "ppo"`, online only).
 pub struct Ppo {
     net: PpoNet,
     config: PpoConfig,
     coding: ActionCoding,
     spec: DataSpec,
+    /// Continuous action bounds (Gaussian policies).
+    bounds: (Vec<f32>, Vec<f32>),
+    obs_norm: Option<RunningMeanStd>,
+    reward_scale: Option<Mutex<RewardScale>>,
+}
+
+impl Ppo {
+    /// The Gaussian policy, when the agent has one.
+    pub fn gaussian(&self) -> Option<&GaussianPolicy> {
+        self.net.gaussian.as_ref()
+    }
+
+    /// Normalised observations as the acting policy saw them.
+    fn push_obs(&self, raw: &[f32], out: &mut Vec<f32>, affine: &Option<(Vec<f32>, Vec<f32>)>) {
+        match affine {
+            Some((m, s)) => {
+                out.extend(raw.iter().zip(m).zip(s).map(|((x, m), s)| ((x - m) / s).clamp(-NORM_CLIP, NORM_CLIP)))
+            }
+            None => self.spec.push_normalized(raw, out),
+        }
+    }
+
+    fn affine(&self) -> Option<(Vec<f32>, Vec<f32>)> {
+        self.obs_norm.as_ref().map(RunningMeanStd::affine)
+    }
 }
 
 impl Trainable for Ppo {
@@ -297,9 +531,50 @@ impl Trainable for Ppo {
 
     fn new(config: &PpoConfig, spec: &DataSpec, rng: &mut dyn RngCore, device: &Device) -> anyhow::Result<Self> {
         let coding = ActionCoding::new(&spec.action_space, config.bins, config.bin_margin, None)?;
-        let policy = MlpPolicy::new(spec.obs_dim, &config.hidden, &coding, &config.head, rng, device)?;
-        let value = mlp_layers(spec.obs_dim, &config.hidden, Some(1), rng, device);
-        Ok(Ppo { net: PpoNet { policy, value }, config: config.clone(), coding, spec: spec.clone() })
+        let (policy, gaussian, bounds) = match (config.distribution, &spec.action_space) {
+            (Distribution::Bins, _) => {
+                let p = MlpPolicy::with_torso(
+                    spec.obs_dim,
+                    &config.hidden,
+                    &coding,
+                    &config.head,
+                    config.activation,
+                    config.orthogonal_init,
+                    rng,
+                    device,
+                )?;
+                (Some(p), None, (Vec::new(), Vec::new()))
+            }
+            (Distribution::Gaussian, Space::Box { low, high, shape, .. }) => {
+                let dims: usize = shape.iter().product();
+                let layers = mlp_layers_init(
+                    spec.obs_dim,
+                    &config.hidden,
+                    Some((dims, 0.01)),
+                    config.orthogonal_init,
+                    rng,
+                    device,
+                );
+                let log_std = Param::from_tensor(Tensor::zeros([1, dims], device));
+                let g = GaussianPolicy { layers, log_std, activation: config.activation };
+                let b = (low.clone(), high.clone());
+                (None, Some(g), b)
+            }
+            (Distribution::Gaussian, other) => {
+                bail!("`ppo.distribution` = \"gaussian\" needs continuous (Box) actions; the env's are {other}")
+            }
+        };
+        let value = mlp_layers_init(spec.obs_dim, &config.hidden, Some((1, 1.0)), config.orthogonal_init, rng, device);
+        let reward_scale = config.normalize_rewards.then(|| Mutex::new(RewardScale::new(config.gamma as f64)));
+        Ok(Ppo {
+            net: PpoNet { policy, gaussian, value, activation: config.activation },
+            config: config.clone(),
+            coding,
+            spec: spec.clone(),
+            bounds,
+            obs_norm: config.normalize_observations.then(|| RunningMeanStd::new(spec.obs_dim)),
+            reward_scale,
+        })
     }
 
     /// The next minibatch of the current pass over the round (`batch_size` is not used: a minibatch is the round's
@@ -317,10 +592,19 @@ impl Trainable for Ppo {
         let start = data.cursor.load(Ordering::Relaxed);
         let idx = &order[start..start + size];
         data.cursor.store(start + size, Ordering::Relaxed);
-        let (d, heads) = (self.spec.obs_dim, self.coding.heads());
+        let d = self.spec.obs_dim;
         let obs: Vec<f32> = idx.iter().flat_map(|&i| data.obs[i * d..(i + 1) * d].iter().copied()).collect();
-        let targets: Vec<i64> =
-            idx.iter().flat_map(|&i| data.targets[i * heads..(i + 1) * heads].iter().copied()).collect();
+        let taken = if self.net.gaussian.is_some() {
+            let a = self.bounds.0.len();
+            let actions: Vec<f32> =
+                idx.iter().flat_map(|&i| data.actions[i * a..(i + 1) * a].iter().copied()).collect();
+            Taken::Actions(Tensor::from_data(TensorData::new(actions, [size, a]), device))
+        } else {
+            let heads = self.coding.heads();
+            let targets: Vec<i64> =
+                idx.iter().flat_map(|&i| data.targets[i * heads..(i + 1) * heads].iter().copied()).collect();
+            Taken::Bins(Tensor::from_data(TensorData::new(targets, [size, heads]), device))
+        };
         let pick = |v: &[f32]| -> Vec<f32> { idx.iter().map(|&i| v[i]).collect() };
         let mut adv = pick(&data.advantages);
         if self.config.normalize_advantages && adv.len() > 1 {
@@ -330,20 +614,27 @@ impl Trainable for Ppo {
         }
         let t1 = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [size]), device);
         let old_log_probs = pick(&data.log_probs);
+        let raw_obs = std::mem::take(&mut *data.raw_obs.lock().unwrap_or_else(|e| e.into_inner()));
         PpoBatch {
             obs: Tensor::from_data(TensorData::new(obs, [size, d]), device),
-            targets: Tensor::from_data(TensorData::new(targets, [size, heads]), device),
+            taken,
             log_probs: t1(old_log_probs.clone()),
             values: t1(pick(&data.values)),
             advantages: t1(adv),
             returns: t1(pick(&data.returns)),
             old_log_probs,
+            raw_obs,
         }
     }
 
     fn train_step(&mut self, b: PpoBatch, opt: &mut Optimizers) -> anyhow::Result<Scalars> {
+        // The round's observations join the statistics now, after the round was acted and inserted with the old
+        // ones; the policy broadcast after this round's updates carries them.
+        if let Some(norm) = self.obs_norm.as_mut() {
+            norm.update(&b.raw_obs);
+        }
         let c = &self.config;
-        let (log_probs, entropies, reg) = self.net.log_prob_entropy(b.obs.clone(), b.targets);
+        let (log_probs, entropies, reg) = self.net.log_prob_entropy(b.obs.clone(), &b.taken);
         let policy_loss = clipped_surrogate(log_probs.clone(), b.log_probs, b.advantages, c.clip);
         let v_loss = value_loss(self.net.values(b.obs), b.values, b.returns, c.clip_value.then_some(c.clip));
         let entropy = entropies.mean();
@@ -369,19 +660,35 @@ impl Trainable for Ppo {
         ])
     }
 
+    /// The networks' parameters, and the normalisers' statistics (`obs_norm.*`, `reward_norm.*`) when enabled.
     fn params(&self) -> Vec<NamedTensor> {
-        named_params(&self.net)
+        let mut all = named_params(&self.net);
+        if let Some(n) = &self.obs_norm {
+            all.extend(n.to_tensors("obs_norm"));
+        }
+        if let Some(r) = &self.reward_scale {
+            all.extend(r.lock().unwrap_or_else(|e| e.into_inner()).rms.to_tensors("reward_norm"));
+        }
+        all
     }
 
     fn load_params(mut self, values: &HashMap<String, NamedTensor>) -> Result<Self, String> {
         self.net = load_params(self.net, values)?;
+        if let Some(n) = self.obs_norm.as_mut() {
+            n.read_tensors("obs_norm", values)?;
+        }
+        if let Some(r) = &self.reward_scale {
+            r.lock().unwrap_or_else(|e| e.into_inner()).rms.read_tensors("reward_norm", values)?;
+        }
         Ok(self)
     }
 
-    /// The action PMFs at a minibatch of the first round (smoothness over all its rows, images of the first 4).
+    /// The action PMFs at a minibatch of the first round (smoothness over all its rows, images of the first 4);
+    /// none for a Gaussian policy.
     fn probe_pmfs(&self, probe: &PpoBatch) -> anyhow::Result<Option<frl_learner::ActionPmfs>> {
+        let (Some(policy), Taken::Bins(targets)) = (&self.net.policy, &probe.taken) else { return Ok(None) };
         let title = format!("ppo {}", self.config.head.slug());
-        Ok(Some(crate::bc::probe_pmfs(&self.net.policy, &self.coding, &probe.obs, &probe.targets, 4, title)?))
+        Ok(Some(crate::bc::probe_pmfs(policy, &self.coding, &probe.obs, targets, 4, title)?))
     }
 }
 
@@ -393,7 +700,99 @@ impl Agent for Ppo {
     }
 
     fn policy(&self, acting: &Acting) -> Arc<dyn PolicyFactory> {
-        Arc::new(MlpPolicyFactory::new(self.net.policy.valid(), self.coding.clone(), &self.spec, acting, "ppo"))
+        if let Some(g) = &self.net.gaussian {
+            let (mean, std) = self.affine().unwrap_or_else(|| (self.spec.obs_mean.clone(), self.spec.obs_std.clone()));
+            return Arc::new(GaussianFactory {
+                net: Arc::new(g.valid()),
+                obs_mean: Arc::new(mean),
+                obs_std: Arc::new(std),
+                obs_clip: self.obs_norm.is_some().then_some(NORM_CLIP),
+                low: Arc::new(self.bounds.0.clone()),
+                high: Arc::new(self.bounds.1.clone()),
+                sample: acting.decode == Decode::Sample,
+            });
+        }
+        let policy = self.net.policy.as_ref().expect("a policy over bins or a Gaussian");
+        let factory = MlpPolicyFactory::new(policy.valid(), self.coding.clone(), &self.spec, acting, "ppo");
+        Arc::new(match self.affine() {
+            Some((mean, std)) => factory.with_obs_normalizer(mean, std, NORM_CLIP),
+            None => factory,
+        })
+    }
+}
+
+/// Builds [`GaussianActor`]s sharing one inference copy of a [`GaussianPolicy`].
+#[derive(Clone)]
+pub struct GaussianFactory {
+    net: Arc<GaussianPolicy>,
+    obs_mean: Arc<Vec<f32>>,
+    obs_std: Arc<Vec<f32>>,
+    obs_clip: Option<f32>,
+    low: Arc<Vec<f32>>,
+    high: Arc<Vec<f32>>,
+    sample: bool,
+}
+
+impl PolicyFactory for GaussianFactory {
+    fn make(&self) -> Box<dyn Policy> {
+        Box::new(GaussianActor { device: self.net.log_std.val().device(), shared: self.clone() })
+    }
+
+    fn describe(&self) -> String {
+        format!("ppo(gaussian, {})", if self.sample { "sampled, clipped to the bounds" } else { "mean" })
+    }
+}
+
+/// Acts with the Gaussian's mean or a sample of it (recorded as drawn; the env receives it clipped to the bounds).
+pub struct GaussianActor {
+    shared: GaussianFactory,
+    device: Device,
+}
+
+impl Policy for GaussianActor {
+    fn act(&mut self, history: &History<'_>, rng: &mut dyn RngCore) -> Action {
+        use rand_distr::{Distribution as _, StandardNormal};
+        let s = &self.shared;
+        let obs: Vec<f32> = history
+            .current()
+            .iter()
+            .zip(s.obs_mean.iter())
+            .zip(s.obs_std.iter())
+            .map(|((x, m), sd)| (x - m) / sd)
+            .map(|x| s.obs_clip.map_or(x, |c| x.clamp(-c, c)))
+            .collect();
+        let n = obs.len();
+        let mean = to_host(s.net.mean(Tensor::from_data(TensorData::new(obs, [1, n]), &self.device)).reshape([-1]));
+        if !s.sample {
+            return Action::Continuous(mean);
+        }
+        let log_std = to_host(s.net.log_std.val().reshape([-1]));
+        let action = mean
+            .iter()
+            .zip(&log_std)
+            .map(|(m, ls)| {
+                let z: f64 = StandardNormal.sample(&mut *rng);
+                m + ls.exp() * z as f32
+            })
+            .collect();
+        Action::Continuous(action)
+    }
+
+    fn env_action<'a>(&self, action: &'a Action) -> std::borrow::Cow<'a, Action> {
+        match action {
+            Action::Continuous(a) => std::borrow::Cow::Owned(Action::Continuous(
+                a.iter()
+                    .zip(self.shared.low.iter().zip(self.shared.high.iter()))
+                    .map(|(x, (l, h))| x.clamp(*l, *h))
+                    .collect(),
+            )),
+            other => std::borrow::Cow::Borrowed(other),
+        }
+    }
+
+    /// It reads the current observation only, so actors may switch it to newer weights inside an episode.
+    fn markov(&self) -> bool {
+        true
     }
 }
 
@@ -403,16 +802,19 @@ impl OnlineAgent for Ppo {
     }
 
     /// Adds one env slot's rollout fragment: its steps with the acting policy's log-probabilities and values (the
-    /// learner's weights are the acting ones until the round's updates) and their GAE advantages and returns. The
-    /// first fragment after an update starts a new round.
+    /// learner's weights and statistics are the acting ones until the round's updates) and their GAE advantages
+    /// and returns (from rewards scaled as `normalize_rewards` says). The first fragment after an update starts a
+    /// new round.
     fn insert(&self, data: &mut Rollout, episodes: &EpisodeBatch) -> anyhow::Result<()> {
         if data.read.load(Ordering::Relaxed) {
             *data = Rollout::default();
         }
-        let device = self.net.policy.heads[0].devices()[0].clone();
+        let device = self.net.value[0].weight.val().device();
         let (d, heads) = (self.spec.obs_dim, self.coding.heads());
+        let gaussian = self.net.gaussian.is_some();
+        let affine = self.affine();
         let mut steps = RolloutSteps::default();
-        let (mut obs, mut targets) = (Vec::new(), Vec::new());
+        let (mut obs, mut targets, mut actions, mut raw) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for ep in episodes.iter() {
             let n = ep.len();
             if n == 0 {
@@ -420,39 +822,57 @@ impl OnlineAgent for Ppo {
             }
             let mut all = Vec::with_capacity((n + 1) * d);
             for t in 0..=n {
-                self.spec.push_normalized(&ep.observations[t * d..(t + 1) * d], &mut all);
+                self.push_obs(&ep.observations[t * d..(t + 1) * d], &mut all, &affine);
+            }
+            if self.obs_norm.is_some() {
+                raw.extend_from_slice(&ep.observations[..n * d]);
             }
             let x = Tensor::<2>::from_data(TensorData::new(all.clone(), [n + 1, d]), &device);
             let v = to_host(self.net.values(x));
             let a = episodes.act_dim;
-            let mut t_ep = Vec::with_capacity(n * heads);
-            for t in 0..n {
-                self.coding
-                    .push_targets(&ep.actions[t * a..(t + 1) * a], &mut t_ep)
-                    .context("an action of the rollout")?;
+            if gaussian {
+                actions.extend_from_slice(&ep.actions[..n * a]);
+            } else {
+                for t in 0..n {
+                    self.coding
+                        .push_targets(&ep.actions[t * a..(t + 1) * a], &mut targets)
+                        .context("an action of the rollout")?;
+                }
             }
             steps.values.extend_from_slice(&v[..n]);
             steps.next_values.extend_from_slice(&v[1..]);
-            steps.rewards.extend_from_slice(ep.rewards);
+            match &self.reward_scale {
+                Some(r) => {
+                    let mut r = r.lock().unwrap_or_else(|e| e.into_inner());
+                    steps.rewards.extend(r.scale(ep.tag.index, ep.rewards, ep.terminated, ep.truncated));
+                }
+                None => steps.rewards.extend_from_slice(ep.rewards),
+            }
             steps.terminated.extend_from_slice(ep.terminated);
             steps.truncated.extend_from_slice(ep.truncated);
             obs.extend_from_slice(&all[..n * d]);
-            targets.extend(t_ep);
         }
         let n = steps.rewards.len();
         if n == 0 {
             return Ok(());
         }
         let x = Tensor::<2>::from_data(TensorData::new(obs.clone(), [n, d]), &device);
-        let t = Tensor::<2, Int>::from_data(TensorData::new(targets.clone(), [n, heads]), &device);
-        let (lp, _, _) = self.net.log_prob_entropy(x, t);
+        let taken = if gaussian {
+            let a = actions.len() / n;
+            Taken::Actions(Tensor::from_data(TensorData::new(actions.clone(), [n, a]), &device))
+        } else {
+            Taken::Bins(Tensor::from_data(TensorData::new(targets.clone(), [n, heads]), &device))
+        };
+        let (lp, _, _) = self.net.log_prob_entropy(x, &taken);
         let (advantages, returns) = gae(&steps, self.config.gamma, self.config.gae_lambda);
         data.obs.extend(obs);
         data.targets.extend(targets);
+        data.actions.extend(actions);
         data.log_probs.extend(to_host(lp));
         data.values.extend(steps.values);
         data.advantages.extend(advantages);
         data.returns.extend(returns);
+        data.raw_obs.get_mut().unwrap_or_else(|e| e.into_inner()).extend(raw);
         Ok(())
     }
 

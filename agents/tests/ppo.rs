@@ -180,3 +180,150 @@ fn ppo_trains_each_round_once_with_the_weights_that_collected_it() {
     let e = frl_agents::train(&free, &quiet, stop()).unwrap_err().to_string();
     assert!(e.contains("on-policy"), "{e}");
 }
+
+/// Gymnasium's normalisers (CleanRL's wrappers) on fixed inputs, from `scripts/gen_ppo_norm_fixtures.py`.
+fn norm_fixture() -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ppo_norm.json");
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+}
+
+#[test]
+fn running_statistics_equal_gymnasiums() {
+    let fx = norm_fixture();
+    let mut rms = frl_agents::ppo::RunningMeanStd::new(3);
+    for (batch, want) in fx["batches"].as_array().unwrap().iter().zip(fx["stats"].as_array().unwrap()) {
+        let rows: Vec<f32> = batch.as_array().unwrap().iter().flat_map(floats).map(|x| x as f32).collect();
+        rms.update(&rows);
+        for (got, want) in [(&rms.mean, floats(&want["mean"])), (&rms.var, floats(&want["var"]))] {
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "{got:?} vs {want:?}");
+            }
+        }
+        assert!((rms.count - want["count"].as_f64().unwrap()).abs() < 1e-9);
+    }
+}
+
+#[test]
+fn scaled_rewards_equal_gymnasiums_normalize_reward_across_fragments() {
+    let fx = norm_fixture();
+    let rewards: Vec<f32> = floats(&fx["rewards"]).into_iter().map(|r| r as f32).collect();
+    let want = floats(&fx["scaled"]);
+    let mut scale = frl_agents::ppo::RewardScale::new(fx["gamma"].as_f64().unwrap());
+    // One episode, arriving in fragments of uneven lengths; the last ends it by a time limit.
+    let (mut got, mut at) = (Vec::new(), 0);
+    for len in [1usize, 63, 128, 7, 201] {
+        let part = &rewards[at..at + len];
+        let truncated: Vec<bool> = (0..len).map(|t| at + t + 1 == rewards.len()).collect();
+        got.extend(scale.scale(9, part, &vec![false; len], &truncated));
+        at += len;
+    }
+    assert_eq!(at, rewards.len());
+    for (t, (g, w)) in got.iter().zip(&want).enumerate() {
+        let w = w.clamp(-10.0, 10.0);
+        assert!((*g as f64 - w).abs() <= 1e-5 * w.abs().max(1.0), "step {t}: {g} vs {w}");
+    }
+    // Large rewards early on are clipped to ±10 as CleanRL's TransformReward does.
+    assert!(want.iter().any(|w| w.abs() > 10.0) || got.iter().all(|g| g.abs() <= 10.0));
+}
+
+#[test]
+fn a_gaussian_policys_log_density_and_entropy_are_the_normal_distributions() {
+    use burn::module::Param;
+    let dev = Device::flex();
+    let mut rng = StdRng::seed_from_u64(4);
+    let spec = frl_learner::DataSpec {
+        env: "test".into(),
+        obs_dim: 3,
+        action_space: frl_envs::Space::Box {
+            low: vec![-2.0; 2],
+            high: vec![2.0; 2],
+            shape: vec![2],
+            dtype: frl_envs::BoxDtype::F32,
+        },
+        obs_mean: vec![0.0; 3],
+        obs_std: vec![1.0; 3],
+        best_return: 0.0,
+    };
+    let config = frl_agents::ppo::PpoConfig {
+        distribution: frl_agents::ppo::Distribution::Gaussian,
+        activation: frl_agents::common::nets::Activation::Tanh,
+        orthogonal_init: true,
+        ..Default::default()
+    };
+    let agent = <frl_agents::ppo::Ppo as frl_learner::Trainable>::new(&config, &spec, &mut rng, &dev).unwrap();
+    let mut g = agent.gaussian().unwrap().clone();
+    g.log_std = Param::from_tensor(Tensor::from_data(TensorData::new(vec![-0.5f32, 0.7], [1, 2]), &dev));
+    let obs: Vec<f32> = (0..5 * 3).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let acts: Vec<f32> = (0..5 * 2).map(|_| rng.random_range(-2.0..2.0)).collect();
+    let o = Tensor::<2>::from_data(TensorData::new(obs.clone(), [5, 3]), &dev);
+    let mean = to_host(g.mean(o.clone()).reshape([10]));
+    let (lp, h) = g.log_prob_entropy(o, Tensor::from_data(TensorData::new(acts.clone(), [5, 2]), &dev));
+    let (lp, h) = (to_host(lp), to_host(h));
+    let log_std = [-0.5f64, 0.7];
+    for r in 0..5 {
+        let mut want_lp = 0.0;
+        let mut want_h = 0.0;
+        for j in 0..2 {
+            let (m, s) = (mean[r * 2 + j] as f64, log_std[j].exp());
+            let a = acts[r * 2 + j] as f64;
+            want_lp += -0.5 * ((a - m) / s).powi(2) - s.ln() - 0.5 * (2.0 * std::f64::consts::PI).ln();
+            want_h += 0.5 + 0.5 * (2.0 * std::f64::consts::PI).ln() + s.ln();
+        }
+        assert!((lp[r] as f64 - want_lp).abs() < 1e-4, "row {r}: {} vs {want_lp}", lp[r]);
+        assert!((h[r] as f64 - want_h).abs() < 1e-5, "row {r}: {} vs {want_h}", h[r]);
+    }
+}
+
+#[test]
+fn gaussian_ppo_with_normalisers_trains_on_pendulum_and_its_checkpoint_keeps_the_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "name = \"g\"\nruns_dir = \"{}\"\nseed = 3\nagent = \"ppo\"\n[ppo]\nhidden = [32, 32]\nactivation = \"tanh\"\n\
+         orthogonal_init = true\ndistribution = \"gaussian\"\nrollout_steps = 256\nepochs = 4\nminibatches = 8\n\
+         gamma = 0.9\nentropy_coef = 0.0\nnormalize_observations = true\nnormalize_rewards = true\n[online]\n\
+         env = \"Pendulum-v1\"\nenv_steps = 20480\nactors = 1\nenvs = 2\n[train]\nlr = 1e-3\nwarmup_steps = 0\n\
+         checkpoint_every = 400\n[train.optimizer]\nweight_decay = 0.0\ngrad_clip = 0.5\n[eval]\nepisodes = 4\nactors = 1\n",
+        dir.path().join("runs").display()
+    );
+    let job = frl_learner::TrainJob::parse(&text).unwrap();
+    frl_agents::validate(&job).unwrap();
+    let quiet = frl_learner::TrainOptions { quiet: true, ..Default::default() };
+    let s = frl_agents::train(&job, &quiet, std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false))).unwrap();
+    assert_eq!(s.online.as_ref().unwrap().mean_policy_lag, 0.0);
+    // The checkpoint holds the observation statistics of every acted step, and the reward statistics.
+    let (_, newest) = frl_learner::checkpoint::list(&s.run_dir.join("checkpoints")).pop().unwrap();
+    let ckpt = frl_learner::checkpoint::load(&newest).unwrap();
+    let count = ckpt.model.get("obs_norm.count").expect("obs_norm.count").data[0] as f64;
+    assert!((count - 20480.0).abs() < 1.0, "observation count {count}");
+    assert!(ckpt.model.contains_key("reward_norm.var") && ckpt.model.contains_key("gaussian.log_std"));
+    // The saved policy acts (its statistics loaded with it) and stays in the action bounds' env.
+    let loaded = frl_agents::load_policy(&newest, &Device::flex(), &Default::default()).unwrap();
+    assert!(loaded.factory.describe().contains("gaussian"), "{}", loaded.factory.describe());
+    let eval = s.eval.clone().unwrap();
+    assert!(eval.mean.is_finite() && eval.returns.len() == 4, "{eval:?}");
+}
+
+#[test]
+fn orthogonal_layers_have_orthonormal_rows_or_columns_times_their_gain() {
+    let dev = Device::flex();
+    let mut rng = StdRng::seed_from_u64(9);
+    for (d_in, d_out, gain) in [(17usize, 64usize, 2f64.sqrt()), (64, 64, 1.0), (64, 6, 0.01)] {
+        let l = frl_agents::common::nets::orthogonal_linear(d_in, d_out, gain, &mut rng, &dev);
+        let w = to_host(l.weight.val().reshape([d_in * d_out]));
+        assert!(to_host(l.bias.unwrap().val()).iter().all(|&b| b == 0.0));
+        // The shorter side's vectors are orthonormal: WᵀW (d_out ≤ d_in) or WWᵀ (d_in < d_out) is gain²·I.
+        let (n, len) = (d_in.min(d_out), d_in.max(d_out));
+        let v = |k: usize, i: usize| if d_out <= d_in { w[i * d_out + k] } else { w[k * d_out + i] } as f64;
+        for a in 0..n {
+            for b in 0..n {
+                let dot: f64 = (0..len).map(|i| v(a, i) * v(b, i)).sum();
+                let want = if a == b { gain * gain } else { 0.0 };
+                assert!((dot - want).abs() < 1e-5 * gain.max(1.0), "{d_in}x{d_out} ({a}, {b}): {dot}");
+            }
+        }
+    }
+}

@@ -45,6 +45,12 @@ pub trait Policy: Send {
     /// The action for the current observation.
     fn act(&mut self, history: &History<'_>, rng: &mut dyn RngCore) -> Action;
 
+    /// The action the env receives for `action` as the policy chose and the dataset records it: a Gaussian policy's
+    /// sample clipped to the action bounds (Gymnasium's `ClipAction`), so that its log-probability is of the sample.
+    fn env_action<'a>(&self, action: &'a Action) -> std::borrow::Cow<'a, Action> {
+        std::borrow::Cow::Borrowed(action)
+    }
+
     /// Whether the action depends on the current observation only (no per-episode state, no earlier steps): actors
     /// then switch such a policy to a newer version between two steps, not only between episodes.
     fn markov(&self) -> bool {

@@ -359,7 +359,9 @@ fn step_slot(
         let r = slot.running.as_mut().expect("begun above");
         let (version, policy) = slot.policy.as_mut().expect("set above");
         let action = policy.act(&slot.flight.in_flight().expect("begun above"), &mut r.rng);
-        let step = env.step_into(&action, &mut slot.flight.observations).map_err(|e| format!("env step: {e}"))?;
+        let step = env
+            .step_into(&policy.env_action(&action), &mut slot.flight.observations)
+            .map_err(|e| format!("env step: {e}"))?;
         slot.flight.record_outcome(&action, step);
         slot.flight.versions.push(*version);
         r.t += 1;

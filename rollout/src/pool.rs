@@ -340,7 +340,9 @@ fn actor(shared: &Shared, make_env: &EnvFactory, link: &dyn ActorLink) -> (u64, 
                         *version = v;
                     }
                     let action = policy.act(&rec.in_flight().expect("begun above"), &mut r.rng);
-                    let step = env.step_into(&action, &mut rec.observations).map_err(|e| format!("env step: {e}"))?;
+                    let step = env
+                        .step_into(&policy.env_action(&action), &mut rec.observations)
+                        .map_err(|e| format!("env step: {e}"))?;
                     rec.record_outcome(&action, step);
                     rec.versions.push(*version);
                     t += 1;
