@@ -64,6 +64,20 @@ pub enum DatasetCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write a smaller dataset of whole episodes drawn at random from a larger one (as DQN-Replay's 1% subsets).
+    Subsample {
+        /// The dataset folder to draw from.
+        src: PathBuf,
+        /// The new dataset folder (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        /// Steps at most: episodes are drawn in a random order until the next would take the total past this.
+        #[arg(long)]
+        steps: u64,
+        /// Seed of the draw.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Convert a Minari dataset (arrow format, e.g. ~/.minari/datasets/ID) into an frl dataset.
     ImportMinari {
         /// The Minari dataset folder (or its `data` folder).

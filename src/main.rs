@@ -137,6 +137,11 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Dataset(data::DatasetCommand::Info { path, json }) => data::dataset_info(&path, json),
+        Command::Dataset(data::DatasetCommand::Subsample { src, out, steps, seed }) => {
+            frl_dataset::dataset::subsample(&src, &out, steps, seed)
+                .map_err(anyhow::Error::from)
+                .and_then(|_| data::dataset_info(&out, false))
+        }
         Command::Dataset(data::DatasetCommand::ImportMinari { src, out, env }) => {
             frl_dataset::dataset::import_minari(&src, &out, env.as_deref(), 50_000)
                 .map_err(anyhow::Error::from)

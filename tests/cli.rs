@@ -775,3 +775,60 @@ fn set_changes_fields_of_the_job_and_names_a_bad_one() {
         assert!(stderr.contains(says) && stderr.contains(set) && names_the_file, "--set {set}: {stderr}");
     }
 }
+
+#[test]
+fn subsample_draws_whole_episodes_within_the_step_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let (code, _, stderr) = run(frl()
+        .args(["collect", "--quiet", "--env", "CartPole-v1", "--policy", "expert:0.4", "--episodes", "60", "--out"])
+        .arg(&src));
+    assert_eq!(code, 0, "{stderr}");
+    let sub = |name: &str, seed: &str| {
+        let out = dir.path().join(name);
+        let (code, stdout, stderr) = run(frl()
+            .args(["dataset", "subsample"])
+            .arg(&src)
+            .arg("--out")
+            .arg(&out)
+            .args(["--steps", "2000", "--seed", seed]));
+        (code, stdout, stderr, out)
+    };
+    let (code, stdout, stderr, a) = sub("a", "1");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("subsample of"), "{stdout}");
+    let whole = frl_dataset::dataset::Dataset::open(&src).unwrap();
+    let part = frl_dataset::dataset::Dataset::open(&a).unwrap();
+    let longest = whole.episodes.iter().map(|e| e.len()).max().unwrap();
+    let steps = part.episodes.steps();
+    assert!(steps <= 2000 && steps + longest > 2000 && part.episodes.episodes() < 60, "{steps} steps");
+    // Each episode is the source's episode of the same index, unchanged, in the source's order.
+    let by_index: std::collections::HashMap<u64, usize> =
+        whole.episodes.iter().enumerate().map(|(i, e)| (e.tag.index, i)).collect();
+    let mut last = None;
+    for e in part.episodes.iter() {
+        let o = whole.episodes.episode(by_index[&e.tag.index]);
+        assert_eq!(
+            (e.observations, e.actions, e.rewards, e.tag.seed),
+            (o.observations, o.actions, o.rewards, o.tag.seed)
+        );
+        assert!(last < Some(e.tag.index));
+        last = Some(e.tag.index);
+    }
+    // The same seed draws the same episodes; another seed others.
+    let (_, _, _, b) = sub("b", "1");
+    let (_, _, _, c) = sub("c", "2");
+    let indices = |p: &std::path::Path| {
+        frl_dataset::dataset::Dataset::open(p).unwrap().episodes.iter().map(|e| e.tag.index).collect::<Vec<_>>()
+    };
+    assert_eq!(indices(&a), indices(&b));
+    assert_ne!(indices(&a), indices(&c));
+    // An existing folder is refused and left as it was; nothing temporary is left behind.
+    let (code, _, stderr, _) = sub("a", "3");
+    assert_eq!(code, 1);
+    assert!(stderr.contains("already exists") && stderr.contains("/a"), "{stderr}");
+    assert_eq!(indices(&a), indices(&b));
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with(".tmp"))
+    );
+}

@@ -14,6 +14,7 @@
 mod info;
 mod minari;
 mod reader;
+mod subsample;
 mod writer;
 
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ use thiserror::Error;
 pub use info::DatasetInfo;
 pub use minari::import_minari;
 pub use reader::Dataset;
+pub use subsample::subsample;
 pub use writer::DatasetWriter;
 
 /// The `format` field of `metadata.json`.

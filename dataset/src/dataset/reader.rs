@@ -64,7 +64,7 @@ impl Dataset {
     }
 }
 
-fn read_shard(path: &Path, info: &ShardInfo, meta: &Metadata) -> Result<EpisodeBatch, String> {
+pub(crate) fn read_shard(path: &Path, info: &ShardInfo, meta: &Metadata) -> Result<EpisodeBatch, String> {
     let bytes = fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
     if bytes.len() as u64 != info.bytes {
         return Err(format!("truncated or overwritten: {} bytes, metadata.json says {}", bytes.len(), info.bytes));
