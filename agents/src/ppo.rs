@@ -234,6 +234,21 @@ impl ModelConfig for PpoConfig {
     }
 }
 
+/// `1 − Var(returns − values) / Var(returns)` (population variances; NaN when the returns do not vary), CleanRL's
+/// `explained_var`.
+pub fn explained_variance(values: &[f32], returns: &[f32]) -> f64 {
+    let var = |x: &mut dyn Iterator<Item = f64>| {
+        let v: Vec<f64> = x.collect();
+        let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
+        v.iter().map(|a| (a - m).powi(2)).sum::<f64>() / v.len().max(1) as f64
+    };
+    let total = var(&mut returns.iter().map(|&r| r as f64));
+    if total == 0.0 {
+        return f64::NAN;
+    }
+    1.0 - var(&mut returns.iter().zip(values).map(|(&r, &v)| (r - v) as f64)) / total
+}
+
 /// `√2π`'s logarithm halved, the Gaussian's normalising constant per dimension.
 const HALF_LN_2PI: f32 = 0.918_938_5;
 /// What normalised observations and rewards are clipped to (CleanRL's wrappers).
@@ -487,6 +502,8 @@ pub struct PpoBatch {
     old_log_probs: Vec<f32>,
     /// The round's raw observations, with its first minibatch.
     raw_obs: Vec<f32>,
+    /// How much of the variance of the round's returns its values explain, `1 − Var(returns − values) / Var(returns)`.
+    explained_variance: f64,
 }
 
 /// PPO with any head, or a Gaussian, as the policy (`agent = "ppo"`, online only).
@@ -615,6 +632,7 @@ impl Trainable for Ppo {
         let t1 = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [size]), device);
         let old_log_probs = pick(&data.log_probs);
         let raw_obs = std::mem::take(&mut *data.raw_obs.lock().unwrap_or_else(|e| e.into_inner()));
+        let explained_variance = explained_variance(&data.values, &data.returns);
         PpoBatch {
             obs: Tensor::from_data(TensorData::new(obs, [size, d]), device),
             taken,
@@ -624,6 +642,7 @@ impl Trainable for Ppo {
             returns: t1(pick(&data.returns)),
             old_log_probs,
             raw_obs,
+            explained_variance,
         }
     }
 
@@ -657,6 +676,7 @@ impl Trainable for Ppo {
             ("entropy", read[2]),
             ("approx_kl", kl),
             ("clip_fraction", clip_fraction),
+            ("explained_variance", b.explained_variance),
         ])
     }
 

@@ -152,7 +152,14 @@ fn ppo_trains_each_round_once_with_the_weights_that_collected_it() {
     // PPO's own scalars reach TensorBoard, and the action PMFs are scored.
     let tags: std::collections::BTreeSet<String> =
         frl_tensorboard::read_scalars(&s.run_dir).unwrap().into_iter().map(|e| e.tag).collect();
-    for tag in ["train/policy_loss", "train/value_loss", "train/entropy", "train/approx_kl", "train/clip_fraction"] {
+    for tag in [
+        "train/policy_loss",
+        "train/value_loss",
+        "train/entropy",
+        "train/approx_kl",
+        "train/clip_fraction",
+        "train/explained_variance",
+    ] {
         assert!(tags.contains(tag), "{tag} missing from {tags:?}");
     }
     assert!(s.smoothness.is_finite(), "{}", s.smoothness);
@@ -326,4 +333,12 @@ fn orthogonal_layers_have_orthonormal_rows_or_columns_times_their_gain() {
             }
         }
     }
+}
+
+#[test]
+fn explained_variance_is_cleanrls() {
+    // numpy: 1 - np.var(y - p) / np.var(y) for y = [1, 2, 3, 4], p = [1.5, 2, 2.5, 4.5] → 1 - 0.171875 / 1.25.
+    let ev = frl_agents::ppo::explained_variance(&[1.5, 2.0, 2.5, 4.5], &[1.0, 2.0, 3.0, 4.0]);
+    assert!((ev - (1.0 - 0.171875 / 1.25)).abs() < 1e-12, "{ev}");
+    assert!(frl_agents::ppo::explained_variance(&[0.0, 1.0], &[2.0, 2.0]).is_nan());
 }
