@@ -212,9 +212,15 @@ mod tests {
                     shell = !shell && matches!(lang, "sh" | "bash" | "shell" | "console");
                     continue;
                 }
-                let Some(words) = shell.then(|| shlex::split(line.split(" #").next().unwrap())).flatten() else {
+                let Some(mut words) = shell.then(|| shlex::split(line.split(" #").next().unwrap())).flatten() else {
                     continue;
                 };
+                // The command ends where a redirection or another command begins.
+                if let Some(end) =
+                    words.iter().position(|w| [">", ">>", "<", "|", "&&", "||", ";"].contains(&w.as_str()))
+                {
+                    words.truncate(end);
+                }
                 let program = words.iter().position(|w| !w.contains('='));
                 let Some(at) = program else { continue };
                 let args = match (words[at].as_str(), words.get(at + 1).map(String::as_str)) {
