@@ -178,6 +178,9 @@ pub struct PpoConfig {
     /// Divide rewards by the running standard deviation of their discounted sum and clip them to ±10 (CleanRL's
     /// `NormalizeReward`); returns in TensorBoard stay the env's.
     pub normalize_rewards: bool,
+    /// Bootstrap an episode cut by a time limit from its final observation's value (`false`: treat the cut as a
+    /// termination, as CleanRL's scripts do).
+    pub bootstrap_time_limits: bool,
 }
 
 impl Default for PpoConfig {
@@ -202,6 +205,7 @@ impl Default for PpoConfig {
             normalize_advantages: true,
             normalize_observations: false,
             normalize_rewards: false,
+            bootstrap_time_limits: true,
         }
     }
 }
@@ -868,7 +872,11 @@ impl OnlineAgent for Ppo {
                 }
                 None => steps.rewards.extend_from_slice(ep.rewards),
             }
-            steps.terminated.extend_from_slice(ep.terminated);
+            if self.config.bootstrap_time_limits {
+                steps.terminated.extend_from_slice(ep.terminated);
+            } else {
+                steps.terminated.extend(ep.terminated.iter().zip(ep.truncated).map(|(&a, &b)| a || b));
+            }
             steps.truncated.extend_from_slice(ep.truncated);
             obs.extend_from_slice(&all[..n * d]);
         }

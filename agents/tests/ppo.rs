@@ -342,3 +342,31 @@ fn explained_variance_is_cleanrls() {
     assert!((ev - (1.0 - 0.171875 / 1.25)).abs() < 1e-12, "{ev}");
     assert!(frl_agents::ppo::explained_variance(&[0.0, 1.0], &[2.0, 2.0]).is_nan());
 }
+
+#[test]
+fn treating_time_limits_as_terminations_changes_what_is_learned() {
+    // Pendulum episodes only end by their 200-step limit: with `bootstrap_time_limits = false` every episode's
+    // last step loses its bootstrap, so the same seed trains other weights.
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, bootstrap: bool| {
+        let text = format!(
+            "name = \"{name}\"\nruns_dir = \"{}\"\nseed = 1\nagent = \"ppo\"\n[ppo]\nhidden = [16]\nbins = 5\n\
+             rollout_steps = 400\nepochs = 1\nminibatches = 2\nbootstrap_time_limits = {bootstrap}\n[online]\n\
+             env = \"Pendulum-v1\"\nenv_steps = 800\nactors = 1\nenvs = 1\n[train]\nwarmup_steps = 0\n\
+             checkpoint_every = 4\n[eval]\nepisodes = 1\nactors = 1\n",
+            dir.path().join("runs").display()
+        );
+        let job = frl_learner::TrainJob::parse(&text).unwrap();
+        let quiet = frl_learner::TrainOptions { quiet: true, ..Default::default() };
+        let s =
+            frl_agents::train(&job, &quiet, std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false))).unwrap();
+        let (_, p) = frl_learner::checkpoint::list(&s.run_dir.join("checkpoints")).pop().unwrap();
+        let ckpt = frl_learner::checkpoint::load(&p).unwrap();
+        let mut v: Vec<_> = ckpt.model.into_values().map(|t| (t.name, t.data)).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let (a, b, c) = (run("a", true), run("b", false), run("c", true));
+    assert!(a == c, "the same job repeats");
+    assert!(a != b, "the flag changed nothing");
+}
