@@ -315,6 +315,14 @@ pub fn probe_pmfs(
 // ----------------------------------------------------------------------------------------------------------------
 // Acting
 
+/// Appends `(x − mean) / std` of `obs`, clipped to `[-clip, clip]` when given: how every acting policy and the
+/// learner normalise an observation, so that both see the same numbers.
+pub fn push_normalized_obs(obs: &[f32], mean: &[f32], std: &[f32], clip: Option<f32>, out: &mut Vec<f32>) {
+    out.extend(
+        obs.iter().zip(mean).zip(std).map(|((x, m), s)| (x - m) / s).map(|x| clip.map_or(x, |c| x.clamp(-c, c))),
+    );
+}
+
 /// Builds [`MlpActor`]s sharing one inference copy of an [`MlpPolicy`].
 #[derive(Clone)]
 pub struct MlpPolicyFactory {
@@ -369,14 +377,9 @@ pub struct MlpActor {
 
 impl Policy for MlpActor {
     fn act(&mut self, history: &History<'_>, rng: &mut dyn RngCore) -> Action {
-        let obs: Vec<f32> = history
-            .current()
-            .iter()
-            .zip(self.shared.obs_mean.iter())
-            .zip(self.shared.obs_std.iter())
-            .map(|((x, m), s)| (x - m) / s)
-            .map(|x| self.shared.obs_clip.map_or(x, |c| x.clamp(-c, c)))
-            .collect();
+        let s = &self.shared;
+        let mut obs = Vec::new();
+        push_normalized_obs(history.current(), &s.obs_mean, &s.obs_std, s.obs_clip, &mut obs);
         let n = obs.len();
         let features = self.shared.net.features(Tensor::from_data(TensorData::new(obs, [1, n]), &self.device));
         decode_heads(

@@ -531,9 +531,7 @@ impl Ppo {
     /// Normalised observations as the acting policy saw them.
     fn push_obs(&self, raw: &[f32], out: &mut Vec<f32>, affine: &Option<(Vec<f32>, Vec<f32>)>) {
         match affine {
-            Some((m, s)) => {
-                out.extend(raw.iter().zip(m).zip(s).map(|((x, m), s)| ((x - m) / s).clamp(-NORM_CLIP, NORM_CLIP)))
-            }
+            Some((m, s)) => crate::bc::push_normalized_obs(raw, m, s, Some(NORM_CLIP), out),
             None => self.spec.push_normalized(raw, out),
         }
     }
@@ -777,14 +775,8 @@ impl Policy for GaussianActor {
     fn act(&mut self, history: &History<'_>, rng: &mut dyn RngCore) -> Action {
         use rand_distr::{Distribution as _, StandardNormal};
         let s = &self.shared;
-        let obs: Vec<f32> = history
-            .current()
-            .iter()
-            .zip(s.obs_mean.iter())
-            .zip(s.obs_std.iter())
-            .map(|((x, m), sd)| (x - m) / sd)
-            .map(|x| s.obs_clip.map_or(x, |c| x.clamp(-c, c)))
-            .collect();
+        let mut obs = Vec::new();
+        crate::bc::push_normalized_obs(history.current(), &s.obs_mean, &s.obs_std, s.obs_clip, &mut obs);
         let n = obs.len();
         let mean = to_host(s.net.mean(Tensor::from_data(TensorData::new(obs, [1, n]), &self.device)).reshape([-1]));
         if !s.sample {
