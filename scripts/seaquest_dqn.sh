@@ -24,4 +24,7 @@ timeout -s INT "${minutes}m" "$frl" train "$job" --quiet "${resume[@]}" || statu
 if [ "$status" -ne 0 ] && [ "$status" -ne 130 ] && [ "$status" -ne 124 ]; then
   exit "$status"
 fi
-"$venv/bin/python" scripts/seaquest_report.py "$run" --out results/seaquest
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check matplotlib
+subset=()
+[ -f runs/seaquest/replay-500k/metadata.json ] && subset=(--subset runs/seaquest/replay-500k)
+"$venv/bin/python" scripts/seaquest_report.py "$run" --out results/seaquest "${subset[@]}"

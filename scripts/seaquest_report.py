@@ -6,7 +6,8 @@ learning_curve.md: evaluation returns (eval/return_mean, ε = eval_epsilon) and 
 per 250k env steps (one Dopamine iteration of 1M frames at frame skip 4), against env steps. returns.md: the
 recorded episodes' returns by 250k-step iteration (count, mean, min, max) and as a histogram, the range DQN-Replay's
 Seaquest data spans (≈ 100–1900, FOURIER_HEAD.md). Reads TensorBoard files with TensorBoard's EventAccumulator and
-the recording with safetensors.
+the recording with safetensors. With matplotlib installed it also draws both as seaquest_dqn.png (with --subset, the
+subset's returns beside the recording's).
 """
 
 import argparse
@@ -21,12 +22,13 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 ITERATION = 250_000
 
 
-def recorded_episodes(run):
-    meta = json.loads((run / "episodes" / "metadata.json").read_text())
+def recorded_episodes(run, folder="episodes"):
+    meta = json.loads((run / folder / "metadata.json").read_text() if folder else (run / "metadata.json").read_text())
+    run = run / folder if folder else run
     returns, ends = [], []
     total = 0
     for shard in meta["shards"]:
-        t = load_file(str(run / "episodes" / shard["file"]))
+        t = load_file(str(run / shard["file"]))
         off = t["episode_offsets"].astype(np.int64)
         rewards = t["rewards"].astype(np.float64)
         for a, b in zip(off[:-1], off[1:]):
@@ -40,6 +42,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--subset", type=Path, help="a dataset drawn from the recording (frl dataset subsample)")
     args = ap.parse_args()
     if not (args.run / "episodes" / "metadata.json").exists():
         sys.exit(f"{args.run}: no recorded episodes yet")
@@ -84,7 +87,46 @@ def main():
         label = f"≥ {lo:.0f}" if np.isinf(hi) else f"{lo:.0f}–{hi:.0f}"
         out.append(f"| {label} | {n} | {n / max(len(returns), 1):.1%} |")
     (args.out / "returns.md").write_text("\n".join(out) + "\n")
-    print(f"seaquest_report: {steps:,} steps, {len(returns):,} episodes, {len(evals)} evaluations → {args.out}")
+    subset = recorded_episodes(args.subset, folder=None)[0] if args.subset else None
+    drawn = plot(args.out / "seaquest_dqn.png", evals, returns, ends, subset)
+    print(f"seaquest_report: {'figure, ' if drawn else ''}{steps:,} steps, {len(returns):,} episodes, {len(evals)} evaluations → {args.out}")
+
+
+def plot(path, evals, returns, ends, subset):
+    """Learning curve and return histograms as one PNG; False when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("seaquest_report: matplotlib is not installed; no figure", file=sys.stderr)
+        return False
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    it = ends // ITERATION
+    iters = [i for i in range(int(it.max()) + 1) if (it == i).any()] if len(it) else []
+    left.plot([(i + 0.5) * ITERATION / 1e6 for i in iters], [returns[it == i].mean() for i in iters],
+              label="exploring episodes (mean per 250k steps)", color="tab:blue")
+    if evals:
+        left.plot([s / 1e6 for s, _ in evals], [v for _, v in evals], "o-", ms=3,
+                  label="evaluation (5 episodes, ε = 0.001)", color="tab:orange")
+    left.set_xlabel("env steps (millions)")
+    left.set_ylabel("return")
+    left.set_title("DQN on Seaquest RAM")
+    left.legend(fontsize=8)
+    bins = np.arange(0, max(returns.max(), 100) + 100, 100)
+    right.hist(returns, bins=bins, density=True, alpha=0.6, label=f"recording ({len(returns):,} episodes)")
+    if subset is not None:
+        right.hist(subset, bins=bins, density=True, histtype="step", lw=2,
+                   label=f"500k-step subset ({len(subset):,} episodes)")
+    right.set_xlabel("episode return")
+    right.set_ylabel("share of episodes (density)")
+    right.set_title("Returns of the recorded episodes")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
 
 
 if __name__ == "__main__":

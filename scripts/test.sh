@@ -37,6 +37,7 @@ fi
 "$venv/bin/python" scripts/gen_env_fixtures.py
 "$venv/bin/python" scripts/gen_minari_fixtures.py
 "$venv/bin/python" scripts/gen_ppo_norm_fixtures.py
+"$venv/bin/python" scripts/gen_ale_fixtures.py
 # Forecast metrics computed by gluonts' evaluation (what Chronos' evaluation calls). The tokeniser fixture (torch) is
 # committed; its script regenerates it.
 "$venv/bin/python" scripts/gen_gluonts_metric_fixtures.py
@@ -81,6 +82,12 @@ RAY_USAGE_STATS_ENABLED=0 timeout 600 "$venv/bin/python" scripts/check_ray.py "$
 cargo test -p frl-envs --features python --all-targets
 cargo build --features python --bin frl
 "$venv/bin/python" scripts/check_datasets.py "$CARGO_TARGET_DIR/debug/frl" --gym
+# The frame-based Seaquest DT of the GPU check, a few small steps on the CPU from a recorded episode of frames.
+frames="$(mktemp -d)"
+FRL="$CARGO_TARGET_DIR/debug/frl" scripts/seaquest_frames.sh record "$frames/data" 1
+FRL="$CARGO_TARGET_DIR/debug/frl" PYTHON="$venv/bin/python" STEPS=6 BATCH=2 \
+  scripts/seaquest_frames.sh train "$frames/data" cpu "$frames/out"
+rm -rf "$frames"
 # Gymnasium and Atari envs inside Ray actors (the wheel above), compared with that binary's `frl collect`.
 RAY_USAGE_STATS_ENABLED=0 timeout 600 "$venv/bin/python" scripts/check_ray.py "$CARGO_TARGET_DIR/debug/frl" --gym
 

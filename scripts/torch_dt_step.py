@@ -1,13 +1,15 @@
 """The PyTorch side of `frl bench train --python`: one Decision Transformer training step of frl's shapes.
 
 Usage: torch_dt_step.py [--device cpu|cuda] [--batch 64] [--context 20] [--layers 3] [--heads 1] [--embed 128]
-                        [--bins 64] [--steps 20] [--threads 2]
+                        [--bins 64] [--steps 20] [--threads 2] [--frames]
 
 The network of frl's `dt` agent: return, state (3 numbers) and action (1 number) embeddings plus a timestep
 embedding, interleaved into 3·context tokens, LayerNorm, pre-LayerNorm GPT blocks (fused QKV projection, causal
 scaled-dot-product attention, a 4×-wide exact-GELU MLP, dropout 0.1), a final LayerNorm and a linear head over
 `bins` action bins read at the state tokens; cross-entropy, AdamW (lr 1e-4, weight decay 1e-4), global-norm clip
-0.25. Random inputs. Prints `dt step: <median ms> ms` (the GPU synchronised before each clock read).
+0.25. With --frames, the Atari form: states are stacks of 4 84×84 frames through the Nature-DQN encoder (conv
+8×8/4 32, 4×4/2 64, 3×3/1 64 with ReLU, linear to the width, tanh) and actions are one-hot over `bins` actions.
+Random inputs. Prints `dt step: <median ms> ms` (the GPU synchronised before each clock read).
 """
 import argparse
 
@@ -36,10 +38,23 @@ class Block(nn.Module):
         return x + self.drop(self.fc2(F.gelu(self.fc1(self.ln2(x)))))
 
 
-class DT(nn.Module):
-    def __init__(self, d, layers, heads, bins, max_len=1000, obs=3, act=1, dropout=0.1):
+class NatureCnn(nn.Module):
+    def __init__(self, d):
         super().__init__()
-        self.ret, self.state, self.action = nn.Linear(1, d), nn.Linear(obs, d), nn.Linear(act, d)
+        self.convs = nn.Sequential(nn.Conv2d(4, 32, 8, stride=4), nn.ReLU(), nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
+                                   nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(), nn.Flatten(), nn.Linear(64 * 7 * 7, d),
+                                   nn.Tanh())
+
+    def forward(self, x):
+        b, t = x.shape[:2]
+        return self.convs(x.reshape(b * t, 4, 84, 84)).reshape(b, t, -1)
+
+
+class DT(nn.Module):
+    def __init__(self, d, layers, heads, bins, max_len=1000, obs=3, act=1, dropout=0.1, frames=False):
+        super().__init__()
+        self.ret, self.action = nn.Linear(1, d), nn.Linear(act, d)
+        self.state = NatureCnn(d) if frames else nn.Linear(obs, d)
         self.time = nn.Embedding(max_len, d)
         self.ln, self.ln_f = nn.LayerNorm(d), nn.LayerNorm(d)
         self.drop = nn.Dropout(dropout)
@@ -47,7 +62,7 @@ class DT(nn.Module):
         self.head = nn.Linear(d, bins)
 
     def forward(self, returns, states, actions, timesteps):
-        b, t, _ = states.shape
+        b, t = states.shape[:2]
         te = self.time(timesteps)
         tokens = torch.stack([self.ret(returns) + te, self.state(states) + te, self.action(actions) + te], dim=2)
         x = self.blocks(self.drop(self.ln(tokens.reshape(b, 3 * t, -1))))
@@ -60,16 +75,22 @@ def main():
     for name, default in [("batch", 64), ("context", 20), ("layers", 3), ("heads", 1), ("embed", 128), ("bins", 64),
                           ("steps", 20), ("threads", 2)]:
         p.add_argument(f"--{name}", type=int, default=default)
+    p.add_argument("--frames", action="store_true", help="Nature-CNN over 4x84x84 frames, one-hot actions")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
-    model = DT(a.embed, a.layers, a.heads, a.bins).to(dev)
+    act = a.bins if a.frames else 1
+    model = DT(a.embed, a.layers, a.heads, a.bins, act=act, frames=a.frames).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-4)
     b, t = a.batch, a.context
     sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
     def step():
-        returns, states = torch.randn(b, t, 1, device=dev), torch.randn(b, t, 3, device=dev)
-        actions = torch.randn(b, t, 1, device=dev)
+        returns = torch.randn(b, t, 1, device=dev)
+        if a.frames:
+            states = torch.randint(0, 256, (b, t, 4, 84, 84), device=dev).float().div_(255.0)
+            actions = F.one_hot(torch.randint(0, a.bins, (b, t), device=dev), a.bins).float()
+        else:
+            states, actions = torch.randn(b, t, 3, device=dev), torch.randn(b, t, 1, device=dev)
         timesteps = torch.arange(t, device=dev).expand(b, t)
         targets = torch.randint(0, a.bins, (b, t), device=dev)
         logits = model(returns, states, actions, timesteps)

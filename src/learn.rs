@@ -7,7 +7,7 @@ use clap::Args;
 use frl_agents::{ActingOverrides, load_job_with, load_policy};
 use frl_learner::Decode;
 use frl_learner::backend::DeviceChoice;
-use frl_learner::{EvalReport, TrainOptions, TrainSummary, evaluate};
+use frl_learner::{EvalConfig, EvalReport, TrainOptions, TrainSummary, evaluate};
 use frl_runners::demo::{DEFAULT_DEMO, DemoConfig, run_demo};
 
 use crate::stop_flag;
@@ -130,7 +130,7 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let how = loaded.factory.describe();
     let e = &meta.job.eval;
     let stop = stop_flag("finished episodes")?;
-    let episodes = args.episodes.unwrap_or(e.episodes);
+    let episodes = args.episodes.unwrap_or(if e.episodes == 0 { EvalConfig::default().episodes } else { e.episodes });
     let r = evaluate(
         &meta.data.env,
         loaded.factory,

@@ -815,6 +815,26 @@ fn subsample_draws_whole_episodes_within_the_step_budget() {
         assert!(last < Some(e.tag.index));
         last = Some(e.tag.index);
     }
+    // Every window a sequence model draws from the subset (the DT's `WindowIndex`, K = 20) lies inside one episode
+    // and holds the steps of the source episode it came from, in order; the last window of each episode stops at its
+    // end.
+    let windows = frl_dataset::windows::WindowIndex::new(&part.episodes, 20);
+    assert_eq!(windows.steps(), steps);
+    let offsets = &part.episodes.offsets;
+    let mut ends_seen = 0;
+    for start in 0..windows.steps() {
+        let e = offsets.partition_point(|&o| o <= start) - 1;
+        let (t, len) = (start - offsets[e], windows.len_at(start));
+        let episode_len = offsets[e + 1] - offsets[e];
+        assert!(len >= 1 && t + len <= episode_len, "window at {start} crosses the end of episode {e}");
+        assert_eq!(len, 20.min(episode_len - t), "window at {start} stops early");
+        ends_seen += usize::from(t + len == episode_len && len < 20);
+        let source = whole.episodes.episode(by_index[&part.episodes.tags[e].index]);
+        let rows = |o: &[f32], from: usize| o[from * 4..(from + len) * 4].to_vec();
+        assert_eq!(rows(part.episodes.episode(e).observations, t), rows(source.observations, t));
+        assert_eq!(&part.episodes.episode(e).actions[t..t + len], &source.actions[t..t + len]);
+    }
+    assert!(ends_seen >= part.episodes.episodes(), "{ends_seen} windows end at an episode's end");
     // The same seed draws the same episodes; another seed others.
     let (_, _, _, b) = sub("b", "1");
     let (_, _, _, c) = sub("c", "2");

@@ -45,7 +45,7 @@ pub struct BcConfig {
     pub bin_margin: f64,
     /// The action head.
     pub head: HeadConfig,
-    /// Discrete action ids → head bin order (e.g. the Atari direction ring).
+    /// Discrete action ids → head bin order, as a list (`to_bin[id]`) or `"atari_direction_ring"`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action_permutation: Option<Permutation>,
 }

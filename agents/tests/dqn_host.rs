@@ -192,3 +192,45 @@ fn a_host_checkpoint_and_its_moments_continue_on_the_graph_as_on_the_host() {
     cold.train_step(cold.sample(&replay, 32, &mut StdRng::seed_from_u64(seed), &device), &mut opt_c).unwrap();
     assert!(max_difference(&by_name(cold.params()), &params) > 0.0);
 }
+
+/// Seaquest's shapes (128 RAM bytes, 18 actions): the Q network's return heads of all actions, computed in one
+/// product, equal each action's head called on its own (values and the regulariser).
+#[test]
+fn the_return_heads_of_all_18_actions_in_one_product_equal_18_head_calls() {
+    use burn::tensor::{Tensor, TensorData};
+    use frl_agents::dqn::QNet;
+    use frl_heads::{FourierHeadConfig, Head};
+    let device = Device::flex().autodiff();
+    for head in [HeadConfig::Linear, HeadConfig::Fourier(FourierHeadConfig::new(8, 1e-4))] {
+        let config = DqnConfig { hidden: vec![32], head: Some(head.clone()), atoms: 51, ..DqnConfig::default() };
+        let mut rng = StdRng::seed_from_u64(3);
+        let net = QNet::new(128, 18, &config, &mut rng, &device).unwrap();
+        assert_eq!(net.heads.len(), 18);
+        let obs: Vec<f32> = (0..6 * 128).map(|_| rng.random_range(0.0..1.0)).collect();
+        let features = net.features(Tensor::<2>::from_data(TensorData::new(obs, [6, 128]), &device));
+        let (stacked, reg) = net.log_pmfs(features.clone());
+        assert_eq!(stacked.dims(), [6, 18, 51]);
+        let stacked = frl_heads::head::to_host(stacked);
+        let mut regs = 0.0;
+        for (a, h) in net.heads.iter().enumerate() {
+            let out = h.forward(features.clone());
+            if let Some(r) = out.regularizer {
+                regs += frl_heads::head::to_host(r)[0] / 18.0;
+            }
+            let alone = frl_heads::head::to_host(h.log_pmf(out.logits));
+            for row in 0..6 {
+                for atom in 0..51 {
+                    let (x, y) = (stacked[(row * 18 + a) * 51 + atom], alone[row * 51 + atom]);
+                    assert!((x - y).abs() <= 1e-5 * y.abs().max(1.0), "{head}: action {a} row {row}: {x} vs {y}");
+                }
+            }
+        }
+        match reg {
+            Some(r) => {
+                let r = frl_heads::head::to_host(r)[0];
+                assert!(regs > 0.0 && (r - regs).abs() <= 1e-5 * regs, "{head}: regulariser {r} vs {regs}");
+            }
+            None => assert_eq!(regs, 0.0, "{head}"),
+        }
+    }
+}

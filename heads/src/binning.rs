@@ -62,7 +62,8 @@ impl UniformBins {
 
 /// A permutation from raw ids (e.g. an env's action numbers) to ordered bin positions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(try_from = "Vec<usize>", into = "Vec<usize>")]
+#[serde(try_from = "PermutationSpec", into = "Vec<usize>")]
+#[schemars(with = "PermutationSpec")]
 pub struct Permutation {
     to_bin: Vec<usize>,
     to_id: Vec<usize>,
@@ -111,6 +112,31 @@ impl Permutation {
     /// Raw id at bin position `bin`.
     pub fn id(&self, bin: usize) -> Option<usize> {
         self.to_id.get(bin).copied()
+    }
+}
+
+/// A permutation as a job file gives it: `to_bin` as a list, or the name of a built-in one.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum PermutationSpec {
+    /// `to_bin[id] = bin`.
+    Ids(Vec<usize>),
+    /// A built-in permutation: `"atari_direction_ring"`.
+    Named(String),
+}
+
+impl TryFrom<PermutationSpec> for Permutation {
+    type Error = HeadError;
+    fn try_from(spec: PermutationSpec) -> Result<Self, Self::Error> {
+        match spec {
+            PermutationSpec::Ids(v) => Self::new(v),
+            PermutationSpec::Named(name) if name == "atari_direction_ring" => Ok(Self::atari_direction_ring()),
+            PermutationSpec::Named(name) => Err(HeadError::invalid(
+                "permutation",
+                format!("{name:?}"),
+                "must be a list of bin positions or the name of a built-in one (\"atari_direction_ring\")",
+            )),
+        }
     }
 }
 
@@ -237,5 +263,9 @@ mod tests {
         let back: Permutation = serde_json::from_str(&json).unwrap();
         assert_eq!(back, p);
         assert!(serde_json::from_str::<Permutation>("[1, 1]").is_err());
+        let named: Permutation = serde_json::from_str("\"atari_direction_ring\"").unwrap();
+        assert_eq!(named, p);
+        let err = serde_json::from_str::<Permutation>("\"atari_ring\"").unwrap_err().to_string();
+        assert!(err.contains("atari_ring") && err.contains("atari_direction_ring"), "{err}");
     }
 }

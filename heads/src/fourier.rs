@@ -194,7 +194,18 @@ impl Head for FourierHead {
     }
 
     fn forward(&self, features: Tensor<2>) -> HeadOutput {
-        let z = self.coefficients(features);
+        self.forward_coefficients(self.coefficients(features))
+    }
+
+    /// `log(q + eps)` sums to `1 + m·eps` in probability, so log-softmax is a constant shift.
+    fn log_pmf(&self, logits: Tensor<2>) -> Tensor<2> {
+        logits.sub_scalar((1.0 + self.bins as f64 * self.eps).ln())
+    }
+}
+
+impl FourierHead {
+    /// Logits and regulariser (mean over the rows) from raw coefficients `z` `[rows, 2(N+1)]`.
+    pub fn forward_coefficients(&self, z: Tensor<2>) -> HeadOutput {
         if let Some(logits) = crate::fused::fourier_logits(&z, self.frequencies, self.bins, self.eps) {
             let regularizer = (self.gamma > 0.0).then(|| {
                 crate::fused::fourier_regularizer(&z, self.frequencies, self.gamma)
@@ -214,9 +225,11 @@ impl Head for FourierHead {
         HeadOutput { logits, regularizer }
     }
 
-    /// `log(q + eps)` sums to `1 + m·eps` in probability, so log-softmax is a constant shift.
-    fn log_pmf(&self, logits: Tensor<2>) -> Tensor<2> {
-        logits.sub_scalar((1.0 + self.bins as f64 * self.eps).ln())
+    /// Whether `other` computes its PMF from coefficients as this head does (same `N`, bins, `eps` and `gamma`).
+    pub fn same_arithmetic(&self, other: &FourierHead) -> bool {
+        (self.frequencies, self.bins) == (other.frequencies, other.bins)
+            && self.eps == other.eps
+            && self.gamma == other.gamma
     }
 }
 

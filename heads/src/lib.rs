@@ -20,6 +20,7 @@ pub mod init;
 pub mod linear;
 pub mod metrics;
 pub mod mixture;
+pub mod stacked;
 
 pub use binning::Binning;
 pub use config::{AnyHead, HeadConfig};

@@ -455,3 +455,74 @@ fn mixture_losses_with_closed_form_gradients_equal_the_autodiff_graph() {
         }
     }
 }
+
+#[test]
+fn stacked_heads_equal_each_head_called_alone_in_value_and_gradient() {
+    use frl_heads::stacked::forward_stacked;
+    let dev = device();
+    let (rows, d, count) = (5, 16, 18);
+    let configs = [
+        HeadConfig::Linear,
+        HeadConfig::Fourier(FourierHeadConfig { frequencies: 4, gamma: 1e-3, ..Default::default() }),
+    ];
+    for cfg in configs {
+        let mut rng = StdRng::seed_from_u64(140);
+        let heads: Vec<AnyHead> = (0..count).map(|_| cfg.init(d, 21, &mut rng, &dev).unwrap()).collect();
+        let x0 = randn(&mut rng, rows, d, &dev);
+        let weights = randn(&mut rng, rows, count * 21, &dev).reshape([rows, count, 21]);
+        let run = |stacked: bool| {
+            let x = Tensor::<2>::from_data(x0.to_data(), &dev).require_grad();
+            let (logits, reg) = if stacked {
+                forward_stacked(&heads, x.clone()).expect("linear and Fourier heads stack")
+            } else {
+                let outs: Vec<_> = heads.iter().map(|h| h.forward(x.clone())).collect();
+                let reg = outs.iter().filter_map(|o| o.regularizer.clone()).reduce(|a, b| a + b);
+                let logits = Tensor::stack(outs.into_iter().map(|o| o.logits).collect(), 1);
+                (logits, reg.map(|r| r.div_scalar(count as f64)))
+            };
+            let mut loss = (logits.clone() * weights.clone()).sum();
+            if let Some(r) = reg.clone() {
+                loss = loss + r;
+            }
+            let grads = loss.backward();
+            let head_grad = match &heads[3] {
+                AnyHead::Linear(h) => h.linear.weight.grad(&grads),
+                AnyHead::Fourier(h) => h.linear.weight.grad(&grads),
+                AnyHead::Mixture(_) => unreachable!(),
+            };
+            (
+                to_vec(logits),
+                reg.map(|r| to_vec(r)[0]),
+                to_vec(x.grad(&grads).expect("features get a gradient")),
+                to_vec(head_grad.expect("a head's weight gets a gradient")),
+            )
+        };
+        let (a, b) = (run(true), run(false));
+        let close = |p: &[f32], q: &[f32], what: &str| {
+            assert_eq!(p.len(), q.len());
+            let worst = p.iter().zip(q).map(|(u, v)| (u - v).abs() / v.abs().max(1.0)).fold(0.0f32, f32::max);
+            assert!(worst < 1e-5, "{cfg}: {what} differ by {worst}");
+        };
+        close(&a.0, &b.0, "logits");
+        close(&a.2, &b.2, "feature gradients");
+        close(&a.3, &b.3, "head 3's weight gradients");
+        assert_eq!(a.1.is_some(), b.1.is_some(), "{cfg}: regulariser");
+        if let (Some(p), Some(q)) = (a.1, b.1) {
+            assert!((p - q).abs() <= 1e-5 * q.abs().max(1e-3) && q > 0.0, "{cfg}: regulariser {p} vs {q}");
+        }
+    }
+    // heads of different kinds or arithmetic are not stacked
+    let mut rng = StdRng::seed_from_u64(141);
+    let mixed = vec![
+        HeadConfig::Linear.init(4, 8, &mut rng, &dev).unwrap(),
+        HeadConfig::Fourier(FourierHeadConfig::new(2, 0.0)).init(4, 8, &mut rng, &dev).unwrap(),
+    ];
+    assert!(forward_stacked(&mixed, randn(&mut rng, 2, 4, &dev)).is_none());
+    let fourier = vec![
+        HeadConfig::Fourier(FourierHeadConfig::new(2, 0.0)).init(4, 8, &mut rng, &dev).unwrap(),
+        HeadConfig::Fourier(FourierHeadConfig::new(3, 0.0)).init(4, 8, &mut rng, &dev).unwrap(),
+    ];
+    assert!(forward_stacked(&fourier, randn(&mut rng, 2, 4, &dev)).is_none());
+    let mixture = vec![HeadConfig::Mixture(MixtureHeadConfig::default()).init(4, 8, &mut rng, &dev).unwrap()];
+    assert!(forward_stacked(&mixture, randn(&mut rng, 2, 4, &dev)).is_none());
+}

@@ -143,7 +143,7 @@ pub enum LrDecay {
 pub struct EvalConfig {
     /// Evaluate every this many steps while training (0: only at the end).
     pub every: u64,
-    /// Episodes per evaluation.
+    /// Episodes per evaluation (0: no evaluation, not even at the end).
     pub episodes: u64,
     /// Actor threads.
     pub actors: usize,
@@ -319,8 +319,8 @@ impl TrainJob {
                 bail!("`train.{field}` must be at least 1");
             }
         }
-        if self.eval.episodes == 0 {
-            bail!("`eval.episodes` must be at least 1");
+        if self.eval.episodes == 0 && self.eval.every > 0 {
+            bail!("`eval.every` = {} with `eval.episodes` = 0: evaluations need at least 1 episode", self.eval.every);
         }
         if self.eval.actors == 0 {
             bail!("`eval.actors` must be at least 1");

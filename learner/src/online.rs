@@ -805,7 +805,15 @@ impl<A: OnlineAgent> Learner<A> {
         let eval = self.evals.conclude(&mut self.run, agent, self.progress.env_steps, interrupted)?;
         let smoothness = probe_smoothness(agent, self.probe.as_ref())?;
         let (seconds, step_seconds) = (report.seconds, self.update_seconds);
-        let end = RunEnd { interrupted, smoothness, eval, seconds, step_seconds, online: Some(report) };
+        let end = RunEnd {
+            interrupted,
+            smoothness,
+            eval,
+            seconds,
+            step_seconds,
+            steady_ms_per_step: None,
+            online: Some(report),
+        };
         self.run.finish(end)
     }
 }

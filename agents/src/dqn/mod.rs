@@ -287,7 +287,16 @@ impl QNet {
         self.stacked(features, false)
     }
 
+    /// Every action's head in one product where the heads allow it (`frl_heads::stacked`), else head by head.
     fn stacked(&self, features: Tensor<2>, log_pmf: bool) -> (Tensor<3>, Option<Tensor<1>>) {
+        if let Some((logits, reg)) = frl_heads::stacked::forward_stacked(&self.heads, features.clone()) {
+            if !log_pmf {
+                return (logits, reg);
+            }
+            let [b, a, atoms] = logits.dims();
+            let log_pmf = self.heads[0].log_pmf(logits.reshape([b * a, atoms])).reshape([b, a, atoms]);
+            return (log_pmf, reg);
+        }
         let mut rows = Vec::with_capacity(self.heads.len());
         let mut reg: Option<Tensor<1>> = None;
         for head in &self.heads {

@@ -56,7 +56,7 @@ pub struct DecisionTransformerConfig {
     pub state_encoder: StateEncoderConfig,
     /// Returns-to-go are divided by this.
     pub return_scale: f32,
-    /// Discrete action ids → head bin order (e.g. the Atari direction ring); discrete actions only.
+    /// Discrete action ids → head bin order, as a list (`to_bin[id]`) or `"atari_direction_ring"`; discrete actions only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action_permutation: Option<Permutation>,
     /// The Online Decision Transformer's entropy bonus with a learned temperature (off when absent).

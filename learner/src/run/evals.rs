@@ -65,6 +65,9 @@ impl Evaluations {
     /// Starts evaluating `factory` on actor threads; its report will be logged at `at`. `snapshot` gives the
     /// parameters it judges, taken now only when the best are kept.
     pub fn start(&mut self, at: u64, factory: Arc<dyn PolicyFactory>, snapshot: impl FnOnce() -> Snapshot) {
+        if self.eval.episodes == 0 {
+            return;
+        }
         let snapshot = self.best_path.is_some().then(snapshot);
         let rx = spawn_eval(&self.env, factory, &self.eval, self.stop.clone());
         self.pending = Some(Pending { at, rx, snapshot });
@@ -79,6 +82,9 @@ impl Evaluations {
         snapshot: impl FnOnce() -> Snapshot,
     ) -> anyhow::Result<()> {
         let e = &self.eval;
+        if e.episodes == 0 {
+            return Ok(());
+        }
         let report = evaluate(&self.env, factory, e.episodes, e.actors, e.seed, self.stop.clone())?;
         let snapshot = self.best_path.is_some().then(snapshot);
         self.record(tb, at, report, snapshot)

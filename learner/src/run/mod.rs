@@ -481,6 +481,7 @@ impl<S: serde::Serialize + Clone> Run<S> {
             eval: end.eval,
             train_seconds: end.seconds,
             ms_per_step: 1000.0 * end.step_seconds / steps_done.max(1) as f64,
+            steady_ms_per_step: end.steady_ms_per_step,
             backend: self.backend.clone(),
             run_dir: self.dir.clone(),
             online: end.online,
@@ -505,8 +506,22 @@ pub struct RunEnd {
     pub seconds: f64,
     /// Seconds the reported `ms_per_step` is computed from.
     pub step_seconds: f64,
+    /// Median milliseconds per step of the logging windows after the first (see [`TrainSummary`]).
+    pub steady_ms_per_step: Option<f64>,
     /// What an online run measured.
     pub online: Option<OnlineReport>,
+}
+
+/// The median of the logging windows' milliseconds per step after the first window (which holds the first steps'
+/// warm-up: allocations, kernel compilation on a GPU); `None` with fewer than two windows after it.
+fn steady_ms(window_ms: &[f64]) -> Option<f64> {
+    let mut rest = window_ms.get(1..)?.to_vec();
+    if rest.len() < 2 {
+        return None;
+    }
+    rest.sort_by(f64::total_cmp);
+    let n = rest.len();
+    Some(if n % 2 == 1 { rest[n / 2] } else { 0.5 * (rest[n / 2 - 1] + rest[n / 2]) })
 }
 
 /// Mean smoothness of `model`'s PMFs at the probe rows (NaN without heads).
@@ -566,6 +581,7 @@ pub fn train_offline<T: Trainable>(
     }
     let t0 = Instant::now();
     let mut window_start = Instant::now();
+    let mut window_ms = Vec::new();
     let mut interrupted = false;
     while run.step < total {
         if run.stopping() {
@@ -578,7 +594,11 @@ pub fn train_offline<T: Trainable>(
         if step % train.log_every == 0 || last {
             let n = run.window_steps();
             let mut values = run.take_window();
-            values.push(("train/steps_per_sec".into(), n as f64 / window_start.elapsed().as_secs_f64().max(1e-9)));
+            let window_seconds = window_start.elapsed().as_secs_f64().max(1e-9);
+            values.push(("train/steps_per_sec".into(), n as f64 / window_seconds));
+            if n > 0 {
+                window_ms.push(1000.0 * window_seconds / n as f64);
+            }
             run.log(step, &values)?;
             bar.set_message(format!("loss {:.4}{}", run.last_loss, beside.message()));
             window_start = Instant::now();
@@ -604,7 +624,9 @@ pub fn train_offline<T: Trainable>(
     let eval = beside.finish(&mut run, &model, interrupted)?;
     let smoothness = probe_smoothness(&model, Some(&probe))?;
     bar.finish_and_clear();
-    let end = RunEnd { interrupted, smoothness, eval, seconds, step_seconds: seconds, online: None };
+    let steady_ms_per_step = steady_ms(&window_ms);
+    let end =
+        RunEnd { interrupted, smoothness, eval, seconds, step_seconds: seconds, steady_ms_per_step, online: None };
     Ok((run.finish(end)?, model))
 }
 
@@ -632,4 +654,17 @@ pub fn fit_model<T: Trainable>(
     let data = data(&model)?;
     let run = setup.begin(spec)?;
     Ok(train_offline(run, model, &data, &mut NothingBeside)?.0)
+}
+
+#[cfg(test)]
+mod steady_tests {
+    use super::steady_ms;
+
+    #[test]
+    fn steady_ms_leaves_out_the_first_window_and_takes_the_median() {
+        assert_eq!(steady_ms(&[]), None);
+        assert_eq!(steady_ms(&[900.0, 2.0]), None);
+        assert_eq!(steady_ms(&[900.0, 3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(steady_ms(&[900.0, 4.0, 1.0, 2.0, 100.0]), Some(3.0));
+    }
 }

@@ -32,6 +32,10 @@ pub struct TrainSummary {
     pub train_seconds: f64,
     /// Milliseconds per optimiser step in this invocation.
     pub ms_per_step: f64,
+    /// Median milliseconds per step over the logging windows after the first one, which holds the warm-up (kernel
+    /// compilation on a GPU); absent with fewer than two such windows and for online runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steady_ms_per_step: Option<f64>,
     /// Backend name.
     pub backend: String,
     /// The run folder.
