@@ -777,6 +777,24 @@ fn set_changes_fields_of_the_job_and_names_a_bad_one() {
 }
 
 #[test]
+fn a_job_without_evaluation_episodes_trains_without_evaluating() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = train_job(dir.path(), "bc", "noeval", 100);
+    let (code, stdout, stderr) =
+        run(frl().arg("train").arg(&job).args(["--set", "train.steps=4", "--set", "eval.episodes=0"]));
+    assert_eq!(code, 0, "{stderr}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("runs/noeval/summary.json")).unwrap()).unwrap();
+    assert!(summary["eval"].is_null(), "{summary}");
+    assert!(!stdout.contains('±'), "an evaluation was reported: {stdout}");
+    // Evaluations during training need episodes: the job says which fields clash.
+    let (code, _, stderr) =
+        run(frl().arg("train").arg(&job).args(["--quiet", "--set", "eval.episodes=0", "--set", "eval.every=2"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("`eval.every` = 2") && stderr.contains("`eval.episodes` = 0"), "{stderr}");
+}
+
+#[test]
 fn subsample_draws_whole_episodes_within_the_step_budget() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
