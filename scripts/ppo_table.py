@@ -9,18 +9,10 @@ import argparse
 import json
 import math
 import re
-import statistics
 from collections import defaultdict
 from pathlib import Path
 
-
-def fmt(xs, digits=1):
-    if not xs:
-        return "—"
-    mean = statistics.mean(xs)
-    if len(xs) == 1:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {statistics.stdev(xs):.{digits}f}"
+from tables import fmt_mean_sd as fmt
 
 
 def main():

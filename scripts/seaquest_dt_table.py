@@ -11,12 +11,12 @@ evaluation interval (one epoch) and steps, and summary.json for wall time and PM
 import argparse
 import json
 import re
-import statistics
 import sys
 import tomllib
 from collections import defaultdict
 from pathlib import Path
 
+from tables import fmt_mean_sd
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 RANDOM, HUMAN = 68.0, 42055.0
@@ -37,20 +37,6 @@ def evaluations(run):
             for e in acc.Scalars("eval/return_mean"):
                 out[e.step] = e.value
     return out
-
-
-def mean_sd(xs):
-    if not xs:
-        return "—"
-    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
-    return f"{statistics.mean(xs):.1f} ± {sd:.1f}"
-
-
-def mean_sd2(xs):
-    if not xs:
-        return "—"
-    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
-    return f"{statistics.mean(xs):.2f} ± {sd:.2f}"
 
 
 def main():
@@ -88,8 +74,8 @@ def main():
         last = [r["epochs"][-1] for r in rs]
         sm = [r["smoothness"] for r in rs if r["smoothness"] is not None]
         lines.append(
-            f"| {head} | {mean_sd(best)} | {mean_sd2([normalised(b) for b in best])} | {mean_sd(last)} | "
-            f"{mean_sd2([normalised(x) for x in last])} | {mean_sd2(sm) if sm else '—'} | "
+            f"| {head} | {fmt_mean_sd(best)} | {fmt_mean_sd([normalised(b) for b in best], 2)} | {fmt_mean_sd(last)} | "
+            f"{fmt_mean_sd([normalised(x) for x in last], 2)} | {fmt_mean_sd(sm, 2)} | "
             f"{', '.join(str(r['seed']) for r in rs)} |"
         )
     lines += ["", "Every run (evaluation return after each epoch; — not yet evaluated):", ""]

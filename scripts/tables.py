@@ -6,3 +6,11 @@ import statistics
 def mean_sd(xs):
     """Mean and sample standard deviation (0 for a single value)."""
     return statistics.mean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
+
+
+def fmt_mean_sd(xs, digits=1):
+    """`mean ± sd` of `xs` at `digits` decimals; `—` when empty, the mean alone for a single value."""
+    if not xs:
+        return "—"
+    mean, sd = mean_sd(xs)
+    return f"{mean:.{digits}f}" if len(xs) == 1 else f"{mean:.{digits}f} ± {sd:.{digits}f}"
