@@ -19,7 +19,7 @@ use burn_flex::Flex;
 use super::{Inputs, Mat, cpu, dense, matmul, plain_output, tensor, tracked_output, values};
 use crate::fourier::{NORM_GUARD, fourier_basis_values};
 use crate::head::bin_centres;
-use crate::host::autocorrelation_sum;
+use crate::host::Autocorrelation;
 use crate::host::dense::ln_in_place;
 
 /// Bin bases by `(N, m)`.
@@ -141,20 +141,21 @@ pub fn fourier_regularizer(z: &Tensor<2>, n: usize, gamma: f64) -> Option<Tensor
     let inputs = Inputs::of([cpu(z)])?;
     let [zv] = inputs.values();
     let scale = gamma / rows as f64;
+    let mut autocorrelation = Autocorrelation::default();
     Some(match inputs {
         Inputs::Plain(_) => {
-            let value = (autocorrelation_sum(values(&zv), n, None) * scale) as f32;
+            let value = (autocorrelation.sum(values(&zv), n, None) * scale) as f32;
             plain_output(tensor(vec![value], &[1]))
         }
         Inputs::Tracked([zt]) => {
             let out = match RegularizerBackward.prepare::<NoCheckpointing>([zt.node()]).compute_bound().stateful() {
                 OpsKind::Tracked(prep) => {
                     let mut dz = vec![0.0f32; rows * w];
-                    let value = (autocorrelation_sum(values(&zv), n, Some((scale, &mut dz))) * scale) as f32;
+                    let value = (autocorrelation.sum(values(&zv), n, Some((scale, &mut dz))) * scale) as f32;
                     prep.finish((dz, [rows, w]), tensor(vec![value], &[1]))
                 }
                 OpsKind::UnTracked(prep) => {
-                    let value = (autocorrelation_sum(values(&zv), n, None) * scale) as f32;
+                    let value = (autocorrelation.sum(values(&zv), n, None) * scale) as f32;
                     prep.finish(tensor(vec![value], &[1]))
                 }
             };

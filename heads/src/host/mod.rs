@@ -513,8 +513,9 @@ impl FourierRows {
     /// `γ Σ_rows 4π² Σ_k k² |c_k|²` of the rows of `z`; with `backward = (scale, dz)` adds `scale ·` its gradient
     /// to `dz`.
     pub fn regularizer(&self, z: &[f32], backward: Option<(f64, &mut [f32])>) -> f64 {
+        let mut a = Autocorrelation::default();
         let backward = backward.map(|(scale, dz)| (scale * self.gamma, dz));
-        self.gamma * autocorrelation_sum(z, self.frequencies, backward)
+        self.gamma * a.sum(z, self.frequencies, backward)
     }
 }
 
@@ -582,57 +583,6 @@ impl Autocorrelation {
         dense::transpose_block(&self.dv, rp, &mut dz[n + 1..], w, (n + 1, rows), true);
         sum
     }
-}
-
-/// Rows from which [`autocorrelation_sum`] splits the work over threads (below, a thread costs more than it saves).
-const PARALLEL_ROWS: usize = 1024;
-
-/// [`Autocorrelation::sum`], split over the machine's threads by whole row blocks for large batches. The blocks'
-/// sums are added in block order, so the result and the gradient equal the one-thread sum bit for bit.
-pub(crate) fn autocorrelation_sum(z: &[f32], n: usize, backward: Option<(f64, &mut [f32])>) -> f64 {
-    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let threads = *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |t| t.get()));
-    autocorrelation_sum_on(z, n, backward, threads)
-}
-
-/// [`autocorrelation_sum`] on at most `threads` threads.
-fn autocorrelation_sum_on(z: &[f32], n: usize, backward: Option<(f64, &mut [f32])>, threads: usize) -> f64 {
-    let w = 2 * (n + 1);
-    let block = ROW_BLOCK * w;
-    let blocks = z.len().div_ceil(block);
-    let threads = threads.min(blocks);
-    if z.len() / w < PARALLEL_ROWS || threads < 2 {
-        return Autocorrelation::default().sum(z, n, backward);
-    }
-    let per = blocks.div_ceil(threads) * block;
-    let sums: Vec<Vec<f64>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = match backward {
-            None => z
-                .chunks(per)
-                .map(|zc| {
-                    scope.spawn(move || {
-                        let mut a = Autocorrelation::default();
-                        zc.chunks(block).map(|zb| a.sum_block(zb, n, None)).collect::<Vec<f64>>()
-                    })
-                })
-                .collect(),
-            Some((scale, dz)) => z
-                .chunks(per)
-                .zip(dz.chunks_mut(per))
-                .map(|(zc, dc)| {
-                    scope.spawn(move || {
-                        let mut a = Autocorrelation::default();
-                        zc.chunks(block)
-                            .zip(dc.chunks_mut(block))
-                            .map(|(zb, db)| a.sum_block(zb, n, Some((scale, db))))
-                            .collect::<Vec<f64>>()
-                    })
-                })
-                .collect(),
-        };
-        handles.into_iter().map(|h| h.join().expect("a regulariser thread panicked")).collect()
-    });
-    sums.into_iter().flatten().sum()
 }
 
 /// Rows of one register group in [`Autocorrelation::sum`].
@@ -1188,27 +1138,6 @@ fn sigmoid(x: f32) -> f32 {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn the_regulariser_split_over_threads_equals_one_thread_bit_for_bit() {
-        use rand::{Rng, SeedableRng};
-        let n = 16;
-        let w = 2 * (n + 1);
-        let rows = 4096 + 13;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-        let z: Vec<f32> = (0..rows * w).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let mut dz1 = vec![0.25f32; rows * w];
-        let one = Autocorrelation::default().sum(&z, n, Some((1e-3, &mut dz1)));
-        for threads in [2, 3, 7] {
-            let mut dz = vec![0.25f32; rows * w];
-            let many = autocorrelation_sum_on(&z, n, Some((1e-3, &mut dz)), threads);
-            assert_eq!(many.to_bits(), one.to_bits(), "{threads} threads");
-            assert!(dz.iter().zip(&dz1).all(|(a, b)| a.to_bits() == b.to_bits()), "{threads} threads: gradients");
-            let value = autocorrelation_sum_on(&z, n, None, threads);
-            assert_eq!(value.to_bits(), one.to_bits());
-        }
-        assert!(dz1.iter().any(|&d| d != 0.25));
-    }
-
     use super::*;
 
     /// A weight whose gradient stops: its moments reach 0 instead of staying subnormal, and its value follows
