@@ -195,12 +195,13 @@ fn print_summaries(summaries: &[TrainSummary]) {
     );
     for s in summaries {
         println!(
-            "{:<32} {:<5} {:>6} {:>9.4} {:>11.4} {:>9.1}  {}",
+            "{:<32} {:<5} {:>6} {:>9.4} {:>11} {:>9.1}  {}",
             s.name,
             s.agent,
             s.steps,
             s.final_loss,
-            s.smoothness,
+            // Agents without an action head (a Gaussian policy, scalar Q-values) have no PMF to score.
+            if s.smoothness.is_nan() { "—".to_string() } else { format!("{:.4}", s.smoothness) },
             s.ms_per_step,
             s.eval.as_ref().map(format_return).unwrap_or_else(|| "—".into())
         );

@@ -870,3 +870,14 @@ fn subsample_draws_whole_episodes_within_the_step_budget() {
         std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with(".tmp"))
     );
 }
+
+#[test]
+fn a_missing_file_is_named_once_with_its_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothing-here");
+    let (code, _, stderr) =
+        run(frl().args(["dataset", "import-minari"]).arg(&missing).arg("--out").arg(dir.path().join("out")));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("nothing-here/metadata.json"), "{stderr}");
+    assert_eq!(stderr.matches("os error 2").count(), 1, "the cause is said once: {stderr}");
+}

@@ -98,12 +98,12 @@ pub struct Collection {
 #[derive(Debug, Error)]
 pub enum DatasetError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (shown in the message, so not also chained as a source).
+        error: std::io::Error,
     },
     /// `metadata.json` is missing, unreadable or inconsistent.
     #[error("{path}: {message}")]
@@ -134,6 +134,6 @@ pub enum DatasetError {
 impl DatasetError {
     fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> DatasetError {
         let path = path.into();
-        move |source| DatasetError::Io { path, source }
+        move |error| DatasetError::Io { path, error }
     }
 }
