@@ -12,7 +12,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from tables import fmt_mean_sd as fmt
+from tables import emit, fmt_mean_sd as fmt
 
 
 def main():
@@ -40,11 +40,7 @@ def main():
             f"| {variant} | {', '.join(str(k) for k, _ in runs)} | {fmt(last)} | {', '.join(f'{x:.1f}' for x in last)} "
             f"| {fmt(ev)} | {fmt(sm, 3)} | {', '.join(f'{x:.0f}' for x in secs)} |"
         )
-    text = "\n".join(lines) + "\n"
-    print(text, end="")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import tomllib
 from collections import defaultdict
 from pathlib import Path
 
-from tables import fmt_mean_sd
+from tables import emit, fmt_mean_sd
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 RANDOM, HUMAN = 68.0, 42055.0
@@ -89,11 +89,7 @@ def main():
         last = f"{r['epochs'][-1]:.0f}" if r["epochs"][-1] is not None else "—"
         mins = "—" if r["minutes"] is None else f"{r['minutes']:.1f}"
         lines.append(f"| {r['head']} | {r['seed']} | " + " | ".join(cells) + f" | {best} | {last} | {mins} |")
-    text = "\n".join(lines) + "\n"
-    print(text, end="")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -14,3 +14,12 @@ def fmt_mean_sd(xs, digits=1):
         return "—"
     mean, sd = mean_sd(xs)
     return f"{mean:.{digits}f}" if len(xs) == 1 else f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def emit(lines, out=None):
+    """Prints the table's lines and, with `out`, writes them there too (folders made as needed)."""
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
