@@ -307,6 +307,24 @@ def check_online(frl, tmp):
     check(summary["online"]["mean_policy_lag"] == 0.0, f"ppo: policy lag {summary['online']['mean_policy_lag']}")
     print(f"ray online: PPO through 2 Ray actors = in-process ({summary['steps']} updates, policy lag 0)")
 
+    # PPO through Ray actors stopped after round 15 (a checkpoint at the round's end, episodes in flight), then
+    # resumed with fresh Ray actors that replay those episodes: the same weights as the run that never stopped
+    text = (tmp / "ppo-ray.toml").read_text().replace(str(tmp / "ppo-ray"), str(tmp / "ppo-stop"))
+    (tmp / "ppo-stop.toml").write_text(text)
+
+    def stop_at_15(t, r):
+        if r == 15:
+            t.learner.stop()
+    first = Trainer(tmp / "ppo-stop.toml", actors=2, quiet=True).run(stop_at_15)
+    check(first["interrupted"], f"ppo stop: the run was not interrupted ({first['online']})")
+    Trainer(tmp / "ppo-stop.toml", actors=2, resume=True, quiet=True).run()
+    c = tmp / "ppo-stop" / "ppo-cartpole"
+    tc = load_file(str(compare_runs.newest_checkpoint(c)))
+    check(set(ta) == set(tc) and all(np.array_equal(ta[k], tc[k]) for k in ta),
+          "ppo stop: Ray actors resumed after a stop trained other weights than the run that never stopped")
+    print(f"ray online: PPO stopped at {first['online']['env_steps']} env steps and resumed through Ray actors = "
+          "the run that never stopped")
+
     # the online Decision Transformer: a sequence policy keeps its version through each episode
     job = tmp / "odt.toml"
     job.write_text(ODT_JOB.format(runs=tmp / "odt-runs"))

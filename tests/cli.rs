@@ -581,6 +581,20 @@ fn an_online_run_stops_on_ctrl_c_or_kill_9_and_resumes_with_its_counts() {
         .unwrap();
         assert!(summary["online"]["env_steps"].as_u64().unwrap() >= budget, "{summary}");
         assert!(summary["steps"].as_u64().unwrap() > stopped, "{summary}");
+        // The recording was taken back to the checkpoint and went on from there: each episode once, and the
+        // episodes running at the stop finished whole (none is missing from the numbering).
+        let rec = frl_dataset::dataset::Dataset::open(&dir.path().join("runs").join(&name).join("episodes")).unwrap();
+        let mut index: Vec<u64> = rec.episodes.tags.iter().map(|t| t.index).collect();
+        index.sort_unstable();
+        let n = index.len();
+        index.dedup();
+        assert_eq!(index.len(), n, "{signal}: an episode was recorded twice");
+        // Slot j (of 2) runs episodes j, j + 2, j + 4, ...: none is missing before the one running at the end.
+        for j in 0..2 {
+            let ours: Vec<u64> = index.iter().copied().filter(|i| i % 2 == j).collect();
+            let expected: Vec<u64> = (0..ours.len() as u64).map(|n| 2 * n + j).collect();
+            assert!(ours == expected, "{signal}: slot {j} recorded {ours:?}");
+        }
     }
 }
 

@@ -346,10 +346,12 @@ impl RunningMeanStd {
             shape,
             data,
         };
+        let all: Vec<f64> = self.mean.iter().chain(&self.var).copied().chain([self.count]).collect();
         vec![
             t("mean", self.mean.iter().map(|&v| v as f32).collect(), vec![d]),
             t("var", self.var.iter().map(|&v| v as f32).collect(), vec![d]),
             t("count", vec![self.count as f32], vec![1]),
+            t("exact", f64_chunks(&all), vec![2 * d + 1, 3]),
         ]
     }
 
@@ -364,8 +366,42 @@ impl RunningMeanStd {
         };
         let d = self.mean.len();
         (self.mean, self.var, self.count) = (get("mean", d)?, get("var", d)?, get("count", 1)?[0]);
+        // The f64 statistics themselves, where the checkpoint has them (the f32 copies above are for reading).
+        if let Some(t) = values.get(&format!("{name}.exact")) {
+            let all = chunks_f64(&t.data)
+                .filter(|v| v.len() == 2 * d + 1)
+                .ok_or_else(|| format!("parameter `{name}.exact` does not hold {} statistics", 2 * d + 1))?;
+            self.mean = all[..d].to_vec();
+            self.var = all[d..2 * d].to_vec();
+            self.count = all[2 * d];
+        }
         Ok(())
     }
+}
+
+/// f64 values as f32 tensor elements without loss: each value's 64 bits as three integers below 2²² (exact in f32).
+fn f64_chunks(values: &[f64]) -> Vec<f32> {
+    values
+        .iter()
+        .flat_map(|v| {
+            let b = v.to_bits();
+            [(b >> 44) as f32, ((b >> 22) & 0x3f_ffff) as f32, (b & 0x3f_ffff) as f32]
+        })
+        .collect()
+}
+
+/// The values [`f64_chunks`] wrote; `None` when `chunks` are not such triples.
+fn chunks_f64(chunks: &[f32]) -> Option<Vec<f64>> {
+    if !chunks.len().is_multiple_of(3) {
+        return None;
+    }
+    chunks
+        .chunks(3)
+        .map(|c| {
+            let ok = c.iter().all(|&x| x >= 0.0 && x < (1u64 << 22) as f32 && x.fract() == 0.0);
+            ok.then(|| f64::from_bits(((c[0] as u64) << 44) | ((c[1] as u64) << 22) | c[2] as u64))
+        })
+        .collect()
 }
 
 /// CleanRL's reward scaling (Gymnasium's `NormalizeReward`): the discounted reward sum (reset by a termination),
@@ -401,6 +437,16 @@ impl RewardScale {
             self.running.insert(episode, ret);
         }
         out
+    }
+
+    /// Takes up again an episode that was running when the run was saved: its discounted sum from its rewards so
+    /// far (the statistics already hold them).
+    pub fn resume(&mut self, episode: u64, rewards: &[f32], terminated: &[bool]) {
+        let ret = rewards
+            .iter()
+            .zip(terminated)
+            .fold(0.0, |ret, (&r, &term)| ret * self.gamma * f64::from(u8::from(!term)) + r as f64);
+        self.running.insert(episode, ret);
     }
 }
 
@@ -906,6 +952,12 @@ impl OnlineAgent for Ppo {
 
     fn takes_fragments(&self) -> bool {
         true
+    }
+
+    fn resume_episode(&self, episode: &frl_dataset::episodes::EpisodeRef<'_>) {
+        if let Some(r) = &self.reward_scale {
+            r.lock().unwrap_or_else(|e| e.into_inner()).resume(episode.tag.index, episode.rewards, episode.terminated);
+        }
     }
 
     fn on_policy(&self) -> Option<OnPolicy> {

@@ -370,3 +370,98 @@ fn treating_time_limits_as_terminations_changes_what_is_learned() {
     assert!(a == c, "the same job repeats");
     assert!(a != b, "the flag changed nothing");
 }
+
+/// A PPO job on Pendulum whose rounds (2 slots × 48 steps) end inside episodes (200 steps), with a learning rate
+/// annealed to 0, both normalisers and a checkpoint due every 20 updates (rounds of 8).
+fn resume_job(dir: &std::path::Path, name: &str, policy: &str, record: bool) -> frl_learner::TrainJob {
+    let text = format!(
+        "name = \"{name}\"\nruns_dir = \"{}\"\nseed = 5\nagent = \"ppo\"\n[ppo]\nhidden = [16, 16]\n{policy}\n\
+         rollout_steps = 48\nepochs = 2\nminibatches = 4\ngamma = 0.9\nnormalize_observations = true\n\
+         normalize_rewards = true\n[online]\nenv = \"Pendulum-v1\"\nenv_steps = 1920\nactors = 2\nenvs = 2\n\
+         record = {record}\n[train]\nlr = 1e-3\nwarmup_steps = 0\ndecay = \"linear\"\nfinal_lr_fraction = 0.0\n\
+         log_every = 4\ncheckpoint_every = 20\nkeep_checkpoints = 20\n[train.optimizer]\nweight_decay = 0.0\n\
+         grad_clip = 0.5\n[eval]\nepisodes = 0\n",
+        dir.join("runs").display()
+    );
+    let job = frl_learner::TrainJob::parse(&text).unwrap();
+    frl_agents::validate(&job).unwrap();
+    job
+}
+
+/// Every parameter, normaliser statistic and optimiser moment of a run's newest checkpoint, with where it stood.
+fn final_state(run: &std::path::Path) -> (u64, frl_learner::OnlineProgress, Vec<(String, Vec<u32>)>) {
+    let (step, path) = frl_learner::checkpoint::list(&run.join("checkpoints")).pop().unwrap();
+    let c = frl_learner::checkpoint::load(&path).unwrap();
+    let mut all: Vec<(String, Vec<u32>)> = c
+        .model
+        .into_values()
+        .map(|t| (format!("model.{}", t.name), t.data.iter().map(|v| v.to_bits()).collect()))
+        .chain(c.adam.into_values().map(|t| (format!("adam.{}", t.name), t.data.iter().map(|v| v.to_bits()).collect())))
+        .collect();
+    all.sort();
+    (step, c.meta.online.unwrap(), all)
+}
+
+#[test]
+fn a_stopped_ppo_run_resumes_bit_identically_continuing_its_episodes_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let quiet = frl_learner::TrainOptions { quiet: true, ..Default::default() };
+    let resume = frl_learner::TrainOptions { resume: true, quiet: true, ..Default::default() };
+    let no_stop = || std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for (policy, name) in
+        [("distribution = \"gaussian\"", "gauss"), ("bins = 9\nhead = { fourier = { frequencies = 3 } }", "fourier")]
+    {
+        // Killed: a copy that lost its newest checkpoints resumes from an older one.
+        let whole = resume_job(dir.path(), &format!("{name}-whole"), policy, false);
+        frl_agents::train(&whole, &quiet, no_stop()).unwrap();
+        let (step, end, bits) = final_state(&whole.run_dir());
+        let saved = frl_learner::checkpoint::list(&whole.run_dir().join("checkpoints"));
+        // Checkpoints fall at round ends (multiples of 8 updates) once one is due.
+        let steps: Vec<u64> = saved.iter().map(|(s, _)| *s).collect();
+        assert_eq!(steps, [24, 40, 64, 80, 104, 120, 144, 160], "{name}");
+        let part = resume_job(dir.path(), &format!("{name}-part"), policy, false);
+        let ckpts = part.run_dir().join("checkpoints");
+        std::fs::create_dir_all(&ckpts).unwrap();
+        let (_, from) = saved.iter().find(|(s, _)| *s == 104).unwrap();
+        std::fs::copy(from, ckpts.join(from.file_name().unwrap())).unwrap();
+        // Where it resumes, both slots are inside an episode.
+        let at = frl_learner::checkpoint::load(from).unwrap().meta.online.unwrap();
+        assert_eq!(at.slots.len(), 2, "{at:?}");
+        assert!(at.slots.iter().all(|s| s.in_flight.as_ref().is_some_and(|f| f.steps > 0)), "{:?}", at.slots);
+        frl_agents::train(&part, &resume, no_stop()).unwrap();
+        let (step_b, end_b, bits_b) = final_state(&part.run_dir());
+        assert_eq!((step, &end), (step_b, &end_b), "{name}: progress after resuming");
+        assert_eq!(bits.len(), bits_b.len());
+        for (a, b) in bits.iter().zip(&bits_b) {
+            assert!(a == b, "{name}: {} differs after resuming", a.0);
+        }
+    }
+
+    // Stopped by Ctrl-C after its first checkpoint, the recording kept: the same parameters and the same recorded
+    // episodes, step by step, as the run that was not stopped.
+    let policy = "distribution = \"gaussian\"";
+    let whole = resume_job(dir.path(), "rec-whole", policy, true);
+    frl_agents::train(&whole, &quiet, no_stop()).unwrap();
+    let part = resume_job(dir.path(), "rec-part", policy, true);
+    let stop = no_stop();
+    let watcher = {
+        let (stop, ckpts) = (stop.clone(), part.run_dir().join("checkpoints"));
+        std::thread::spawn(move || {
+            while frl_learner::checkpoint::list(&ckpts).is_empty() {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+    };
+    let first = frl_agents::train(&part, &quiet, stop).unwrap();
+    watcher.join().unwrap();
+    assert!(first.interrupted, "the run ended before the stop reached it");
+    frl_agents::train(&part, &resume, no_stop()).unwrap();
+    let (a, b) = (final_state(&whole.run_dir()), final_state(&part.run_dir()));
+    assert_eq!((a.0, &a.1), (b.0, &b.1));
+    assert!(a.2 == b.2, "the parameters differ after a stop and resume");
+    let open = |run: &std::path::Path| frl_dataset::dataset::Dataset::open(&run.join("episodes")).unwrap().episodes;
+    let (ra, rb) = (open(&whole.run_dir()), open(&part.run_dir()));
+    assert!(ra.episodes() >= 8, "{} episodes recorded", ra.episodes());
+    assert!(ra == rb, "the recorded episodes differ after a stop and resume");
+}

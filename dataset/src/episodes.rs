@@ -89,6 +89,18 @@ impl EpisodeRef<'_> {
     pub fn version(&self, t: usize) -> u64 {
         self.versions.get(t).copied().unwrap_or(self.tag.policy_version)
     }
+
+    /// CRC-32C of what the env produced in this episode (observations, rewards, termination and truncation flags):
+    /// two runs of an env agree on an episode when their fingerprints do.
+    pub fn fingerprint(&self) -> u32 {
+        let mut crc = 0;
+        for v in self.observations.iter().chain(self.rewards) {
+            crc = crc32c::crc32c_append(crc, &v.to_le_bytes());
+        }
+        let flags: Vec<u8> =
+            self.terminated.iter().zip(self.truncated).map(|(&a, &b)| u8::from(a) | u8::from(b) << 1).collect();
+        crc32c::crc32c_append(crc, &flags)
+    }
 }
 
 impl EpisodeBatch {
@@ -351,6 +363,11 @@ impl FragmentJoiner {
     pub fn abandon(&mut self, mut pick: impl FnMut(u64) -> bool) -> usize {
         let gone: Vec<u64> = self.open.keys().copied().filter(|&i| pick(i)).collect();
         gone.iter().filter_map(|i| self.open.remove(i)).map(|b| b.steps()).sum()
+    }
+
+    /// The episodes begun but not ended, each as far as it has arrived, by index.
+    pub fn open_episodes(&self) -> impl Iterator<Item = (u64, EpisodeRef<'_>)> {
+        self.open.iter().map(|(&i, b)| (i, b.episode(0)))
     }
 
     /// Episodes begun but not ended.

@@ -196,6 +196,11 @@ pub trait OnlineAgent: Agent {
         false
     }
 
+    /// The steps so far of an episode that was running when the run was saved (already counted and learned from),
+    /// as a resumed run continues it: the agent rebuilds what it keeps per running episode (a reward normaliser's
+    /// discounted sum).
+    fn resume_episode(&self, _episode: &frl_dataset::episodes::EpisodeRef<'_>) {}
+
     /// Scalars describing the exploration at `env_steps` (e.g. `epsilon`), logged as `online/<name>`.
     fn exploration_scalars(&self, _env_steps: u64) -> Scalars {
         Vec::new()

@@ -82,9 +82,17 @@ pub struct OnlineProgress {
     /// `env_steps`, never recorded).
     #[serde(default)]
     pub lost_steps: u64,
-    /// One past the highest episode index received (a resumed deterministic run numbers its episodes from here).
+    /// One past the highest episode index received (a resumed deterministic run without `slots` numbers its
+    /// episodes from here).
     #[serde(default)]
     pub next_episode: u64,
+    /// Deterministic runs: the index of the first episode of the slots' numbering.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episode_base: Option<u64>,
+    /// Deterministic runs: where each env slot stood (episodes begun, the episode in flight), so that a resumed run
+    /// continues those episodes and numbers new ones as the run would have without the stop.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slots: Vec<frl_rollout::SlotState>,
 }
 
 /// A checkpoint's `format` and `format_version`, from its metadata JSON.

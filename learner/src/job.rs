@@ -435,8 +435,10 @@ pub struct OnlineConfig {
     pub behaviour: Option<frl_envs::BehaviourSpec>,
     /// The same job and seed give the same run, bit for bit, with any number of `actors`: env slots take
     /// `fragment_steps` steps per round with the policy of the round before last, and the learner takes their steps
-    /// in a fixed order (a resumed run continues, but its steps differ from an uninterrupted run's). With `false`
-    /// actors and learner run asynchronously (no waiting on a schedule; what an actor acts with depends on timing).
+    /// in a fixed order. A resumed run continues the episodes running at the stop (each slot replays its actions);
+    /// on-policy runs (PPO) then go on bit for bit as if never stopped, off-policy ones act with the newest weights
+    /// at their first round and refill their replay from the recording, so their steps differ. With `false` actors
+    /// and learner run asynchronously (no waiting on a schedule; what an actor acts with depends on timing).
     pub deterministic: bool,
     /// Env slots of a deterministic run, shared out among the actors (default: `actors`); runs with the same
     /// `envs` collect the same steps whatever their `actors`.

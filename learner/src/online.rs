@@ -20,8 +20,8 @@ use frl_dataset::dataset::{Collection, Dataset, DatasetWriter};
 use frl_dataset::episodes::{EpisodeBatch, FragmentJoiner};
 use frl_envs::{PolicyFactory, Space};
 use frl_rollout::{
-    ActorPool, ChannelLink, EnvFactory, InOrder, LockstepActors, LockstepConfig, PolicySnapshot, PoolConfig,
-    PoolReport, Published, RemoteActors, Schedule,
+    ActorPool, ChannelLink, EnvFactory, InFlight, InOrder, LockstepActors, LockstepConfig, PolicySnapshot, PoolConfig,
+    PoolReport, Published, RemoteActors, Schedule, SlotState,
 };
 use indicatif::ProgressBar;
 
@@ -113,9 +113,11 @@ pub fn fit_online<A: OnlineAgent>(
     let recorder = if !online.record {
         None
     } else if resumed && record_dir.join(frl_dataset::dataset::METADATA_FILE).exists() {
+        // Episodes recorded after the checkpoint (a run killed between two) are recorded again as the run goes on.
+        let writer = DatasetWriter::resume_at(&record_dir, RECORD_SHARD_STEPS, progress.episodes)?;
         let recorded = Dataset::open(&record_dir)?;
         agent.insert(&mut replay, &recorded.episodes).with_context(|| format!("dataset {}", record_dir.display()))?;
-        Some(DatasetWriter::resume(&record_dir, RECORD_SHARD_STEPS)?)
+        Some(writer)
     } else {
         let collection = Collection {
             policy: format!("online {}", A::KIND),
@@ -140,6 +142,7 @@ pub fn fit_online<A: OnlineAgent>(
     let failures_before = progress.actor_failures;
     let deterministic = online.deterministic;
     let remote = options.remote.clone();
+    let slots = deterministic.then(|| SlotBook::new(&online, &progress));
     let mut learner = Learner {
         run,
         online,
@@ -151,6 +154,8 @@ pub fn fit_online<A: OnlineAgent>(
         update_seconds: 0.0,
         remote: remote.is_some(),
         payload: None,
+        slots,
+        save_due: false,
     };
     let mut agent = agent;
     let (outcome, pool_report) = if deterministic {
@@ -163,7 +168,9 @@ pub fn fit_online<A: OnlineAgent>(
         };
         // On-policy rounds act with the weights of the round just trained on; off-policy ones run a round ahead.
         let lag = if on_policy.is_some() { 0 } else { 1 };
-        let mut actors = Lockstep::spawn(job.seed, &learner.online, first, &learner.progress, remote, lag)?;
+        let book = learner.slots.as_ref().expect("deterministic runs keep slots");
+        let (base, restore) = (book.base, book.restore());
+        let mut actors = Lockstep::spawn(job.seed, &learner.online, first, base, restore, remote, lag)?;
         let outcome = learner.train_lockstep(&mut agent, &mut replay, &mut actors);
         (outcome, actors.close())
     } else {
@@ -335,13 +342,15 @@ struct Lockstep {
 }
 
 impl Lockstep {
-    /// Starts `online.actors` threads over the run's env slots with `first` as version `progress.version`, or, with
-    /// `remote`, hands the plan to the actors in other processes.
+    /// Starts `online.actors` threads over the run's env slots with `first`, episodes numbered from `first_episode`
+    /// and the slots continuing as `restore` says, or, with `remote`, hands that plan to the actors in other
+    /// processes.
     fn spawn(
         seed: u64,
         online: &OnlineConfig,
         first: Published,
-        progress: &OnlineProgress,
+        first_episode: u64,
+        restore: Vec<SlotState>,
         remote: Option<Arc<RemoteActors>>,
         lag: u64,
     ) -> anyhow::Result<Self> {
@@ -352,8 +361,9 @@ impl Lockstep {
             envs,
             steps: online.fragment_steps.expect("set for deterministic runs"),
             seed: Seed::Actors.at(seed, 0),
-            first_episode: progress.next_episode.max(progress.episodes),
+            first_episode,
             lag,
+            restore,
         };
         let stop = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
@@ -462,9 +472,112 @@ struct Learner<A: OnlineAgent> {
     remote: bool,
     /// The checkpoint bytes of the newest broadcast (remote actors).
     payload: Option<Arc<Vec<u8>>>,
+    /// Deterministic runs: where each env slot stands.
+    slots: Option<SlotBook>,
+    /// On-policy runs save at round ends: a checkpoint fell due during the round's updates.
+    save_due: bool,
+}
+
+/// Where the env slots of a deterministic run stand, as the learner has received their fragments: what a checkpoint
+/// saves so that a resumed run continues each slot's episode and numbering.
+struct SlotBook {
+    /// Slot `j`'s `n`-th episode is episode `base + n·envs + j`.
+    base: u64,
+    envs: usize,
+    /// Episodes each slot began (as far as their fragments tell).
+    begun: Vec<u64>,
+    /// Episodes in flight at the checkpoint this run resumed from, until their slot's first fragment continues them.
+    pending: Vec<Option<InFlight>>,
+}
+
+impl SlotBook {
+    /// The slots as `progress` left them: continued where it saved them, else (a fresh run, or a checkpoint from
+    /// before slots were saved or with another number of slots) numbered after every episode received.
+    fn new(online: &OnlineConfig, progress: &OnlineProgress) -> Self {
+        let envs = online.envs.unwrap_or(online.actors).max(1);
+        match progress.episode_base {
+            Some(base)
+                if progress.slots.len() == envs && progress.slots.iter().enumerate().all(|(j, s)| s.slot == j) =>
+            {
+                SlotBook {
+                    base,
+                    envs,
+                    begun: progress.slots.iter().map(|s| s.begun).collect(),
+                    pending: progress.slots.iter().map(|s| s.in_flight.clone()).collect(),
+                }
+            }
+            _ => SlotBook {
+                base: progress.next_episode.max(progress.episodes),
+                envs,
+                begun: vec![0; envs],
+                pending: vec![None; envs],
+            },
+        }
+    }
+
+    /// What the actors continue from.
+    fn restore(&self) -> Vec<SlotState> {
+        (0..self.envs)
+            .map(|slot| SlotState { slot, begun: self.begun[slot], in_flight: self.pending[slot].clone() })
+            .collect()
+    }
+
+    /// The slot episode `index` belongs to, and which of its episodes it is.
+    fn place(&self, index: u64) -> Option<(usize, u64)> {
+        let k = index.checked_sub(self.base)?;
+        Some(((k % self.envs as u64) as usize, k / self.envs as u64))
+    }
+
+    /// The slots' state for a checkpoint: the episodes `joiner` holds open are in flight.
+    fn save(&self, joiner: &FragmentJoiner) -> Vec<SlotState> {
+        let mut slots = self.restore();
+        for (index, ep) in joiner.open_episodes() {
+            if let Some((j, _)) = self.place(index) {
+                slots[j].in_flight = Some(InFlight::of(&ep));
+            }
+        }
+        slots
+    }
 }
 
 impl<A: OnlineAgent> Learner<A> {
+    /// A deterministic slot's fragment as the learner takes it in: on the slot's first round after a resume, the
+    /// steps its actor replayed to continue an episode in flight are taken out (they were counted and learned from
+    /// before the stop) and reopen that episode; episodes begun are counted.
+    fn continued(&mut self, agent: &A, slot: usize, batch: EpisodeBatch) -> EpisodeBatch {
+        let Some(book) = self.slots.as_mut() else { return batch };
+        let mut batch = batch;
+        if let Some(saved) = book.pending.get_mut(slot).and_then(Option::take) {
+            let first = (batch.episodes() > 0).then(|| batch.episode(0));
+            match first {
+                Some(ep) if ep.tag.index == saved.index && ep.len() == saved.steps && !ep.ended() => {
+                    let mut prefix = EpisodeBatch::new(batch.obs_dim, batch.act_dim);
+                    prefix.push(&ep);
+                    agent.resume_episode(&prefix.episode(0));
+                    self.intake.joiner.join(&prefix);
+                    let mut rest = EpisodeBatch::new(batch.obs_dim, batch.act_dim);
+                    batch.iter().skip(1).for_each(|ep| rest.push(&ep));
+                    batch = rest;
+                }
+                _ => {
+                    eprintln!(
+                        "warning: env slot {slot} could not continue episode {} ({} steps) where the run stopped                          (the env did not repeat it from its seed and actions); it is given up",
+                        saved.index, saved.steps
+                    );
+                    self.progress.lost_steps += saved.steps as u64;
+                }
+            }
+        }
+        for ep in batch.iter() {
+            if let Some((j, n)) = book.place(ep.tag.index)
+                && j == slot
+            {
+                book.begun[j] = book.begun[j].max(n + 1);
+            }
+        }
+        batch
+    }
+
     /// Takes one batch of episodes (or fragments): counts, records and inserts them.
     fn receive(&mut self, agent: &A, replay: &mut A::Data, batch: EpisodeBatch) -> anyhow::Result<()> {
         self.progress.env_steps += batch.steps() as u64;
@@ -507,6 +620,10 @@ impl<A: OnlineAgent> Learner<A> {
         if let Some(rec) = self.intake.recorder.as_mut() {
             rec.flush()?;
         }
+        if let Some(book) = &self.slots {
+            self.progress.episode_base = Some(book.base);
+            self.progress.slots = book.save(&self.intake.joiner);
+        }
         self.run.progress = Some(self.progress.clone());
         self.run.save(agent)
     }
@@ -543,7 +660,12 @@ impl<A: OnlineAgent> Learner<A> {
             self.run.log_probe(agent, probe, self.progress.env_steps)?;
         }
         if step.is_multiple_of(self.run.job.train.checkpoint_every) {
-            self.save(agent)?;
+            if agent.on_policy().is_some() {
+                // Saved once the round is trained on, so that a resumed run starts at a round's beginning.
+                self.save_due = true;
+            } else {
+                self.save(agent)?;
+            }
         }
         Ok(())
     }
@@ -561,7 +683,7 @@ impl<A: OnlineAgent> Learner<A> {
     /// progress holds the env steps `explore` was called with.
     fn explorer_bytes(&self, agent: &A) -> anyhow::Result<Arc<Vec<u8>>> {
         let mut meta = self.run.meta();
-        meta.online = Some(self.progress.clone());
+        meta.online = Some(OnlineProgress { slots: Vec::new(), ..self.progress.clone() });
         Ok(Arc::new(checkpoint::encode(&meta, &agent.params(), &[])?))
     }
 
@@ -655,8 +777,12 @@ impl<A: OnlineAgent> Learner<A> {
         actors: &mut Lockstep,
     ) -> anyhow::Result<(OnlineReport, bool)> {
         let mut marks = Marks::new(self);
+        let on_policy = agent.on_policy().is_some();
         let interrupted = loop {
-            if let Some(interrupted) = self.done() {
+            // On-policy runs stop between rounds only: a round is trained on whole, or not at all.
+            if (!on_policy || actors.fragments.at_round_start())
+                && let Some(interrupted) = self.done()
+            {
                 break interrupted;
             }
             let fragment = match actors.fragments.next(Duration::from_millis(20)) {
@@ -680,8 +806,9 @@ impl<A: OnlineAgent> Learner<A> {
                 }
             }
             let ends_round = actors.fragments.ends_round(&fragment);
-            if !fragment.batch.is_empty() {
-                self.receive(agent, replay, fragment.batch)?;
+            let batch = self.continued(agent, fragment.slot, fragment.batch);
+            if !batch.is_empty() {
+                self.receive(agent, replay, batch)?;
             }
             match agent.on_policy() {
                 None => {
@@ -702,6 +829,9 @@ impl<A: OnlineAgent> Learner<A> {
                         self.probe = Some(self.run.probe(agent, replay));
                     }
                     self.broadcast(agent, &actors.link)?;
+                    if std::mem::take(&mut self.save_due) {
+                        self.save(agent)?;
+                    }
                 }
                 Some(_) => {}
             }
@@ -835,7 +965,8 @@ impl Marks {
         let start = learner.progress.clone();
         let bar = learner.run.progress_bar(learner.online.env_steps, start.env_steps, " env steps");
         let every = learner.run.job.eval.every;
-        let next_eval = if every > 0 { start.env_steps + every } else { u64::MAX };
+        // Evaluations fall at multiples of `eval.every`, resumed or not.
+        let next_eval = start.env_steps.checked_div(every).map_or(u64::MAX, |n| (n + 1) * every);
         Marks { last_log: (Instant::now(), start.env_steps, start.updates), start, every, next_eval, bar }
     }
 }

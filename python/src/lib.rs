@@ -181,6 +181,7 @@ fn plan_dict<'py>(py: Python<'py>, env: &str, p: &LockstepConfig) -> PyResult<Bo
     d.set_item("seed", p.seed)?;
     d.set_item("first_episode", p.first_episode)?;
     d.set_item("lag", p.lag)?;
+    d.set_item("restore", serde_json::to_string(&p.restore).map_err(|e| runtime(e.into()))?)?;
     Ok(d)
 }
 
@@ -291,6 +292,11 @@ impl OnlineWorker {
             seed: get("seed")?.extract()?,
             first_episode: get("first_episode")?.extract()?,
             lag: get("lag")?.extract()?,
+            restore: match plan.get_item("restore")? {
+                Some(text) => serde_json::from_str(&text.extract::<String>()?)
+                    .map_err(|e| PyValueError::new_err(format!("plan `restore`: {e}")))?,
+                None => Vec::new(),
+            },
         };
         let inner = remote::OnlineWorker::new(&env, config, &slots).map_err(runtime)?;
         Ok(OnlineWorker { inner: std::sync::Mutex::new(inner) })

@@ -12,5 +12,7 @@ pub mod pool;
 
 pub use evaluate::{EvalReport, evaluate, reference_scores};
 pub use link::{ActorLink, ChannelLink, Disconnected, PolicySnapshot};
-pub use lockstep::{Fragment, InOrder, LockstepActors, LockstepConfig, Published, RemoteActors, Schedule, Slots};
-pub use pool::{ActorPool, EnvFactory, EpisodeRng, PoolConfig, PoolReport, episode_seeds};
+pub use lockstep::{
+    Fragment, InFlight, InOrder, LockstepActors, LockstepConfig, Published, RemoteActors, Schedule, SlotState, Slots,
+};
+pub use pool::{ActorPool, EnvFactory, EpisodeRng, PoolConfig, PoolReport, episode_seeds, step_seed};

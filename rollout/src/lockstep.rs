@@ -17,10 +17,10 @@ use frl_envs::{Env, Policy};
 use rand::SeedableRng;
 
 use crate::link::PolicySnapshot;
-use crate::pool::{EnvFactory, EpisodeRng, episode_seeds};
+use crate::pool::{EnvFactory, EpisodeRng, episode_seeds, step_seed};
 
 /// How lockstep actors run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct LockstepConfig {
     /// Actor threads; slot `j` belongs to actor `j mod actors`.
     pub actors: usize,
@@ -35,6 +35,64 @@ pub struct LockstepConfig {
     /// Round `r` acts with the policy published once `r − lag` rounds were consumed (0: wait for the previous
     /// round's updates; 1: act on while the consumer learns from the previous round).
     pub lag: u64,
+    /// Where the slots stood when the run was saved (empty for a fresh start): episodes begun and the episodes in
+    /// flight, which the slots continue by replaying their actions from the episode's seed.
+    pub restore: Vec<SlotState>,
+}
+
+/// Where one env slot of a lockstep run stood at a checkpoint.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotState {
+    /// The slot.
+    pub slot: usize,
+    /// Episodes it had begun (its next episode is `first_episode + begun·envs + slot`).
+    pub begun: u64,
+    /// The episode it was running, as far as the learner had received it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<InFlight>,
+}
+
+/// An episode in flight at a checkpoint: what the slot needs to bring its env back to where it stood.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InFlight {
+    /// Its index (which decides its seeds).
+    pub index: u64,
+    /// The policy version it began with (its tag's).
+    pub version: u64,
+    /// Steps taken.
+    pub steps: usize,
+    /// The actions taken, flat (`steps × act_dim`), as recorded.
+    pub actions: Vec<f32>,
+    /// The policy version of each step, as runs `[steps, version]`.
+    pub versions: Vec<[u64; 2]>,
+    /// [`EpisodeRef::fingerprint`] of the steps so far (the replay must give the same).
+    ///
+    /// [`EpisodeRef::fingerprint`]: frl_dataset::episodes::EpisodeRef::fingerprint
+    pub fingerprint: u32,
+}
+
+impl InFlight {
+    /// The state of `episode` (a running episode's steps so far).
+    pub fn of(episode: &frl_dataset::episodes::EpisodeRef<'_>) -> Self {
+        let mut versions: Vec<[u64; 2]> = Vec::new();
+        for t in 0..episode.len() {
+            let v = episode.version(t);
+            match versions.last_mut() {
+                Some(run) if run[1] == v => run[0] += 1,
+                _ => versions.push([1, v]),
+            }
+        }
+        InFlight {
+            index: episode.tag.index,
+            version: episode.tag.policy_version,
+            steps: episode.len(),
+            actions: episode.actions.to_vec(),
+            versions,
+            fingerprint: episode.fingerprint(),
+        }
+    }
 }
 
 /// One slot's steps of one round: the episodes it ended and the fragment of the one it is running.
@@ -210,7 +268,8 @@ impl LockstepActors {
 struct Running {
     index: u64,
     env_seed: u64,
-    rng: EpisodeRng,
+    /// Seeds the policy's RNG at the episode's start and, with the step, at each step.
+    policy_seed: u64,
     /// First step of the fragment being collected.
     from: usize,
     /// Steps so far.
@@ -229,6 +288,8 @@ struct Slot {
     running: Option<Running>,
     /// Episodes begun.
     begun: u64,
+    /// The episode in flight at the checkpoint this run resumed from, to replay before the first round.
+    restore: Option<InFlight>,
 }
 
 /// Some env slots of a lockstep run, stepped round by round (by one actor thread, or by a worker in another
@@ -253,6 +314,7 @@ impl Slots {
                 flight: EpisodeBatch::default(),
                 running: None,
                 begun: 0,
+                restore: None,
             })
             .collect();
         Slots { config, make_env, slots, started: false }
@@ -268,9 +330,12 @@ impl Slots {
     pub fn round(&mut self, round: u64, policy: &PolicySnapshot, stop: &AtomicBool) -> Option<Vec<Fragment>> {
         if !self.started {
             // A slot begins at most one episode per step: numbering a replacement's episodes from `round · steps`
-            // keeps every index unique.
+            // after those begun before the checkpoint keeps every index unique. Only the first round continues the
+            // episodes in flight at the checkpoint (a replacement's slots lost theirs).
             for slot in &mut self.slots {
-                slot.begun = round * self.config.steps as u64;
+                let saved = self.config.restore.iter().find(|s| s.slot == slot.index);
+                slot.begun = saved.map_or(0, |s| s.begun) + round * self.config.steps as u64;
+                slot.restore = saved.and_then(|s| s.in_flight.clone()).filter(|_| round == 0);
             }
             self.started = true;
         }
@@ -330,6 +395,9 @@ fn step_slot(
         slot.env = Some(e);
     }
     let mut out = EpisodeBatch::with_capacity(slot.flight.obs_dim, slot.flight.act_dim, config.steps, 2);
+    if let Some(saved) = slot.restore.take() {
+        restore(config, slot, snapshot, &saved, &mut out)?;
+    }
     let env = slot.env.as_mut().expect("made above");
     // A Markov policy acts with the round's policy from its first step on; a sequence policy keeps the one its
     // episode began with.
@@ -348,17 +416,21 @@ fn step_slot(
             let index = config.first_episode + slot.begun * config.envs as u64 + slot.index as u64;
             slot.begun += 1;
             let (env_seed, policy_seed) = episode_seeds(config.seed, index);
-            let mut rng = EpisodeRng::seed_from_u64(policy_seed);
             let (obs, _) = env.reset(Some(env_seed)).map_err(|e| format!("env reset: {e}"))?;
             slot.flight.clear();
             slot.flight.begin(&obs);
             let (version, policy) = slot.policy.as_mut().expect("set above");
-            policy.reset(&mut rng);
-            slot.running = Some(Running { index, env_seed, rng, from: 0, t: 0, version: *version });
+            policy.reset(&mut EpisodeRng::seed_from_u64(policy_seed));
+            slot.running = Some(Running { index, env_seed, policy_seed, from: 0, t: 0, version: *version });
         }
         let r = slot.running.as_mut().expect("begun above");
+        if slot.policy.is_none() {
+            // A continued episode acts with the round's policy from here on.
+            slot.policy = Some((snapshot.version, snapshot.factory.make()));
+        }
         let (version, policy) = slot.policy.as_mut().expect("set above");
-        let action = policy.act(&slot.flight.in_flight().expect("begun above"), &mut r.rng);
+        let mut rng = EpisodeRng::seed_from_u64(step_seed(r.policy_seed, r.t as u64));
+        let action = policy.act(&slot.flight.in_flight().expect("begun above"), &mut rng);
         let step = env
             .step_into(&policy.env_action(&action), &mut slot.flight.observations)
             .map_err(|e| format!("env step: {e}"))?;
@@ -377,6 +449,64 @@ fn step_slot(
         r.from = r.t;
     }
     Ok(Some(out))
+}
+
+/// Brings `slot` back into the episode `saved` was in flight at the checkpoint: its env reset with the episode's
+/// seed, the recorded actions replayed, the steps sent again in `out` (tagged as the episode, so the learner can
+/// tell them from new ones), the policy RNG continuing at the next step. An episode that does not repeat (another
+/// observation, reward or end than recorded) is given up: the slot begins its next episode instead.
+fn restore(
+    config: &LockstepConfig,
+    slot: &mut Slot,
+    snapshot: &PolicySnapshot,
+    saved: &InFlight,
+    out: &mut EpisodeBatch,
+) -> Result<(), String> {
+    let env = slot.env.as_mut().expect("made by the caller");
+    let space = env.action_space();
+    let act_dim = slot.flight.act_dim;
+    if saved.actions.len() != saved.steps * act_dim || saved.steps == 0 {
+        return Ok(());
+    }
+    let (env_seed, policy_seed) = episode_seeds(config.seed, saved.index);
+    let (obs, _) = env.reset(Some(env_seed)).map_err(|e| format!("env reset: {e}"))?;
+    slot.flight.clear();
+    slot.flight.begin(&obs);
+    let mut policy = snapshot.factory.make();
+    policy.reset(&mut EpisodeRng::seed_from_u64(policy_seed));
+    let mut versions = saved.versions.iter().flat_map(|&[n, v]| std::iter::repeat_n(v, n as usize));
+    for t in 0..saved.steps {
+        let flat = &saved.actions[t * act_dim..(t + 1) * act_dim];
+        let action = match &space {
+            frl_envs::Space::Discrete(_) => frl_envs::Action::Discrete(flat[0] as usize),
+            frl_envs::Space::Box { .. } => frl_envs::Action::Continuous(flat.to_vec()),
+        };
+        let step = env
+            .step_into(&policy.env_action(&action), &mut slot.flight.observations)
+            .map_err(|e| format!("env step: {e}"))?;
+        slot.flight.record_outcome(&action, step);
+        slot.flight.versions.push(versions.next().unwrap_or(saved.version));
+        if (step.terminated || step.truncated) && t + 1 < saved.steps {
+            break;
+        }
+    }
+    let history = slot.flight.in_flight().expect("begun above");
+    let steps = history.rewards.len();
+    let tag = EpisodeTag { index: saved.index, seed: env_seed, policy_version: saved.version };
+    let mut replayed = EpisodeBatch::new(slot.flight.obs_dim, act_dim);
+    replayed.push_fragment(&slot.flight, 0, tag);
+    let ep = replayed.episode(0);
+    if steps != saved.steps || ep.ended() || ep.fingerprint() != saved.fingerprint {
+        slot.flight.clear();
+        return Ok(());
+    }
+    out.push(&ep);
+    slot.running =
+        Some(Running { index: saved.index, env_seed, policy_seed, from: steps, t: steps, version: saved.version });
+    // A Markov policy takes the round's weights as at any round's start; a sequence policy reads the episode so far
+    // with the policy reset for it (the version it began with is gone).
+    slot.policy = (!policy.markov()).then_some((snapshot.version, policy));
+    Ok(())
 }
 
 /// Puts fragments back into (round, slot) order.
@@ -410,6 +540,11 @@ impl InOrder {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Whether the next fragment in order is a round's first.
+    pub fn at_round_start(&self) -> bool {
+        self.next.1 == 0
     }
 
     /// Whether `fragment` is its round's last.

@@ -101,6 +101,12 @@ pub fn episode_seeds(seed: u64, index: u64) -> (u64, u64) {
     (a, splitmix64(a ^ 0x5851_f42d_4c95_7f2d))
 }
 
+/// The policy RNG seed of step `t` of an episode whose policy seed is `policy_seed` (each step its own stream, so an
+/// episode continued after a restart draws what it would have drawn).
+pub fn step_seed(policy_seed: u64, t: u64) -> u64 {
+    splitmix64(policy_seed ^ splitmix64(t.wrapping_add(0x2545_f491_4f6c_dd1d)))
+}
+
 fn splitmix64(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

@@ -103,6 +103,45 @@ impl DatasetWriter {
         Ok(DatasetWriter { dir: dir.to_path_buf(), meta, buffer, shard_steps: shard_steps.max(1) })
     }
 
+    /// Continues the dataset in `dir` as it stood when it held its first `episodes` episodes (a run's checkpoint,
+    /// taken right after a flush, counted them): the shards written after that are dropped, the metadata first.
+    /// An error names the dataset when no shard ends there.
+    pub fn resume_at(dir: &Path, shard_steps: usize, episodes: u64) -> Result<Self, DatasetError> {
+        let mut w = Self::resume(dir, shard_steps)?;
+        let (mut kept, mut count) = (0, 0);
+        while kept < w.meta.shards.len() && count < episodes {
+            count += w.meta.shards[kept].episodes;
+            kept += 1;
+        }
+        if count != episodes {
+            return Err(DatasetError::Metadata {
+                path: dir.join(METADATA_FILE),
+                message: format!(
+                    "holds {} episodes, and none of its shards ends at episode {episodes}, where the checkpoint                      resumed from stopped counting",
+                    w.meta.episodes
+                ),
+            });
+        }
+        let dropped = w.meta.shards.split_off(kept);
+        if dropped.is_empty() {
+            return Ok(w);
+        }
+        let mut gone = dropped.iter().map(|s| s.episodes).sum::<u64>();
+        w.meta.episodes -= gone;
+        w.meta.steps -= dropped.iter().map(|s| s.steps).sum::<u64>();
+        for c in w.meta.collections.iter_mut().rev() {
+            let take = gone.min(c.episodes);
+            c.episodes -= take;
+            gone -= take;
+        }
+        w.write_metadata()?;
+        for s in &dropped {
+            let path = dir.join(&s.file);
+            fs::remove_file(&path).map_err(DatasetError::io(&path))?;
+        }
+        Ok(w)
+    }
+
     /// Index the next episode of this collection gets (the dataset's episode count when it was opened, plus those
     /// written since).
     pub fn next_episode_index(&self) -> u64 {
@@ -230,4 +269,54 @@ pub(crate) fn encode_shard(batch: &EpisodeBatch, obs_space: &Space, act_space: &
         })
         .collect::<Result<Vec<_>, _>>()?;
     safetensors::serialize(views, None).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::episodes::EpisodeTag;
+    use frl_envs::{Action, Transition};
+
+    /// Episode `i`: `i + 1` steps of a one-number observation.
+    fn episode(i: u64) -> EpisodeBatch {
+        let mut b = EpisodeBatch::new(1, 1);
+        b.begin(&[0.0]);
+        for t in 0..=i {
+            let last = t == i;
+            b.observations.push(t as f32 + 1.0);
+            b.record_outcome(&Action::Discrete(1), Transition { reward: 1.0, terminated: last, truncated: false });
+        }
+        b.finish(EpisodeTag { index: i, seed: i, policy_version: 0 });
+        b
+    }
+
+    #[test]
+    fn resuming_at_a_checkpoints_count_drops_the_shards_written_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let space = Space::vector(&[-10.0], &[10.0]);
+        let collection = Collection { policy: "p".into(), seed: 0, first_episode: 0, episodes: 0, requested: 0 };
+        let mut w =
+            DatasetWriter::open(dir.path(), "Test-v0", &space, &Space::Discrete(2), collection, 1000, false).unwrap();
+        // Shards of episodes {0, 1}, {2}, {3, 4}: flushes as at three checkpoints.
+        for group in [&[0, 1][..], &[2], &[3, 4]] {
+            for &i in group {
+                w.write(&episode(i).episode(0)).unwrap();
+            }
+            w.flush().unwrap();
+        }
+        drop(w);
+        // No shard ends at episode 4: refused, nothing touched.
+        let e = DatasetWriter::resume_at(dir.path(), 1000, 4).err().unwrap().to_string();
+        assert!(e.contains("metadata.json") && e.contains("episode 4"), "{e}");
+        assert_eq!(crate::dataset::Dataset::open(dir.path()).unwrap().episodes.episodes(), 5);
+        // At 3: the last shard goes, and the next episodes follow on.
+        let mut w = DatasetWriter::resume_at(dir.path(), 1000, 3).unwrap();
+        assert!(!dir.path().join("shard-00002.safetensors").exists());
+        w.write(&episode(7).episode(0)).unwrap();
+        let meta = w.finish().unwrap();
+        assert_eq!((meta.episodes, meta.steps, meta.collections[0].episodes), (4, 14, 4));
+        let d = crate::dataset::Dataset::open(dir.path()).unwrap();
+        let index: Vec<u64> = d.episodes.tags.iter().map(|t| t.index).collect();
+        assert_eq!(index, [0, 1, 2, 7]);
+    }
 }
