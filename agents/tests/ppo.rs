@@ -437,8 +437,9 @@ fn a_stopped_ppo_run_resumes_bit_identically_continuing_its_episodes_in_flight()
         }
     }
 
-    // Stopped by Ctrl-C after its first checkpoint, the recording kept: the same parameters and the same recorded
-    // episodes, step by step, as the run that was not stopped.
+    // Stopped by Ctrl-C after its checkpoint of update 64 (768 env steps: the recording holds episodes), the
+    // recording kept: the same parameters and the same recorded episodes, step by step, as the run that was not
+    // stopped.
     let policy = "distribution = \"gaussian\"";
     let whole = resume_job(dir.path(), "rec-whole", policy, true);
     frl_agents::train(&whole, &quiet, no_stop()).unwrap();
@@ -447,7 +448,7 @@ fn a_stopped_ppo_run_resumes_bit_identically_continuing_its_episodes_in_flight()
     let watcher = {
         let (stop, ckpts) = (stop.clone(), part.run_dir().join("checkpoints"));
         std::thread::spawn(move || {
-            while frl_learner::checkpoint::list(&ckpts).is_empty() {
+            while frl_learner::checkpoint::list(&ckpts).iter().all(|(s, _)| *s < 64) {
                 std::thread::sleep(std::time::Duration::from_micros(200));
             }
             stop.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -456,6 +457,8 @@ fn a_stopped_ppo_run_resumes_bit_identically_continuing_its_episodes_in_flight()
     let first = frl_agents::train(&part, &quiet, stop).unwrap();
     watcher.join().unwrap();
     assert!(first.interrupted, "the run ended before the stop reached it");
+    let stopped = final_state(&part.run_dir()).1;
+    assert!(stopped.episodes >= 2 && stopped.env_steps < 1920, "{stopped:?}");
     frl_agents::train(&part, &resume, no_stop()).unwrap();
     let (a, b) = (final_state(&whole.run_dir()), final_state(&part.run_dir()));
     assert_eq!((a.0, &a.1), (b.0, &b.1));

@@ -115,8 +115,13 @@ pub fn fit_online<A: OnlineAgent>(
     } else if resumed && record_dir.join(frl_dataset::dataset::METADATA_FILE).exists() {
         // Episodes recorded after the checkpoint (a run killed between two) are recorded again as the run goes on.
         let writer = DatasetWriter::resume_at(&record_dir, RECORD_SHARD_STEPS, progress.episodes)?;
-        let recorded = Dataset::open(&record_dir)?;
-        agent.insert(&mut replay, &recorded.episodes).with_context(|| format!("dataset {}", record_dir.display()))?;
+        // An off-policy agent's replay store comes back from them; an on-policy one learns from the next round only.
+        if on_policy.is_none() {
+            let recorded = Dataset::open(&record_dir)?;
+            agent
+                .insert(&mut replay, &recorded.episodes)
+                .with_context(|| format!("dataset {}", record_dir.display()))?;
+        }
         Some(writer)
     } else {
         let collection = Collection {
