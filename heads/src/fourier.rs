@@ -206,11 +206,11 @@ impl Head for FourierHead {
 impl FourierHead {
     /// Logits and regulariser (mean over the rows) from raw coefficients `z` `[rows, 2(N+1)]`.
     pub fn forward_coefficients(&self, z: Tensor<2>) -> HeadOutput {
-        if let Some(logits) = crate::fused::fourier_logits(&z, self.frequencies, self.bins, self.eps) {
-            let regularizer = (self.gamma > 0.0).then(|| {
-                crate::fused::fourier_regularizer(&z, self.frequencies, self.gamma)
-                    .unwrap_or_else(|| self.regularizer_unscaled(z.clone()).mul_scalar(self.gamma))
-            });
+        if let Some((logits, regularizer)) =
+            crate::fused::fourier_head(&z, self.frequencies, self.bins, self.eps, self.gamma)
+        {
+            let regularizer = (self.gamma > 0.0)
+                .then(|| regularizer.unwrap_or_else(|| self.regularizer_unscaled(z.clone()).mul_scalar(self.gamma)));
             return HeadOutput { logits, regularizer };
         }
         let values = z.matmul(self.basis.clone());

@@ -37,7 +37,15 @@ struct Outcome {
     plain_regularizer: f32,
 }
 
-fn run(frequencies: usize, bins: usize, rows: usize, enabled: bool) -> Outcome {
+/// Which of the head's outputs the loss reads.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Reads {
+    Both,
+    LogitsOnly,
+    RegularizerOnly,
+}
+
+fn run(frequencies: usize, bins: usize, rows: usize, enabled: bool, reads: Reads) -> Outcome {
     fused::set_enabled(enabled);
     let device = device();
     let mut rng = StdRng::seed_from_u64(7);
@@ -48,7 +56,11 @@ fn run(frequencies: usize, bins: usize, rows: usize, enabled: bool) -> Outcome {
     let weights = Tensor::<2>::from_data(TensorData::new(weights, [rows, bins]), &device);
     let out = head.forward(x.clone());
     let regularizer = out.regularizer.expect("gamma > 0");
-    let loss = (out.logits.clone() * weights).sum() + regularizer.clone().mul_scalar(100.0);
+    let loss = match reads {
+        Reads::Both => (out.logits.clone() * weights).sum() + regularizer.clone().mul_scalar(100.0),
+        Reads::LogitsOnly => (out.logits.clone() * weights).sum(),
+        Reads::RegularizerOnly => regularizer.clone().mul_scalar(100.0),
+    };
     let grads = loss.backward();
     let plain = head.valid().forward(x.clone().inner());
     let outcome = Outcome {
@@ -74,11 +86,19 @@ fn assert_close(name: &str, a: &[f32], b: &[f32], tol: f32) {
 #[test]
 fn fused_fourier_head_equals_the_composition() {
     // 150 rows: more than one block of rows and not a whole number of lane groups; N = 16 as the DT's, N = 64 over
-    // a large vocabulary as the forecaster's.
-    for (frequencies, bins, rows) in [(16, 64, 150), (5, 20, 3), (64, 1024, 40)] {
-        let fused = run(frequencies, bins, rows, true);
-        let composed = run(frequencies, bins, rows, false);
-        let what = format!("N={frequencies} m={bins} rows={rows}");
+    // a large vocabulary as the forecaster's. A loss of both outputs (the regulariser's gradient joins the log-PMF's
+    // in one product), and of either alone (each reaches the features on its own).
+    let cases = [
+        (16, 64, 150, Reads::Both),
+        (5, 20, 3, Reads::Both),
+        (64, 1024, 40, Reads::Both),
+        (16, 64, 150, Reads::LogitsOnly),
+        (16, 64, 150, Reads::RegularizerOnly),
+    ];
+    for (frequencies, bins, rows, reads) in cases {
+        let fused = run(frequencies, bins, rows, true, reads);
+        let composed = run(frequencies, bins, rows, false, reads);
+        let what = format!("N={frequencies} m={bins} rows={rows} {reads:?}");
         assert_close(&format!("{what} logits"), &fused.logits, &composed.logits, 1e-5);
         assert_close(&format!("{what} plain logits"), &fused.plain_logits, &composed.logits, 1e-5);
         let reg = composed.regularizer;

@@ -12,7 +12,7 @@ use burn_flex::{Flex, FlexTensor};
 
 mod fourier;
 
-pub use fourier::{fourier_logits, fourier_regularizer};
+pub use fourier::{fourier_head, fourier_logits, fourier_regularizer};
 
 /// The CPU autodiff backend that frl's autodiff devices run on.
 pub type Ad = Autodiff<Flex>;

@@ -537,19 +537,30 @@ impl Autocorrelation {
     /// The sum over the rows of `z` (`[rows, 2(N+1)]`) of their regulariser; with `backward = (scale, dz)`, adds
     /// `scale ·` the gradient of each row's regulariser to that row of `dz`.
     pub(crate) fn sum(&mut self, z: &[f32], n: usize, backward: Option<(f64, &mut [f32])>) -> f64 {
+        self.sum_with(z, n, backward, true)
+    }
+
+    /// [`Autocorrelation::sum`] with `scale ·` the gradient written into `dz` (every value of it) instead of added.
+    pub(crate) fn sum_into(&mut self, z: &[f32], n: usize, scale: f64, dz: &mut [f32]) -> f64 {
+        self.sum_with(z, n, Some((scale, dz)), false)
+    }
+
+    fn sum_with(&mut self, z: &[f32], n: usize, backward: Option<(f64, &mut [f32])>, add: bool) -> f64 {
         let w = 2 * (n + 1);
         let block = ROW_BLOCK * w;
         match backward {
-            None => z.chunks(block).map(|zb| self.sum_block(zb, n, None)).sum(),
-            Some((scale, dz)) => {
-                z.chunks(block).zip(dz.chunks_mut(block)).map(|(zb, db)| self.sum_block(zb, n, Some((scale, db)))).sum()
-            }
+            None => z.chunks(block).map(|zb| self.sum_block(zb, n, None, add)).sum(),
+            Some((scale, dz)) => z
+                .chunks(block)
+                .zip(dz.chunks_mut(block))
+                .map(|(zb, db)| self.sum_block(zb, n, Some((scale, db)), add))
+                .sum(),
         }
     }
 
     /// [`Autocorrelation::sum`] of at most [`ROW_BLOCK`] rows. Each `c_k` of a row adds its terms in order of `j`;
     /// each row's regulariser adds its lags in order of `k`.
-    fn sum_block(&mut self, z: &[f32], n: usize, backward: Option<(f64, &mut [f32])>) -> f64 {
+    fn sum_block(&mut self, z: &[f32], n: usize, backward: Option<(f64, &mut [f32])>, add: bool) -> f64 {
         let w = 2 * (n + 1);
         let rows = z.len() / w;
         // Rows padded with zeros to whole lane groups: zero coefficients add nothing.
@@ -579,8 +590,8 @@ impl Autocorrelation {
             }
         }
         lanes::lag_grads(&self.u, &self.v, &self.re, &self.im, n, rp, &mut self.du, &mut self.dv);
-        dense::transpose_block(&self.du, rp, dz, w, (n + 1, rows), true);
-        dense::transpose_block(&self.dv, rp, &mut dz[n + 1..], w, (n + 1, rows), true);
+        dense::transpose_block(&self.du, rp, dz, w, (n + 1, rows), add);
+        dense::transpose_block(&self.dv, rp, &mut dz[n + 1..], w, (n + 1, rows), add);
         sum
     }
 }
@@ -610,7 +621,7 @@ mod lanes {
             /// # Safety
             /// The CPU has the features the attributes enable; the sizes as [`super::lag_sums`] checks them.
             $(#[$attribute])*
-            #[allow(clippy::too_many_arguments)]
+            #[allow(clippy::too_many_arguments, dead_code)]
             pub(super) unsafe fn lag_sums<const G: usize>(
                 u: &[f32],
                 v: &[f32],
@@ -653,6 +664,197 @@ mod lanes {
                 }
             }
 
+            /// [`lag_sums`] with two lags per pass over the coefficients: `c_k` and `c_{k+1}` share the loads of
+            /// `a_j`, and `a_{j+k+1}` of `c_{k+1}`'s term `j` is `a_{(j+1)+k}` of `c_k`'s next one, so half the loads
+            /// per multiply-add (for register sets that hold both lags' sums); each `c_k` adds the same terms in
+            /// the same order, so the bits are [`lag_sums`]'.
+            ///
+            /// # Safety
+            /// As [`lag_sums`].
+            $(#[$attribute])*
+            #[allow(clippy::too_many_arguments, dead_code)]
+            pub(super) unsafe fn lag_sums_paired<const G: usize>(
+                u: &[f32],
+                v: &[f32],
+                re: &mut [f32],
+                im: &mut [f32],
+                n: usize,
+                rp: usize,
+                grad_scale: Option<f32>,
+                totals: &mut [f32],
+            ) {
+                let (pu, pv) = (u.as_ptr(), v.as_ptr());
+                for b0 in (0..rp).step_by(LANES * G) {
+                    let mut total = [zero(); G];
+                    let mut k = 1;
+                    while k < n + 1 {
+                        let pair = k < n;
+                        let last = n - k;
+                        let (mut sr0, mut si0, mut sr1, mut si1) = ([zero(); G], [zero(); G], [zero(); G], [zero(); G]);
+                        // SAFETY: every offset below is at most n · rp + b0 + (G − 1) · LANES, with LANES values
+                        // after it (checked by the caller).
+                        unsafe {
+                            if pair {
+                                // `a_{j+k}`, carried from one term to the next.
+                                let (mut p0, mut q0) = ([zero(); G], [zero(); G]);
+                                for g in 0..G {
+                                    let o = k * rp + b0 + g * LANES;
+                                    (p0[g], q0[g]) = (load(pu.add(o)), load(pv.add(o)));
+                                }
+                                for j in 0..last {
+                                    for g in 0..G {
+                                        let b = b0 + g * LANES;
+                                        let (r, s) = (load(pu.add(j * rp + b)), load(pv.add(j * rp + b)));
+                                        let o = (j + k + 1) * rp + b;
+                                        let (p1, q1) = (load(pu.add(o)), load(pv.add(o)));
+                                        sr0[g] = fma(fma(sr0[g], p0[g], r), q0[g], s);
+                                        si0[g] = fnma(fma(si0[g], q0[g], r), p0[g], s);
+                                        sr1[g] = fma(fma(sr1[g], p1, r), q1, s);
+                                        si1[g] = fnma(fma(si1[g], q1, r), p1, s);
+                                        (p0[g], q0[g]) = (p1, q1);
+                                    }
+                                }
+                            }
+                            // `c_k`'s terms the pairs did not take: its last, or all of an unpaired lag's.
+                            for j in if pair { last } else { 0 }..last + 1 {
+                                for g in 0..G {
+                                    let b = b0 + g * LANES;
+                                    let (hi, lo) = ((j + k) * rp + b, j * rp + b);
+                                    let (p, q, r, s) = (load(pu.add(hi)), load(pv.add(hi)), load(pu.add(lo)), load(pv.add(lo)));
+                                    sr0[g] = fma(fma(sr0[g], p, r), q, s);
+                                    si0[g] = fnma(fma(si0[g], q, r), p, s);
+                                }
+                            }
+                        }
+                        let lags: &[(usize, [L; G], [L; G])] = if pair { &[(k, sr0, si0), (k + 1, sr1, si1)] } else { &[(k, sr0, si0)] };
+                        for &(k, sr, si) in lags {
+                            let kk = splat((k * k) as f32);
+                            for g in 0..G {
+                                total[g] = fma(fma(total[g], mul(kk, sr[g]), sr[g]), mul(kk, si[g]), si[g]);
+                                let (sr, si) = match grad_scale {
+                                    Some(s) => (mul(splat(s * (k * k) as f32), sr[g]), mul(splat(s * (k * k) as f32), si[g])),
+                                    None => (sr[g], si[g]),
+                                };
+                                re[k * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(sr));
+                                im[k * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(si));
+                            }
+                        }
+                        k += if pair { 2 } else { 1 };
+                    }
+                    for g in 0..G {
+                        totals[b0 + g * LANES..][..LANES].copy_from_slice(&to_array(total[g]));
+                    }
+                }
+            }
+
+            /// [`lag_grads`] for two coefficients per pass: `a_m` and `a_{m+1}` share the loads of `g_k`, and the
+            /// coefficient one term of `a_{m+1}` reads is the one the next term of `a_m` reads (and the other way
+            /// in the second sum), so half the loads per multiply-add; each gradient adds the same terms in the
+            /// same order, so the bits are [`lag_grads`]'.
+            ///
+            /// # Safety
+            /// As [`lag_grads`].
+            $(#[$attribute])*
+            #[allow(clippy::too_many_arguments, dead_code)]
+            pub(super) unsafe fn lag_grads_paired<const G: usize>(
+                u: &[f32],
+                v: &[f32],
+                gr: &[f32],
+                gi: &[f32],
+                n: usize,
+                rp: usize,
+                du: &mut [f32],
+                dv: &mut [f32],
+            ) {
+                let (pu, pv, pr, pi) = (u.as_ptr(), v.as_ptr(), gr.as_ptr(), gi.as_ptr());
+                for b0 in (0..rp).step_by(LANES * G) {
+                    let mut m = 0;
+                    while m < n + 1 {
+                        let pair = m < n;
+                        let (mut gu0, mut gv0, mut gu1, mut gv1) = ([zero(); G], [zero(); G], [zero(); G], [zero(); G]);
+                        // SAFETY: every offset below is at most n · rp + b0 + (G − 1) · LANES, with LANES values
+                        // after it (checked by the caller).
+                        unsafe {
+                            if pair {
+                                // First sum: term k of `a_m` reads `a_{m−k}`, of `a_{m+1}` `a_{m+1−k}` (carried).
+                                let (mut c0, mut c1) = ([zero(); G], [zero(); G]);
+                                for g in 0..G {
+                                    let o = m * rp + b0 + g * LANES;
+                                    (c0[g], c1[g]) = (load(pu.add(o)), load(pv.add(o)));
+                                }
+                                for k in 1..m + 1 {
+                                    for g in 0..G {
+                                        let b = b0 + g * LANES;
+                                        let (g_r, g_i) = (load(pr.add(k * rp + b)), load(pi.add(k * rp + b)));
+                                        let o = (m - k) * rp + b;
+                                        let (r, s) = (load(pu.add(o)), load(pv.add(o)));
+                                        gu0[g] = fnma(fma(gu0[g], g_r, r), g_i, s);
+                                        gv0[g] = fma(fma(gv0[g], g_r, s), g_i, r);
+                                        gu1[g] = fnma(fma(gu1[g], g_r, c0[g]), g_i, c1[g]);
+                                        gv1[g] = fma(fma(gv1[g], g_r, c1[g]), g_i, c0[g]);
+                                        (c0[g], c1[g]) = (r, s);
+                                    }
+                                }
+                                // `a_{m+1}`'s last term of the first sum: k = m + 1 reads `a_0` (carried).
+                                for g in 0..G {
+                                    let b = b0 + g * LANES;
+                                    let k = m + 1;
+                                    let (g_r, g_i) = (load(pr.add(k * rp + b)), load(pi.add(k * rp + b)));
+                                    gu1[g] = fnma(fma(gu1[g], g_r, c0[g]), g_i, c1[g]);
+                                    gv1[g] = fma(fma(gv1[g], g_r, c1[g]), g_i, c0[g]);
+                                }
+                                // Second sum: term k of `a_m` reads `a_{m+k}` (carried), of `a_{m+1}` `a_{m+1+k}`.
+                                for g in 0..G {
+                                    let o = (m + 1) * rp + b0 + g * LANES;
+                                    (c0[g], c1[g]) = (load(pu.add(o)), load(pv.add(o)));
+                                }
+                                for k in 1..n - m {
+                                    for g in 0..G {
+                                        let b = b0 + g * LANES;
+                                        let (g_r, g_i) = (load(pr.add(k * rp + b)), load(pi.add(k * rp + b)));
+                                        let o = (m + 1 + k) * rp + b;
+                                        let (p, q) = (load(pu.add(o)), load(pv.add(o)));
+                                        gu0[g] = fma(fma(gu0[g], g_r, c0[g]), g_i, c1[g]);
+                                        gv0[g] = fnma(fma(gv0[g], g_r, c1[g]), g_i, c0[g]);
+                                        gu1[g] = fma(fma(gu1[g], g_r, p), g_i, q);
+                                        gv1[g] = fnma(fma(gv1[g], g_r, q), g_i, p);
+                                        (c0[g], c1[g]) = (p, q);
+                                    }
+                                }
+                                // `a_m`'s last term of the second sum: k = n − m reads `a_n` (carried).
+                                for g in 0..G {
+                                    let b = b0 + g * LANES;
+                                    let k = n - m;
+                                    let (g_r, g_i) = (load(pr.add(k * rp + b)), load(pi.add(k * rp + b)));
+                                    gu0[g] = fma(fma(gu0[g], g_r, c0[g]), g_i, c1[g]);
+                                    gv0[g] = fnma(fma(gv0[g], g_r, c1[g]), g_i, c0[g]);
+                                }
+                            } else {
+                                for k in 1..m + 1 {
+                                    for g in 0..G {
+                                        let b = b0 + g * LANES;
+                                        let (g_r, g_i) = (load(pr.add(k * rp + b)), load(pi.add(k * rp + b)));
+                                        let o = (m - k) * rp + b;
+                                        let (r, s) = (load(pu.add(o)), load(pv.add(o)));
+                                        gu0[g] = fnma(fma(gu0[g], g_r, r), g_i, s);
+                                        gv0[g] = fma(fma(gv0[g], g_r, s), g_i, r);
+                                    }
+                                }
+                            }
+                        }
+                        for g in 0..G {
+                            du[m * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(gu0[g]));
+                            dv[m * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(gv0[g]));
+                            if pair {
+                                du[(m + 1) * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(gu1[g]));
+                                dv[(m + 1) * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(gv1[g]));
+                            }
+                        }
+                        m += if pair { 2 } else { 1 };
+                    }
+                }
+            }
+
             /// The gradient of `Σ_k (gr_k Re c_k + gi_k Im c_k)` with respect to every row's coefficients into `du`,
             /// `dv` (lag-major): `a_m` appears in `c_k` as `a_{j+k}` (`j = m − k`, `k ≤ m`) and as `conj(a_j)`
             /// (`j = m`, `k ≤ n − m`).
@@ -660,7 +862,7 @@ mod lanes {
             /// # Safety
             /// The CPU has the features the attributes enable; the sizes as [`super::lag_grads`] checks them.
             $(#[$attribute])*
-            #[allow(clippy::too_many_arguments)]
+            #[allow(clippy::too_many_arguments, dead_code)]
             pub(super) unsafe fn lag_grads<const G: usize>(
                 u: &[f32],
                 v: &[f32],
@@ -904,13 +1106,9 @@ mod lanes {
         let mut totals = vec![0.0; rp];
         #[cfg(target_arch = "x86_64")]
         match kind() {
-            // SAFETY (both): the CPU has AVX-512F; the sizes are checked above.
-            2 if rp.is_multiple_of(64) => {
-                unsafe { avx512::lag_sums::<4>(u, v, re, im, n, rp, grad_scale, &mut totals) };
-                return totals;
-            }
+            // SAFETY: the CPU has AVX-512F; the sizes are checked above (two groups of 16 rows: 32 | rp).
             2 => {
-                unsafe { avx512::lag_sums::<2>(u, v, re, im, n, rp, grad_scale, &mut totals) };
+                unsafe { avx512::lag_sums_paired::<2>(u, v, re, im, n, rp, grad_scale, &mut totals) };
                 return totals;
             }
             1 => {
@@ -944,8 +1142,7 @@ mod lanes {
         #[cfg(target_arch = "x86_64")]
         match kind() {
             // SAFETY (all three): the CPU has AVX-512F, or AVX2 and FMA; the sizes are checked above.
-            2 if rp.is_multiple_of(64) => return unsafe { avx512::lag_grads::<4>(u, v, gr, gi, n, rp, du, dv) },
-            2 => return unsafe { avx512::lag_grads::<2>(u, v, gr, gi, n, rp, du, dv) },
+            2 => return unsafe { avx512::lag_grads_paired::<2>(u, v, gr, gi, n, rp, du, dv) },
             1 => return unsafe { avx2::lag_grads::<GROUPS>(u, v, gr, gi, n, rp, du, dv) },
             _ => {}
         }
@@ -1003,6 +1200,48 @@ mod lanes {
                 assert_eq!(bits(&im3), bits(&im2));
                 assert_eq!(bits(&du3), bits(&du2));
                 assert_eq!(bits(&dv3), bits(&dv2));
+            }
+        }
+
+        /// Both kernels over `(re, im, du, dv, totals)`.
+        type Kernels<'a> = dyn Fn(&mut [f32], &mut [f32], &mut [f32], &mut [f32], &mut [f32]) + 'a;
+
+        /// The kernels that take two lags (two coefficients) per pass give the bits of those that take one, for
+        /// an even and an odd number of lags, in every build.
+        #[test]
+        fn paired_kernels_give_the_bits_of_single_ones() {
+            let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            for n in [1, 4, 5, 16] {
+                let rp = 2 * LANES * GROUPS;
+                let size = (n + 1) * rp;
+                let val = |i: usize, salt: usize| ((i * 7919 + salt * 104_729) % 2003) as f32 / 1001.0 - 1.0;
+                let (u, v): (Vec<f32>, Vec<f32>) =
+                    ((0..size).map(|i| val(i, 1)).collect(), (0..size).map(|i| val(i, 2)).collect());
+                let run = |f: &Kernels<'_>| {
+                    let (mut re, mut im, mut du, mut dv, mut t) =
+                        (vec![0.0; size], vec![0.0; size], vec![0.0; size], vec![0.0; size], vec![0.0; rp]);
+                    f(&mut re, &mut im, &mut du, &mut dv, &mut t);
+                    [bits(&re), bits(&im), bits(&du), bits(&dv), bits(&t)]
+                };
+                // SAFETY (all): every slice has the sizes the kernels read; the vector kernels run only where the
+                // CPU has their features.
+                let single = run(&|re, im, du, dv, t| unsafe {
+                    portable::lag_sums::<GROUPS>(&u, &v, re, im, n, rp, Some(0.3), t);
+                    portable::lag_grads::<GROUPS>(&u, &v, re, im, n, rp, du, dv);
+                });
+                assert!(single[2].iter().any(|&b| b != 0), "n = {n}: no gradient");
+                let paired = run(&|re, im, du, dv, t| unsafe {
+                    portable::lag_sums_paired::<2>(&u, &v, re, im, n, rp, Some(0.3), t);
+                    portable::lag_grads_paired::<2>(&u, &v, re, im, n, rp, du, dv);
+                });
+                assert!(paired == single, "n = {n}: the portable paired kernels differ");
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    let wide = run(&|re, im, du, dv, t| unsafe {
+                        avx512::lag_sums_paired::<2>(&u, &v, re, im, n, rp, Some(0.3), t);
+                        avx512::lag_grads_paired::<2>(&u, &v, re, im, n, rp, du, dv);
+                    });
+                    assert!(wide == single, "n = {n}: the AVX-512 paired kernels differ");
+                }
             }
         }
     }

@@ -535,6 +535,23 @@ fn heads(args: BenchHeadsArgs) -> anyhow::Result<ExitCode> {
     };
     let torch = args.python.map(|py| torch::TorchReference::new(py, args.reference.as_deref())).transpose()?;
     let timings = bench.run(|t| println!("{:>10.3} ms/step  {}", t.ms_per_step, t.name))?;
+    // Ratios of the graph path's medians (the heads' steps were taken in turn): each head against the first, and a
+    // Fourier head with its regulariser against the same head without.
+    let heads = bench.heads_timed();
+    if heads.len() > 1 {
+        println!("ratios (medians of steps taken in turn, same run):");
+        for (h, t) in heads.iter().zip(&timings).skip(1) {
+            println!("{:>10.3}×  {h} / {}", t.ms_per_step / timings[0].ms_per_step, heads[0]);
+            if let HeadConfig::Fourier(f) = h
+                && f.gamma > 0.0
+                && let Some((plain, pt)) = heads.iter().zip(&timings).find(
+                    |(p, _)| matches!(p, HeadConfig::Fourier(g) if g.gamma == 0.0 && g.frequencies == f.frequencies),
+                )
+            {
+                println!("{:>10.3}×  {h} / {plain}", t.ms_per_step / pt.ms_per_step);
+            }
+        }
+    }
     if let Some(torch) = &torch {
         // PyTorch's step of each head it has a form of, right after ours: the linear head, the Fourier head without
         // its regulariser (the paper's complex/conv1d form). A mixture head is set against our own Fourier head.

@@ -67,18 +67,25 @@ impl HeadBench {
         if self.heads.is_empty() { self.default_heads() } else { self.heads.clone() }
     }
 
-    /// Times forward + cross-entropy + backward + AdamW step for each head, then the toy MLP + Fourier step.
+    /// Times forward + cross-entropy + backward + AdamW step for each head (the heads' steps taken in turn, each
+    /// head's median reported, so that the machine's drift falls on all heads alike), the same on the host path,
+    /// then the toy MLP + Fourier step.
     pub fn run(&self, mut report: impl FnMut(&Timing)) -> anyhow::Result<Vec<Timing>> {
         let device = frl_learner::backend::training_device();
         let mut rng = StdRng::seed_from_u64(0);
         let mut out = Vec::new();
+        let mut graph = Vec::new();
         for head_cfg in self.heads_timed() {
-            let t = self.time_head(&head_cfg, &device)?;
-            report(&t);
-            out.push(t);
+            graph.push(self.head_step(&head_cfg, &device)?);
         }
+        let mut host = Vec::new();
         for head_cfg in self.heads_timed() {
-            if let Some(t) = self.time_host_head(&head_cfg, &device)? {
+            host.extend(self.host_head_step(&head_cfg, &device)?);
+        }
+        for steps in [graph, host] {
+            let (names, mut steps): (Vec<String>, Vec<Step>) = steps.into_iter().unzip();
+            for (name, ms_per_step) in names.into_iter().zip(in_turn(&mut steps, 3, self.steps)) {
+                let t = Timing { name, ms_per_step };
                 report(&t);
                 out.push(t);
             }
@@ -132,38 +139,70 @@ impl HeadBench {
     }
 }
 
+/// One training step to time, as a closure over its model and data.
+type Step = Box<dyn FnMut()>;
+
+/// Milliseconds per call of each of `steps`: `warm` untimed calls each, then `rounds` rounds that call every step
+/// once (each round starting one step further on), each step's median.
+fn in_turn(steps: &mut [Step], warm: usize, rounds: usize) -> Vec<f64> {
+    for step in steps.iter_mut() {
+        for _ in 0..warm {
+            step();
+        }
+    }
+    let n = steps.len();
+    let mut samples = vec![Vec::with_capacity(rounds); n];
+    for r in 0..rounds.max(1) {
+        for k in 0..n {
+            let i = (r + k) % n;
+            let t0 = Instant::now();
+            steps[i]();
+            samples[i].push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    samples
+        .into_iter()
+        .map(|mut v| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        })
+        .collect()
+}
+
 impl HeadBench {
     /// Times one head's forward + cross-entropy + backward + AdamW step on `device` (the loss is read back every
     /// step, so asynchronous devices are timed to completion).
     pub fn time_head(&self, head_cfg: &HeadConfig, device: &burn::tensor::Device) -> anyhow::Result<Timing> {
+        let (name, step) = self.head_step(head_cfg, device)?;
+        Ok(Timing { name, ms_per_step: in_turn(&mut [step], 3, self.steps)[0] })
+    }
+
+    /// One head's training step as [`HeadBench::time_head`] times it, with its name.
+    fn head_step(&self, head_cfg: &HeadConfig, device: &burn::tensor::Device) -> anyhow::Result<(String, Step)> {
         let mut rng = StdRng::seed_from_u64(0);
         let mut head = head_cfg.init(self.dim, self.bins, &mut rng, device)?;
         let mut optim = AdamWConfig::new().init();
         let x = Tensor::<2>::random([self.batch, self.dim], Distribution::Normal(0.0, 1.0), device);
         let y: Vec<i64> = (0..self.batch).map(|_| rng.random_range(0..self.bins as i64)).collect();
         let y = Tensor::<1, Int>::from_data(TensorData::new(y, [self.batch]), device);
-        let mut step = || {
+        let step = move || {
             let loss = head.loss(x.clone(), y.clone()).total;
             std::hint::black_box(loss.clone().into_scalar::<f32>());
             let grads = GradientsParams::from_grads(loss.backward(), &head);
             head = optim.step(1e-4, head.clone(), grads);
         };
-        let ms = time(&mut step, 3, self.steps);
-        Ok(Timing {
-            name: format!("{head_cfg} head b{} d{} m{} fwd+bwd+AdamW", self.batch, self.dim, self.bins),
-            ms_per_step: ms,
-        })
+        Ok((format!("{head_cfg} head b{} d{} m{} fwd+bwd+AdamW", self.batch, self.dim, self.bins), Box::new(step)))
     }
 }
 
 impl HeadBench {
-    /// Times the same step as [`HeadBench::time_head`] on the host path (`frl_heads::host`, one thread, Adam), from
-    /// the same initial head; `None` for a head without a host path.
-    pub fn time_host_head(
+    /// The same step as [`HeadBench::time_head`] on the host path (`frl_heads::host`, one thread, Adam), from the
+    /// same initial head, with its name; `None` for a head without a host path.
+    fn host_head_step(
         &self,
         head_cfg: &HeadConfig,
         device: &burn::tensor::Device,
-    ) -> anyhow::Result<Option<Timing>> {
+    ) -> anyhow::Result<Option<(String, Step)>> {
         use frl_heads::host::{Adam, HostHead, variant_name};
         if !HostHead::supports(head_cfg) {
             return Ok(None);
@@ -180,18 +219,15 @@ impl HeadBench {
         let y: Vec<usize> = (0..self.batch).map(|_| rng.random_range(0..self.bins)).collect();
         let mut d_x = vec![0.0; x.len()];
         let mut optim = Adam::new(1e-8);
-        let mut step = || {
+        let step = move || {
             for p in head.params_mut() {
                 p.grad.fill(0.0);
             }
             std::hint::black_box(head.loss_backward(&x, &y, &mut d_x));
             optim.step(1e-4, head.params_mut());
         };
-        let ms = time(&mut step, 3, self.steps);
-        Ok(Some(Timing {
-            name: format!("{head_cfg} head b{} d{} m{} fwd+bwd+Adam, host path", self.batch, self.dim, self.bins),
-            ms_per_step: ms,
-        }))
+        let name = format!("{head_cfg} head b{} d{} m{} fwd+bwd+Adam, host path", self.batch, self.dim, self.bins);
+        Ok(Some((name, Box::new(step))))
     }
 }
 
