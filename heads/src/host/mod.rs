@@ -664,16 +664,16 @@ mod lanes {
                 }
             }
 
-            /// [`lag_sums`] with two lags per pass over the coefficients: `c_k` and `c_{k+1}` share the loads of
-            /// `a_j`, and `a_{j+k+1}` of `c_{k+1}`'s term `j` is `a_{(j+1)+k}` of `c_k`'s next one, so half the loads
-            /// per multiply-add (for register sets that hold both lags' sums); each `c_k` adds the same terms in
-            /// the same order, so the bits are [`lag_sums`]'.
+            /// [`lag_sums`] with `B` lags per pass over the coefficients (the lags left over one at a time): the
+            /// `B` lags share the loads of `a_j`, and `a_{j+k+b}` is carried from term to term, so one load of
+            /// `a` serves `B` complex multiply-adds; each `c_k` adds the same terms in the same order, so the bits
+            /// are [`lag_sums`]'.
             ///
             /// # Safety
             /// As [`lag_sums`].
             $(#[$attribute])*
             #[allow(clippy::too_many_arguments, dead_code)]
-            pub(super) unsafe fn lag_sums_paired<const G: usize>(
+            pub(super) unsafe fn lag_sums_blocked<const G: usize, const B: usize>(
                 u: &[f32],
                 v: &[f32],
                 re: &mut [f32],
@@ -686,60 +686,79 @@ mod lanes {
                 let (pu, pv) = (u.as_ptr(), v.as_ptr());
                 for b0 in (0..rp).step_by(LANES * G) {
                     let mut total = [zero(); G];
-                    let mut k = 1;
-                    while k < n + 1 {
-                        let pair = k < n;
-                        let last = n - k;
-                        let (mut sr0, mut si0, mut sr1, mut si1) = ([zero(); G], [zero(); G], [zero(); G], [zero(); G]);
+                    let mut k0 = 1;
+                    while k0 < n + 1 {
+                        let nb = if k0 + B <= n + 1 { B } else { 1 };
+                        let (mut sr, mut si) = ([[zero(); G]; B], [[zero(); G]; B]);
                         // SAFETY: every offset below is at most n · rp + b0 + (G − 1) · LANES, with LANES values
                         // after it (checked by the caller).
                         unsafe {
-                            if pair {
-                                // `a_{j+k}`, carried from one term to the next.
-                                let (mut p0, mut q0) = ([zero(); G], [zero(); G]);
-                                for g in 0..G {
-                                    let o = k * rp + b0 + g * LANES;
-                                    (p0[g], q0[g]) = (load(pu.add(o)), load(pv.add(o)));
-                                }
-                                for j in 0..last {
+                            if nb == B {
+                                // `a_{j+k0+b}` for b < B − 1, carried (shifted down one lag per term).
+                                let (mut wp, mut wq) = ([[zero(); G]; B], [[zero(); G]; B]);
+                                for b in 0..B - 1 {
                                     for g in 0..G {
-                                        let b = b0 + g * LANES;
-                                        let (r, s) = (load(pu.add(j * rp + b)), load(pv.add(j * rp + b)));
-                                        let o = (j + k + 1) * rp + b;
-                                        let (p1, q1) = (load(pu.add(o)), load(pv.add(o)));
-                                        sr0[g] = fma(fma(sr0[g], p0[g], r), q0[g], s);
-                                        si0[g] = fnma(fma(si0[g], q0[g], r), p0[g], s);
-                                        sr1[g] = fma(fma(sr1[g], p1, r), q1, s);
-                                        si1[g] = fnma(fma(si1[g], q1, r), p1, s);
-                                        (p0[g], q0[g]) = (p1, q1);
+                                        let o = (k0 + b) * rp + b0 + g * LANES;
+                                        (wp[b][g], wq[b][g]) = (load(pu.add(o)), load(pv.add(o)));
+                                    }
+                                }
+                                // Every lag has its term j while j ≤ n − k0 − (B − 1).
+                                for j in 0..n + 2 - k0 - B {
+                                    for g in 0..G {
+                                        let bb = b0 + g * LANES;
+                                        let (r, s) = (load(pu.add(j * rp + bb)), load(pv.add(j * rp + bb)));
+                                        let o = (j + k0 + B - 1) * rp + bb;
+                                        (wp[B - 1][g], wq[B - 1][g]) = (load(pu.add(o)), load(pv.add(o)));
+                                        for b in 0..B {
+                                            let (p, q) = (wp[b][g], wq[b][g]);
+                                            sr[b][g] = fma(fma(sr[b][g], p, r), q, s);
+                                            si[b][g] = fnma(fma(si[b][g], q, r), p, s);
+                                        }
+                                        for b in 0..B - 1 {
+                                            (wp[b][g], wq[b][g]) = (wp[b + 1][g], wq[b + 1][g]);
+                                        }
+                                    }
+                                }
+                                // The lower lags' last terms.
+                                for j in n + 2 - k0 - B..n + 1 - k0 {
+                                    for b in 0..n + 1 - k0 - j {
+                                        for g in 0..G {
+                                            let bb = b0 + g * LANES;
+                                            let (hi, lo) = ((j + k0 + b) * rp + bb, j * rp + bb);
+                                            let (p, q) = (load(pu.add(hi)), load(pv.add(hi)));
+                                            let (r, s) = (load(pu.add(lo)), load(pv.add(lo)));
+                                            sr[b][g] = fma(fma(sr[b][g], p, r), q, s);
+                                            si[b][g] = fnma(fma(si[b][g], q, r), p, s);
+                                        }
+                                    }
+                                }
+                            } else {
+                                for j in 0..n - k0 + 1 {
+                                    for g in 0..G {
+                                        let bb = b0 + g * LANES;
+                                        let (hi, lo) = ((j + k0) * rp + bb, j * rp + bb);
+                                        let (p, q) = (load(pu.add(hi)), load(pv.add(hi)));
+                                        let (r, s) = (load(pu.add(lo)), load(pv.add(lo)));
+                                        sr[0][g] = fma(fma(sr[0][g], p, r), q, s);
+                                        si[0][g] = fnma(fma(si[0][g], q, r), p, s);
                                     }
                                 }
                             }
-                            // `c_k`'s terms the pairs did not take: its last, or all of an unpaired lag's.
-                            for j in if pair { last } else { 0 }..last + 1 {
-                                for g in 0..G {
-                                    let b = b0 + g * LANES;
-                                    let (hi, lo) = ((j + k) * rp + b, j * rp + b);
-                                    let (p, q, r, s) = (load(pu.add(hi)), load(pv.add(hi)), load(pu.add(lo)), load(pv.add(lo)));
-                                    sr0[g] = fma(fma(sr0[g], p, r), q, s);
-                                    si0[g] = fnma(fma(si0[g], q, r), p, s);
-                                }
-                            }
                         }
-                        let lags: &[(usize, [L; G], [L; G])] = if pair { &[(k, sr0, si0), (k + 1, sr1, si1)] } else { &[(k, sr0, si0)] };
-                        for &(k, sr, si) in lags {
+                        for b in 0..nb {
+                            let k = k0 + b;
                             let kk = splat((k * k) as f32);
                             for g in 0..G {
-                                total[g] = fma(fma(total[g], mul(kk, sr[g]), sr[g]), mul(kk, si[g]), si[g]);
-                                let (sr, si) = match grad_scale {
-                                    Some(s) => (mul(splat(s * (k * k) as f32), sr[g]), mul(splat(s * (k * k) as f32), si[g])),
-                                    None => (sr[g], si[g]),
+                                total[g] = fma(fma(total[g], mul(kk, sr[b][g]), sr[b][g]), mul(kk, si[b][g]), si[b][g]);
+                                let (r, i) = match grad_scale {
+                                    Some(s) => (mul(splat(s * (k * k) as f32), sr[b][g]), mul(splat(s * (k * k) as f32), si[b][g])),
+                                    None => (sr[b][g], si[b][g]),
                                 };
-                                re[k * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(sr));
-                                im[k * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(si));
+                                re[k * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(r));
+                                im[k * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(i));
                             }
                         }
-                        k += if pair { 2 } else { 1 };
+                        k0 += nb;
                     }
                     for g in 0..G {
                         totals[b0 + g * LANES..][..LANES].copy_from_slice(&to_array(total[g]));
@@ -747,16 +766,16 @@ mod lanes {
                 }
             }
 
-            /// [`lag_grads`] for two coefficients per pass: `a_m` and `a_{m+1}` share the loads of `g_k`, and the
-            /// coefficient one term of `a_{m+1}` reads is the one the next term of `a_m` reads (and the other way
-            /// in the second sum), so half the loads per multiply-add; each gradient adds the same terms in the
-            /// same order, so the bits are [`lag_grads`]'.
+            /// [`lag_grads`] for `B` coefficients per pass (those left over one at a time): the `B` share the loads
+            /// of `g_k`, and the coefficient one of them reads at term `k` another reads at term `k ± 1`, carried, so
+            /// one load of `a` serves `B` complex multiply-adds; each gradient adds the same terms in the same
+            /// order, so the bits are [`lag_grads`]'.
             ///
             /// # Safety
             /// As [`lag_grads`].
             $(#[$attribute])*
             #[allow(clippy::too_many_arguments, dead_code)]
-            pub(super) unsafe fn lag_grads_paired<const G: usize>(
+            pub(super) unsafe fn lag_grads_blocked<const G: usize, const B: usize>(
                 u: &[f32],
                 v: &[f32],
                 gr: &[f32],
@@ -768,89 +787,119 @@ mod lanes {
             ) {
                 let (pu, pv, pr, pi) = (u.as_ptr(), v.as_ptr(), gr.as_ptr(), gi.as_ptr());
                 for b0 in (0..rp).step_by(LANES * G) {
-                    let mut m = 0;
-                    while m < n + 1 {
-                        let pair = m < n;
-                        let (mut gu0, mut gv0, mut gu1, mut gv1) = ([zero(); G], [zero(); G], [zero(); G], [zero(); G]);
+                    let mut m0 = 0;
+                    while m0 < n + 1 {
+                        let nb = if m0 + B <= n + 1 { B } else { 1 };
+                        let (mut gu, mut gv) = ([[zero(); G]; B], [[zero(); G]; B]);
                         // SAFETY: every offset below is at most n · rp + b0 + (G − 1) · LANES, with LANES values
                         // after it (checked by the caller).
                         unsafe {
-                            if pair {
-                                // First sum: term k of `a_m` reads `a_{m−k}`, of `a_{m+1}` `a_{m+1−k}` (carried).
-                                let (mut c0, mut c1) = ([zero(); G], [zero(); G]);
-                                for g in 0..G {
-                                    let o = m * rp + b0 + g * LANES;
-                                    (c0[g], c1[g]) = (load(pu.add(o)), load(pv.add(o)));
-                                }
-                                for k in 1..m + 1 {
+                            if nb == B {
+                                // First sum: coefficient m0 + b, term k reads `a_{m0+b−k}` (k = 1..=m0 + b).
+                                // `w[b]` (b ≥ 1) holds `a_{m0+b−k}` at term k, carried; b = 0 reads it fresh.
+                                let (mut wp, mut wq) = ([[zero(); G]; B], [[zero(); G]; B]);
+                                for b in 1..B {
                                     for g in 0..G {
-                                        let b = b0 + g * LANES;
-                                        let (g_r, g_i) = (load(pr.add(k * rp + b)), load(pi.add(k * rp + b)));
-                                        let o = (m - k) * rp + b;
-                                        let (r, s) = (load(pu.add(o)), load(pv.add(o)));
-                                        gu0[g] = fnma(fma(gu0[g], g_r, r), g_i, s);
-                                        gv0[g] = fma(fma(gv0[g], g_r, s), g_i, r);
-                                        gu1[g] = fnma(fma(gu1[g], g_r, c0[g]), g_i, c1[g]);
-                                        gv1[g] = fma(fma(gv1[g], g_r, c1[g]), g_i, c0[g]);
-                                        (c0[g], c1[g]) = (r, s);
+                                        let o = (m0 + b - 1) * rp + b0 + g * LANES;
+                                        (wp[b][g], wq[b][g]) = (load(pu.add(o)), load(pv.add(o)));
                                     }
                                 }
-                                // `a_{m+1}`'s last term of the first sum: k = m + 1 reads `a_0` (carried).
-                                for g in 0..G {
-                                    let b = b0 + g * LANES;
-                                    let k = m + 1;
-                                    let (g_r, g_i) = (load(pr.add(k * rp + b)), load(pi.add(k * rp + b)));
-                                    gu1[g] = fnma(fma(gu1[g], g_r, c0[g]), g_i, c1[g]);
-                                    gv1[g] = fma(fma(gv1[g], g_r, c1[g]), g_i, c0[g]);
-                                }
-                                // Second sum: term k of `a_m` reads `a_{m+k}` (carried), of `a_{m+1}` `a_{m+1+k}`.
-                                for g in 0..G {
-                                    let o = (m + 1) * rp + b0 + g * LANES;
-                                    (c0[g], c1[g]) = (load(pu.add(o)), load(pv.add(o)));
-                                }
-                                for k in 1..n - m {
+                                for k in 1..m0 + 1 {
                                     for g in 0..G {
-                                        let b = b0 + g * LANES;
-                                        let (g_r, g_i) = (load(pr.add(k * rp + b)), load(pi.add(k * rp + b)));
-                                        let o = (m + 1 + k) * rp + b;
-                                        let (p, q) = (load(pu.add(o)), load(pv.add(o)));
-                                        gu0[g] = fma(fma(gu0[g], g_r, c0[g]), g_i, c1[g]);
-                                        gv0[g] = fnma(fma(gv0[g], g_r, c1[g]), g_i, c0[g]);
-                                        gu1[g] = fma(fma(gu1[g], g_r, p), g_i, q);
-                                        gv1[g] = fnma(fma(gv1[g], g_r, q), g_i, p);
-                                        (c0[g], c1[g]) = (p, q);
+                                        let bb = b0 + g * LANES;
+                                        let (g_r, g_i) = (load(pr.add(k * rp + bb)), load(pi.add(k * rp + bb)));
+                                        let o = (m0 - k) * rp + bb;
+                                        (wp[0][g], wq[0][g]) = (load(pu.add(o)), load(pv.add(o)));
+                                        for b in 0..B {
+                                            let (r, s) = (wp[b][g], wq[b][g]);
+                                            gu[b][g] = fnma(fma(gu[b][g], g_r, r), g_i, s);
+                                            gv[b][g] = fma(fma(gv[b][g], g_r, s), g_i, r);
+                                        }
+                                        for b in (1..B).rev() {
+                                            (wp[b][g], wq[b][g]) = (wp[b - 1][g], wq[b - 1][g]);
+                                        }
                                     }
                                 }
-                                // `a_m`'s last term of the second sum: k = n − m reads `a_n` (carried).
-                                for g in 0..G {
-                                    let b = b0 + g * LANES;
-                                    let k = n - m;
-                                    let (g_r, g_i) = (load(pr.add(k * rp + b)), load(pi.add(k * rp + b)));
-                                    gu0[g] = fma(fma(gu0[g], g_r, c0[g]), g_i, c1[g]);
-                                    gv0[g] = fnma(fma(gv0[g], g_r, c1[g]), g_i, c0[g]);
+                                // Its last terms (k = m0 + 1..=m0 + b) for b ≥ 1.
+                                for b in 1..B {
+                                    for k in m0 + 1..m0 + b + 1 {
+                                        for g in 0..G {
+                                            let bb = b0 + g * LANES;
+                                            let (g_r, g_i) = (load(pr.add(k * rp + bb)), load(pi.add(k * rp + bb)));
+                                            let o = (m0 + b - k) * rp + bb;
+                                            let (r, s) = (load(pu.add(o)), load(pv.add(o)));
+                                            gu[b][g] = fnma(fma(gu[b][g], g_r, r), g_i, s);
+                                            gv[b][g] = fma(fma(gv[b][g], g_r, s), g_i, r);
+                                        }
+                                    }
+                                }
+                                // Second sum: coefficient m0 + b, term k reads `a_{m0+b+k}` (k = 1..=n − m0 − b).
+                                // `w[b]` (b < B − 1) holds it at term k, carried; b = B − 1 reads it fresh.
+                                for b in 0..B - 1 {
+                                    for g in 0..G {
+                                        let o = (m0 + b + 1) * rp + b0 + g * LANES;
+                                        (wp[b][g], wq[b][g]) = (load(pu.add(o)), load(pv.add(o)));
+                                    }
+                                }
+                                for k in 1..n + 2 - m0 - B {
+                                    for g in 0..G {
+                                        let bb = b0 + g * LANES;
+                                        let (g_r, g_i) = (load(pr.add(k * rp + bb)), load(pi.add(k * rp + bb)));
+                                        let o = (m0 + B - 1 + k) * rp + bb;
+                                        (wp[B - 1][g], wq[B - 1][g]) = (load(pu.add(o)), load(pv.add(o)));
+                                        for b in 0..B {
+                                            let (p, q) = (wp[b][g], wq[b][g]);
+                                            gu[b][g] = fma(fma(gu[b][g], g_r, p), g_i, q);
+                                            gv[b][g] = fnma(fma(gv[b][g], g_r, q), g_i, p);
+                                        }
+                                        for b in 0..B - 1 {
+                                            (wp[b][g], wq[b][g]) = (wp[b + 1][g], wq[b + 1][g]);
+                                        }
+                                    }
+                                }
+                                // Its last terms (k = n − m0 − B + 2..=n − m0 − b) for b < B − 1.
+                                for b in 0..B - 1 {
+                                    for k in n + 2 - m0 - B..n - m0 - b + 1 {
+                                        for g in 0..G {
+                                            let bb = b0 + g * LANES;
+                                            let (g_r, g_i) = (load(pr.add(k * rp + bb)), load(pi.add(k * rp + bb)));
+                                            let o = (m0 + b + k) * rp + bb;
+                                            let (p, q) = (load(pu.add(o)), load(pv.add(o)));
+                                            gu[b][g] = fma(fma(gu[b][g], g_r, p), g_i, q);
+                                            gv[b][g] = fnma(fma(gv[b][g], g_r, q), g_i, p);
+                                        }
+                                    }
                                 }
                             } else {
-                                for k in 1..m + 1 {
+                                for k in 1..m0 + 1 {
                                     for g in 0..G {
-                                        let b = b0 + g * LANES;
-                                        let (g_r, g_i) = (load(pr.add(k * rp + b)), load(pi.add(k * rp + b)));
-                                        let o = (m - k) * rp + b;
+                                        let bb = b0 + g * LANES;
+                                        let (g_r, g_i) = (load(pr.add(k * rp + bb)), load(pi.add(k * rp + bb)));
+                                        let o = (m0 - k) * rp + bb;
                                         let (r, s) = (load(pu.add(o)), load(pv.add(o)));
-                                        gu0[g] = fnma(fma(gu0[g], g_r, r), g_i, s);
-                                        gv0[g] = fma(fma(gv0[g], g_r, s), g_i, r);
+                                        gu[0][g] = fnma(fma(gu[0][g], g_r, r), g_i, s);
+                                        gv[0][g] = fma(fma(gv[0][g], g_r, s), g_i, r);
+                                    }
+                                }
+                                for k in 1..n - m0 + 1 {
+                                    for g in 0..G {
+                                        let bb = b0 + g * LANES;
+                                        let (g_r, g_i) = (load(pr.add(k * rp + bb)), load(pi.add(k * rp + bb)));
+                                        let o = (m0 + k) * rp + bb;
+                                        let (p, q) = (load(pu.add(o)), load(pv.add(o)));
+                                        gu[0][g] = fma(fma(gu[0][g], g_r, p), g_i, q);
+                                        gv[0][g] = fnma(fma(gv[0][g], g_r, q), g_i, p);
                                     }
                                 }
                             }
                         }
-                        for g in 0..G {
-                            du[m * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(gu0[g]));
-                            dv[m * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(gv0[g]));
-                            if pair {
-                                du[(m + 1) * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(gu1[g]));
-                                dv[(m + 1) * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(gv1[g]));
+                        for b in 0..nb {
+                            for g in 0..G {
+                                du[(m0 + b) * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(gu[b][g]));
+                                dv[(m0 + b) * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(gv[b][g]));
                             }
                         }
-                        m += if pair { 2 } else { 1 };
+                        m0 += nb;
                     }
                 }
             }
@@ -1108,7 +1157,7 @@ mod lanes {
         match kind() {
             // SAFETY: the CPU has AVX-512F; the sizes are checked above (two groups of 16 rows: 32 | rp).
             2 => {
-                unsafe { avx512::lag_sums_paired::<2>(u, v, re, im, n, rp, grad_scale, &mut totals) };
+                unsafe { avx512::lag_sums_blocked::<2, 4>(u, v, re, im, n, rp, grad_scale, &mut totals) };
                 return totals;
             }
             1 => {
@@ -1142,7 +1191,7 @@ mod lanes {
         #[cfg(target_arch = "x86_64")]
         match kind() {
             // SAFETY (all three): the CPU has AVX-512F, or AVX2 and FMA; the sizes are checked above.
-            2 => return unsafe { avx512::lag_grads_paired::<2>(u, v, gr, gi, n, rp, du, dv) },
+            2 => return unsafe { avx512::lag_grads_blocked::<2, 4>(u, v, gr, gi, n, rp, du, dv) },
             1 => return unsafe { avx2::lag_grads::<GROUPS>(u, v, gr, gi, n, rp, du, dv) },
             _ => {}
         }
@@ -1206,12 +1255,12 @@ mod lanes {
         /// Both kernels over `(re, im, du, dv, totals)`.
         type Kernels<'a> = dyn Fn(&mut [f32], &mut [f32], &mut [f32], &mut [f32], &mut [f32]) + 'a;
 
-        /// The kernels that take two lags (two coefficients) per pass give the bits of those that take one, for
-        /// an even and an odd number of lags, in every build.
+        /// The kernels that take several lags (several coefficients) per pass give the bits of those that take
+        /// one, for numbers of lags that leave none, some or all of them over, in every build.
         #[test]
-        fn paired_kernels_give_the_bits_of_single_ones() {
+        fn blocked_kernels_give_the_bits_of_single_ones() {
             let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            for n in [1, 4, 5, 16] {
+            for n in [1, 3, 4, 5, 16] {
                 let rp = 2 * LANES * GROUPS;
                 let size = (n + 1) * rp;
                 let val = |i: usize, salt: usize| ((i * 7919 + salt * 104_729) % 2003) as f32 / 1001.0 - 1.0;
@@ -1230,17 +1279,24 @@ mod lanes {
                     portable::lag_grads::<GROUPS>(&u, &v, re, im, n, rp, du, dv);
                 });
                 assert!(single[2].iter().any(|&b| b != 0), "n = {n}: no gradient");
-                let paired = run(&|re, im, du, dv, t| unsafe {
-                    portable::lag_sums_paired::<2>(&u, &v, re, im, n, rp, Some(0.3), t);
-                    portable::lag_grads_paired::<2>(&u, &v, re, im, n, rp, du, dv);
-                });
-                assert!(paired == single, "n = {n}: the portable paired kernels differ");
+                for blocked in [
+                    run(&|re, im, du, dv, t| unsafe {
+                        portable::lag_sums_blocked::<1, 4>(&u, &v, re, im, n, rp, Some(0.3), t);
+                        portable::lag_grads_blocked::<1, 4>(&u, &v, re, im, n, rp, du, dv);
+                    }),
+                    run(&|re, im, du, dv, t| unsafe {
+                        portable::lag_sums_blocked::<2, 3>(&u, &v, re, im, n, rp, Some(0.3), t);
+                        portable::lag_grads_blocked::<2, 2>(&u, &v, re, im, n, rp, du, dv);
+                    }),
+                ] {
+                    assert!(blocked == single, "n = {n}: the portable blocked kernels differ");
+                }
                 if std::arch::is_x86_feature_detected!("avx512f") {
                     let wide = run(&|re, im, du, dv, t| unsafe {
-                        avx512::lag_sums_paired::<2>(&u, &v, re, im, n, rp, Some(0.3), t);
-                        avx512::lag_grads_paired::<2>(&u, &v, re, im, n, rp, du, dv);
+                        avx512::lag_sums_blocked::<2, 4>(&u, &v, re, im, n, rp, Some(0.3), t);
+                        avx512::lag_grads_blocked::<2, 4>(&u, &v, re, im, n, rp, du, dv);
                     });
-                    assert!(wide == single, "n = {n}: the AVX-512 paired kernels differ");
+                    assert!(wide == single, "n = {n}: the AVX-512 blocked kernels differ");
                 }
             }
         }
