@@ -636,31 +636,70 @@ mod lanes {
                 for b0 in (0..rp).step_by(LANES * G) {
                     let mut total = [zero(); G];
                     for k in 1..n + 1 {
-                        let (mut sr, mut si) = ([zero(); G], [zero(); G]);
-                        for j in 0..n - k + 1 {
-                            for g in 0..G {
-                                let (hi, lo) = ((j + k) * rp + b0 + g * LANES, j * rp + b0 + g * LANES);
-                                // SAFETY: hi, lo + LANES ≤ (n + 1) · rp, checked by the caller.
-                                let (p, q, r, s) =
-                                    unsafe { (load(pu.add(hi)), load(pv.add(hi)), load(pu.add(lo)), load(pv.add(lo))) };
-                                sr[g] = fma(fma(sr[g], p, r), q, s);
-                                si[g] = fnma(fma(si[g], q, r), p, s);
-                            }
-                        }
-                        let kk = splat((k * k) as f32);
-                        for g in 0..G {
-                            total[g] = fma(fma(total[g], mul(kk, sr[g]), sr[g]), mul(kk, si[g]), si[g]);
-                            let (sr, si) = match grad_scale {
-                                Some(s) => (mul(splat(s * (k * k) as f32), sr[g]), mul(splat(s * (k * k) as f32), si[g])),
-                                None => (sr[g], si[g]),
-                            };
-                            re[k * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(sr));
-                            im[k * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(si));
-                        }
+                        // SAFETY: as the caller's.
+                        let (sr, si) = unsafe { lag_terms::<G>(pu, pv, k, n, rp, b0) };
+                        store_lag(&mut total, &sr, &si, k, grad_scale, re, im, rp, b0);
                     }
                     for g in 0..G {
                         totals[b0 + g * LANES..][..LANES].copy_from_slice(&to_array(total[g]));
                     }
+                }
+            }
+
+            /// `c_k`'s terms `a_{j+k} conj(a_j)` summed in order of `j` for the `G` groups of rows from `b0`:
+            /// (real parts, imaginary parts).
+            ///
+            /// # Safety
+            /// As [`lag_sums`]; `b0 + G · LANES ≤ rp`.
+            $(#[$attribute])*
+            #[inline]
+            unsafe fn lag_terms<const G: usize>(
+                pu: *const f32,
+                pv: *const f32,
+                k: usize,
+                n: usize,
+                rp: usize,
+                b0: usize,
+            ) -> ([L; G], [L; G]) {
+                let (mut sr, mut si) = ([zero(); G], [zero(); G]);
+                for j in 0..n - k + 1 {
+                    for g in 0..G {
+                        let (hi, lo) = ((j + k) * rp + b0 + g * LANES, j * rp + b0 + g * LANES);
+                        // SAFETY: hi, lo + LANES ≤ (n + 1) · rp, checked by the caller.
+                        let (p, q, r, s) =
+                            unsafe { (load(pu.add(hi)), load(pv.add(hi)), load(pu.add(lo)), load(pv.add(lo))) };
+                        sr[g] = fma(fma(sr[g], p, r), q, s);
+                        si[g] = fnma(fma(si[g], q, r), p, s);
+                    }
+                }
+                (sr, si)
+            }
+
+            /// Adds `k² |c_k|²` to each row's `total` and writes `c_k` (times `grad_scale · k²` when given) of the
+            /// `G` groups of rows from `b0` into `re`, `im`.
+            $(#[$attribute])*
+            #[inline]
+            #[allow(clippy::too_many_arguments)]
+            fn store_lag<const G: usize>(
+                total: &mut [L; G],
+                sr: &[L; G],
+                si: &[L; G],
+                k: usize,
+                grad_scale: Option<f32>,
+                re: &mut [f32],
+                im: &mut [f32],
+                rp: usize,
+                b0: usize,
+            ) {
+                let kk = splat((k * k) as f32);
+                for g in 0..G {
+                    total[g] = fma(fma(total[g], mul(kk, sr[g]), sr[g]), mul(kk, si[g]), si[g]);
+                    let (r, i) = match grad_scale {
+                        Some(s) => (mul(splat(s * (k * k) as f32), sr[g]), mul(splat(s * (k * k) as f32), si[g])),
+                        None => (sr[g], si[g]),
+                    };
+                    re[k * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(r));
+                    im[k * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(i));
                 }
             }
 
@@ -733,30 +772,11 @@ mod lanes {
                                     }
                                 }
                             } else {
-                                for j in 0..n - k0 + 1 {
-                                    for g in 0..G {
-                                        let bb = b0 + g * LANES;
-                                        let (hi, lo) = ((j + k0) * rp + bb, j * rp + bb);
-                                        let (p, q) = (load(pu.add(hi)), load(pv.add(hi)));
-                                        let (r, s) = (load(pu.add(lo)), load(pv.add(lo)));
-                                        sr[0][g] = fma(fma(sr[0][g], p, r), q, s);
-                                        si[0][g] = fnma(fma(si[0][g], q, r), p, s);
-                                    }
-                                }
+                                (sr[0], si[0]) = lag_terms::<G>(pu, pv, k0, n, rp, b0);
                             }
                         }
                         for b in 0..nb {
-                            let k = k0 + b;
-                            let kk = splat((k * k) as f32);
-                            for g in 0..G {
-                                total[g] = fma(fma(total[g], mul(kk, sr[b][g]), sr[b][g]), mul(kk, si[b][g]), si[b][g]);
-                                let (r, i) = match grad_scale {
-                                    Some(s) => (mul(splat(s * (k * k) as f32), sr[b][g]), mul(splat(s * (k * k) as f32), si[b][g])),
-                                    None => (sr[b][g], si[b][g]),
-                                };
-                                re[k * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(r));
-                                im[k * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(i));
-                            }
+                            store_lag(&mut total, &sr[b], &si[b], k0 + b, grad_scale, re, im, rp, b0);
                         }
                         k0 += nb;
                     }
@@ -789,12 +809,18 @@ mod lanes {
                 for b0 in (0..rp).step_by(LANES * G) {
                     let mut m0 = 0;
                     while m0 < n + 1 {
-                        let nb = if m0 + B <= n + 1 { B } else { 1 };
+                        if m0 + B > n + 1 {
+                            // SAFETY: as the caller's.
+                            let (gu, gv) = unsafe { coefficient_terms::<G>(pu, pv, pr, pi, m0, n, rp, b0) };
+                            store_coefficient(&gu, &gv, m0, du, dv, rp, b0);
+                            m0 += 1;
+                            continue;
+                        }
                         let (mut gu, mut gv) = ([[zero(); G]; B], [[zero(); G]; B]);
                         // SAFETY: every offset below is at most n · rp + b0 + (G − 1) · LANES, with LANES values
                         // after it (checked by the caller).
                         unsafe {
-                            if nb == B {
+                            {
                                 // First sum: coefficient m0 + b, term k reads `a_{m0+b−k}` (k = 1..=m0 + b).
                                 // `w[b]` (b ≥ 1) holds `a_{m0+b−k}` at term k, carried; b = 0 reads it fresh.
                                 let (mut wp, mut wq) = ([[zero(); G]; B], [[zero(); G]; B]);
@@ -870,36 +896,12 @@ mod lanes {
                                         }
                                     }
                                 }
-                            } else {
-                                for k in 1..m0 + 1 {
-                                    for g in 0..G {
-                                        let bb = b0 + g * LANES;
-                                        let (g_r, g_i) = (load(pr.add(k * rp + bb)), load(pi.add(k * rp + bb)));
-                                        let o = (m0 - k) * rp + bb;
-                                        let (r, s) = (load(pu.add(o)), load(pv.add(o)));
-                                        gu[0][g] = fnma(fma(gu[0][g], g_r, r), g_i, s);
-                                        gv[0][g] = fma(fma(gv[0][g], g_r, s), g_i, r);
-                                    }
-                                }
-                                for k in 1..n - m0 + 1 {
-                                    for g in 0..G {
-                                        let bb = b0 + g * LANES;
-                                        let (g_r, g_i) = (load(pr.add(k * rp + bb)), load(pi.add(k * rp + bb)));
-                                        let o = (m0 + k) * rp + bb;
-                                        let (p, q) = (load(pu.add(o)), load(pv.add(o)));
-                                        gu[0][g] = fma(fma(gu[0][g], g_r, p), g_i, q);
-                                        gv[0][g] = fnma(fma(gv[0][g], g_r, q), g_i, p);
-                                    }
-                                }
                             }
                         }
-                        for b in 0..nb {
-                            for g in 0..G {
-                                du[(m0 + b) * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(gu[b][g]));
-                                dv[(m0 + b) * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(gv[b][g]));
-                            }
+                        for b in 0..B {
+                            store_coefficient(&gu[b], &gv[b], m0 + b, du, dv, rp, b0);
                         }
-                        m0 += nb;
+                        m0 += B;
                     }
                 }
             }
@@ -925,36 +927,74 @@ mod lanes {
                 let (pu, pv, pr, pi) = (u.as_ptr(), v.as_ptr(), gr.as_ptr(), gi.as_ptr());
                 for b0 in (0..rp).step_by(LANES * G) {
                     for m in 0..n + 1 {
-                        let (mut gu, mut gv) = ([zero(); G], [zero(); G]);
-                        // SAFETY: every offset below is at most n · rp + b0 + (G − 1) · LANES, with LANES values
-                        // after it (checked by the caller).
-                        unsafe {
-                            for k in 1..m + 1 {
-                                for g in 0..G {
-                                    let b = b0 + g * LANES;
-                                    let (g_r, g_i) = (load(pr.add(k * rp + b)), load(pi.add(k * rp + b)));
-                                    let o = (m - k) * rp + b;
-                                    let (r, s) = (load(pu.add(o)), load(pv.add(o)));
-                                    gu[g] = fnma(fma(gu[g], g_r, r), g_i, s);
-                                    gv[g] = fma(fma(gv[g], g_r, s), g_i, r);
-                                }
-                            }
-                            for k in 1..n - m + 1 {
-                                for g in 0..G {
-                                    let b = b0 + g * LANES;
-                                    let (g_r, g_i) = (load(pr.add(k * rp + b)), load(pi.add(k * rp + b)));
-                                    let o = (m + k) * rp + b;
-                                    let (p, q) = (load(pu.add(o)), load(pv.add(o)));
-                                    gu[g] = fma(fma(gu[g], g_r, p), g_i, q);
-                                    gv[g] = fnma(fma(gv[g], g_r, q), g_i, p);
-                                }
-                            }
-                        }
+                        // SAFETY: as the caller's.
+                        let (gu, gv) = unsafe { coefficient_terms::<G>(pu, pv, pr, pi, m, n, rp, b0) };
+                        store_coefficient(&gu, &gv, m, du, dv, rp, b0);
+                    }
+                }
+            }
+
+            /// The gradient with respect to coefficient `m` for the `G` groups of rows from `b0`: (real parts,
+            /// imaginary parts), its terms in the order of [`lag_grads`].
+            ///
+            /// # Safety
+            /// As [`lag_grads`]; `b0 + G · LANES ≤ rp`.
+            $(#[$attribute])*
+            #[inline]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn coefficient_terms<const G: usize>(
+                pu: *const f32,
+                pv: *const f32,
+                pr: *const f32,
+                pi: *const f32,
+                m: usize,
+                n: usize,
+                rp: usize,
+                b0: usize,
+            ) -> ([L; G], [L; G]) {
+                let (mut gu, mut gv) = ([zero(); G], [zero(); G]);
+                // SAFETY: every offset below is at most n · rp + b0 + (G − 1) · LANES, with LANES values after it
+                // (checked by the caller).
+                unsafe {
+                    for k in 1..m + 1 {
                         for g in 0..G {
-                            du[m * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(gu[g]));
-                            dv[m * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(gv[g]));
+                            let b = b0 + g * LANES;
+                            let (g_r, g_i) = (load(pr.add(k * rp + b)), load(pi.add(k * rp + b)));
+                            let o = (m - k) * rp + b;
+                            let (r, s) = (load(pu.add(o)), load(pv.add(o)));
+                            gu[g] = fnma(fma(gu[g], g_r, r), g_i, s);
+                            gv[g] = fma(fma(gv[g], g_r, s), g_i, r);
                         }
                     }
+                    for k in 1..n - m + 1 {
+                        for g in 0..G {
+                            let b = b0 + g * LANES;
+                            let (g_r, g_i) = (load(pr.add(k * rp + b)), load(pi.add(k * rp + b)));
+                            let o = (m + k) * rp + b;
+                            let (p, q) = (load(pu.add(o)), load(pv.add(o)));
+                            gu[g] = fma(fma(gu[g], g_r, p), g_i, q);
+                            gv[g] = fnma(fma(gv[g], g_r, q), g_i, p);
+                        }
+                    }
+                }
+                (gu, gv)
+            }
+
+            /// Writes coefficient `m`'s gradient of the `G` groups of rows from `b0` into `du`, `dv`.
+            $(#[$attribute])*
+            #[inline]
+            fn store_coefficient<const G: usize>(
+                gu: &[L; G],
+                gv: &[L; G],
+                m: usize,
+                du: &mut [f32],
+                dv: &mut [f32],
+                rp: usize,
+                b0: usize,
+            ) {
+                for g in 0..G {
+                    du[m * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(gu[g]));
+                    dv[m * rp + b0 + g * LANES..][..LANES].copy_from_slice(&to_array(gv[g]));
                 }
             }
         };
