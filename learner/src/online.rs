@@ -566,7 +566,8 @@ impl<A: OnlineAgent> Learner<A> {
                 }
                 _ => {
                     eprintln!(
-                        "warning: env slot {slot} could not continue episode {} ({} steps) where the run stopped                          (the env did not repeat it from its seed and actions); it is given up",
+                        "warning: env slot {slot} could not continue episode {} ({} steps) where the run stopped \
+                         (the env did not repeat it from its seed and actions); it is given up",
                         saved.index, saved.steps
                     );
                     self.progress.lost_steps += saved.steps as u64;

@@ -117,7 +117,8 @@ impl DatasetWriter {
             return Err(DatasetError::Metadata {
                 path: dir.join(METADATA_FILE),
                 message: format!(
-                    "holds {} episodes, and none of its shards ends at episode {episodes}, where the checkpoint                      resumed from stopped counting",
+                    "holds {} episodes, and none of its shards ends at episode {episodes}, where the checkpoint \
+                     resumed from stopped counting",
                     w.meta.episodes
                 ),
             });
