@@ -468,3 +468,40 @@ fn a_stopped_ppo_run_resumes_bit_identically_continuing_its_episodes_in_flight()
     assert!(ra.episodes() >= 8, "{} episodes recorded", ra.episodes());
     assert!(ra == rb, "the recorded episodes differ after a stop and resume");
 }
+
+#[test]
+fn an_episode_that_does_not_repeat_on_resume_is_given_up_and_counted_lost() {
+    // A checkpoint whose slot 0 episode no longer matches what its env gives from the episode's seed and actions
+    // (as after an env that is not deterministic): that slot begins its next episode, the steps it had are counted
+    // lost, and the run goes on to its end.
+    let dir = tempfile::tempdir().unwrap();
+    let quiet = frl_learner::TrainOptions { quiet: true, ..Default::default() };
+    let resume = frl_learner::TrainOptions { resume: true, quiet: true, ..Default::default() };
+    let no_stop = || std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let policy = "distribution = \"gaussian\"";
+    let whole = resume_job(dir.path(), "whole", policy, false);
+    frl_agents::train(&whole, &quiet, no_stop()).unwrap();
+    let (_, end, _) = final_state(&whole.run_dir());
+    assert_eq!(end.lost_steps, 0);
+    let (_, from) = frl_learner::checkpoint::list(&whole.run_dir().join("checkpoints"))
+        .into_iter()
+        .find(|(s, _)| *s == 104)
+        .unwrap();
+    let mut c = frl_learner::checkpoint::load(&from).unwrap();
+    let online = c.meta.online.as_mut().unwrap();
+    let flight = online.slots[0].in_flight.as_mut().expect("slot 0 is inside an episode at update 104");
+    flight.fingerprint ^= 1;
+    let lost = flight.steps as u64;
+    assert!(online.slots[1].in_flight.is_some());
+    let part = resume_job(dir.path(), "part", policy, false);
+    let ckpts = part.run_dir().join("checkpoints");
+    std::fs::create_dir_all(&ckpts).unwrap();
+    let tensors =
+        |m: std::collections::HashMap<String, frl_learner::params::NamedTensor>| m.into_values().collect::<Vec<_>>();
+    let (model, adam) = (tensors(std::mem::take(&mut c.model)), tensors(std::mem::take(&mut c.adam)));
+    frl_learner::checkpoint::save(&ckpts.join(from.file_name().unwrap()), &c.meta, &model, &adam).unwrap();
+    frl_agents::train(&part, &resume, no_stop()).unwrap();
+    let (_, end_b, _) = final_state(&part.run_dir());
+    assert_eq!(end_b.lost_steps, lost, "{end_b:?}");
+    assert_eq!(end_b.env_steps, end.env_steps, "the run did not reach its end");
+}
